@@ -1,0 +1,338 @@
+#include "runcommand.h"
+
+#include "scriptloader.h"
+#include "taskjson.h"
+
+#include <QCommandLineParser>
+#include <QCoreApplication>
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QJsonObject>
+#include <QTimer>
+
+#include <atomic>
+#include <csignal>
+#include <cstdio>
+#include <unistd.h>
+
+namespace {
+
+std::atomic<int> interruptSignals{0};
+
+void onSignal(int)
+{
+    interruptSignals.fetch_add(1);
+}
+
+void printErr(const QString &text)
+{
+    const QByteArray bytes = text.toLocal8Bit() + '\n';
+    std::fwrite(bytes.constData(), 1, size_t(bytes.size()), stderr);
+}
+
+void printOut(const QByteArray &bytes)
+{
+    std::fwrite(bytes.constData(), 1, size_t(bytes.size()), stdout);
+}
+
+int usageError(const QString &message)
+{
+    printErr(QStringLiteral("taskdeck run: %1").arg(message));
+    printErr(QStringLiteral("Try 'taskdeck run --help'."));
+    return RunCommand::UsageError;
+}
+
+QString oneLine(QString text, int max = 200)
+{
+    text.replace(u'\n', QStringLiteral(" | "));
+    return text.size() > max ? text.left(max) + QStringLiteral("…") : text;
+}
+
+} // namespace
+
+int RunCommand::start(const QStringList &arguments)
+{
+    QCommandLineParser parser;
+    parser.setApplicationDescription(
+        QStringLiteral("Runs task scripts headless, under limits, until all have ended.\n"
+                       "Exit status: 0 all succeeded; 1 a task did not succeed or a file "
+                       "was rejected; 2 usage error."));
+    parser.setSingleDashWordOptionMode(QCommandLineParser::ParseAsLongOptions);
+    const QCommandLineOption maxOpt({QStringLiteral("j"), QStringLiteral("max-concurrency")},
+                                    QStringLiteral("Run at most N tasks at once (default 16)."),
+                                    QStringLiteral("N"));
+    const QCommandLineOption groupOpt(QStringLiteral("group"),
+                                      QStringLiteral("Run at most LIMIT tasks of group NAME at "
+                                                     "once (repeatable)."),
+                                      QStringLiteral("NAME=LIMIT"));
+    const QCommandLineOption timeoutOpt(QStringLiteral("timeout"),
+                                        QStringLiteral("Time limit of each task (250ms, 30s, 5m, "
+                                                       "2h), overriding @timeout."),
+                                        QStringLiteral("DUR"));
+    const QCommandLineOption priorityOpt(QStringLiteral("priority"),
+                                         QStringLiteral("Priority of each task, overriding "
+                                                        "@priority."),
+                                         QStringLiteral("N"));
+    const QCommandLineOption argOpt(QStringLiteral("arg"),
+                                    QStringLiteral("Add an argument, as @arg does (repeatable)."),
+                                    QStringLiteral("KEY=VALUE"));
+    const QCommandLineOption repeatOpt(QStringLiteral("repeat"),
+                                       QStringLiteral("Submit each file N times."),
+                                       QStringLiteral("N"));
+    const QCommandLineOption retriesOpt(QStringLiteral("retries"),
+                                        QStringLiteral("Re-runs after a failure, overriding "
+                                                       "@retries."),
+                                        QStringLiteral("N"));
+    const QCommandLineOption memoryOpt(QStringLiteral("memory"),
+                                       QStringLiteral("Memory cap of each task (64KiB, 32MiB, "
+                                                      "1GiB), overriding @memory."),
+                                       QStringLiteral("SIZE"));
+    const QCommandLineOption graceOpt(QStringLiteral("grace"),
+                                      QStringLiteral("How long a cancelled task may clean up "
+                                                     "before it is stopped (default 5s)."),
+                                      QStringLiteral("DUR"));
+    const QCommandLineOption jsonOpt(QStringLiteral("json"),
+                                     QStringLiteral("Print one JSON object per line for each "
+                                                    "task when it ends."));
+    const QCommandLineOption helpOpt({QStringLiteral("h"), QStringLiteral("help")},
+                                     QStringLiteral("Show this help."));
+    const QCommandLineOption versionOpt(QStringLiteral("version"),
+                                        QStringLiteral("Show the version."));
+    parser.addOptions({maxOpt, groupOpt, timeoutOpt, priorityOpt, argOpt, repeatOpt, retriesOpt,
+                       memoryOpt, graceOpt, jsonOpt, helpOpt, versionOpt});
+    parser.addPositionalArgument(QStringLiteral("FILE"), QStringLiteral("Task scripts to run."),
+                                 QStringLiteral("FILE..."));
+
+    if (!parser.parse(QStringList{QStringLiteral("taskdeck run")} + arguments))
+        return usageError(parser.errorText());
+    if (parser.isSet(helpOpt)) {
+        printOut(parser.helpText().toLocal8Bit());
+        return AllSucceeded;
+    }
+    if (parser.isSet(versionOpt)) {
+        printOut(QByteArrayLiteral("taskdeck " TASKDECK_VERSION "\n"));
+        return AllSucceeded;
+    }
+
+    auto positiveInt = [](const QString &text, int min) -> std::optional<int> {
+        bool ok = false;
+        const int n = text.toInt(&ok);
+        return ok && n >= min ? std::optional<int>(n) : std::nullopt;
+    };
+    Engine::Options options;
+    SubmitOverrides overrides;
+    int repeat = 1;
+    if (parser.isSet(maxOpt)) {
+        const auto n = positiveInt(parser.value(maxOpt), 1);
+        if (!n)
+            return usageError(QStringLiteral("--max-concurrency needs an integer >= 1, not \"%1\"")
+                                  .arg(parser.value(maxOpt)));
+        options.maxRunning = *n;
+    }
+    QList<std::pair<QString, int>> groupLimits;
+    for (const QString &value : parser.values(groupOpt)) {
+        const qsizetype eq = value.indexOf(u'=');
+        const auto n = eq > 0 ? positiveInt(value.mid(eq + 1), 1) : std::nullopt;
+        if (!n)
+            return usageError(
+                QStringLiteral("--group needs NAME=LIMIT with LIMIT >= 1, not \"%1\"").arg(value));
+        groupLimits.append({value.left(eq), *n});
+    }
+    if (parser.isSet(timeoutOpt)) {
+        const auto ms = ScriptLoader::parseDuration(parser.value(timeoutOpt));
+        if (!ms || *ms <= 0)
+            return usageError(QStringLiteral("--timeout needs a duration such as 250ms, 30s, 5m "
+                                             "or 2h, not \"%1\"")
+                                  .arg(parser.value(timeoutOpt)));
+        overrides.timeoutMs = *ms;
+    }
+    if (parser.isSet(graceOpt)) {
+        const auto ms = ScriptLoader::parseDuration(parser.value(graceOpt));
+        if (!ms)
+            return usageError(QStringLiteral("--grace needs a duration such as 500ms or 5s, not "
+                                             "\"%1\"")
+                                  .arg(parser.value(graceOpt)));
+        options.gracePeriodMs = *ms;
+    }
+    if (parser.isSet(priorityOpt)) {
+        const auto n = positiveInt(parser.value(priorityOpt), INT_MIN);
+        if (!n)
+            return usageError(QStringLiteral("--priority needs an integer, not \"%1\"")
+                                  .arg(parser.value(priorityOpt)));
+        overrides.priority = *n;
+    }
+    if (parser.isSet(retriesOpt)) {
+        const auto n = positiveInt(parser.value(retriesOpt), 0);
+        if (!n)
+            return usageError(QStringLiteral("--retries needs an integer >= 0, not \"%1\"")
+                                  .arg(parser.value(retriesOpt)));
+        overrides.retries = *n;
+    }
+    if (parser.isSet(memoryOpt)) {
+        const auto bytes = ScriptLoader::parseSize(parser.value(memoryOpt));
+        if (!bytes)
+            return usageError(QStringLiteral("--memory needs a size such as 64KiB, 32MiB or 1GiB, "
+                                             "not \"%1\"")
+                                  .arg(parser.value(memoryOpt)));
+        overrides.memoryBytes = *bytes;
+    }
+    for (const QString &value : parser.values(argOpt)) {
+        const auto arg = ScriptLoader::parseArg(value);
+        if (!arg)
+            return usageError(QStringLiteral("--arg needs KEY=VALUE, not \"%1\"").arg(value));
+        overrides.args.append(*arg);
+    }
+    if (parser.isSet(repeatOpt)) {
+        const auto n = positiveInt(parser.value(repeatOpt), 1);
+        if (!n)
+            return usageError(QStringLiteral("--repeat needs an integer >= 1, not \"%1\"")
+                                  .arg(parser.value(repeatOpt)));
+        repeat = *n;
+    }
+    const QStringList files = parser.positionalArguments();
+    if (files.isEmpty())
+        return usageError(QStringLiteral("no task scripts given"));
+
+    m_json = parser.isSet(jsonOpt);
+    m_progressLine = isatty(STDERR_FILENO);
+    options.publishIntervalMs = 50;
+    m_engine = std::make_unique<Engine>(options);
+    for (const auto &[group, limit] : groupLimits)
+        m_engine->setGroupLimit(group, limit);
+    connect(m_engine.get(), &Engine::updated, this, &RunCommand::onUpdate);
+
+    for (const QString &file : files) {
+        auto loaded = ScriptLoader::load(file);
+        if (!loaded.spec) {
+            printErr(QStringLiteral("taskdeck: %1").arg(loaded.error));
+            m_rejected = true;
+            continue;
+        }
+        overrides.applyTo(*loaded.spec);
+        const QString name = loaded.spec->name;
+        for (TaskId id : m_engine->submit(*loaded.spec, repeat)) {
+            m_waiting.insert(id);
+            if (!m_json)
+                m_labels.insert(id, QStringLiteral("#%1 %2").arg(id).arg(name));
+        }
+        m_submitted += repeat;
+    }
+    if (m_submitted == 0)
+        return SomeFailed;
+
+    std::signal(SIGINT, onSignal);
+    std::signal(SIGTERM, onSignal);
+    auto *interruptPoll = new QTimer(this);
+    connect(interruptPoll, &QTimer::timeout, this, &RunCommand::checkInterrupt);
+    interruptPoll->start(100);
+    return -1;
+}
+
+void RunCommand::checkInterrupt()
+{
+    const int count = interruptSignals.load();
+    if (count == m_interrupts)
+        return;
+    m_interrupts = count;
+    if (count == 1) {
+        clearProgress();
+        printErr(QStringLiteral("taskdeck: interrupted: cancelling all tasks (again to quit "
+                                "at once)"));
+        m_engine->cancelAll();
+    } else {
+        std::_Exit(130);
+    }
+}
+
+void RunCommand::onUpdate(const EngineUpdate &update)
+{
+    clearProgress();
+    if (!m_json) {
+        QByteArray out;
+        for (const LogLines &log : update.logs) {
+            const QString label = m_labels.value(log.id);
+            for (const QString &line : log.lines)
+                out += QStringLiteral("[%1] %2\n").arg(label, line).toUtf8();
+        }
+        printOut(out);
+    }
+    for (const TaskSnapshot &task : update.changed)
+        if (isFinished(task.state) && m_waiting.remove(task.id))
+            report(task);
+    std::fflush(stdout);
+    if (m_waiting.isEmpty()) {
+        if (!m_json)
+            printErr(QStringLiteral("taskdeck: %1 tasks: %2 succeeded, %3 failed, %4 timed out, "
+                                    "%5 cancelled")
+                         .arg(m_submitted)
+                         .arg(update.counts.succeeded)
+                         .arg(update.counts.failed)
+                         .arg(update.counts.timedOut)
+                         .arg(update.counts.cancelled));
+        m_exitCode = (m_anyUnsuccessful || m_rejected) ? SomeFailed : AllSucceeded;
+        QCoreApplication::exit(m_exitCode);
+        return;
+    }
+    drawProgress(update.counts);
+}
+
+void RunCommand::report(const TaskSnapshot &task)
+{
+    if (task.state != TaskState::Succeeded)
+        m_anyUnsuccessful = true;
+    if (m_json) {
+        printOut(QJsonDocument(TaskJson::task(task)).toJson(QJsonDocument::Compact) + '\n');
+        return;
+    }
+    QString line = QStringLiteral("%1: %2").arg(m_labels.take(task.id), taskStateName(task.state));
+    if (task.startedAtMs >= 0)
+        line += QStringLiteral(" in %1s").arg(double(task.finishedAtMs - task.startedAtMs) / 1000.0,
+                                              0, 'f', 3);
+    if (task.attempt > 1)
+        line += QStringLiteral(" after %1 attempts").arg(task.attempt);
+    if (task.state == TaskState::Succeeded) {
+        if (!task.result.isNull() && !task.result.isUndefined()) {
+            const QJsonValue r = task.result;
+            const QString text = r.isString() ? r.toString()
+                                 : r.isArray() ? QString::fromUtf8(QJsonDocument(r.toArray()).toJson(QJsonDocument::Compact))
+                                 : r.isObject() ? QString::fromUtf8(QJsonDocument(r.toObject()).toJson(QJsonDocument::Compact))
+                                 : r.toVariant().toString();
+            line += QStringLiteral(" => %1").arg(oneLine(text));
+        }
+    } else if (!task.error.isEmpty()) {
+        line += QStringLiteral(": %1").arg(task.error);
+    }
+    line += u'\n';
+    if (task.state != TaskState::Succeeded && task.stack) {
+        if (!task.stack->awaiting.isEmpty())
+            line += QStringLiteral("    awaiting %1\n").arg(task.stack->awaiting);
+        for (const StackFrame &f : task.stack->frames)
+            line += QStringLiteral("    at %1:%2 in %3\n").arg(f.file).arg(f.line).arg(f.function);
+    }
+    printOut(line.toUtf8());
+}
+
+void RunCommand::drawProgress(const EngineCounts &c)
+{
+    if (!m_progressLine)
+        return;
+    const QString text = QStringLiteral("\r\033[K[taskdeck] %1 running, %2 pending, %3/%4 done "
+                                        "(%5 failed)")
+                             .arg(c.running)
+                             .arg(c.pending)
+                             .arg(m_submitted - m_waiting.size())
+                             .arg(m_submitted)
+                             .arg(c.failed + c.timedOut);
+    const QByteArray bytes = text.toLocal8Bit();
+    std::fwrite(bytes.constData(), 1, size_t(bytes.size()), stderr);
+    std::fflush(stderr);
+    m_progressShown = true;
+}
+
+void RunCommand::clearProgress()
+{
+    if (!m_progressShown)
+        return;
+    std::fputs("\r\033[K", stderr);
+    m_progressShown = false;
+}

@@ -1,0 +1,559 @@
+#include "dispatcher.h"
+
+#include "lua/luahost.h"
+#include "lua/luatask.h"
+#include "process/processtask.h"
+#include "workqueue.h"
+
+#include <QDateTime>
+#include <QSemaphore>
+#include <QThreadPool>
+
+namespace {
+
+qint64 epochMs()
+{
+    return QDateTime::currentMSecsSinceEpoch();
+}
+
+QString formatDuration(qint64 ms)
+{
+    if (ms % 3600000 == 0)
+        return QStringLiteral("%1h").arg(ms / 3600000);
+    if (ms % 60000 == 0)
+        return QStringLiteral("%1m").arg(ms / 60000);
+    if (ms % 1000 == 0)
+        return QStringLiteral("%1s").arg(ms / 1000);
+    return QStringLiteral("%1ms").arg(ms);
+}
+
+} // namespace
+
+Dispatcher::Dispatcher(QThreadPool *pool, const Settings &settings)
+    : m_settings(settings)
+    , m_work(std::make_unique<WorkQueue>(pool, this))
+    , m_luaHosts(std::make_unique<LuaHostPool>())
+    , m_timer(this)
+    , m_publishTimer(this)
+{
+    m_limit.setMaxRunning(settings.maxRunning);
+    m_timer.setSingleShot(true);
+    m_timer.setTimerType(Qt::PreciseTimer);
+    connect(&m_timer, &QTimer::timeout, this, &Dispatcher::fireTimers);
+    m_timers.setEarliestChanged([this](qint64) { armTimer(); });
+    m_publishTimer.setSingleShot(true);
+    connect(&m_publishTimer, &QTimer::timeout, this, &Dispatcher::publish);
+}
+
+Dispatcher::~Dispatcher()
+{
+    // Runs go first: they hand their Lua hosts back to the pool.
+    for (auto &[id, task] : m_tasks)
+        task.run.reset();
+    m_graveyard.clear();
+}
+
+RunServices Dispatcher::services()
+{
+    return RunServices{m_timers, *m_work, *this, m_settings.defaultMemoryLimit};
+}
+
+Dispatcher::Task *Dispatcher::find(TaskId id)
+{
+    auto it = m_tasks.find(id);
+    return it == m_tasks.end() ? nullptr : &it->second;
+}
+
+const Dispatcher::Task *Dispatcher::find(TaskId id) const
+{
+    auto it = m_tasks.find(id);
+    return it == m_tasks.end() ? nullptr : &it->second;
+}
+
+// ---- submitting and scheduling ----
+
+void Dispatcher::submit(const QList<TaskId> &ids,
+                        const QList<std::shared_ptr<const TaskSpec>> &specs)
+{
+    if (m_shuttingDown)
+        return;
+    m_tasks.reserve(m_tasks.size() + size_t(ids.size()));
+    for (qsizetype i = 0; i < ids.size(); ++i) {
+        auto [it, inserted] = m_tasks.try_emplace(ids[i]);
+        if (!inserted)
+            continue;
+        Task &task = it->second;
+        task.id = ids[i];
+        task.spec = specs[i];
+        task.priority = task.spec->priority;
+        task.sequence = m_queue.nextSequence();
+        ++m_counts.pending;
+        m_queue.push(task.id, task.spec->group, task.priority, task.sequence);
+        markDirty(task);
+    }
+    schedule();
+}
+
+void Dispatcher::schedule()
+{
+    if (m_scheduling || m_shuttingDown)
+        return;
+    m_scheduling = true;
+    while (auto id = m_queue.takeNext(m_limit))
+        startTask(*find(*id));
+    m_scheduling = false;
+}
+
+void Dispatcher::startTask(Task &task)
+{
+    ++task.attempt;
+    setState(task, TaskState::Running);
+    task.cancelReason = CancelReason::None;
+    task.progress = -1;
+    task.status.clear();
+    if (task.startedAtMs < 0)
+        task.startedAtMs = epochMs();
+    m_limit.started(task.spec->group);
+    if (task.spec->timeoutMs > 0) {
+        const TaskId id = task.id;
+        const int attempt = task.attempt;
+        task.timeoutTimer = m_timers.add(steadyNowNs() + task.spec->timeoutMs * 1000000,
+                                         [this, id, attempt] {
+                                             Task *t = find(id);
+                                             if (!t || t->state != TaskState::Running
+                                                 || t->attempt != attempt)
+                                                 return;
+                                             t->timeoutTimer = 0;
+                                             requestCancel(*t, CancelReason::Timeout);
+                                         });
+    }
+    task.run = makeRun(task);
+    task.run->start();
+}
+
+std::unique_ptr<TaskRun> Dispatcher::makeRun(Task &task)
+{
+    if (task.spec->kind == ScriptKind::Process)
+        return std::make_unique<ProcessTask>(task.id, task.spec, task.attempt, services());
+    return std::make_unique<LuaTask>(task.id, task.spec, task.attempt, services(), *m_luaHosts);
+}
+
+// ---- cancelling ----
+
+void Dispatcher::requestCancel(Task &task, CancelReason reason)
+{
+    if (task.cancelReason != CancelReason::None)
+        return;
+    task.cancelReason = reason;
+    markDirty(task);
+    const TaskId id = task.id;
+    const int attempt = task.attempt;
+    task.graceTimer = m_timers.add(steadyNowNs() + m_settings.gracePeriodMs * 1000000,
+                                   [this, id, attempt] {
+                                       Task *t = find(id);
+                                       if (t && t->run && t->attempt == attempt) {
+                                           t->graceTimer = 0;
+                                           t->run->stop();
+                                       }
+                                   });
+    task.run->cancel();
+}
+
+void Dispatcher::cancelTask(Task &task)
+{
+    if (task.state == TaskState::Running) {
+        requestCancel(task, CancelReason::User);
+    } else if (task.state == TaskState::Pending) {
+        m_queue.remove(task.id);
+        m_timers.cancel(std::exchange(task.retryTimer, 0));
+        task.waitingRetry = false;
+        task.error = QStringLiteral("cancelled");
+        finishTask(task, TaskState::Cancelled);
+    }
+}
+
+void Dispatcher::cancel(const QList<TaskId> &ids)
+{
+    for (TaskId id : ids)
+        if (Task *task = find(id))
+            cancelTask(*task);
+    schedule();
+}
+
+void Dispatcher::cancelAllPending()
+{
+    for (auto &[id, task] : m_tasks)
+        if (task.state == TaskState::Pending)
+            cancelTask(task);
+    schedule();
+}
+
+void Dispatcher::cancelAll()
+{
+    cancelAllPending();
+    for (auto &[id, task] : m_tasks)
+        if (task.state == TaskState::Running)
+            cancelTask(task);
+}
+
+// ---- the end of a run ----
+
+void Dispatcher::runFinished(TaskId id, RunOutcome outcome)
+{
+    Task *found = find(id);
+    if (!found || !found->run)
+        return;
+    Task &task = *found;
+    m_limit.released(task.spec->group);
+    m_timers.cancel(std::exchange(task.timeoutTimer, 0));
+    m_timers.cancel(std::exchange(task.graceTimer, 0));
+    if (m_graveyard.empty())
+        QMetaObject::invokeMethod(this, &Dispatcher::buryRuns, Qt::QueuedConnection);
+    m_graveyard.push_back(std::move(task.run));
+
+    task.stack = outcome.stack;
+    task.result = QJsonValue();
+    task.error.clear();
+    switch (task.cancelReason) {
+    case CancelReason::User:
+        task.error = outcome.kind == RunOutcome::Failed && !outcome.error.isEmpty()
+                         ? QStringLiteral("cancelled (then: %1)").arg(outcome.error)
+                         : QStringLiteral("cancelled");
+        finishTask(task, TaskState::Cancelled);
+        break;
+    case CancelReason::Timeout:
+        task.error = QStringLiteral("timed out after %1").arg(formatDuration(task.spec->timeoutMs));
+        if (task.attempt <= task.spec->retries && !m_shuttingDown)
+            retryLater(task);
+        else
+            finishTask(task, TaskState::TimedOut);
+        break;
+    case CancelReason::None:
+        if (outcome.kind == RunOutcome::Succeeded) {
+            task.result = outcome.result;
+            task.stack.reset();
+            finishTask(task, TaskState::Succeeded);
+        } else if (outcome.kind == RunOutcome::Cancelled) {
+            task.error = outcome.error;
+            finishTask(task, TaskState::Cancelled);
+        } else {
+            task.error = outcome.error;
+            if (task.attempt <= task.spec->retries && !m_shuttingDown)
+                retryLater(task);
+            else
+                finishTask(task, TaskState::Failed);
+        }
+        break;
+    }
+    schedule();
+    checkShutdown();
+}
+
+void Dispatcher::retryLater(Task &task)
+{
+    setState(task, TaskState::Pending);
+    task.waitingRetry = true;
+    const int doublings = qMin(task.attempt - 1, 20);
+    const qint64 delayMs = task.spec->retryDelayMs << doublings;
+    const TaskId id = task.id;
+    task.retryTimer = m_timers.add(steadyNowNs() + delayMs * 1000000, [this, id] {
+        Task *t = find(id);
+        if (!t || !t->waitingRetry)
+            return;
+        t->waitingRetry = false;
+        t->retryTimer = 0;
+        m_queue.push(t->id, t->spec->group, t->priority, t->sequence);
+        markDirty(*t);
+    });
+}
+
+void Dispatcher::finishTask(Task &task, TaskState state)
+{
+    task.finishedAtMs = epochMs();
+    setState(task, state);
+}
+
+void Dispatcher::buryRuns()
+{
+    m_graveyard.clear();
+    checkShutdown();
+}
+
+// ---- reprioritizing and limits ----
+
+void Dispatcher::setPriority(TaskId id, int priority)
+{
+    Task *task = find(id);
+    if (!task || isFinished(task->state))
+        return;
+    task->priority = priority;
+    m_queue.setPriority(id, priority);
+    markDirty(*task);
+    schedule();
+}
+
+void Dispatcher::moveToTop(TaskId id)
+{
+    if (auto priority = m_queue.moveToTop(id)) {
+        find(id)->priority = *priority;
+        markDirty(*find(id));
+    }
+    schedule();
+}
+
+void Dispatcher::moveToBottom(TaskId id)
+{
+    if (auto priority = m_queue.moveToBottom(id)) {
+        find(id)->priority = *priority;
+        markDirty(*find(id));
+    }
+    schedule();
+}
+
+void Dispatcher::moveBefore(TaskId id, TaskId before)
+{
+    if (auto priority = m_queue.moveBefore(id, before)) {
+        find(id)->priority = *priority;
+        markDirty(*find(id));
+    }
+    schedule();
+}
+
+void Dispatcher::setMaxRunning(int limit)
+{
+    m_limit.setMaxRunning(limit);
+    schedule();
+}
+
+void Dispatcher::setGroupLimit(const QString &group, int limit)
+{
+    m_limit.setGroupLimit(group, limit);
+    schedule();
+}
+
+void Dispatcher::setGroupWeight(const QString &group, int weight)
+{
+    m_queue.setGroupWeight(group, weight);
+}
+
+void Dispatcher::setPaused(bool paused)
+{
+    m_queue.setPaused(paused);
+    schedule();
+}
+
+void Dispatcher::setGroupPaused(const QString &group, bool paused)
+{
+    m_queue.setGroupPaused(group, paused);
+    schedule();
+}
+
+// ---- timers ----
+
+void Dispatcher::armTimer()
+{
+    const qint64 deadline = m_timers.nextDeadline();
+    if (deadline < 0) {
+        m_timer.stop();
+        m_timerArmedFor = -1;
+        return;
+    }
+    if (m_timer.isActive() && m_timerArmedFor == deadline)
+        return;
+    // Qt timers count whole milliseconds: wake at the last whole millisecond before the
+    // deadline and poll from there, so sub-millisecond sleeps are not rounded up.
+    const qint64 ms = qMax<qint64>(0, (deadline - steadyNowNs()) / 1000000);
+    m_timerArmedFor = deadline;
+    m_timer.start(int(qMin<qint64>(ms, 24 * 3600 * 1000)));
+}
+
+void Dispatcher::fireTimers()
+{
+    m_timerArmedFor = -1;
+    m_timers.fireDue(steadyNowNs());
+    armTimer();
+    schedule();
+}
+
+// ---- runs reporting ----
+
+void Dispatcher::runLog(TaskId id, QStringList lines)
+{
+    Task *task = find(id);
+    if (!task)
+        return;
+    if (!task->log)
+        task->log = std::make_unique<LogBuffer>();
+    for (const QString &line : lines)
+        task->log->append(line);
+    QStringList &pending = m_newLogs[id];
+    if (pending.size() < 5000)
+        pending.append(lines);
+    markDirty(*task);
+}
+
+void Dispatcher::runProgress(TaskId id, double fraction, const QString &message)
+{
+    if (Task *task = find(id)) {
+        task->progress = fraction;
+        task->status = message;
+        markDirty(*task);
+    }
+}
+
+// ---- publishing ----
+
+void Dispatcher::setState(Task &task, TaskState state)
+{
+    auto counter = [this](TaskState s) -> int * {
+        switch (s) {
+        case TaskState::Pending:
+            return &m_counts.pending;
+        case TaskState::Running:
+            return &m_counts.running;
+        case TaskState::Succeeded:
+            return &m_counts.succeeded;
+        case TaskState::Failed:
+            return &m_counts.failed;
+        case TaskState::TimedOut:
+            return &m_counts.timedOut;
+        case TaskState::Cancelled:
+            return &m_counts.cancelled;
+        case TaskState::Interrupted:
+            return &m_counts.interrupted;
+        }
+        return nullptr;
+    };
+    --*counter(task.state);
+    ++*counter(state);
+    task.state = state;
+    markDirty(task);
+}
+
+void Dispatcher::markDirty(Task &task)
+{
+    if (!task.dirty) {
+        task.dirty = true;
+        m_dirty.push_back(task.id);
+    }
+    if (!m_publishTimer.isActive())
+        m_publishTimer.start(m_settings.publishIntervalMs);
+}
+
+void Dispatcher::publish()
+{
+    EngineUpdate update;
+    update.counts = m_counts;
+    update.changed.reserve(qsizetype(m_dirty.size()));
+    for (TaskId id : m_dirty) {
+        if (Task *task = find(id)) {
+            task->dirty = false;
+            update.changed.append(makeSnapshot(*task));
+        }
+    }
+    m_dirty.clear();
+    update.logs.reserve(m_newLogs.size());
+    for (auto it = m_newLogs.begin(); it != m_newLogs.end(); ++it)
+        update.logs.append(LogLines{it.key(), std::move(it.value())});
+    m_newLogs.clear();
+    Q_EMIT published(update);
+}
+
+TaskSnapshot Dispatcher::makeSnapshot(const Task &task) const
+{
+    TaskSnapshot s;
+    s.id = task.id;
+    s.name = task.spec->name;
+    s.file = task.spec->file;
+    s.group = task.spec->group;
+    s.kind = task.spec->kind;
+    s.priority = task.priority;
+    s.state = task.state;
+    s.attempt = task.attempt;
+    s.maxAttempts = task.spec->retries + 1;
+    s.cancelRequested = task.cancelReason != CancelReason::None;
+    s.progress = task.progress;
+    s.status = task.status;
+    s.result = task.result;
+    s.error = task.error;
+    s.stack = task.stack;
+    s.startedAtMs = task.startedAtMs;
+    s.finishedAtMs = task.finishedAtMs;
+    return s;
+}
+
+std::optional<TaskSnapshot> Dispatcher::snapshot(TaskId id) const
+{
+    const Task *task = find(id);
+    if (!task)
+        return std::nullopt;
+    return makeSnapshot(*task);
+}
+
+QList<TaskSnapshot> Dispatcher::snapshots() const
+{
+    QList<TaskSnapshot> all;
+    all.reserve(qsizetype(m_tasks.size()));
+    for (const auto &[id, task] : m_tasks)
+        all.append(makeSnapshot(task));
+    std::sort(all.begin(), all.end(),
+              [](const TaskSnapshot &a, const TaskSnapshot &b) { return a.id < b.id; });
+    return all;
+}
+
+QStringList Dispatcher::log(TaskId id) const
+{
+    const Task *task = find(id);
+    return task && task->log ? task->log->lines() : QStringList();
+}
+
+std::shared_ptr<const CoroutineStack> Dispatcher::liveStack(TaskId id) const
+{
+    const Task *task = find(id);
+    if (!task)
+        return {};
+    return task->run ? task->run->liveStack() : task->stack;
+}
+
+QString Dispatcher::waitReason(TaskId id) const
+{
+    const Task *task = find(id);
+    if (!task || task->state != TaskState::Pending)
+        return {};
+    const QString &group = task->spec->group;
+    if (task->waitingRetry)
+        return QStringLiteral("waiting to retry (attempt %1 of %2)")
+            .arg(task->attempt + 1)
+            .arg(task->spec->retries + 1);
+    if (m_queue.isPaused())
+        return QStringLiteral("the queue is paused");
+    if (m_queue.isGroupPaused(group))
+        return QStringLiteral("group %1 is paused").arg(group);
+    if (const int limit = m_limit.groupLimit(group); limit > 0 && m_limit.running(group) >= limit)
+        return QStringLiteral("group %1: %2/%3 running").arg(group).arg(m_limit.running(group)).arg(limit);
+    if (m_limit.running() >= m_limit.maxRunning())
+        return QStringLiteral("all %1 slots running; #%2 in the queue")
+            .arg(m_limit.maxRunning())
+            .arg(m_queue.position(id));
+    return QStringLiteral("#%1 in the queue").arg(m_queue.position(id));
+}
+
+// ---- shutting down ----
+
+void Dispatcher::shutdown(QSemaphore *done)
+{
+    m_shuttingDown = true;
+    m_shutdownDone = done;
+    for (auto &[id, task] : m_tasks)
+        if (task.run)
+            task.run->stop();
+    checkShutdown();
+}
+
+void Dispatcher::checkShutdown()
+{
+    if (!m_shuttingDown || !m_shutdownDone || m_limit.running() > 0 || !m_graveyard.empty())
+        return;
+    publish();
+    std::exchange(m_shutdownDone, nullptr)->release();
+}

@@ -1,0 +1,142 @@
+#pragma once
+
+#include "concurrencylimit.h"
+#include "logbuffer.h"
+#include "taskqueue.h"
+#include "taskrun.h"
+#include "tasksnapshot.h"
+#include "timerheap.h"
+
+#include <QObject>
+#include <QTimer>
+
+#include <memory>
+#include <unordered_map>
+#include <vector>
+
+class LuaHostPool;
+class QSemaphore;
+class QThreadPool;
+class WorkQueue;
+
+// The engine proper: owns every task, the pending queue, the limits, the timers and the
+// runs, and publishes what changed in batches. Lives on the engine thread and is used
+// only there; Engine (the public facade) reaches it through queued calls.
+class Dispatcher : public QObject, public RunObserver
+{
+    Q_OBJECT
+public:
+    struct Settings
+    {
+        int maxRunning = 16;
+        qint64 gracePeriodMs = 5000;
+        int publishIntervalMs = 100;
+        qint64 defaultMemoryLimit = qint64(1) << 30;
+    };
+
+    Dispatcher(QThreadPool *pool, const Settings &settings);
+    ~Dispatcher() override;
+
+    void submit(const QList<TaskId> &ids, const QList<std::shared_ptr<const TaskSpec>> &specs);
+    void cancel(const QList<TaskId> &ids);
+    void cancelAllPending();
+    void cancelAll();
+    void setPriority(TaskId id, int priority);
+    void moveToTop(TaskId id);
+    void moveToBottom(TaskId id);
+    void moveBefore(TaskId id, TaskId before);
+
+    void setMaxRunning(int limit);
+    void setGroupLimit(const QString &group, int limit);
+    void setGroupWeight(const QString &group, int weight);
+    void setPaused(bool paused);
+    void setGroupPaused(const QString &group, bool paused);
+    void setGracePeriod(qint64 ms) { m_settings.gracePeriodMs = ms; }
+    void setPublishInterval(int ms) { m_settings.publishIntervalMs = ms; }
+
+    std::optional<TaskSnapshot> snapshot(TaskId id) const;
+    QList<TaskSnapshot> snapshots() const;
+    QStringList log(TaskId id) const;
+    EngineCounts counts() const { return m_counts; }
+    // Why a pending task has not started yet, in the user's words.
+    QString waitReason(TaskId id) const;
+    std::shared_ptr<const CoroutineStack> liveStack(TaskId id) const;
+
+    // Stops every run now and releases `done` once none is left.
+    void shutdown(QSemaphore *done);
+    // Publishes the pending batch at once (tests, the end of a headless run).
+    void publishNow() { publish(); }
+
+    // RunObserver
+    void runLog(TaskId id, QStringList lines) override;
+    void runProgress(TaskId id, double fraction, const QString &message) override;
+    void runFinished(TaskId id, RunOutcome outcome) override;
+
+Q_SIGNALS:
+    void published(const EngineUpdate &update);
+
+private:
+    enum class CancelReason : quint8 { None, User, Timeout };
+    struct Task
+    {
+        TaskId id = 0;
+        std::shared_ptr<const TaskSpec> spec;
+        int priority = 0;
+        qint64 sequence = 0;
+        TaskState state = TaskState::Pending;
+        CancelReason cancelReason = CancelReason::None;
+        bool dirty = false;
+        bool waitingRetry = false;
+        int attempt = 0;
+        qint64 startedAtMs = -1;
+        qint64 finishedAtMs = -1;
+        TimerHeap::Id timeoutTimer = 0;
+        TimerHeap::Id graceTimer = 0;
+        TimerHeap::Id retryTimer = 0;
+        double progress = -1;
+        QString status;
+        QJsonValue result;
+        QString error;
+        std::shared_ptr<const CoroutineStack> stack;
+        std::unique_ptr<TaskRun> run;
+        std::unique_ptr<LogBuffer> log;
+    };
+
+    Task *find(TaskId id);
+    const Task *find(TaskId id) const;
+    void schedule();
+    void startTask(Task &task);
+    std::unique_ptr<TaskRun> makeRun(Task &task);
+    void requestCancel(Task &task, CancelReason reason);
+    void cancelTask(Task &task);
+    void finishTask(Task &task, TaskState state);
+    void retryLater(Task &task);
+    void setState(Task &task, TaskState state);
+    void markDirty(Task &task);
+    void publish();
+    void armTimer();
+    void fireTimers();
+    void buryRuns();
+    void checkShutdown();
+    TaskSnapshot makeSnapshot(const Task &task) const;
+    RunServices services();
+
+    Settings m_settings;
+    std::unique_ptr<WorkQueue> m_work;
+    std::unique_ptr<LuaHostPool> m_luaHosts;
+    std::unordered_map<TaskId, Task> m_tasks;
+    TaskQueue m_queue;
+    ConcurrencyLimit m_limit;
+    TimerHeap m_timers;
+    // Children, so that they move to the engine thread with the dispatcher.
+    QTimer m_timer;        // armed for m_timers' next deadline
+    qint64 m_timerArmedFor = -1;
+    QTimer m_publishTimer; // batches changes
+    std::vector<TaskId> m_dirty;
+    QHash<TaskId, QStringList> m_newLogs;
+    EngineCounts m_counts;
+    std::vector<std::unique_ptr<TaskRun>> m_graveyard;
+    bool m_scheduling = false;
+    bool m_shuttingDown = false;
+    QSemaphore *m_shutdownDone = nullptr;
+};

@@ -1,0 +1,226 @@
+#include "engine.h"
+
+#include "dispatcher.h"
+
+#include <QSemaphore>
+#include <QThread>
+#include <QThreadPool>
+
+#include <type_traits>
+
+Engine::Engine(QObject *parent)
+    : Engine(Options(), parent)
+{}
+
+Engine::Engine(const Options &options, QObject *parent)
+    : QObject(parent)
+{
+    qRegisterMetaType<EngineUpdate>();
+    m_pool = new QThreadPool;
+    if (options.workerThreads > 0)
+        m_pool->setMaxThreadCount(options.workerThreads);
+    m_pool->setExpiryTimeout(-1); // keep workers: a thread start costs more than a task
+
+    Dispatcher::Settings settings;
+    settings.maxRunning = options.maxRunning;
+    settings.gracePeriodMs = options.gracePeriodMs;
+    settings.publishIntervalMs = options.publishIntervalMs;
+    settings.defaultMemoryLimit = options.defaultMemoryLimit;
+
+    m_thread = new QThread;
+    m_thread->setObjectName(QStringLiteral("taskdeck-engine"));
+    m_dispatcher = new Dispatcher(m_pool, settings);
+    m_dispatcher->moveToThread(m_thread);
+    connect(m_dispatcher, &Dispatcher::published, this, [this](const EngineUpdate &update) {
+        m_counts = update.counts;
+        Q_EMIT updated(update);
+    });
+    m_thread->start();
+}
+
+Engine::~Engine()
+{
+    QSemaphore done;
+    post([&done](Dispatcher *d) { d->shutdown(&done); });
+    // A worker stuck in a C call cannot be interrupted; give up on it rather than hang.
+    if (!done.tryAcquire(1, 15000)) {
+        qWarning("taskdeck: tasks still running at exit; leaving them behind");
+        m_thread->quit();
+        m_thread->wait(1000);
+        return;
+    }
+    m_pool->waitForDone();
+    QMetaObject::invokeMethod(m_dispatcher, [d = m_dispatcher] { delete d; },
+                              Qt::BlockingQueuedConnection);
+    m_thread->quit();
+    m_thread->wait();
+    delete m_thread;
+    delete m_pool;
+}
+
+template<typename F>
+void Engine::post(F &&request)
+{
+    QMetaObject::invokeMethod(
+        m_dispatcher, [d = m_dispatcher, r = std::forward<F>(request)]() mutable { r(d); },
+        Qt::QueuedConnection);
+}
+
+template<typename F>
+auto Engine::query(F &&request) const
+{
+    Q_ASSERT(QThread::currentThread() != m_thread);
+    std::invoke_result_t<F, Dispatcher *> result;
+    QMetaObject::invokeMethod(
+        m_dispatcher, [&] { result = request(m_dispatcher); }, Qt::BlockingQueuedConnection);
+    return result;
+}
+
+TaskId Engine::submit(const TaskSpec &spec)
+{
+    return submit(QList<TaskSpec>{spec}).constFirst();
+}
+
+QList<TaskId> Engine::submit(const TaskSpec &spec, int copies)
+{
+    auto shared = std::make_shared<const TaskSpec>(spec);
+    QList<TaskId> ids;
+    QList<std::shared_ptr<const TaskSpec>> specs;
+    ids.reserve(copies);
+    specs.reserve(copies);
+    const TaskId first = m_nextId.fetch_add(TaskId(copies));
+    for (int i = 0; i < copies; ++i) {
+        ids.append(first + TaskId(i));
+        specs.append(shared);
+    }
+    post([ids, specs](Dispatcher *d) { d->submit(ids, specs); });
+    return ids;
+}
+
+QList<TaskId> Engine::submit(const QList<TaskSpec> &list)
+{
+    QList<TaskId> ids;
+    QList<std::shared_ptr<const TaskSpec>> specs;
+    const TaskId first = m_nextId.fetch_add(TaskId(list.size()));
+    for (qsizetype i = 0; i < list.size(); ++i) {
+        ids.append(first + TaskId(i));
+        specs.append(std::make_shared<const TaskSpec>(list[i]));
+    }
+    post([ids, specs](Dispatcher *d) { d->submit(ids, specs); });
+    return ids;
+}
+
+void Engine::cancel(TaskId id)
+{
+    cancel(QList<TaskId>{id});
+}
+
+void Engine::cancel(const QList<TaskId> &ids)
+{
+    post([ids](Dispatcher *d) { d->cancel(ids); });
+}
+
+void Engine::cancelAllPending()
+{
+    post([](Dispatcher *d) { d->cancelAllPending(); });
+}
+
+void Engine::cancelAll()
+{
+    post([](Dispatcher *d) { d->cancelAll(); });
+}
+
+void Engine::setPriority(TaskId id, int priority)
+{
+    post([id, priority](Dispatcher *d) { d->setPriority(id, priority); });
+}
+
+void Engine::moveToTop(TaskId id)
+{
+    post([id](Dispatcher *d) { d->moveToTop(id); });
+}
+
+void Engine::moveToBottom(TaskId id)
+{
+    post([id](Dispatcher *d) { d->moveToBottom(id); });
+}
+
+void Engine::moveBefore(TaskId id, TaskId before)
+{
+    post([id, before](Dispatcher *d) { d->moveBefore(id, before); });
+}
+
+void Engine::setMaxRunning(int limit)
+{
+    post([limit](Dispatcher *d) { d->setMaxRunning(limit); });
+}
+
+void Engine::setGroupLimit(const QString &group, int limit)
+{
+    post([group, limit](Dispatcher *d) { d->setGroupLimit(group, limit); });
+}
+
+void Engine::setGroupWeight(const QString &group, int weight)
+{
+    post([group, weight](Dispatcher *d) { d->setGroupWeight(group, weight); });
+}
+
+void Engine::pause()
+{
+    post([](Dispatcher *d) { d->setPaused(true); });
+}
+
+void Engine::resume()
+{
+    post([](Dispatcher *d) { d->setPaused(false); });
+}
+
+void Engine::pauseGroup(const QString &group)
+{
+    post([group](Dispatcher *d) { d->setGroupPaused(group, true); });
+}
+
+void Engine::resumeGroup(const QString &group)
+{
+    post([group](Dispatcher *d) { d->setGroupPaused(group, false); });
+}
+
+void Engine::setGracePeriod(qint64 ms)
+{
+    post([ms](Dispatcher *d) { d->setGracePeriod(ms); });
+}
+
+void Engine::flush()
+{
+    post([](Dispatcher *d) { d->publishNow(); });
+}
+
+std::optional<TaskSnapshot> Engine::task(TaskId id) const
+{
+    return query([id](Dispatcher *d) { return d->snapshot(id); });
+}
+
+QList<TaskSnapshot> Engine::tasks() const
+{
+    return query([](Dispatcher *d) { return d->snapshots(); });
+}
+
+QStringList Engine::log(TaskId id) const
+{
+    return query([id](Dispatcher *d) { return d->log(id); });
+}
+
+QString Engine::waitReason(TaskId id) const
+{
+    return query([id](Dispatcher *d) { return d->waitReason(id); });
+}
+
+std::shared_ptr<const CoroutineStack> Engine::liveStack(TaskId id) const
+{
+    return query([id](Dispatcher *d) { return d->liveStack(id); });
+}
+
+EngineCounts Engine::liveCounts() const
+{
+    return query([](Dispatcher *d) { return d->counts(); });
+}

@@ -1,0 +1,89 @@
+#pragma once
+
+#include "tasksnapshot.h"
+
+#include <QObject>
+
+#include <atomic>
+#include <memory>
+#include <optional>
+
+class Dispatcher;
+class QThread;
+class QThreadPool;
+
+// The engine's public face, for the dashboard, the command line and tests. Every
+// method is thread-safe and returns at once: requests are queued to the engine thread
+// in the order they were made. What changed comes back in batches through updated(),
+// delivered on the thread that owns this object, never one signal per task.
+//
+// The engine runs on its own thread (the dispatcher and its timers) and runs task code
+// on a QThreadPool of its own.
+class Engine : public QObject
+{
+    Q_OBJECT
+public:
+    struct Options
+    {
+        int workerThreads = 0; // 0: one per core
+        int maxRunning = 16;
+        qint64 gracePeriodMs = 5000;
+        int publishIntervalMs = 100;
+        qint64 defaultMemoryLimit = qint64(1) << 30; // Lua tasks without @memory
+    };
+
+    explicit Engine(QObject *parent = nullptr);
+    explicit Engine(const Options &options, QObject *parent = nullptr);
+    ~Engine() override;
+
+    TaskId submit(const TaskSpec &spec);
+    QList<TaskId> submit(const TaskSpec &spec, int copies);
+    QList<TaskId> submit(const QList<TaskSpec> &specs);
+
+    void cancel(TaskId id);
+    void cancel(const QList<TaskId> &ids);
+    void cancelAllPending();
+    void cancelAll();
+    void setPriority(TaskId id, int priority);
+    void moveToTop(TaskId id);
+    void moveToBottom(TaskId id);
+    void moveBefore(TaskId id, TaskId before);
+
+    void setMaxRunning(int limit);
+    void setGroupLimit(const QString &group, int limit); // 0: no limit
+    void setGroupWeight(const QString &group, int weight);
+    void pause();
+    void resume();
+    void pauseGroup(const QString &group);
+    void resumeGroup(const QString &group);
+    void setGracePeriod(qint64 ms);
+
+    // The counts as of the last update delivered to this object's thread.
+    EngineCounts counts() const { return m_counts; }
+
+    // Blocking look-ups on the engine thread (cheap; not for the engine thread itself).
+    std::optional<TaskSnapshot> task(TaskId id) const;
+    QList<TaskSnapshot> tasks() const;
+    QStringList log(TaskId id) const;
+    QString waitReason(TaskId id) const;
+    std::shared_ptr<const CoroutineStack> liveStack(TaskId id) const;
+    EngineCounts liveCounts() const;
+    // Delivers the changes made so far through updated() now, without waiting for the
+    // publish interval.
+    void flush();
+
+Q_SIGNALS:
+    void updated(const EngineUpdate &update);
+
+private:
+    template<typename F>
+    void post(F &&request);
+    template<typename F>
+    auto query(F &&request) const;
+
+    QThreadPool *m_pool = nullptr; // leaked on purpose if a worker never comes back
+    QThread *m_thread = nullptr;
+    Dispatcher *m_dispatcher = nullptr;
+    std::atomic<TaskId> m_nextId{1};
+    EngineCounts m_counts;
+};

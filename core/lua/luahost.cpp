@@ -1,0 +1,97 @@
+#include "luahost.h"
+
+#include "luatask.h"
+
+#include <lua.hpp>
+
+#include <cstdlib>
+
+void *LuaHost::allocate(void *ud, void *ptr, size_t osize, size_t nsize)
+{
+    auto *host = static_cast<LuaHost *>(ud);
+    const size_t old = ptr ? osize : 0;
+    if (nsize == 0) {
+        host->m_used -= old;
+        std::free(ptr);
+        return nullptr;
+    }
+    if (nsize > old && host->m_used + (nsize - old) > host->m_limit) {
+        host->m_limitHit = true;
+        return nullptr;
+    }
+    void *block = std::realloc(ptr, nsize);
+    if (!block)
+        return nullptr;
+    host->m_used = host->m_used - old + nsize;
+    return block;
+}
+
+LuaHost::LuaHost()
+{
+    m_state = lua_newstate(&LuaHost::allocate, this);
+    lua_gc(m_state, LUA_GCGEN, 0, 0);
+    luaL_openlibs(m_state);
+    LuaTask::installApi(m_state);
+    lua_gc(m_state, LUA_GCCOLLECT);
+    m_baseline = m_used;
+}
+
+LuaHost::~LuaHost()
+{
+    if (m_state)
+        lua_close(m_state);
+}
+
+void LuaHost::setTaskLimit(size_t bytes)
+{
+    m_limit = m_used + bytes;
+    m_limitHit = false;
+}
+
+void LuaHost::clearLimit()
+{
+    m_limit = size_t(-1);
+    m_limitHit = false;
+}
+
+bool LuaHost::recycle()
+{
+    lua_settop(m_state, 0);
+    clearLimit();
+    constexpr size_t Slack = 256 * 1024;
+    constexpr size_t KeepAtMost = 4 * 1024 * 1024;
+    if (m_used > m_baseline + Slack)
+        lua_gc(m_state, LUA_GCCOLLECT);
+    return m_used <= m_baseline + KeepAtMost;
+}
+
+LuaHostPool::~LuaHostPool()
+{
+    for (LuaHost *host : m_idle)
+        delete host;
+}
+
+LuaHost *LuaHostPool::acquire()
+{
+    {
+        QMutexLocker lock(&m_mutex);
+        if (!m_idle.empty()) {
+            LuaHost *host = m_idle.back();
+            m_idle.pop_back();
+            return host;
+        }
+    }
+    return new LuaHost;
+}
+
+void LuaHostPool::release(LuaHost *host)
+{
+    if (host->recycle()) {
+        QMutexLocker lock(&m_mutex);
+        if (int(m_idle.size()) < m_maxIdle) {
+            m_idle.push_back(host);
+            return;
+        }
+    }
+    delete host;
+}

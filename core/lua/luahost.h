@@ -1,0 +1,57 @@
+#pragma once
+
+#include <QMutex>
+
+#include <cstddef>
+#include <vector>
+
+struct lua_State;
+
+// One Lua state with the task API installed, lent to one task at a time. A task's
+// coroutines all live in its host; the host moves between worker threads with the task
+// but is never used by two threads at once. Its allocator counts the heap so that a
+// task's @memory cap (or the engine's default cap) applies to that task alone.
+class LuaHost
+{
+public:
+    LuaHost();
+    ~LuaHost();
+    LuaHost(const LuaHost &) = delete;
+    LuaHost &operator=(const LuaHost &) = delete;
+
+    lua_State *state() const { return m_state; }
+    size_t used() const { return m_used; }
+    // Caps the heap at `bytes` above what the host uses now (its libraries).
+    void setTaskLimit(size_t bytes);
+    void clearLimit();
+    bool limitHit() const { return m_limitHit; }
+    // After a task: drops its garbage; false when the host is too big to keep.
+    bool recycle();
+
+private:
+    static void *allocate(void *ud, void *ptr, size_t osize, size_t nsize);
+
+    lua_State *m_state = nullptr;
+    size_t m_used = 0;
+    size_t m_limit = size_t(-1);
+    size_t m_baseline = 0;
+    bool m_limitHit = false;
+};
+
+// Idle hosts, shared by the workers (thread-safe). A fresh state costs ~40 us, so hosts
+// are reused between tasks.
+class LuaHostPool
+{
+public:
+    explicit LuaHostPool(int maxIdle = 64)
+        : m_maxIdle(maxIdle)
+    {}
+    ~LuaHostPool();
+    LuaHost *acquire();
+    void release(LuaHost *host); // deletes it when it cannot be reused
+
+private:
+    QMutex m_mutex;
+    std::vector<LuaHost *> m_idle;
+    int m_maxIdle;
+};

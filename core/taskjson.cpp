@@ -1,0 +1,58 @@
+#include "taskjson.h"
+
+#include <QDateTime>
+#include <QJsonArray>
+
+namespace TaskJson {
+
+QJsonValue time(qint64 epochMs)
+{
+    if (epochMs < 0)
+        return QJsonValue::Null;
+    return QDateTime::fromMSecsSinceEpoch(epochMs, Qt::UTC)
+               .toString(QStringLiteral("yyyy-MM-ddTHH:mm:ss.zzz"))
+           + u'Z';
+}
+
+QJsonObject stack(const CoroutineStack &stack)
+{
+    QJsonArray frames;
+    for (const StackFrame &f : stack.frames)
+        frames.append(QJsonObject{{QStringLiteral("file"), f.file},
+                                  {QStringLiteral("line"), f.line},
+                                  {QStringLiteral("function"), f.function}});
+    QJsonArray children;
+    for (const CoroutineStack &child : stack.children)
+        children.append(TaskJson::stack(child));
+    return QJsonObject{
+        {QStringLiteral("frames"), frames},
+        {QStringLiteral("awaiting"),
+         stack.awaiting.isEmpty() ? QJsonValue(QJsonValue::Null) : QJsonValue(stack.awaiting)},
+        {QStringLiteral("children"), children},
+    };
+}
+
+QJsonObject task(const TaskSnapshot &t)
+{
+    QJsonValue duration = QJsonValue::Null;
+    if (t.startedAtMs >= 0 && t.finishedAtMs >= 0)
+        duration = double(t.finishedAtMs - t.startedAtMs) / 1000.0;
+    QJsonValue stackValue = QJsonValue::Null;
+    if (t.state != TaskState::Succeeded && t.stack)
+        stackValue = stack(*t.stack);
+    return QJsonObject{
+        {QStringLiteral("id"), qint64(t.id)},
+        {QStringLiteral("name"), t.name},
+        {QStringLiteral("file"), t.file},
+        {QStringLiteral("state"), taskStateName(t.state)},
+        {QStringLiteral("result"), t.result.isUndefined() ? QJsonValue::Null : t.result},
+        {QStringLiteral("error"), t.error.isEmpty() ? QJsonValue(QJsonValue::Null) : t.error},
+        {QStringLiteral("stack"), stackValue},
+        {QStringLiteral("attempts"), t.attempt},
+        {QStringLiteral("started_at"), time(t.startedAtMs)},
+        {QStringLiteral("finished_at"), time(t.finishedAtMs)},
+        {QStringLiteral("duration_s"), duration},
+    };
+}
+
+} // namespace TaskJson

@@ -1,0 +1,16 @@
+#pragma once
+
+#include "tasksnapshot.h"
+
+#include <QJsonObject>
+
+// The JSON of SPEC section 5: one object per task, as `taskdeck run --json` prints it.
+namespace TaskJson {
+
+QJsonObject task(const TaskSnapshot &task);
+// {"frames": [{"file", "line", "function"}...], "awaiting", "children": [...]}
+QJsonObject stack(const CoroutineStack &stack);
+// ISO 8601 UTC with milliseconds, "2026-11-21T22:30:01.123Z"; null for -1.
+QJsonValue time(qint64 epochMs);
+
+} // namespace TaskJson

@@ -1,0 +1,84 @@
+#pragma once
+
+#include "concurrencylimit.h"
+#include "taskspec.h"
+
+#include <QHash>
+#include <QString>
+
+#include <map>
+#include <optional>
+#include <set>
+
+// The pending tasks, one ordered set per group: higher priority first, then submission
+// order (a key of (priority, sequence) keeps equal priorities stable). Push, remove,
+// reprioritize and take are O(log n) plus O(number of groups) to choose the group.
+//
+// Choosing among groups: the highest head priority wins; groups whose heads tie share
+// the workers by smooth weighted round-robin, so a busy group cannot starve another.
+// Owned by the engine thread.
+class TaskQueue
+{
+public:
+    qint64 nextSequence() { return ++m_lastSeq; }
+
+    void push(TaskId id, const QString &group, int priority, qint64 sequence);
+    bool remove(TaskId id);
+    bool contains(TaskId id) const { return m_where.contains(id); }
+    // The next task that `limit` lets start, removed from the queue; nullopt when none may.
+    std::optional<TaskId> takeNext(const ConcurrencyLimit &limit);
+
+    bool setPriority(TaskId id, int priority);
+    // Make `id` the next to run (or the last): returns its new priority.
+    std::optional<int> moveToTop(TaskId id);
+    std::optional<int> moveToBottom(TaskId id);
+    // Put `id` just before `before` in the order: returns its new priority.
+    std::optional<int> moveBefore(TaskId id, TaskId before);
+
+    void setPaused(bool paused) { m_paused = paused; }
+    bool isPaused() const { return m_paused; }
+    void setGroupPaused(const QString &group, bool paused);
+    bool isGroupPaused(const QString &group) const;
+    QStringList pausedGroups() const;
+    void setGroupWeight(const QString &group, int weight);
+
+    int size() const { return int(m_where.size()); }
+    int size(const QString &group) const;
+    // 1-based place among all pending tasks in start order (ignoring limits); O(n).
+    int position(TaskId id) const;
+
+private:
+    struct Key
+    {
+        int priority;
+        qint64 sequence;
+        TaskId id;
+        bool operator<(const Key &o) const
+        {
+            if (priority != o.priority)
+                return priority > o.priority;
+            if (sequence != o.sequence)
+                return sequence < o.sequence;
+            return id < o.id;
+        }
+    };
+    struct Group
+    {
+        std::set<Key> pending;
+        int weight = 1;
+        int currentWeight = 0;
+        bool paused = false;
+    };
+    struct Place
+    {
+        QString group;
+        Key key;
+    };
+    void reinsert(TaskId id, int priority, qint64 sequence);
+
+    std::map<QString, Group> m_groups;
+    QHash<TaskId, Place> m_where;
+    qint64 m_lastSeq = 0;
+    qint64 m_topSeq = 0;
+    bool m_paused = false;
+};

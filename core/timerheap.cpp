@@ -1,0 +1,60 @@
+#include "timerheap.h"
+
+#include <algorithm>
+
+TimerHeap::Id TimerHeap::add(qint64 deadlineNs, Callback callback)
+{
+    const Id id = m_nextId++;
+    const bool earliest = m_heap.empty() || deadlineNs < m_heap.front().deadline;
+    m_heap.push_back(Entry{deadlineNs, id, std::move(callback)});
+    std::push_heap(m_heap.begin(), m_heap.end(), std::greater<>{});
+    if (earliest && m_notify)
+        m_notify(deadlineNs);
+    return id;
+}
+
+void TimerHeap::cancel(Id id)
+{
+    if (id != 0 && id < m_nextId)
+        m_cancelled.insert(id);
+}
+
+void TimerHeap::dropCancelledTop()
+{
+    while (!m_heap.empty() && !m_cancelled.empty()) {
+        auto it = m_cancelled.find(m_heap.front().id);
+        if (it == m_cancelled.end())
+            return;
+        m_cancelled.erase(it);
+        std::pop_heap(m_heap.begin(), m_heap.end(), std::greater<>{});
+        m_heap.pop_back();
+    }
+}
+
+qint64 TimerHeap::nextDeadline()
+{
+    dropCancelledTop();
+    return m_heap.empty() ? -1 : m_heap.front().deadline;
+}
+
+void TimerHeap::fireDue(qint64 nowNs)
+{
+    for (;;) {
+        dropCancelledTop();
+        if (m_heap.empty() || m_heap.front().deadline > nowNs)
+            return;
+        std::pop_heap(m_heap.begin(), m_heap.end(), std::greater<>{});
+        Callback callback = std::move(m_heap.back().callback);
+        m_heap.pop_back();
+        callback();
+    }
+}
+
+#include <chrono>
+
+qint64 steadyNowNs()
+{
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(
+               std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+}
