@@ -1,0 +1,55 @@
+#include "testsupport.h"
+
+#include <QFile>
+#include <QTest>
+
+ScriptDir::ScriptDir() = default;
+
+QString ScriptDir::write(const QString &name, const QByteArray &content, bool executable)
+{
+    const QString path = m_dir.filePath(name);
+    QFile file(path);
+    if (!file.open(QIODevice::WriteOnly | QIODevice::Truncate))
+        qFatal("cannot write %s", qPrintable(path));
+    file.write(content);
+    file.close();
+    if (executable)
+        file.setPermissions(file.permissions() | QFile::ExeOwner | QFile::ExeUser);
+    return path;
+}
+
+TaskSpec ScriptDir::spec(const QString &name, const QByteArray &content)
+{
+    const auto loaded = ScriptLoader::load(write(name, content));
+    if (!loaded.spec) {
+        QTest::qFail(qPrintable(loaded.error), __FILE__, __LINE__);
+        return TaskSpec();
+    }
+    return *loaded.spec;
+}
+
+UpdateRecorder::UpdateRecorder(Engine *engine)
+{
+    QObject::connect(engine, &Engine::updated, engine, [this](const EngineUpdate &update) {
+        ++m_batches;
+        for (const TaskSnapshot &t : update.changed)
+            if (t.state != TaskState::Pending && t.startedAtMs >= 0 && !m_started.contains(t.id))
+                m_started.append(t.id);
+        for (const LogLines &log : update.logs)
+            m_logs[log.id].append(log.lines);
+    });
+}
+
+TaskState stateOf(const Engine &engine, TaskId id)
+{
+    const auto task = engine.task(id);
+    return task ? task->state : TaskState::Pending;
+}
+
+QStringList readLines(const QString &path)
+{
+    QFile file(path);
+    if (!file.open(QIODevice::ReadOnly))
+        return {};
+    return QString::fromUtf8(file.readAll()).split(u'\n', Qt::SkipEmptyParts);
+}

@@ -1,0 +1,44 @@
+#pragma once
+
+#include "engine.h"
+#include "scriptloader.h"
+
+#include <QList>
+#include <QTemporaryDir>
+
+// Script files written for one test into a temporary folder.
+class ScriptDir
+{
+public:
+    ScriptDir();
+    QString path() const { return m_dir.path(); }
+    // Writes `content` to `name` and returns the absolute path.
+    QString write(const QString &name, const QByteArray &content, bool executable = false);
+    // Writes the script and loads it; fails the calling test (QVERIFY) on rejection.
+    TaskSpec spec(const QString &name, const QByteArray &content);
+
+private:
+    QTemporaryDir m_dir;
+};
+
+// Collects every batch an Engine publishes, on the test's thread.
+class UpdateRecorder
+{
+public:
+    explicit UpdateRecorder(Engine *engine);
+    int batches() const { return m_batches; }
+    // Ids in the order their first Running (or later) state was published.
+    const QList<TaskId> &started() const { return m_started; }
+    QStringList logOf(TaskId id) const { return m_logs.value(id); }
+
+private:
+    int m_batches = 0;
+    QList<TaskId> m_started;
+    QHash<TaskId, QStringList> m_logs;
+};
+
+// The state of `id` as the engine sees it now.
+TaskState stateOf(const Engine &engine, TaskId id);
+
+// Lines of the file (each task in an ordering test appends its name to it).
+QStringList readLines(const QString &path);
