@@ -167,6 +167,7 @@ void LuaTask::dispatchSlice()
 void LuaTask::done()
 {
     m_inSlice = false;
+    deliverLive();
     SliceOutput out = std::move(m_out);
     m_out = SliceOutput();
     if (out.droppedLines > 0)
@@ -187,6 +188,26 @@ void LuaTask::done()
         addSleeper(w.co, w.serial, w.co->wakeAtNs);
     if (!m_readyWakes.empty() || m_wantCancel || m_wantStop)
         dispatchSlice();
+}
+
+void LuaTask::deliverLive()
+{
+    QStringList lines;
+    bool progressSet = false;
+    double progress = 0;
+    QString status;
+    {
+        QMutexLocker lock(&m_liveMutex);
+        lines.swap(m_liveLog);
+        progressSet = std::exchange(m_liveProgressSet, false);
+        progress = m_liveProgress;
+        status = m_liveStatus;
+        m_livePosted = false;
+    }
+    if (!lines.isEmpty())
+        m_services.observer.runLog(m_id, std::move(lines));
+    if (progressSet)
+        m_services.observer.runProgress(m_id, progress, status);
 }
 
 void LuaTask::addSleeper(Coroutine *co, quint64 serial, qint64 deadlineNs)
@@ -223,6 +244,7 @@ void LuaTask::onTimer()
 
 void LuaTask::run()
 {
+    m_lastFlushNs = steadyNowNs();
     if (!m_host) {
         if (!begin())
             return;
@@ -482,6 +504,27 @@ void LuaTask::releaseHost()
     m_pool.release(std::exchange(m_host, nullptr));
 }
 
+void LuaTask::flushLive()
+{
+    m_lastFlushNs = steadyNowNs();
+    if (m_out.log.isEmpty() && !m_out.progressSet)
+        return;
+    QMutexLocker lock(&m_liveMutex);
+    m_liveLog.append(std::move(m_out.log));
+    m_out.log.clear();
+    if (m_out.progressSet) {
+        m_liveProgressSet = true;
+        m_liveProgress = m_out.progress;
+        m_liveStatus = m_out.status;
+        m_out.progressSet = false;
+    }
+    if (!std::exchange(m_livePosted, true)) {
+        // Runs before this slice's completion, which this worker posts later.
+        QMetaObject::invokeMethod(&m_services.work, [this] { deliverLive(); },
+                                  Qt::QueuedConnection);
+    }
+}
+
 void LuaTask::appendLog(QString line)
 {
     if (m_out.log.size() >= MaxLogLinesPerSlice) {
@@ -504,10 +547,16 @@ void LuaTask::hook(lua_State *L, lua_Debug *)
     if (!c)
         return;
     LuaTask *t = c->task;
+    constexpr qint64 LiveFlushNs = 50'000'000;
+    if (steadyNowNs() - t->m_lastFlushNs > LiveFlushNs)
+        t->flushLive();
     const int level = t->m_cancelLevel.load(std::memory_order_relaxed);
     if (level == 0)
         return;
     if (level == 2) {
+        // From now on, on every instruction: the first one after a pcall that caught
+        // this error raises it again, outside that pcall.
+        lua_sethook(L, &LuaTask::hook, LUA_MASKCOUNT, 1);
         lua_rawgetp(L, LUA_REGISTRYINDEX, &StoppedKey);
         lua_error(L);
     }
@@ -539,6 +588,8 @@ int LuaTask::l_sleep(lua_State *L)
     if (!co || co->L != L)
         return luaL_error(L, "sleep: cannot wait inside a plain coroutine "
                              "(coroutine.wrap/resume); use spawn");
+    if (co->task->m_cancelLevel.load() == 2)
+        return raiseCancel(L, co);
     seconds = std::max(0.0, seconds);
     co->awaiting = QStringLiteral("sleep(%1)").arg(formatSeconds(seconds));
     co->awaitingSinceMs = epochMs();

@@ -4,6 +4,7 @@
 #include "../timerheap.h"
 #include "../workqueue.h"
 
+#include <QMutex>
 #include <QString>
 
 #include <atomic>
@@ -102,6 +103,8 @@ private:
     CoroutineStack captureStack(Coroutine *co) const;
     QString errorText(lua_State *L, int status, int index) const;
     void appendLog(QString line);
+    void flushLive();   // worker: hands log lines and progress over mid-slice
+    void deliverLive(); // engine thread
 
     static void hook(lua_State *L, struct lua_Debug *ar);
     static int l_sleep(lua_State *L);
@@ -153,4 +156,14 @@ private:
     std::deque<Coroutine> m_coroutines;
     Coroutine *m_main = nullptr;
     bool m_hookCancelRaised = false;
+    qint64 m_lastFlushNs = 0;
+
+    // Output of a long slice, handed over while it still runs (a CPU-bound task's log
+    // must show up live too).
+    QMutex m_liveMutex;
+    QStringList m_liveLog;
+    bool m_liveProgressSet = false;
+    double m_liveProgress = 0;
+    QString m_liveStatus;
+    bool m_livePosted = false;
 };
