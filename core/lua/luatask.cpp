@@ -19,6 +19,7 @@ char EnvMetaKey;
 
 constexpr int HookEveryInstructions = 1000;
 constexpr int MaxLogLinesPerSlice = 10000;
+constexpr int MaxUndeliveredLines = 50000;
 constexpr int MaxLogLineBytes = 64 * 1024;
 
 qint64 epochMs()
@@ -170,8 +171,6 @@ void LuaTask::done()
     deliverLive();
     SliceOutput out = std::move(m_out);
     m_out = SliceOutput();
-    if (out.droppedLines > 0)
-        out.log.append(QStringLiteral("[taskdeck: %1 log lines dropped]").arg(out.droppedLines));
     if (!out.log.isEmpty())
         m_services.observer.runLog(m_id, std::move(out.log));
     if (out.progressSet)
@@ -199,6 +198,9 @@ void LuaTask::deliverLive()
     {
         QMutexLocker lock(&m_liveMutex);
         lines.swap(m_liveLog);
+        if (m_liveDropped > 0)
+            lines.prepend(QStringLiteral("[taskdeck: %1 log lines dropped]")
+                              .arg(std::exchange(m_liveDropped, 0)));
         progressSet = std::exchange(m_liveProgressSet, false);
         progress = m_liveProgress;
         status = m_liveStatus;
@@ -510,6 +512,11 @@ void LuaTask::flushLive()
     if (m_out.log.isEmpty() && !m_out.progressSet)
         return;
     QMutexLocker lock(&m_liveMutex);
+    if (m_liveLog.size() > MaxUndeliveredLines) {
+        // The engine thread is not keeping up: drop the older undelivered lines.
+        m_liveDropped += m_liveLog.size();
+        m_liveLog.clear();
+    }
     m_liveLog.append(std::move(m_out.log));
     m_out.log.clear();
     if (m_out.progressSet) {
@@ -527,10 +534,8 @@ void LuaTask::flushLive()
 
 void LuaTask::appendLog(QString line)
 {
-    if (m_out.log.size() >= MaxLogLinesPerSlice) {
-        ++m_out.droppedLines;
-        return;
-    }
+    if (m_out.log.size() >= MaxLogLinesPerSlice)
+        flushLive();
     if (line.size() > MaxLogLineBytes)
         line = line.left(MaxLogLineBytes) + QStringLiteral("… [line cut]");
     m_out.log.append(std::move(line));

@@ -84,7 +84,6 @@ private:
     struct SliceOutput
     {
         QStringList log;
-        int droppedLines = 0;
         bool progressSet = false;
         double progress = 0;
         QString status;
@@ -162,6 +161,7 @@ private:
     // must show up live too).
     QMutex m_liveMutex;
     QStringList m_liveLog;
+    qint64 m_liveDropped = 0;
     bool m_liveProgressSet = false;
     double m_liveProgress = 0;
     QString m_liveStatus;

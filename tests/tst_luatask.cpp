@@ -1,0 +1,281 @@
+// Lua tasks, first part (SPEC section 2): results, log and progress, task.*, errors with
+// tracebacks, memory caps, stack overflow, syntax errors, suspension without a thread.
+#include "testsupport.h"
+
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QJsonObject>
+#include <QTest>
+
+class tst_LuaTask : public QObject
+{
+    Q_OBJECT
+
+private:
+    // Runs one script to its end and returns its final snapshot.
+    TaskSnapshot runToEnd(const QByteArray &source, Engine::Options options = {},
+                          const QString &name = QStringLiteral("t.lua"))
+    {
+        ScriptDir dir;
+        Engine engine(options);
+        const TaskId id = engine.submit(dir.spec(name, source));
+        [&] { QTRY_VERIFY_WITH_TIMEOUT(isFinished(stateOf(engine, id)), 20000); }();
+        m_lastLog = engine.log(id);
+        return *engine.task(id);
+    }
+    QStringList m_lastLog;
+
+private Q_SLOTS:
+    void returnValuesBecomeTheResult_data()
+    {
+        QTest::addColumn<QByteArray>("source");
+        QTest::addColumn<QByteArray>("json"); // the result, as compact JSON in an array
+        QTest::newRow("integer") << QByteArray("return 42") << QByteArray("[42]");
+        QTest::newRow("float") << QByteArray("return 0.5") << QByteArray("[0.5]");
+        QTest::newRow("string") << QByteArray("return 'hé'") << QByteArray("[\"hé\"]");
+        QTest::newRow("boolean") << QByteArray("return false") << QByteArray("[false]");
+        QTest::newRow("nil") << QByteArray("return nil") << QByteArray("[null]");
+        QTest::newRow("none") << QByteArray("local x = 1") << QByteArray("[null]");
+        QTest::newRow("several values are an array")
+            << QByteArray("return 1, 'two', true") << QByteArray("[[1,\"two\",true]]");
+        QTest::newRow("sequence is an array")
+            << QByteArray("return {3, 2, 1}") << QByteArray("[[3,2,1]]");
+        QTest::newRow("other table is an object")
+            << QByteArray("return {a = 1, b = {c = 'd'}}")
+            << QByteArray("[{\"a\":1,\"b\":{\"c\":\"d\"}}]");
+        QTest::newRow("holes make an object")
+            << QByteArray("return {[1] = 'a', [3] = 'c'}") << QByteArray("[{\"1\":\"a\",\"3\":\"c\"}]");
+        QTest::newRow("empty table") << QByteArray("return {}") << QByteArray("[[]]");
+        QTest::newRow("a function is named, not lost")
+            << QByteArray("return print") << QByteArray("[\"<function>\"]");
+        QTest::newRow("cycle is cut")
+            << QByteArray("local t = {} t.self = t return 1") << QByteArray("[1]");
+    }
+    void returnValuesBecomeTheResult()
+    {
+        QFETCH(QByteArray, source);
+        QFETCH(QByteArray, json);
+        const TaskSnapshot t = runToEnd(source);
+        QCOMPARE(t.state, TaskState::Succeeded);
+        QCOMPARE(QJsonDocument(QJsonArray{t.result}).toJson(QJsonDocument::Compact), json);
+    }
+
+    void selfReferencingResultIsBounded()
+    {
+        const TaskSnapshot t = runToEnd("local t = {} t.self = t return t");
+        QCOMPARE(t.state, TaskState::Succeeded);
+        QVERIFY(QJsonDocument(t.result.toObject()).toJson().contains("nested too deep"));
+    }
+
+    void logAndPrintAppendLines()
+    {
+        const TaskSnapshot t = runToEnd("log('a', 1, nil, true)\nprint('b', 2)\nlog()\n");
+        QCOMPARE(t.state, TaskState::Succeeded);
+        QCOMPARE(m_lastLog, QStringList({"a 1 nil true", "b\t2", ""}));
+    }
+
+    void progressSetsFractionAndMessage()
+    {
+        const TaskSnapshot t = runToEnd("progress(0.25, 'quarter')\nprogress(2)\n"
+                                        "progress(0.75, 'most')\n");
+        QCOMPARE(t.progress, 0.75);
+        QCOMPARE(t.status, QStringLiteral("most"));
+    }
+
+    void taskTableDescribesTheTask()
+    {
+        ScriptDir dir;
+        Engine engine;
+        TaskSpec spec = dir.spec("info.lua", "-- @name info\n-- @arg city=Oslo\n"
+                                             "return {task.id, task.name, task.args.city, "
+                                             "task.attempt}");
+        const TaskId id = engine.submit(spec);
+        QTRY_COMPARE(stateOf(engine, id), TaskState::Succeeded);
+        const QJsonArray r = engine.task(id)->result.toArray();
+        QCOMPARE(r.at(0).toInteger(), qint64(id));
+        QCOMPARE(r.at(1).toString(), QStringLiteral("info"));
+        QCOMPARE(r.at(2).toString(), QStringLiteral("Oslo"));
+        QCOMPARE(r.at(3).toInt(), 1);
+    }
+
+    void errorFailsWithMessageAndTraceback()
+    {
+        const TaskSnapshot t = runToEnd("local function inner()\n  error('boom')\nend\n"
+                                        "local function outer() inner() end\n"
+                                        "outer()\n");
+        QCOMPARE(t.state, TaskState::Failed);
+        QVERIFY2(t.error.endsWith("t.lua:2: boom"), qPrintable(t.error));
+        QVERIFY(t.stack);
+        const QList<StackFrame> &f = t.stack->frames;
+        QCOMPARE(f.size(), 3);
+        QCOMPARE(f[0].line, 2);
+        QCOMPARE(f[0].function, QStringLiteral("inner"));
+        QCOMPARE(f[1].line, 4);
+        QCOMPARE(f[1].function, QStringLiteral("outer"));
+        QCOMPARE(f[2].line, 5);
+        QCOMPARE(f[2].function, QStringLiteral("main chunk"));
+        QVERIFY(f[0].file.endsWith("/t.lua"));
+    }
+
+    void runtimeFaultFailsWithFileAndLine()
+    {
+        const TaskSnapshot t = runToEnd("local x\n\nreturn x.field\n");
+        QCOMPARE(t.state, TaskState::Failed);
+        QVERIFY2(t.error.contains("t.lua:3: attempt to index"), qPrintable(t.error));
+    }
+
+    void errorWithATableValueIsDescribed()
+    {
+        const TaskSnapshot t = runToEnd(
+            "error(setmetatable({}, {__tostring = function() return 'custom' end}))");
+        QCOMPARE(t.error, QStringLiteral("custom"));
+    }
+
+    void syntaxErrorIsAnOrdinaryFailure()
+    {
+        const TaskSnapshot t = runToEnd("local x = 1\nif x then\n  print('oops'\nend\n");
+        QCOMPARE(t.state, TaskState::Failed);
+        QVERIFY2(t.error.contains("t.lua:4:"), qPrintable(t.error));
+        QCOMPARE(t.stack->frames.value(0).line, 4);
+    }
+
+    void shebangLineIsSkippedKeepingLineNumbers()
+    {
+        const TaskSnapshot t = runToEnd("#!/usr/bin/env taskdeck\nlocal a = 1\nerror('x')\n");
+        QVERIFY2(t.error.contains("t.lua:3: x"), qPrintable(t.error));
+    }
+
+    void stackOverflowIsAnOrdinaryFailure()
+    {
+        const TaskSnapshot t = runToEnd("local function f(n) return 1 + f(n + 1) end\n"
+                                        "return f(1)\n");
+        QCOMPARE(t.state, TaskState::Failed);
+        QVERIFY2(t.error.contains("stack overflow"), qPrintable(t.error));
+        QVERIFY(t.stack->frames.size() <= 22); // the deep middle is elided
+    }
+
+    void memoryCapFailsThatTaskOnly()
+    {
+        ScriptDir dir;
+        Engine engine;
+        const TaskId hog = engine.submit(dir.spec("hog.lua",
+                                                  "-- @memory 2MiB\nlocal t = {}\n"
+                                                  "for i = 1, 1e7 do t[i] = ('x'):rep(64) .. i end\n"));
+        const TaskId fine = engine.submit(dir.spec("fine.lua", "sleep(0.2) return 'fine'"));
+        QTRY_COMPARE_WITH_TIMEOUT(stateOf(engine, hog), TaskState::Failed, 10000);
+        QVERIFY2(engine.task(hog)->error.startsWith("memory limit exceeded"),
+                 qPrintable(engine.task(hog)->error));
+        QTRY_COMPARE(stateOf(engine, fine), TaskState::Succeeded);
+    }
+
+    void defaultMemoryCapStopsARunawayTask()
+    {
+        Engine::Options options;
+        options.defaultMemoryLimit = 16 << 20;
+        const TaskSnapshot t = runToEnd("local t = {}\nwhile true do t[#t + 1] = {} end\n",
+                                        options);
+        QCOMPARE(t.state, TaskState::Failed);
+        QVERIFY(t.error.startsWith("memory limit exceeded"));
+    }
+
+    void waitingInsidePlainCoroutineRaisesClearError()
+    {
+        const TaskSnapshot t = runToEnd("local co = coroutine.wrap(function() sleep(1) end)\n"
+                                        "co()\n");
+        QCOMPARE(t.state, TaskState::Failed);
+        QVERIFY2(t.error.contains("plain coroutine"), qPrintable(t.error));
+    }
+
+    void plainCoroutinesStillWork()
+    {
+        const TaskSnapshot t = runToEnd("local gen = coroutine.wrap(function()\n"
+                                        "  for i = 1, 3 do coroutine.yield(i) end end)\n"
+                                        "return gen() + gen() + gen()\n");
+        QCOMPARE(t.result.toInt(), 6);
+    }
+
+    void globalsAreNotSharedBetweenTasks()
+    {
+        ScriptDir dir;
+        Engine engine(Engine::Options{.workerThreads = 1, .maxRunning = 1});
+        const TaskId first = engine.submit(dir.spec("a.lua", "leaked = 'yes'; _G.also = 1\n"
+                                                             "return leaked"));
+        const TaskId second = engine.submit(dir.spec("b.lua", "return {leaked, also}"));
+        QTRY_COMPARE(stateOf(engine, second), TaskState::Succeeded);
+        QCOMPARE(engine.task(first)->result.toString(), QStringLiteral("yes"));
+        QCOMPARE(engine.task(second)->result.toArray(), QJsonArray());
+    }
+
+    void exitingTheApplicationIsRefused()
+    {
+        const TaskSnapshot t = runToEnd("os.exit(3)");
+        QCOMPARE(t.state, TaskState::Failed);
+        QVERIFY(t.error.contains("os.exit is not available"));
+    }
+
+    void sleepingTasksHoldNoWorkerThread()
+    {
+        // 200 tasks sleeping 1 s on a single worker: if a sleep held the worker this would
+        // take 200 s; suspended coroutines let them all sleep at once.
+        ScriptDir dir;
+        Engine engine(Engine::Options{.workerThreads = 1, .maxRunning = 200,
+                                      .publishIntervalMs = 20});
+        engine.submit(dir.spec("nap.lua", "sleep(1) return 1"), 200);
+        QTRY_COMPARE_WITH_TIMEOUT(engine.counts().running, 200, 10000);
+        QTRY_COMPARE_WITH_TIMEOUT(engine.counts().succeeded, 200, 20000);
+    }
+
+    void sleepZeroYieldsAndNegativeSleepsDoNotWait()
+    {
+        const TaskSnapshot t = runToEnd("sleep(0) sleep(-5) coroutine.yield() return 'ok'");
+        QCOMPARE(t.result.toString(), QStringLiteral("ok"));
+    }
+
+    void sleepRejectsNonNumbers()
+    {
+        const TaskSnapshot t = runToEnd("sleep('soon')");
+        QCOMPARE(t.state, TaskState::Failed);
+        QVERIFY2(t.error.contains("bad argument #1 to 'sleep'"), qPrintable(t.error));
+    }
+
+    void liveStackShowsWhereTheTaskWaits()
+    {
+        ScriptDir dir;
+        Engine engine;
+        const TaskId id = engine.submit(dir.spec("w.lua", "local function nap()\n"
+                                                          "  sleep(30)\nend\nnap()\n"));
+        QTRY_VERIFY(engine.liveStack(id) != nullptr);
+        const auto stack = engine.liveStack(id);
+        QCOMPARE(stack->awaiting, QStringLiteral("sleep(30)"));
+        QCOMPARE(stack->frames.size(), 2);
+        QCOMPARE(stack->frames[0].function, QStringLiteral("nap"));
+        QCOMPARE(stack->frames[0].line, 2);
+        QCOMPARE(stack->frames[1].function, QStringLiteral("main chunk"));
+        engine.cancel(id);
+    }
+
+    void logOfACpuBoundTaskArrivesWhileItRuns()
+    {
+        ScriptDir dir;
+        Engine engine;
+        const TaskId id = engine.submit(dir.spec("busy.lua", "log('working')\n"
+                                                             "while true do end\n"));
+        QTRY_COMPARE(engine.log(id), QStringList{"working"});
+        QCOMPARE(stateOf(engine, id), TaskState::Running);
+        engine.cancel(id);
+        QTRY_COMPARE(stateOf(engine, id), TaskState::Cancelled);
+    }
+
+    void floodOfLogLinesIsBounded()
+    {
+        const TaskSnapshot t = runToEnd("for i = 1, 200000 do log('line', i) end return 1");
+        QCOMPARE(t.state, TaskState::Succeeded);
+        QVERIFY(m_lastLog.size() < 5000);
+        QCOMPARE(m_lastLog.first(), QStringLiteral("line 1"));
+        QCOMPARE(m_lastLog.last(), QStringLiteral("line 200000"));
+        QVERIFY(m_lastLog.join('\n').contains("omitted"));
+    }
+};
+
+QTEST_GUILESS_MAIN(tst_LuaTask)
+#include "tst_luatask.moc"
