@@ -65,6 +65,42 @@ bool LuaHost::recycle()
     return m_used <= m_baseline + KeepAtMost;
 }
 
+void LuaHost::pushChunk(const QByteArray &source, const QByteArray &chunkName)
+{
+    for (const Chunk &chunk : m_chunks) {
+        if (chunk.source.constData() == source.constData() && chunk.source.size() == source.size()) {
+            lua_rawgeti(m_state, LUA_REGISTRYINDEX, chunk.ref);
+            return;
+        }
+    }
+    constexpr size_t MaxChunks = 16;
+    if (m_chunks.size() >= MaxChunks) {
+        for (const Chunk &chunk : m_chunks)
+            luaL_unref(m_state, LUA_REGISTRYINDEX, chunk.ref);
+        m_chunks.clear();
+    }
+    const char *text = source.constData();
+    QByteArray patched;
+    if (source.startsWith('#')) { // a #! line: blank it, keeping the line numbers
+        patched = source;
+        patched[0] = '-';
+        patched[1] = '-';
+        text = patched.constData();
+    }
+    if (luaL_loadbufferx(m_state, text, size_t(source.size()), chunkName.constData(), "t")
+        != LUA_OK)
+        lua_error(m_state); // "file:line: message"
+    lua_pushvalue(m_state, -1);
+    m_chunks.push_back(Chunk{source, luaL_ref(m_state, LUA_REGISTRYINDEX)});
+}
+
+void LuaHost::keepSpareThread(int ref)
+{
+    if (m_spareThread != LUA_NOREF)
+        luaL_unref(m_state, LUA_REGISTRYINDEX, m_spareThread);
+    m_spareThread = ref;
+}
+
 LuaHostPool::~LuaHostPool()
 {
     for (LuaHost *host : m_idle)

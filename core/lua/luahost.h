@@ -1,6 +1,9 @@
 #pragma once
 
+#include <QByteArray>
 #include <QMutex>
+
+#include <utility>
 
 #include <cstddef>
 #include <vector>
@@ -28,6 +31,14 @@ public:
     // After a task: drops its garbage; false when the host is too big to keep.
     bool recycle();
 
+    // Pushes the compiled main chunk of `source` (compiling it on first use; a syntax
+    // error is raised as a Lua error). Tasks of one script share it, one at a time, so
+    // a host compiles each script once; the caller sets its _ENV upvalue.
+    void pushChunk(const QByteArray &source, const QByteArray &chunkName);
+    // A finished coroutine kept for the next task (LUA_NOREF when none).
+    int takeSpareThread() { return std::exchange(m_spareThread, -2); }
+    void keepSpareThread(int ref);
+
 private:
     static void *allocate(void *ud, void *ptr, size_t osize, size_t nsize);
 
@@ -36,6 +47,13 @@ private:
     size_t m_limit = size_t(-1);
     size_t m_baseline = 0;
     bool m_limitHit = false;
+    struct Chunk
+    {
+        QByteArray source; // keeps the data, and so its address, alive
+        int ref;
+    };
+    std::vector<Chunk> m_chunks;
+    int m_spareThread = -2; // LUA_NOREF
 };
 
 // Idle hosts, shared by the workers (thread-safe). A fresh state costs ~40 us, so hosts

@@ -288,17 +288,11 @@ bool LuaTask::begin()
     *static_cast<Coroutine **>(lua_getextraspace(L)) = &m_outside;
 
     // A task's globals: its own table, falling back to the host's.
-    struct Setup
-    {
-        LuaTask *task;
-        QString error;
-    } setup{this, {}};
     lua_pushcfunction(L, [](lua_State *L) -> int {
-        auto *setup = static_cast<Setup *>(lua_touserdata(L, 1));
-        LuaTask *t = setup->task;
+        LuaTask *t = static_cast<LuaTask *>(lua_touserdata(L, 1));
         const TaskSpec &spec = *t->m_spec;
         lua_settop(L, 0);
-        lua_newtable(L); // 1: env
+        lua_createtable(L, 0, 4); // 1: env
         lua_rawgetp(L, LUA_REGISTRYINDEX, &EnvMetaKey);
         lua_setmetatable(L, 1);
         lua_pushvalue(L, 1);
@@ -320,23 +314,12 @@ bool LuaTask::begin()
         lua_setfield(L, -2, "args");
         lua_setfield(L, 1, "task");
 
-        const QByteArray chunkName = '@' + spec.file.toUtf8();
-        const char *text = spec.source.constData();
-        size_t size = size_t(spec.source.size());
-        QByteArray patched;
-        if (spec.source.startsWith('#')) { // a #! line: keep the line numbers
-            patched = spec.source;
-            patched[0] = '-';
-            patched[1] = '-';
-            text = patched.constData();
-        }
-        if (luaL_loadbufferx(L, text, size, chunkName.constData(), "t") != LUA_OK)
-            return lua_error(L); // the syntax error, as "file:line: message"
+        t->m_host->pushChunk(spec.source, '@' + spec.file.toUtf8()); // 2: main chunk
         lua_pushvalue(L, 1);
         lua_setupvalue(L, 2, 1); // _ENV
-        return 1;                // the main chunk
+        return 1;
     });
-    lua_pushlightuserdata(L, &setup);
+    lua_pushlightuserdata(L, this);
     const int status = lua_pcall(L, 1, 1, 0);
     if (status != LUA_OK) {
         const QString error = errorText(L, status, -1);
@@ -354,9 +337,16 @@ bool LuaTask::begin()
     m_main = &m_coroutines.back();
     m_main->task = this;
     m_main->id = 1;
-    m_main->L = lua_newthread(L);
+    m_main->ref = m_host->takeSpareThread();
+    if (m_main->ref != LUA_NOREF) {
+        lua_rawgeti(L, LUA_REGISTRYINDEX, m_main->ref);
+        m_main->L = lua_tothread(L, -1);
+        lua_pop(L, 1);
+    } else {
+        m_main->L = lua_newthread(L);
+        m_main->ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    }
     *static_cast<Coroutine **>(lua_getextraspace(m_main->L)) = m_main;
-    m_main->ref = luaL_ref(L, LUA_REGISTRYINDEX);
     lua_xmove(L, m_main->L, 1);
     lua_settop(L, 0);
     m_main->suspended = true;
@@ -498,8 +488,16 @@ void LuaTask::finish(RunOutcome::Kind kind, const QString &error, QJsonValue res
 void LuaTask::releaseHost()
 {
     lua_State *L = m_host->state();
-    for (Coroutine &co : m_coroutines)
-        luaL_unref(L, LUA_REGISTRYINDEX, co.ref);
+    for (Coroutine &co : m_coroutines) {
+        // A coroutine that returned normally can run the next task's main chunk.
+        if (&co == m_main && co.dead && lua_status(co.L) == LUA_OK
+            && lua_resetthread(co.L) == LUA_OK) {
+            lua_sethook(co.L, &LuaTask::hook, LUA_MASKCOUNT, HookEveryInstructions);
+            m_host->keepSpareThread(co.ref);
+        }
+        else
+            luaL_unref(L, LUA_REGISTRYINDEX, co.ref);
+    }
     m_coroutines.clear();
     m_main = nullptr;
     *static_cast<Coroutine **>(lua_getextraspace(L)) = nullptr;

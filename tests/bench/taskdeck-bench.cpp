@@ -1,0 +1,145 @@
+// taskdeck-bench SCENARIO [--workers N] [--n TASKS]
+// Runs one scenario of SPEC section 6 through the public Engine API and prints one JSON
+// line, in the same shape as ../shared/bench/asyncio_bench.py, so figures can be set side
+// by side: {"peer", "scenario", "n", "wall_s", "tasks_per_s", "peak_rss_kb", ...}.
+#include "engine.h"
+#include "scriptloader.h"
+
+#include <QCoreApplication>
+#include <QElapsedTimer>
+#include <QEventLoop>
+#include <QFile>
+#include <QJsonDocument>
+#include <QJsonObject>
+#include <QTemporaryDir>
+#include <QThread>
+
+#include <cstdio>
+#include <functional>
+#include <sys/resource.h>
+
+namespace {
+
+long peakRssKb()
+{
+    rusage usage{};
+    getrusage(RUSAGE_SELF, &usage);
+    return usage.ru_maxrss;
+}
+
+long currentRssKb()
+{
+    QFile statm(QStringLiteral("/proc/self/statm"));
+    if (!statm.open(QIODevice::ReadOnly))
+        return 0;
+    const QList<QByteArray> fields = statm.readAll().split(' ');
+    return fields.value(1).toLong() * 4; // pages of 4 KiB
+}
+
+TaskSpec script(const QTemporaryDir &dir, const QString &name, const QByteArray &source)
+{
+    const QString path = dir.filePath(name);
+    QFile file(path);
+    if (!file.open(QIODevice::WriteOnly) || file.write(source) != source.size())
+        qFatal("cannot write %s", qPrintable(path));
+    file.close();
+    auto loaded = ScriptLoader::load(path);
+    if (!loaded.spec)
+        qFatal("%s", qPrintable(loaded.error));
+    return *loaded.spec;
+}
+
+// Runs the event loop until `done` holds after an update.
+void waitUntil(Engine &engine, const std::function<bool(const EngineCounts &)> &done)
+{
+    QEventLoop loop;
+    QObject::connect(&engine, &Engine::updated, &loop, [&](const EngineUpdate &update) {
+        if (done(update.counts))
+            loop.quit();
+    });
+    loop.exec();
+}
+
+void print(QJsonObject result)
+{
+    result.insert(QStringLiteral("peer"), QStringLiteral("taskdeck"));
+    result.insert(QStringLiteral("peak_rss_kb"), qint64(peakRssKb()));
+    std::puts(QJsonDocument(result).toJson(QJsonDocument::Compact).constData());
+    std::fflush(stdout);
+}
+
+// 100,000 top-level Lua tasks `return 1` through the queue, limit 64.
+QJsonObject queueTrivial(const QTemporaryDir &dir, int workers, int N)
+{
+    const TaskSpec spec = script(dir, QStringLiteral("one.lua"), "return 1\n");
+    Engine engine(Engine::Options{.workerThreads = workers, .maxRunning = 64,
+                                  .publishIntervalMs = 10});
+    const long rssBefore = currentRssKb();
+    QElapsedTimer clock;
+    clock.start();
+    engine.pause();
+    engine.submit(spec, N);
+    while (engine.liveCounts().pending < N)
+        QThread::usleep(100);
+    const long rssPending = currentRssKb();
+    const qint64 submitNs = clock.nsecsElapsed();
+    engine.resume();
+    waitUntil(engine, [N](const EngineCounts &c) { return c.succeeded == N; });
+    const double wall = clock.nsecsElapsed() / 1e9;
+    return QJsonObject{
+        {QStringLiteral("scenario"), QStringLiteral("queue-trivial")},
+        {QStringLiteral("n"), N},
+        {QStringLiteral("wall_s"), wall},
+        {QStringLiteral("submit_s"), submitNs / 1e9},
+        {QStringLiteral("tasks_per_s"), qRound64(N / wall)},
+        {QStringLiteral("bytes_per_pending_task"), qRound64((rssPending - rssBefore) * 1024.0 / N)},
+    };
+}
+
+// 16 top-level tasks each looping 2,000,000 times.
+QJsonObject cpu(const QTemporaryDir &dir, int workers)
+{
+    constexpr int N = 16;
+    const TaskSpec spec = script(dir, QStringLiteral("spin.lua"),
+                                 "local s = 0\nfor i = 0, 2e6 - 1 do s = s + i % 7 end\n"
+                                 "return s\n");
+    Engine engine(Engine::Options{.workerThreads = workers, .maxRunning = N,
+                                  .publishIntervalMs = 5});
+    QElapsedTimer clock;
+    clock.start();
+    engine.submit(spec, N);
+    waitUntil(engine, [](const EngineCounts &c) { return c.succeeded == N; });
+    const double wall = clock.nsecsElapsed() / 1e9;
+    return QJsonObject{
+        {QStringLiteral("scenario"), QStringLiteral("cpu")},
+        {QStringLiteral("n"), N},
+        {QStringLiteral("workers"), workers > 0 ? workers : QThread::idealThreadCount()},
+        {QStringLiteral("wall_s"), wall},
+        {QStringLiteral("tasks_per_s"), qRound64(N / wall)},
+    };
+}
+
+} // namespace
+
+int main(int argc, char *argv[])
+{
+    QCoreApplication app(argc, argv);
+    const QStringList args = app.arguments().mid(1);
+    const QString scenario = args.value(0);
+    int workers = 0;
+    int n = 0;
+    if (const qsizetype at = args.indexOf(QStringLiteral("--n")); at >= 0)
+        n = args.value(at + 1).toInt();
+    if (const qsizetype at = args.indexOf(QStringLiteral("--workers")); at >= 0)
+        workers = args.value(at + 1).toInt();
+    QTemporaryDir dir;
+    if (scenario == u"queue-trivial")
+        print(queueTrivial(dir, workers, n > 0 ? n : 100000));
+    else if (scenario == u"cpu")
+        print(cpu(dir, workers));
+    else {
+        std::fprintf(stderr, "usage: taskdeck-bench queue-trivial|cpu [--workers N] [--n TASKS]\n");
+        return 2;
+    }
+    return 0;
+}
