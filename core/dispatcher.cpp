@@ -35,7 +35,10 @@ Dispatcher::Dispatcher(QThreadPool *pool, const Settings &settings)
     , m_luaHosts(std::make_unique<LuaHostPool>())
     , m_timer(this)
     , m_publishTimer(this)
+    , m_pokeTimer(this)
 {
+    m_pokeTimer.setInterval(50);
+    connect(&m_pokeTimer, &QTimer::timeout, this, &Dispatcher::pokeRuns);
     m_limit.setMaxRunning(settings.maxRunning);
     m_timer.setSingleShot(true);
     m_timer.setTimerType(Qt::PreciseTimer);
@@ -128,6 +131,9 @@ void Dispatcher::startTask(Task &task)
                                          });
     }
     task.run = makeRun(task);
+    m_liveRuns.insert(task.run.get());
+    if (!m_pokeTimer.isActive())
+        m_pokeTimer.start();
     task.run->start();
 }
 
@@ -207,6 +213,9 @@ void Dispatcher::runFinished(TaskId id, RunOutcome outcome)
     m_limit.released(task.spec->group);
     m_timers.cancel(std::exchange(task.timeoutTimer, 0));
     m_timers.cancel(std::exchange(task.graceTimer, 0));
+    m_liveRuns.erase(task.run.get());
+    if (m_liveRuns.empty())
+        m_pokeTimer.stop();
     if (m_graveyard.empty())
         QMetaObject::invokeMethod(this, &Dispatcher::buryRuns, Qt::QueuedConnection);
     m_graveyard.push_back(std::move(task.run));
@@ -536,6 +545,12 @@ QString Dispatcher::waitReason(TaskId id) const
             .arg(m_limit.maxRunning())
             .arg(m_queue.position(id));
     return QStringLiteral("#%1 in the queue").arg(m_queue.position(id));
+}
+
+void Dispatcher::pokeRuns()
+{
+    for (TaskRun *run : m_liveRuns)
+        run->poke();
 }
 
 // ---- shutting down ----

@@ -12,6 +12,7 @@
 
 #include <memory>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 class LuaHostPool;
@@ -118,6 +119,7 @@ private:
     void fireTimers();
     void buryRuns();
     void checkShutdown();
+    void pokeRuns();
     TaskSnapshot makeSnapshot(const Task &task) const;
     RunServices services();
 
@@ -132,6 +134,8 @@ private:
     QTimer m_timer;        // armed for m_timers' next deadline
     qint64 m_timerArmedFor = -1;
     QTimer m_publishTimer; // batches changes
+    QTimer m_pokeTimer;    // looks in on running tasks every 50 ms
+    std::unordered_set<TaskRun *> m_liveRuns;
     std::vector<TaskId> m_dirty;
     QHash<TaskId, QStringList> m_newLogs;
     EngineCounts m_counts;

@@ -54,4 +54,7 @@ public:
     virtual void stop() = 0;
     // Where the task is right now; may be empty while code runs on a worker.
     virtual std::shared_ptr<const CoroutineStack> liveStack() const = 0;
+    // Called every 50 ms while the run is alive, so a run can look in on code that has
+    // been running a while (a Lua slice that never yields).
+    virtual void poke() {}
 };

@@ -7,6 +7,7 @@ TimerHeap::Id TimerHeap::add(qint64 deadlineNs, Callback callback)
     const Id id = m_nextId++;
     const bool earliest = m_heap.empty() || deadlineNs < m_heap.front().deadline;
     m_heap.push_back(Entry{deadlineNs, id, std::move(callback)});
+    m_pending.insert(id);
     std::push_heap(m_heap.begin(), m_heap.end(), std::greater<>{});
     if (earliest && m_notify)
         m_notify(deadlineNs);
@@ -15,17 +16,16 @@ TimerHeap::Id TimerHeap::add(qint64 deadlineNs, Callback callback)
 
 void TimerHeap::cancel(Id id)
 {
-    if (id != 0 && id < m_nextId)
-        m_cancelled.insert(id);
+    // A timer that already fired (or never existed) is not pending: nothing to do.
+    m_pending.erase(id);
 }
 
 void TimerHeap::dropCancelledTop()
 {
-    while (!m_heap.empty() && !m_cancelled.empty()) {
-        auto it = m_cancelled.find(m_heap.front().id);
-        if (it == m_cancelled.end())
+    // Entries beyond the pending ones are cancelled: only then look them up.
+    while (m_heap.size() > m_pending.size()) {
+        if (m_pending.contains(m_heap.front().id))
             return;
-        m_cancelled.erase(it);
         std::pop_heap(m_heap.begin(), m_heap.end(), std::greater<>{});
         m_heap.pop_back();
     }
@@ -45,6 +45,7 @@ void TimerHeap::fireDue(qint64 nowNs)
             return;
         std::pop_heap(m_heap.begin(), m_heap.end(), std::greater<>{});
         Callback callback = std::move(m_heap.back().callback);
+        m_pending.erase(m_heap.back().id);
         m_heap.pop_back();
         callback();
     }

@@ -25,7 +25,7 @@ public:
     // -1 when empty
     qint64 nextDeadline();
     bool isEmpty() { return nextDeadline() < 0; }
-    size_t size() const { return m_heap.size() - m_cancelled.size(); }
+    size_t size() const { return m_pending.size(); }
 
 private:
     struct Entry
@@ -41,7 +41,7 @@ private:
     void dropCancelledTop();
 
     std::vector<Entry> m_heap;
-    std::unordered_set<Id> m_cancelled;
+    std::unordered_set<Id> m_pending; // in the heap and not cancelled
     Id m_nextId = 1;
     std::function<void(qint64)> m_notify;
 };

@@ -236,6 +236,19 @@ private Q_SLOTS:
         QTRY_COMPARE_WITH_TIMEOUT(stateOf(engine, id), TaskState::Cancelled, 3000);
     }
 
+    void cancellingACpuLoopInsideAPlainCoroutineStopsIt()
+    {
+        ScriptDir dir;
+        const TaskSpec spec = dir.spec("nested.lua", "log('spinning')\n"
+                                                     "coroutine.wrap(function()\n"
+                                                     "  while true do end\nend)()\n");
+        Engine engine;
+        const TaskId id = engine.submit(spec);
+        QTRY_COMPARE(engine.log(id), QStringList{"spinning"});
+        engine.cancel(id);
+        QTRY_COMPARE_WITH_TIMEOUT(stateOf(engine, id), TaskState::Cancelled, 3000);
+    }
+
     void cleanupInPcallMayWaitAfterCancel()
     {
         ScriptDir dir;

@@ -17,7 +17,7 @@ char StoppedKey;
 char TimeoutKey;
 char EnvMetaKey;
 
-constexpr int HookEveryInstructions = 1000;
+constexpr qint64 LookInAfterNs = 50'000'000;
 constexpr int MaxLogLinesPerSlice = 10000;
 constexpr int MaxUndeliveredLines = 50000;
 constexpr int MaxLogLineBytes = 64 * 1024;
@@ -117,14 +117,20 @@ void LuaTask::installApi(lua_State *L)
     lua_setfield(L, -2, "sethook");
     lua_pop(L, 1);
 
+    // coroutine.resume/wrap that tell the engine which Lua thread is running.
+    lua_getfield(L, -1, "coroutine");
+    lua_pushcfunction(L, &LuaTask::l_coresume);
+    lua_setfield(L, -2, "resume");
+    lua_pushcfunction(L, &LuaTask::l_cowrap);
+    lua_setfield(L, -2, "wrap");
+    lua_pop(L, 1);
+
     // Each task gets its own global table that falls back to this one.
     lua_newtable(L);
     lua_pushvalue(L, -2);
     lua_setfield(L, -2, "__index");
     lua_rawsetp(L, LUA_REGISTRYINDEX, &EnvMetaKey);
     lua_pop(L, 1);
-
-    lua_sethook(L, &LuaTask::hook, LUA_MASKCOUNT, HookEveryInstructions);
 }
 
 // ---- engine thread ----
@@ -141,7 +147,9 @@ void LuaTask::cancel()
     int expected = 0;
     m_cancelLevel.compare_exchange_strong(expected, 1);
     m_wantCancel = true;
-    if (!m_inSlice)
+    if (m_inSlice)
+        interrupt();
+    else
         dispatchSlice();
 }
 
@@ -151,8 +159,23 @@ void LuaTask::stop()
         return;
     m_cancelLevel.store(2);
     m_wantStop = true;
-    if (!m_inSlice)
+    if (m_inSlice)
+        interrupt();
+    else
         dispatchSlice();
+}
+
+void LuaTask::interrupt()
+{
+    // As lua.c does from its SIGINT handler: lua_sethook may be called asynchronously.
+    if (lua_State *L = m_runningL.load())
+        lua_sethook(L, &LuaTask::hook, LUA_MASKCOUNT, 1);
+}
+
+void LuaTask::poke()
+{
+    if (m_inSlice && steadyNowNs() - m_sliceStartNs.load() > LookInAfterNs)
+        interrupt();
 }
 
 void LuaTask::dispatchSlice()
@@ -247,6 +270,7 @@ void LuaTask::onTimer()
 void LuaTask::run()
 {
     m_lastFlushNs = steadyNowNs();
+    m_sliceStartNs.store(m_lastFlushNs);
     if (!m_host) {
         if (!begin())
             return;
@@ -359,7 +383,11 @@ void LuaTask::resume(Coroutine *co)
     co->suspended = false;
     co->wakeAtNs = -1;
     int nresults = 0;
+    m_runningL.store(co->L);
+    if (m_cancelLevel.load() > 0)
+        lua_sethook(co->L, &LuaTask::hook, LUA_MASKCOUNT, 1); // cancel arrived meanwhile
     const int status = lua_resume(co->L, nullptr, 0, &nresults);
+    m_runningL.store(nullptr);
     if (status == LUA_YIELD) {
         lua_pop(co->L, nresults);
         co->suspended = true;
@@ -492,7 +520,7 @@ void LuaTask::releaseHost()
         // A coroutine that returned normally can run the next task's main chunk.
         if (&co == m_main && co.dead && lua_status(co.L) == LUA_OK
             && lua_resetthread(co.L) == LUA_OK) {
-            lua_sethook(co.L, &LuaTask::hook, LUA_MASKCOUNT, HookEveryInstructions);
+            lua_sethook(co.L, nullptr, 0, 0);
             m_host->keepSpareThread(co.ref);
         }
         else
@@ -547,15 +575,14 @@ void LuaTask::appendLog(QString line)
 void LuaTask::hook(lua_State *L, lua_Debug *)
 {
     Coroutine *c = context(L);
-    if (!c)
+    if (!c) {
+        lua_sethook(L, nullptr, 0, 0);
         return;
+    }
     LuaTask *t = c->task;
-    constexpr qint64 LiveFlushNs = 50'000'000;
-    if (steadyNowNs() - t->m_lastFlushNs > LiveFlushNs)
+    if (steadyNowNs() - t->m_lastFlushNs > LookInAfterNs)
         t->flushLive();
-    const int level = t->m_cancelLevel.load(std::memory_order_relaxed);
-    if (level == 0)
-        return;
+    const int level = t->m_cancelLevel.load();
     if (level == 2) {
         // From now on, on every instruction: the first one after a pcall that caught
         // this error raises it again, outside that pcall.
@@ -563,7 +590,8 @@ void LuaTask::hook(lua_State *L, lua_Debug *)
         lua_rawgetp(L, LUA_REGISTRYINDEX, &StoppedKey);
         lua_error(L);
     }
-    if (!t->m_hookCancelRaised) {
+    lua_sethook(L, nullptr, 0, 0); // back to full speed until the next look-in
+    if (level == 1 && !t->m_hookCancelRaised) {
         t->m_hookCancelRaised = true;
         if (c->L == L)
             c->cancelDelivered = true;
@@ -659,6 +687,85 @@ int LuaTask::l_isCancelled(lua_State *L)
 int LuaTask::l_isTimeout(lua_State *L)
 {
     lua_pushboolean(L, isMarker(L, 1, &TimeoutKey));
+    return 1;
+}
+
+// coroutine.resume and coroutine.wrap as in lcorolib.c, keeping m_runningL on the Lua
+// thread that actually runs, so that cancel and the look-ins reach a CPU loop inside a
+// plain coroutine too.
+int LuaTask::auxresume(lua_State *L, lua_State *co, int narg)
+{
+    if (!lua_checkstack(co, narg)) {
+        lua_pushliteral(L, "too many arguments to resume");
+        return -1;
+    }
+    lua_xmove(L, co, narg);
+    Coroutine *c = context(L);
+    LuaTask *t = c ? c->task : nullptr;
+    if (t) {
+        t->m_runningL.store(co);
+        if (t->m_cancelLevel.load() > 0)
+            lua_sethook(co, &LuaTask::hook, LUA_MASKCOUNT, 1);
+    }
+    int nres = 0;
+    const int status = lua_resume(co, L, narg, &nres);
+    if (t)
+        t->m_runningL.store(L);
+    if (status == LUA_OK || status == LUA_YIELD) {
+        if (!lua_checkstack(L, nres + 1)) {
+            lua_pop(co, nres);
+            lua_pushliteral(L, "too many results to resume");
+            return -1;
+        }
+        lua_xmove(co, L, nres);
+        return nres;
+    }
+    lua_xmove(co, L, 1);
+    return -1;
+}
+
+int LuaTask::l_coresume(lua_State *L)
+{
+    lua_State *co = lua_tothread(L, 1);
+    luaL_argexpected(L, co, 1, "coroutine");
+    const int r = auxresume(L, co, lua_gettop(L) - 1);
+    if (r < 0) {
+        lua_pushboolean(L, 0);
+        lua_insert(L, -2);
+        return 2;
+    }
+    lua_pushboolean(L, 1);
+    lua_insert(L, -(r + 1));
+    return r + 1;
+}
+
+int LuaTask::auxwrap(lua_State *L)
+{
+    lua_State *co = lua_tothread(L, lua_upvalueindex(1));
+    const int r = auxresume(L, co, lua_gettop(L));
+    if (r < 0) {
+        int status = lua_status(co);
+        if (status != LUA_OK && status != LUA_YIELD) {
+            status = lua_resetthread(co);
+            lua_xmove(co, L, 1);
+        }
+        if (status != LUA_ERRMEM && lua_type(L, -1) == LUA_TSTRING) {
+            luaL_where(L, 1);
+            lua_insert(L, -2);
+            lua_concat(L, 2);
+        }
+        return lua_error(L);
+    }
+    return r;
+}
+
+int LuaTask::l_cowrap(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TFUNCTION);
+    lua_State *co = lua_newthread(L);
+    lua_pushvalue(L, 1);
+    lua_xmove(L, co, 1);
+    lua_pushcclosure(L, &LuaTask::auxwrap, 1);
     return 1;
 }
 

@@ -57,6 +57,7 @@ public:
     void cancel() override;
     void stop() override;
     std::shared_ptr<const CoroutineStack> liveStack() const override { return m_liveStack; }
+    void poke() override;
 
     // WorkItem
     void run() override;  // worker
@@ -114,12 +115,17 @@ private:
     static int l_isCancelled(lua_State *L);
     static int l_isTimeout(lua_State *L);
     static int l_disabled(lua_State *L);
+    static int l_coresume(lua_State *L);
+    static int l_cowrap(lua_State *L);
+    static int auxwrap(lua_State *L);
+    static int auxresume(lua_State *L, lua_State *co, int narg);
     static int raiseCancel(lua_State *L, Coroutine *co);
 
     // engine side
     void dispatchSlice();
     void addSleeper(Coroutine *co, quint64 serial, qint64 deadlineNs);
     void onTimer();
+    void interrupt(); // makes the running Lua code call hook() at once
 
     const TaskId m_id;
     const std::shared_ptr<const TaskSpec> m_spec;
@@ -127,6 +133,11 @@ private:
     RunServices m_services;
     LuaHostPool &m_pool;
     std::atomic<int> m_cancelLevel{0}; // 1: cancel requested, 2: stop now
+    // The Lua thread running right now on a worker (nullptr between resumes) and when
+    // the slice began: the engine thread sets a hook on it to look in on long slices.
+    // Lua code runs without a hook otherwise: a count hook halves the VM's speed.
+    std::atomic<lua_State *> m_runningL{nullptr};
+    std::atomic<qint64> m_sliceStartNs{0};
 
     // engine thread
     bool m_inSlice = false;

@@ -1,0 +1,339 @@
+#include "childprocess.h"
+
+#include "../timerheap.h"
+
+#include <QFile>
+#include <QStandardPaths>
+
+#include <vector>
+
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+#include <fcntl.h>
+#include <sched.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char **environ;
+
+namespace {
+
+enum class Step : int { None, Group, Stdio, Directory, MemoryLimit, Exec };
+
+// Everything the child needs, prepared by the parent before clone(). The child shares
+// the parent's memory (CLONE_VM) and only reads this, except the two failure fields it
+// writes before _exit() so the parent can tell why.
+struct SpawnPlan
+{
+    const char *path = nullptr;
+    char *const *argv = nullptr;
+    char *const *envp = nullptr;
+    const char *shellPath = nullptr; // for a script without a #! line (ENOEXEC), as execvp
+    char *const *shellArgv = nullptr;
+    const char *directory = nullptr;
+    int stdinFd = -1;
+    int stdoutFd = -1;
+    int stderrFd = -1;
+    bool limitMemory = false;
+    rlimit memory{};
+    volatile int failedStep = int(Step::None);
+    volatile int error = 0;
+};
+
+// The child between clone() and execve(). The parent is multi-threaded and this child
+// shares its memory, so only async-signal-safe system calls: no allocation, no locks.
+// Signal handlers are reset first (a parent's handler must never run here); all signals
+// are blocked from before clone() until the exec.
+int childMain(void *arg)
+{
+    SpawnPlan *plan = static_cast<SpawnPlan *>(arg);
+    auto fail = [plan](Step step) {
+        plan->error = errno;
+        plan->failedStep = int(step);
+        _exit(127);
+    };
+    struct sigaction dfl = {};
+    dfl.sa_handler = SIG_DFL;
+    for (int sig = 1; sig < NSIG; ++sig)
+        if (sig != SIGKILL && sig != SIGSTOP)
+            sigaction(sig, &dfl, nullptr); // also resets SIG_IGN (SIGPIPE) for the script
+    if (setpgid(0, 0) != 0)
+        fail(Step::Group);
+    if (dup2(plan->stdinFd, 0) < 0 || dup2(plan->stdoutFd, 1) < 0 || dup2(plan->stderrFd, 2) < 0)
+        fail(Step::Stdio);
+    // Nothing but stdio crosses the exec, even descriptors opened without O_CLOEXEC.
+    close_range(3, ~0U, 0);
+    if (chdir(plan->directory) != 0)
+        fail(Step::Directory);
+    if (plan->limitMemory && setrlimit(RLIMIT_AS, &plan->memory) != 0)
+        fail(Step::MemoryLimit);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, nullptr);
+    execve(plan->path, plan->argv, plan->envp);
+    if (errno == ENOEXEC && plan->shellArgv)
+        execve(plan->shellPath, plan->shellArgv, plan->envp);
+    fail(Step::Exec);
+    return 127;
+}
+
+// A close-on-exec descriptor numbered above stdio, so dup2() onto 0..2 in the child
+// never meets itself.
+int aboveStdio(int fd)
+{
+    if (fd < 0 || fd > 2)
+        return fd;
+    const int moved = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+    close(fd);
+    return moved;
+}
+
+bool makePipe(int &readEnd, int &writeEnd)
+{
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) != 0)
+        return false;
+    readEnd = aboveStdio(fds[0]);
+    writeEnd = aboveStdio(fds[1]);
+    if (readEnd < 0 || writeEnd < 0)
+        return false;
+    // Only our end is non-blocking: the script writes to an ordinary blocking pipe.
+    fcntl(readEnd, F_SETFL, fcntl(readEnd, F_GETFL) | O_NONBLOCK);
+    return true;
+}
+
+void closeFd(int &fd)
+{
+    if (fd >= 0)
+        close(fd);
+    fd = -1;
+}
+
+std::vector<char *> pointersTo(std::vector<QByteArray> &strings)
+{
+    std::vector<char *> pointers;
+    pointers.reserve(strings.size() + 1);
+    for (QByteArray &s : strings)
+        pointers.push_back(s.data());
+    pointers.push_back(nullptr);
+    return pointers;
+}
+
+// Why an executable script could not be exec'ed although it exists: its #! line.
+QString interpreterOf(const QString &file)
+{
+    QFile f(file);
+    if (!f.open(QIODevice::ReadOnly))
+        return {};
+    const QByteArray line = f.readLine(4096).trimmed();
+    return line.startsWith("#!") ? QString::fromUtf8(line.mid(2).trimmed()) : QString();
+}
+
+} // namespace
+
+QString ChildProcess::Exit::toString() const
+{
+    if (exited)
+        return QStringLiteral("exit code %1").arg(code);
+    const char *abbrev = sigabbrev_np(signal);
+    QString text = QStringLiteral("killed by signal %1 (%2)")
+                       .arg(abbrev ? QStringLiteral("SIG") + QLatin1StringView(abbrev)
+                                   : QStringLiteral("?"))
+                       .arg(signal);
+    if (coreDumped)
+        text += QStringLiteral(", core dumped");
+    return text;
+}
+
+ChildProcess::~ChildProcess()
+{
+    if (m_pid > 0 && !m_reaped) {
+        kill(-m_pid, SIGKILL);
+        siginfo_t info;
+        while (waitid(P_PIDFD, id_t(m_pidFd), &info, WEXITED) != 0 && errno == EINTR) {
+        }
+    }
+    closeFd(m_pidFd);
+    closeFd(m_stdout);
+    closeFd(m_stderr);
+}
+
+QString ChildProcess::start(const Options &options)
+{
+    Q_ASSERT(m_pid < 0 && !options.command.isEmpty());
+    const QString program = options.command.constFirst();
+    const QString shown = options.command.join(u' ');
+    QString path = program;
+    if (!program.contains(u'/')) {
+        path = QStandardPaths::findExecutable(program);
+        if (path.isEmpty())
+            return QStringLiteral("cannot run %1: %2 not found in PATH").arg(shown, program);
+    }
+
+    std::vector<QByteArray> argStrings;
+    for (const QString &arg : options.command)
+        argStrings.push_back(QFile::encodeName(arg));
+    std::vector<char *> argv = pointersTo(argStrings);
+    std::vector<QByteArray> shellStrings;
+    std::vector<char *> shellArgv;
+    if (options.command.size() == 1) {
+        shellStrings = {QByteArrayLiteral("sh")};
+        shellStrings.insert(shellStrings.end(), argStrings.begin(), argStrings.end());
+        shellArgv = pointersTo(shellStrings);
+    }
+
+    std::vector<QByteArray> added;
+    for (const auto &[key, value] : options.environment)
+        added.push_back(key + '=' + value);
+    std::vector<char *> envp;
+    for (char **entry = environ; entry && *entry; ++entry) {
+        bool replaced = false;
+        for (const QByteArray &a : added) {
+            const qsizetype eq = a.indexOf('=');
+            if (strncmp(*entry, a.constData(), size_t(eq + 1)) == 0)
+                replaced = true;
+        }
+        if (!replaced)
+            envp.push_back(*entry);
+    }
+    for (QByteArray &a : added)
+        envp.push_back(a.data());
+    envp.push_back(nullptr);
+
+    const QByteArray pathBytes = QFile::encodeName(path);
+    const QByteArray directory = QFile::encodeName(options.workingDirectory);
+    SpawnPlan plan;
+    plan.path = pathBytes.constData();
+    plan.argv = argv.data();
+    plan.envp = envp.data();
+    plan.shellPath = "/bin/sh";
+    plan.shellArgv = shellArgv.empty() ? nullptr : shellArgv.data();
+    plan.directory = directory.constData();
+    plan.stdinFd = options.stdinFd;
+    if (options.memoryBytes > 0) {
+        rlimit current{};
+        getrlimit(RLIMIT_AS, &current);
+        rlim_t limit = rlim_t(options.memoryBytes);
+        if (current.rlim_max != RLIM_INFINITY && current.rlim_max < limit)
+            limit = current.rlim_max;
+        plan.limitMemory = true;
+        plan.memory = rlimit{limit, limit};
+    }
+
+    int outWrite = -1;
+    int errWrite = -1;
+    if (!makePipe(m_stdout, outWrite) || !makePipe(m_stderr, errWrite)) {
+        const QString reason = QString::fromLocal8Bit(strerror(errno));
+        closeFd(m_stdout);
+        closeFd(m_stderr);
+        closeFd(outWrite);
+        closeFd(errWrite);
+        return QStringLiteral("cannot run %1: cannot make a pipe: %2").arg(shown, reason);
+    }
+    plan.stdoutFd = outWrite;
+    plan.stderrFd = errWrite;
+
+    // CLONE_VFORK: this thread waits until the child has exec'ed or failed, on a stack
+    // of its own carved from ours. Signals stay blocked across so that no handler of
+    // ours runs in the child before it has reset them.
+    alignas(64) char childStack[32 * 1024];
+    sigset_t all;
+    sigset_t old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int pidFd = -1;
+    const pid_t pid = clone(childMain, childStack + sizeof childStack,
+                            CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD, &plan, &pidFd);
+    const int cloneError = errno;
+    pthread_sigmask(SIG_SETMASK, &old, nullptr);
+    closeFd(outWrite);
+    closeFd(errWrite);
+
+    if (pid < 0) {
+        closeFd(m_stdout);
+        closeFd(m_stderr);
+        return QStringLiteral("cannot run %1: cannot start a process: %2")
+            .arg(shown, QString::fromLocal8Bit(strerror(cloneError)));
+    }
+    m_startedAtNs = steadyNowNs();
+    if (plan.failedStep == int(Step::None)) {
+        m_pid = pid;
+        m_pidFd = pidFd;
+        return {};
+    }
+
+    siginfo_t info;
+    while (waitid(P_PIDFD, id_t(pidFd), &info, WEXITED) != 0 && errno == EINTR) {
+    }
+    close(pidFd);
+    closeFd(m_stdout);
+    closeFd(m_stderr);
+    const int error = plan.error;
+    const QString reason = QString::fromLocal8Bit(strerror(error));
+    switch (Step(plan.failedStep)) {
+    case Step::Directory:
+        return QStringLiteral("cannot run %1: cannot enter %2: %3")
+            .arg(shown, options.workingDirectory, reason);
+    case Step::MemoryLimit:
+        return QStringLiteral("cannot run %1: cannot set the memory limit: %2").arg(shown, reason);
+    case Step::Exec:
+        if (error == ENOENT && options.command.size() == 1 && QFile::exists(path)) {
+            const QString interpreter = interpreterOf(path);
+            if (!interpreter.isEmpty())
+                return QStringLiteral("cannot run %1: its #! interpreter %2 was not found")
+                    .arg(shown, interpreter);
+        }
+        return QStringLiteral("cannot run %1: %2").arg(shown, reason);
+    default:
+        return QStringLiteral("cannot run %1: cannot set up the process: %2").arg(shown, reason);
+    }
+}
+
+void ChildProcess::signalGroup(int sig)
+{
+    if (m_pid > 0 && !m_reaped)
+        kill(-m_pid, sig);
+}
+
+std::optional<ChildProcess::Exit> ChildProcess::peekExit()
+{
+    if (m_pid <= 0 || m_reaped)
+        return std::nullopt;
+    siginfo_t info;
+    memset(&info, 0, sizeof info);
+    int rc;
+    do {
+        rc = waitid(P_PIDFD, id_t(m_pidFd), &info, WEXITED | WNOHANG | WNOWAIT);
+    } while (rc != 0 && errno == EINTR);
+    if (rc != 0 || info.si_pid == 0)
+        return std::nullopt;
+    Exit exit;
+    exit.exited = info.si_code == CLD_EXITED;
+    exit.code = exit.exited ? info.si_status : 0;
+    exit.signal = exit.exited ? 0 : info.si_status;
+    exit.coreDumped = info.si_code == CLD_DUMPED;
+    return exit;
+}
+
+void ChildProcess::reap()
+{
+    if (m_pid <= 0 || m_reaped)
+        return;
+    siginfo_t info;
+    while (waitid(P_PIDFD, id_t(m_pidFd), &info, WEXITED) != 0 && errno == EINTR) {
+    }
+    m_reaped = true;
+    closeFd(m_pidFd);
+}
+
+void ChildProcess::closeStdout()
+{
+    closeFd(m_stdout);
+}
+
+void ChildProcess::closeStderr()
+{
+    closeFd(m_stderr);
+}

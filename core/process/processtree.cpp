@@ -1,0 +1,235 @@
+#include "processtree.h"
+
+#include <QDateTime>
+
+#include <algorithm>
+#include <functional>
+#include <unordered_map>
+
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <dirent.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+namespace {
+
+// Reads a small /proc file into `buffer`; returns its length or -1.
+qsizetype readProcFile(const char *path, char *buffer, size_t size)
+{
+    const int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    const ssize_t n = read(fd, buffer, size);
+    close(fd);
+    return n;
+}
+
+bool readStat(pid_t pid, ProcessTree::Process &process)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/stat", int(pid));
+    char buffer[1024];
+    const qsizetype n = readProcFile(path, buffer, sizeof buffer - 1);
+    if (n <= 0)
+        return false;
+    buffer[n] = '\0';
+    // "pid (comm) state ppid pgrp ...": comm may hold spaces and parentheses.
+    const char *open = strchr(buffer, '(');
+    const char *close = strrchr(buffer, ')');
+    if (!open || !close || close < open || close[1] != ' ')
+        return false;
+    process.pid = pid;
+    process.name = QByteArray(open + 1, close - open - 1);
+    const char *field = close + 2; // field 3, the state
+    process.state = *field;
+    for (int index = 3; index <= 22 && *field; ++index) {
+        if (index == 4)
+            process.ppid = pid_t(strtol(field, nullptr, 10));
+        else if (index == 5)
+            process.pgid = pid_t(strtol(field, nullptr, 10));
+        else if (index == 22)
+            process.startTicks = strtoll(field, nullptr, 10);
+        field = strchr(field, ' ');
+        if (!field)
+            break;
+        ++field;
+    }
+    return true;
+}
+
+// Every process, or only those `keep` accepts, with its stat read.
+template<typename Keep>
+std::vector<ProcessTree::Process> allProcesses(Keep keep)
+{
+    std::vector<ProcessTree::Process> all;
+    DIR *dir = opendir("/proc");
+    if (!dir)
+        return all;
+    while (const dirent *entry = readdir(dir)) {
+        char *end = nullptr;
+        const long pid = strtol(entry->d_name, &end, 10);
+        if (pid <= 0 || *end != '\0')
+            continue;
+        ProcessTree::Process process;
+        if (readStat(pid_t(pid), process) && keep(process))
+            all.push_back(std::move(process));
+    }
+    closedir(dir);
+    return all;
+}
+
+bool isGone(char state)
+{
+    return state == 'Z' || state == 'X' || state == 'x';
+}
+
+QString commandLine(const ProcessTree::Process &process)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/cmdline", int(process.pid));
+    char buffer[4096];
+    const qsizetype n = readProcFile(path, buffer, sizeof buffer);
+    if (n <= 0)
+        return QStringLiteral("[%1]").arg(QString::fromLocal8Bit(process.name));
+    QByteArray line(buffer, n);
+    while (line.endsWith('\0'))
+        line.chop(1);
+    line.replace('\0', ' ');
+    return QString::fromLocal8Bit(line);
+}
+
+QString stateWord(char state)
+{
+    switch (state) {
+    case 'R':
+        return QStringLiteral("running");
+    case 'S':
+        return QStringLiteral("sleeping");
+    case 'D':
+        return QStringLiteral("in uninterruptible wait");
+    case 'T':
+        return QStringLiteral("stopped");
+    case 't':
+        return QStringLiteral("stopped by a tracer");
+    case 'Z':
+        return QStringLiteral("exited, not yet reaped");
+    case 'I':
+        return QStringLiteral("idle");
+    default:
+        return QStringLiteral("in state %1").arg(QLatin1Char(state));
+    }
+}
+
+} // namespace
+
+ProcessTree ProcessTree::read(pid_t leader, pid_t pgid)
+{
+    ProcessTree tree;
+    tree.m_leader = leader;
+    tree.m_pgid = pgid;
+    const std::vector<Process> all = allProcesses([](const Process &) { return true; });
+    std::unordered_multimap<pid_t, const Process *> children;
+    const Process *leaderProcess = nullptr;
+    for (const Process &p : all) {
+        children.emplace(p.ppid, &p);
+        if (p.pid == leader)
+            leaderProcess = &p;
+    }
+    std::unordered_map<pid_t, bool> taken;
+    std::vector<const Process *> stack;
+    if (leaderProcess)
+        stack.push_back(leaderProcess);
+    for (const Process &p : all)
+        if (p.pgid == pgid && p.pid != leader)
+            stack.push_back(&p);
+    // The leader, its descendants, then each group member with its own descendants.
+    for (size_t i = 0; i < stack.size(); ++i) {
+        const Process *p = stack[i];
+        if (!taken.emplace(p->pid, true).second)
+            continue;
+        tree.m_processes.push_back(*p);
+        const auto [first, last] = children.equal_range(p->pid);
+        for (auto it = first; it != last; ++it)
+            stack.push_back(it->second);
+    }
+    return tree;
+}
+
+bool ProcessTree::groupHasLiveMembers(pid_t pgid)
+{
+    return !allProcesses([pgid](const Process &p) {
+                return p.pgid == pgid && !isGone(p.state);
+            }).empty();
+}
+
+std::vector<pid_t> ProcessTree::outsideGroup() const
+{
+    std::vector<pid_t> pids;
+    for (const Process &p : m_processes)
+        if (p.pgid != m_pgid && !isGone(p.state))
+            pids.push_back(p.pid);
+    return pids;
+}
+
+std::shared_ptr<const CoroutineStack> ProcessTree::toStack(const QStringList &leaderCommand) const
+{
+    timespec boot{};
+    clock_gettime(CLOCK_BOOTTIME, &boot);
+    const qint64 bootNowMs = qint64(boot.tv_sec) * 1000 + boot.tv_nsec / 1000000;
+    const qint64 epochNowMs = QDateTime::currentMSecsSinceEpoch();
+    const qint64 ticksPerSecond = qMax<long>(1, sysconf(_SC_CLK_TCK));
+
+    auto entry = [&](const Process &p) {
+        const qint64 ageMs = qMax<qint64>(0, bootNowMs - p.startTicks * 1000 / ticksPerSecond);
+        CoroutineStack s;
+        s.id = int(p.pid);
+        const QString command = p.pid == m_leader && p.state == 'Z' ? leaderCommand.join(u' ')
+                                                                    : commandLine(p);
+        s.frames.append(StackFrame{command, int(p.pid),
+                                   QStringLiteral("pid %1 %2, running %3s")
+                                       .arg(p.pid)
+                                       .arg(QString::fromLocal8Bit(p.name))
+                                       .arg(double(ageMs) / 1000.0, 0, 'f', 1)});
+        s.awaiting = QStringLiteral("process %1").arg(stateWord(p.state));
+        s.awaitingSinceMs = epochNowMs - ageMs;
+        return s;
+    };
+
+    std::unordered_map<pid_t, const Process *> byPid;
+    std::unordered_multimap<pid_t, const Process *> children;
+    for (const Process &p : m_processes) {
+        byPid.emplace(p.pid, &p);
+        children.emplace(p.ppid, &p);
+    }
+    std::function<CoroutineStack(const Process &)> build = [&](const Process &p) {
+        CoroutineStack s = entry(p);
+        std::vector<const Process *> kids;
+        const auto [first, last] = children.equal_range(p.pid);
+        for (auto it = first; it != last; ++it)
+            kids.push_back(it->second);
+        std::sort(kids.begin(), kids.end(),
+                  [](const Process *a, const Process *b) { return a->pid < b->pid; });
+        for (const Process *kid : kids)
+            s.children.append(build(*kid));
+        return s;
+    };
+
+    auto root = std::make_shared<CoroutineStack>();
+    if (const auto it = byPid.find(m_leader); it != byPid.end()) {
+        *root = build(*it->second);
+    } else {
+        // The leader has exited and been reaped; what is shown is what it left behind.
+        root->id = int(m_leader);
+        root->frames.append(StackFrame{leaderCommand.join(u' '), int(m_leader),
+                                       QStringLiteral("pid %1, exited").arg(m_leader)});
+        root->awaiting = QStringLiteral("process exited");
+    }
+    // Processes whose parent is not in the tree (reparented after their parent exited)
+    // hang under the leader.
+    for (const Process &p : m_processes)
+        if (p.pid != m_leader && !byPid.contains(p.ppid))
+            root->children.append(build(p));
+    return root;
+}

@@ -1,0 +1,45 @@
+#pragma once
+
+#include "../tasksnapshot.h"
+
+#include <QByteArray>
+#include <QStringList>
+
+#include <memory>
+#include <vector>
+
+#include <sys/types.h>
+
+// The processes of one process task as /proc shows them at one moment: its leader, the
+// leader's descendants, and anything else left in the leader's process group. Read on
+// demand by one walk over /proc/*/stat, never kept up to date. Any thread.
+class ProcessTree
+{
+public:
+    struct Process
+    {
+        pid_t pid = 0;
+        pid_t ppid = 0;
+        pid_t pgid = 0;
+        char state = '?';        // as in /proc/pid/stat: R, S, D, Z, T...
+        qint64 startTicks = 0;   // clock ticks after boot
+        QByteArray name;         // /proc/pid/comm
+    };
+
+    static ProcessTree read(pid_t leader, pid_t pgid);
+    // Whether a process other than a zombie is in group `pgid`.
+    static bool groupHasLiveMembers(pid_t pgid);
+
+    const std::vector<Process> &processes() const { return m_processes; }
+    // Live descendants of the leader that left its group (setsid, setpgid): a signal to
+    // the group misses them.
+    std::vector<pid_t> outsideGroup() const;
+    // The tree as a stack, as documented in processtask.h. `leaderCommand` names the
+    // leader when /proc no longer can (it exited).
+    std::shared_ptr<const CoroutineStack> toStack(const QStringList &leaderCommand) const;
+
+private:
+    pid_t m_leader = 0;
+    pid_t m_pgid = 0;
+    std::vector<Process> m_processes; // the leader first when it is still there
+};
