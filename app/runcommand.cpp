@@ -201,6 +201,9 @@ int RunCommand::start(const QStringList &arguments)
         m_engine->setGroupLimit(group, limit);
     connect(m_engine.get(), &Engine::updated, this, &RunCommand::onUpdate);
 
+    // Every file is queued before any starts, so priorities order the whole command line
+    // (otherwise the first file could start while the later ones are still being read).
+    m_engine->pause();
     for (const QString &file : files) {
         auto loaded = ScriptLoader::load(file);
         if (!loaded.spec) {
@@ -219,6 +222,7 @@ int RunCommand::start(const QStringList &arguments)
     }
     if (m_submitted == 0)
         return SomeFailed;
+    m_engine->resume();
 
     std::signal(SIGINT, onSignal);
     std::signal(SIGTERM, onSignal);

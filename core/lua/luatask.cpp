@@ -7,61 +7,34 @@
 
 #include <lua.hpp>
 
-#include <cmath>
+// The lifecycle of a Lua task attempt: slices, coroutines ending, cancellation, stacks.
+// The functions scripts call are in luaapi.cpp.
 
 namespace {
-
-// Registry keys (addresses are unique per process).
-char CancelledKey;
-char StoppedKey;
-char TimeoutKey;
-char EnvMetaKey;
 
 constexpr qint64 LookInAfterNs = 50'000'000;
 constexpr int MaxLogLinesPerSlice = 10000;
 constexpr int MaxUndeliveredLines = 50000;
 constexpr int MaxLogLineBytes = 64 * 1024;
+constexpr int MaxChildrenShown = 100;
 
-qint64 epochMs()
+QString awaitingText(const Coroutine *co)
 {
-    return QDateTime::currentMSecsSinceEpoch();
-}
-
-QString formatSeconds(double s)
-{
-    return QString::number(s, 'g', 6);
-}
-
-// Makes a unique error object: a table whose tostring is `text`; is_cancelled and
-// is_timeout recognise these by identity.
-void makeMarker(lua_State *L, void *key, const char *text)
-{
-    lua_newtable(L);
-    lua_newtable(L);
-    lua_pushstring(L, text);
-    lua_pushcclosure(
-        L, [](lua_State *L) -> int {
-            lua_pushvalue(L, lua_upvalueindex(1));
-            return 1;
-        },
-        1);
-    lua_setfield(L, -2, "__tostring");
-    lua_pushstring(L, "TaskdeckError");
-    lua_setfield(L, -2, "__name");
-    lua_setmetatable(L, -2);
-    lua_rawsetp(L, LUA_REGISTRYINDEX, key);
-}
-
-bool isMarker(lua_State *L, int index, void *key)
-{
-    index = lua_absindex(L, index);
-    lua_rawgetp(L, LUA_REGISTRYINDEX, key);
-    const bool same = lua_rawequal(L, index, -1);
-    lua_pop(L, 1);
-    return same;
+    const QString kind = QString::fromUtf8(co->awaitKind);
+    if (kind == u"sleep")
+        return QStringLiteral("sleep(%1)").arg(co->awaitArg, 0, 'g', 6);
+    if (kind == u"wait")
+        return QStringLiteral("child #%1").arg(qint64(co->awaitArg));
+    if (co->awaitArg > 0)
+        return QStringLiteral("%1 (%2 pending)").arg(kind).arg(qint64(co->awaitArg));
+    return kind;
 }
 
 } // namespace
+
+// Defined in luaapi.cpp.
+bool luaIsCancelMarker(lua_State *L, int index);
+QString luaMarkerText(lua_State *L, int index);
 
 LuaTask::LuaTask(TaskId id, std::shared_ptr<const TaskSpec> spec, int attempt,
                  const RunServices &services, LuaHostPool &pool)
@@ -84,53 +57,6 @@ LuaTask::~LuaTask()
 Coroutine *LuaTask::context(lua_State *L)
 {
     return *static_cast<Coroutine **>(lua_getextraspace(L));
-}
-
-void LuaTask::installApi(lua_State *L)
-{
-    *static_cast<Coroutine **>(lua_getextraspace(L)) = nullptr;
-    makeMarker(L, &CancelledKey, "cancelled");
-    makeMarker(L, &StoppedKey, "stopped");
-    makeMarker(L, &TimeoutKey, "timeout");
-
-    const luaL_Reg api[] = {
-        {"sleep", &LuaTask::l_sleep},
-        {"log", &LuaTask::l_log},
-        {"print", &LuaTask::l_print},
-        {"progress", &LuaTask::l_progress},
-        {"is_cancelled", &LuaTask::l_isCancelled},
-        {"is_timeout", &LuaTask::l_isTimeout},
-        {nullptr, nullptr},
-    };
-    lua_pushglobaltable(L);
-    luaL_setfuncs(L, api, 0);
-    // Taking the whole application down, or unhooking the engine's watchdog, is not a
-    // task's business.
-    lua_getfield(L, -1, "os");
-    lua_pushstring(L, "os.exit is not available in a task: return or error() instead");
-    lua_pushcclosure(L, &LuaTask::l_disabled, 1);
-    lua_setfield(L, -2, "exit");
-    lua_pop(L, 1);
-    lua_getfield(L, -1, "debug");
-    lua_pushstring(L, "debug.sethook is not available in a task");
-    lua_pushcclosure(L, &LuaTask::l_disabled, 1);
-    lua_setfield(L, -2, "sethook");
-    lua_pop(L, 1);
-
-    // coroutine.resume/wrap that tell the engine which Lua thread is running.
-    lua_getfield(L, -1, "coroutine");
-    lua_pushcfunction(L, &LuaTask::l_coresume);
-    lua_setfield(L, -2, "resume");
-    lua_pushcfunction(L, &LuaTask::l_cowrap);
-    lua_setfield(L, -2, "wrap");
-    lua_pop(L, 1);
-
-    // Each task gets its own global table that falls back to this one.
-    lua_newtable(L);
-    lua_pushvalue(L, -2);
-    lua_setfield(L, -2, "__index");
-    lua_rawsetp(L, LUA_REGISTRYINDEX, &EnvMetaKey);
-    lua_pop(L, 1);
 }
 
 // ---- engine thread ----
@@ -178,6 +104,14 @@ void LuaTask::poke()
         interrupt();
 }
 
+std::shared_ptr<const CoroutineStack> LuaTask::liveStack() const
+{
+    // Between slices the Lua state is the engine thread's to read.
+    if (m_inSlice || m_finished || !m_main)
+        return m_endStack;
+    return std::make_shared<CoroutineStack>(captureTree(m_main));
+}
+
 void LuaTask::dispatchSlice()
 {
     m_in.wakes.swap(m_readyWakes);
@@ -198,16 +132,15 @@ void LuaTask::done()
         m_services.observer.runLog(m_id, std::move(out.log));
     if (out.progressSet)
         m_services.observer.runProgress(m_id, out.progress, out.status);
-    if (out.stack)
-        m_liveStack = out.stack;
     if (out.finished) {
         m_finished = true;
+        m_endStack = out.outcome.stack;
         m_services.timers.cancel(std::exchange(m_timerId, 0));
         m_services.observer.runFinished(m_id, std::move(out.outcome)); // may delete us later
         return;
     }
     for (const Wake &w : out.sleeps)
-        addSleeper(w.co, w.serial, w.co->wakeAtNs);
+        addSleeper(w);
     if (!m_readyWakes.empty() || m_wantCancel || m_wantStop)
         dispatchSlice();
 }
@@ -235,16 +168,16 @@ void LuaTask::deliverLive()
         m_services.observer.runProgress(m_id, progress, status);
 }
 
-void LuaTask::addSleeper(Coroutine *co, quint64 serial, qint64 deadlineNs)
+void LuaTask::addSleeper(const Wake &wake)
 {
-    if (deadlineNs == -2)
-        return; // waits for something other than time; woken by cancel
-    m_sleepers.push_back(Sleeper{deadlineNs, Wake{co, serial}});
+    if (wake.deadline < 0)
+        return; // waits for something other than time
+    m_sleepers.push_back(Sleeper{wake.deadline, wake});
     std::push_heap(m_sleepers.begin(), m_sleepers.end(), std::greater<>{});
-    if (m_timerId == 0 || deadlineNs < m_timerDeadline) {
+    if (m_timerId == 0 || wake.deadline < m_timerDeadline) {
         m_services.timers.cancel(m_timerId);
-        m_timerDeadline = deadlineNs;
-        m_timerId = m_services.timers.add(deadlineNs, [this] { onTimer(); });
+        m_timerDeadline = wake.deadline;
+        m_timerId = m_services.timers.add(wake.deadline, [this] { onTimer(); });
     }
 }
 
@@ -276,27 +209,48 @@ void LuaTask::run()
             return;
     }
     if (m_in.stop || m_cancelLevel.load() == 2) {
-        std::shared_ptr<const CoroutineStack> stack = m_liveStack;
+        auto stack = std::make_shared<CoroutineStack>(captureTree(m_main));
         finish(RunOutcome::Cancelled, QStringLiteral("stopped"), {}, stack);
         return;
     }
-    std::vector<Wake> wakes = std::move(m_in.wakes);
-    m_in.wakes = {};
-    if (m_in.cancel) {
-        for (Coroutine &co : m_coroutines)
-            if (co.suspended && !co.cancelDelivered) {
-                co.cancelPending = true;
-                wakes.push_back(Wake{&co, co.serial});
-            }
-    }
-    for (const Wake &w : wakes) {
-        Coroutine *co = w.co;
-        if (co->dead || !co->suspended || co->serial != w.serial)
-            continue; // woken twice (timer and cancel): the first one counts
+    for (const Wake &w : m_in.wakes)
+        m_localReady.push_back(w);
+    m_in.wakes.clear();
+    if (m_in.cancel && !m_mainEnded)
+        cancelTree(m_main);
+    while (!m_localReady.empty()) {
+        const Wake w = m_localReady.front();
+        m_localReady.pop_front();
+        auto it = m_live.find(w.id);
+        if (it == m_live.end())
+            continue; // ended meanwhile
+        Coroutine *co = it->second;
+        if (!co->suspended || co->serial != w.serial)
+            continue; // woken twice (say, timer and cancel): the first one counts
         resume(co);
         if (m_out.finished)
             return;
     }
+}
+
+void LuaTask::makeReady(Coroutine *co)
+{
+    m_localReady.push_back(Wake{co->id, co->serial, -1});
+}
+
+// Cancels `co` and every coroutine it spawned that is still running: each gets the
+// cancellation at its current (or next) suspension point; one not started yet never
+// runs. A shield()ed child is spared unless `force`.
+void LuaTask::cancelTree(Coroutine *co, bool force)
+{
+    if (!co->dead && !co->cancelDelivered && !co->cancelPending) {
+        co->cancelPending = true;
+        if (co->suspended)
+            makeReady(co);
+    }
+    for (Coroutine *child = co->firstChild; child; child = child->nextSibling)
+        if (force || !child->shielded)
+            cancelTree(child, force);
 }
 
 bool LuaTask::begin()
@@ -317,7 +271,7 @@ bool LuaTask::begin()
         const TaskSpec &spec = *t->m_spec;
         lua_settop(L, 0);
         lua_createtable(L, 0, 4); // 1: env
-        lua_rawgetp(L, LUA_REGISTRYINDEX, &EnvMetaKey);
+        lua_getfield(L, LUA_REGISTRYINDEX, "taskdeck.envmeta");
         lua_setmetatable(L, 1);
         lua_pushvalue(L, 1);
         lua_setfield(L, 1, "_G");
@@ -341,10 +295,26 @@ bool LuaTask::begin()
         t->m_host->pushChunk(spec.source, '@' + spec.file.toUtf8()); // 2: main chunk
         lua_pushvalue(L, 1);
         lua_setupvalue(L, 2, 1); // _ENV
-        return 1;
+
+        // 3: the main coroutine's record, as for spawn() (see luaapi.cpp)
+        auto *co = new (lua_newuserdatauv(L, sizeof(Coroutine), 1)) Coroutine;
+        luaL_setmetatable(L, "taskdeck.Handle");
+        co->task = t;
+        co->id = t->m_nextCoroutineId++;
+        lua_State *thread = lua_newthread(L);
+        lua_setiuservalue(L, 3, 1);
+        co->L = thread;
+        *static_cast<Coroutine **>(lua_getextraspace(thread)) = co;
+        lua_pushvalue(L, 2);
+        lua_xmove(L, thread, 1);
+        co->startArgs = 0;
+        lua_pushvalue(L, 3);
+        co->ref = luaL_ref(L, LUA_REGISTRYINDEX);
+        t->m_main = co;
+        return 0;
     });
     lua_pushlightuserdata(L, this);
-    const int status = lua_pcall(L, 1, 1, 0);
+    const int status = lua_pcall(L, 1, 0, 0);
     if (status != LUA_OK) {
         const QString error = errorText(L, status, -1);
         // A syntax error has no stack: point at the file and line it names.
@@ -357,22 +327,8 @@ bool LuaTask::begin()
         finish(RunOutcome::Failed, error, {}, stack);
         return false;
     }
-    m_coroutines.emplace_back();
-    m_main = &m_coroutines.back();
-    m_main->task = this;
-    m_main->id = 1;
-    m_main->ref = m_host->takeSpareThread();
-    if (m_main->ref != LUA_NOREF) {
-        lua_rawgeti(L, LUA_REGISTRYINDEX, m_main->ref);
-        m_main->L = lua_tothread(L, -1);
-        lua_pop(L, 1);
-    } else {
-        m_main->L = lua_newthread(L);
-        m_main->ref = luaL_ref(L, LUA_REGISTRYINDEX);
-    }
-    *static_cast<Coroutine **>(lua_getextraspace(m_main->L)) = m_main;
-    lua_xmove(L, m_main->L, 1);
     lua_settop(L, 0);
+    m_live.emplace(m_main->id, m_main);
     m_main->suspended = true;
     resume(m_main);
     return !m_out.finished;
@@ -380,51 +336,143 @@ bool LuaTask::begin()
 
 void LuaTask::resume(Coroutine *co)
 {
+    int nargs = 0;
+    if (co->startArgs >= 0) {
+        nargs = std::exchange(co->startArgs, -1);
+        if (co->cancelPending) { // cancelled before it ever ran
+            co->cancelDelivered = true;
+            lua_settop(co->L, 0);
+            lua_pushnil(co->L); // no error value needed: see ended()
+            co->suspended = false;
+            ended(co, LUA_ERRRUN, 0);
+            return;
+        }
+    }
     co->suspended = false;
     co->wakeAtNs = -1;
-    int nresults = 0;
+    Coroutine *previous = std::exchange(m_current, co);
     m_runningL.store(co->L);
     if (m_cancelLevel.load() > 0)
         lua_sethook(co->L, &LuaTask::hook, LUA_MASKCOUNT, 1); // cancel arrived meanwhile
-    const int status = lua_resume(co->L, nullptr, 0, &nresults);
+    int nresults = 0;
+    const int status = lua_resume(co->L, nullptr, nargs, &nresults);
     m_runningL.store(nullptr);
+    m_current = previous;
     if (status == LUA_YIELD) {
         lua_pop(co->L, nresults);
         co->suspended = true;
         ++co->serial;
         if (co->wakeAtNs == -1) { // a bare coroutine.yield(): like sleep(0)
             co->wakeAtNs = steadyNowNs();
-            co->awaiting = QStringLiteral("yield");
-            co->awaitingSinceMs = epochMs();
+            co->awaitKind = "yield";
+            co->awaitingSinceMs = QDateTime::currentMSecsSinceEpoch();
         }
-        m_out.sleeps.push_back(Wake{co, co->serial});
-        if (co == m_main)
-            m_out.stack = std::make_shared<CoroutineStack>(captureStack(co));
+        if (co->wakeAtNs >= 0)
+            m_out.sleeps.push_back(Wake{co->id, co->serial, co->wakeAtNs});
         return;
     }
+    ended(co, status, nresults);
+}
+
+// `co` returned (its results on its stack) or raised (the error on top).
+void LuaTask::ended(Coroutine *co, int status, int nresults)
+{
     co->dead = true;
-    if (co != m_main)
-        return;
-    if (status == LUA_OK) {
-        QJsonValue result;
-        const int base = lua_gettop(co->L) - nresults + 1;
-        if (nresults == 1) {
-            result = luaToJson(co->L, base);
-        } else if (nresults > 1) {
-            QJsonArray values;
-            for (int i = 0; i < nresults; ++i)
-                values.append(luaToJson(co->L, base + i));
-            result = values;
+    co->results = nresults;
+    co->failed = status != LUA_OK;
+    co->cancelled = co->failed && (co->cancelDelivered && (lua_isnil(co->L, -1)
+                                                           || luaIsCancelMarker(co->L, -1)));
+    if (co->failed && !co->cancelled && luaIsCancelMarker(co->L, -1))
+        co->cancelled = true;
+    co->group.reset();
+    m_live.erase(co->id);
+
+    // Wake whoever waits on it.
+    const bool awaited = !co->waiters.empty();
+    for (const auto &group : co->waiters) {
+        if (group->fired)
+            continue;
+        --group->remaining;
+        if (group->remaining <= 0 || group->mode == WaitGroup::First
+            || (group->mode == WaitGroup::FirstError && co->failed && !co->cancelled)) {
+            group->fired = true;
+            auto it = m_live.find(group->waiterId);
+            if (it != m_live.end() && it->second->suspended)
+                makeReady(it->second);
         }
-        finish(RunOutcome::Succeeded, {}, result);
-        return;
     }
-    auto stack = std::make_shared<CoroutineStack>(captureStack(co));
-    if (isMarker(co->L, -1, &CancelledKey) || isMarker(co->L, -1, &StoppedKey)) {
-        finish(RunOutcome::Cancelled, errorText(co->L, status, -1), {}, stack);
-        return;
+    co->waiters.clear();
+
+    if (co == m_main) {
+        m_mainEnded = true;
+        if (status == LUA_OK) {
+            QJsonValue result;
+            const int base = lua_gettop(co->L) - nresults + 1;
+            if (nresults == 1) {
+                result = luaToJson(co->L, base);
+            } else if (nresults > 1) {
+                QJsonArray values;
+                for (int i = 0; i < nresults; ++i)
+                    values.append(luaToJson(co->L, base + i));
+                result = values;
+            }
+            m_mainOutcome.kind = RunOutcome::Succeeded;
+            m_mainOutcome.result = result;
+        } else {
+            // The stack where it ended, children included, before they are cancelled.
+            m_mainOutcome.stack = std::make_shared<CoroutineStack>(captureTree(co));
+            m_mainOutcome.kind = co->cancelled ? RunOutcome::Cancelled : RunOutcome::Failed;
+            m_mainOutcome.error = co->cancelled ? errorText(co->L, status, -1).isEmpty()
+                                                      ? QStringLiteral("cancelled")
+                                                      : errorText(co->L, status, -1)
+                                                : errorText(co->L, status, -1);
+        }
+        // As asyncio.run does: the children still running are cancelled, and the task
+        // ends once they have.
+        for (Coroutine *child = co->firstChild; child; child = child->nextSibling)
+            cancelTree(child, true);
+    } else if (co->failed && !co->cancelled && !awaited) {
+        appendLog(QStringLiteral("[coroutine #%1 failed, nobody waiting for it: %2]")
+                      .arg(co->id)
+                      .arg(errorText(co->L, status, -1)));
     }
-    finish(RunOutcome::Failed, errorText(co->L, status, -1), {}, stack);
+
+    // Children outlive their parent's record in the tree: hand them to the grandparent
+    // (or keep them under main), so the tree stays connected.
+    Coroutine *adopter = co->parent ? co->parent : nullptr;
+    while (Coroutine *child = co->firstChild) {
+        co->firstChild = child->nextSibling;
+        child->parent = adopter;
+        child->prevSibling = nullptr;
+        child->nextSibling = nullptr;
+        if (adopter) {
+            child->nextSibling = adopter->firstChild;
+            if (adopter->firstChild)
+                adopter->firstChild->prevSibling = child;
+            adopter->firstChild = child;
+        }
+    }
+    if (co->parent) {
+        if (co->prevSibling)
+            co->prevSibling->nextSibling = co->nextSibling;
+        else
+            co->parent->firstChild = co->nextSibling;
+        if (co->nextSibling)
+            co->nextSibling->prevSibling = co->prevSibling;
+        co->parent = co->prevSibling = co->nextSibling = nullptr;
+    }
+    if (co != m_main) {
+        lua_State *L = m_host->state();
+        luaL_unref(L, LUA_REGISTRYINDEX, std::exchange(co->ref, LUA_NOREF));
+    }
+    if (m_mainEnded && m_live.empty())
+        endTask();
+}
+
+void LuaTask::endTask()
+{
+    RunOutcome outcome = std::move(m_mainOutcome);
+    finish(outcome.kind, outcome.error, outcome.result, outcome.stack);
 }
 
 QString LuaTask::errorText(lua_State *L, int status, int index) const
@@ -434,21 +482,40 @@ QString LuaTask::errorText(lua_State *L, int status, int index) const
                                                      : m_services.defaultMemoryLimit;
         return QStringLiteral("memory limit exceeded (%1 KiB)").arg(limit / 1024);
     }
-    if (isMarker(L, index, &CancelledKey))
+    if (lua_isnil(L, index))
         return QStringLiteral("cancelled");
-    if (isMarker(L, index, &StoppedKey))
-        return QStringLiteral("stopped");
-    if (isMarker(L, index, &TimeoutKey))
-        return QStringLiteral("timeout");
+    const QString marker = luaMarkerText(L, index);
+    if (!marker.isEmpty())
+        return marker;
     return luaErrorToString(L, index, m_host->state());
+}
+
+CoroutineStack LuaTask::captureTree(Coroutine *co) const
+{
+    CoroutineStack stack = captureStack(co);
+    int shown = 0, more = 0;
+    for (Coroutine *child = co->firstChild; child; child = child->nextSibling) {
+        if (shown < MaxChildrenShown) {
+            stack.children.append(captureTree(child));
+            ++shown;
+        } else {
+            ++more;
+        }
+    }
+    if (more > 0) {
+        CoroutineStack summary;
+        summary.awaiting = QStringLiteral("… and %1 more coroutines").arg(more);
+        stack.children.append(summary);
+    }
+    return stack;
 }
 
 CoroutineStack LuaTask::captureStack(Coroutine *co) const
 {
     CoroutineStack stack;
     stack.id = co->id;
-    if (co->suspended || co->cancelDelivered) {
-        stack.awaiting = co->awaiting;
+    if ((co->suspended || co->cancelDelivered) && co->awaitKind) {
+        stack.awaiting = awaitingText(co);
         stack.awaitingSinceMs = co->awaitingSinceMs;
     }
     // Like luaL_traceback: the innermost and outermost frames of a deep stack, with a
@@ -471,8 +538,8 @@ CoroutineStack LuaTask::captureStack(Coroutine *co) const
     }
     auto addFrame = [&](int level) {
         if (!lua_getstack(co->L, level, &ar) || !lua_getinfo(co->L, "Sln", &ar)
-            || ar.currentline < 0)
-            return; // a C function: `awaiting` says what it waits for
+            || ar.currentline < 0 || qstrcmp(ar.source, "=taskdeck") == 0)
+            return; // a C function or the toolkit's own code: `awaiting` says what it awaits
         StackFrame frame;
         frame.file = QString::fromUtf8(ar.source[0] == '@' ? ar.source + 1 : ar.short_src);
         frame.line = ar.currentline;
@@ -516,18 +583,14 @@ void LuaTask::finish(RunOutcome::Kind kind, const QString &error, QJsonValue res
 void LuaTask::releaseHost()
 {
     lua_State *L = m_host->state();
-    for (Coroutine &co : m_coroutines) {
-        // A coroutine that returned normally can run the next task's main chunk.
-        if (&co == m_main && co.dead && lua_status(co.L) == LUA_OK
-            && lua_resetthread(co.L) == LUA_OK) {
-            lua_sethook(co.L, nullptr, 0, 0);
-            m_host->keepSpareThread(co.ref);
-        }
-        else
-            luaL_unref(L, LUA_REGISTRYINDEX, co.ref);
-    }
-    m_coroutines.clear();
+    for (auto &[id, co] : m_live)
+        luaL_unref(L, LUA_REGISTRYINDEX, std::exchange(co->ref, LUA_NOREF));
+    m_live.clear();
+    m_localReady.clear();
+    if (m_main && m_main->ref != LUA_NOREF)
+        luaL_unref(L, LUA_REGISTRYINDEX, std::exchange(m_main->ref, LUA_NOREF));
     m_main = nullptr;
+    m_current = nullptr;
     *static_cast<Coroutine **>(lua_getextraspace(L)) = nullptr;
     m_pool.release(std::exchange(m_host, nullptr));
 }
@@ -565,211 +628,4 @@ void LuaTask::appendLog(QString line)
     if (line.size() > MaxLogLineBytes)
         line = line.left(MaxLogLineBytes) + QStringLiteral("… [line cut]");
     m_out.log.append(std::move(line));
-}
-
-// ---- the Lua API (worker thread, inside a slice) ----
-
-// Stops CPU-bound code: raises the cancellation once when a cancel is requested, and
-// raises "stopped" every time after the grace period, so even code that swallows
-// errors with pcall comes to an end.
-void LuaTask::hook(lua_State *L, lua_Debug *)
-{
-    Coroutine *c = context(L);
-    if (!c) {
-        lua_sethook(L, nullptr, 0, 0);
-        return;
-    }
-    LuaTask *t = c->task;
-    if (steadyNowNs() - t->m_lastFlushNs > LookInAfterNs)
-        t->flushLive();
-    const int level = t->m_cancelLevel.load();
-    if (level == 2) {
-        // From now on, on every instruction: the first one after a pcall that caught
-        // this error raises it again, outside that pcall.
-        lua_sethook(L, &LuaTask::hook, LUA_MASKCOUNT, 1);
-        lua_rawgetp(L, LUA_REGISTRYINDEX, &StoppedKey);
-        lua_error(L);
-    }
-    lua_sethook(L, nullptr, 0, 0); // back to full speed until the next look-in
-    if (level == 1 && !t->m_hookCancelRaised) {
-        t->m_hookCancelRaised = true;
-        if (c->L == L)
-            c->cancelDelivered = true;
-        lua_rawgetp(L, LUA_REGISTRYINDEX, &CancelledKey);
-        lua_error(L);
-    }
-}
-
-int LuaTask::raiseCancel(lua_State *L, Coroutine *co)
-{
-    co->cancelPending = false;
-    co->cancelDelivered = true;
-    co->task->m_hookCancelRaised = true;
-    lua_rawgetp(L, LUA_REGISTRYINDEX,
-                co->task->m_cancelLevel.load() == 2 ? &StoppedKey : &CancelledKey);
-    return lua_error(L);
-}
-
-int LuaTask::l_sleep(lua_State *L)
-{
-    double seconds = luaL_checknumber(L, 1);
-    if (std::isnan(seconds))
-        return luaL_argerror(L, 1, "not a number");
-    Coroutine *co = context(L);
-    if (!co || co->L != L)
-        return luaL_error(L, "sleep: cannot wait inside a plain coroutine "
-                             "(coroutine.wrap/resume); use spawn");
-    if (co->task->m_cancelLevel.load() == 2)
-        return raiseCancel(L, co);
-    seconds = std::max(0.0, seconds);
-    co->awaiting = QStringLiteral("sleep(%1)").arg(formatSeconds(seconds));
-    co->awaitingSinceMs = epochMs();
-    co->wakeAtNs = seconds > 1e9 ? -2 : steadyNowNs() + qint64(seconds * 1e9);
-    return lua_yieldk(L, 0, 0, &LuaTask::sleepDone);
-}
-
-int LuaTask::sleepDone(lua_State *L, int, intptr_t)
-{
-    Coroutine *co = context(L);
-    if (co->cancelPending)
-        return raiseCancel(L, co);
-    co->awaiting.clear();
-    return 0;
-}
-
-static QString joinArgs(lua_State *L, const char *separator)
-{
-    const int n = lua_gettop(L);
-    QByteArray line;
-    for (int i = 1; i <= n; ++i) {
-        size_t len = 0;
-        const char *s = luaL_tolstring(L, i, &len);
-        if (i > 1)
-            line += separator;
-        line.append(s, qsizetype(len));
-        lua_pop(L, 1);
-    }
-    return QString::fromUtf8(line);
-}
-
-int LuaTask::l_log(lua_State *L)
-{
-    context(L)->task->appendLog(joinArgs(L, " "));
-    return 0;
-}
-
-int LuaTask::l_print(lua_State *L)
-{
-    context(L)->task->appendLog(joinArgs(L, "\t"));
-    return 0;
-}
-
-int LuaTask::l_progress(lua_State *L)
-{
-    const double fraction = luaL_checknumber(L, 1);
-    if (std::isnan(fraction))
-        return luaL_argerror(L, 1, "not a number");
-    size_t len = 0;
-    const char *message = luaL_optlstring(L, 2, "", &len);
-    LuaTask *t = context(L)->task;
-    t->m_out.progressSet = true;
-    t->m_out.progress = std::clamp(fraction, 0.0, 1.0);
-    t->m_out.status = QString::fromUtf8(message, qsizetype(len));
-    return 0;
-}
-
-int LuaTask::l_isCancelled(lua_State *L)
-{
-    lua_pushboolean(L, isMarker(L, 1, &CancelledKey) || isMarker(L, 1, &StoppedKey));
-    return 1;
-}
-
-int LuaTask::l_isTimeout(lua_State *L)
-{
-    lua_pushboolean(L, isMarker(L, 1, &TimeoutKey));
-    return 1;
-}
-
-// coroutine.resume and coroutine.wrap as in lcorolib.c, keeping m_runningL on the Lua
-// thread that actually runs, so that cancel and the look-ins reach a CPU loop inside a
-// plain coroutine too.
-int LuaTask::auxresume(lua_State *L, lua_State *co, int narg)
-{
-    if (!lua_checkstack(co, narg)) {
-        lua_pushliteral(L, "too many arguments to resume");
-        return -1;
-    }
-    lua_xmove(L, co, narg);
-    Coroutine *c = context(L);
-    LuaTask *t = c ? c->task : nullptr;
-    if (t) {
-        t->m_runningL.store(co);
-        if (t->m_cancelLevel.load() > 0)
-            lua_sethook(co, &LuaTask::hook, LUA_MASKCOUNT, 1);
-    }
-    int nres = 0;
-    const int status = lua_resume(co, L, narg, &nres);
-    if (t)
-        t->m_runningL.store(L);
-    if (status == LUA_OK || status == LUA_YIELD) {
-        if (!lua_checkstack(L, nres + 1)) {
-            lua_pop(co, nres);
-            lua_pushliteral(L, "too many results to resume");
-            return -1;
-        }
-        lua_xmove(co, L, nres);
-        return nres;
-    }
-    lua_xmove(co, L, 1);
-    return -1;
-}
-
-int LuaTask::l_coresume(lua_State *L)
-{
-    lua_State *co = lua_tothread(L, 1);
-    luaL_argexpected(L, co, 1, "coroutine");
-    const int r = auxresume(L, co, lua_gettop(L) - 1);
-    if (r < 0) {
-        lua_pushboolean(L, 0);
-        lua_insert(L, -2);
-        return 2;
-    }
-    lua_pushboolean(L, 1);
-    lua_insert(L, -(r + 1));
-    return r + 1;
-}
-
-int LuaTask::auxwrap(lua_State *L)
-{
-    lua_State *co = lua_tothread(L, lua_upvalueindex(1));
-    const int r = auxresume(L, co, lua_gettop(L));
-    if (r < 0) {
-        int status = lua_status(co);
-        if (status != LUA_OK && status != LUA_YIELD) {
-            status = lua_resetthread(co);
-            lua_xmove(co, L, 1);
-        }
-        if (status != LUA_ERRMEM && lua_type(L, -1) == LUA_TSTRING) {
-            luaL_where(L, 1);
-            lua_insert(L, -2);
-            lua_concat(L, 2);
-        }
-        return lua_error(L);
-    }
-    return r;
-}
-
-int LuaTask::l_cowrap(lua_State *L)
-{
-    luaL_checktype(L, 1, LUA_TFUNCTION);
-    lua_State *co = lua_newthread(L);
-    lua_pushvalue(L, 1);
-    lua_xmove(L, co, 1);
-    lua_pushcclosure(L, &LuaTask::auxwrap, 1);
-    return 1;
-}
-
-int LuaTask::l_disabled(lua_State *L)
-{
-    return luaL_error(L, "%s", lua_tostring(L, lua_upvalueindex(1)));
 }

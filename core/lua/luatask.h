@@ -11,40 +11,71 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <unordered_map>
 #include <vector>
 
 struct lua_State;
 class LuaHost;
 class LuaHostPool;
 class LuaTask;
+struct Coroutine;
 
-// One coroutine of a Lua task. Its fields are touched only by the thread running the
-// task's slice (a worker), except `serial`, which the engine echoes back in wake-ups.
+// A wait on several coroutines at once (h:wait, gather, wait): fires once, when the
+// mode is met, by waking the waiting coroutine.
+struct WaitGroup
+{
+    enum Mode { All, First, FirstError };
+    int waiterId = 0;
+    int remaining = 0;
+    Mode mode = All;
+    bool fired = false;
+};
+
+// One coroutine of a Lua task: the main chunk or a spawn()ed child. It lives inside a
+// Lua full userdata, which is also the handle scripts hold; while it has not ended, a
+// registry reference keeps it alive. Touched only by the thread running the task's
+// slice, or by the engine thread while no slice runs.
 struct Coroutine
 {
     LuaTask *task = nullptr;
     lua_State *L = nullptr; // nullptr marks "not a task coroutine" (see LuaTask::context)
-    int ref = -1;           // registry reference keeping the thread alive
     int id = 0;
+    int ref = -2;           // LUA_NOREF once ended
+    Coroutine *parent = nullptr;
+    Coroutine *firstChild = nullptr;
+    Coroutine *prevSibling = nullptr;
+    Coroutine *nextSibling = nullptr;
     quint64 serial = 0;     // bumped at each suspension; stale wake-ups are ignored
+    int startArgs = -1;     // >= 0 until the first resume: arguments waiting on its stack
+    int results = 0;        // values left on its stack when it returned
     bool suspended = false;
     bool dead = false;
+    bool failed = false;
+    bool cancelled = false;
     bool cancelPending = false;
     bool cancelDelivered = false;
+    bool shielded = false;  // shield(): not cancelled with its parent
     qint64 wakeAtNs = -1;   // set by the call that suspends it; -2: no timer
-    QString awaiting;
+    // What it waits on, formatted only when a stack is asked for.
+    const char *awaitKind = nullptr;
+    double awaitArg = 0;
     qint64 awaitingSinceMs = -1;
+    std::shared_ptr<WaitGroup> group; // the group it waits on, if any
+    std::vector<std::shared_ptr<WaitGroup>> waiters; // groups waiting on it
 };
 
-// One attempt of a Lua task: its main chunk as a coroutine in a LuaHost borrowed from
-// the pool. It runs in slices: the engine thread queues a slice (WorkItem::run on a
-// worker) whenever a coroutine of the task becomes ready, and the slice resumes every
-// ready coroutine until each waits again or ends. A suspended task holds no thread.
+// One attempt of a Lua task: its main chunk and the coroutines it spawns, in a LuaHost
+// borrowed from the pool. It runs in slices: the engine thread queues a slice
+// (WorkItem::run on a worker) whenever a coroutine of the task is woken by a timer or a
+// cancel, and the slice resumes ready coroutines — including those woken by others in
+// the slice (locks, queues, a child ending) — until each waits again or ends. A
+// suspended task holds no thread.
 //
 // Thread ownership: the TaskRun interface, done() and the sleep timers belong to the
-// engine thread; run() and everything reached from Lua belong to the worker running
-// the slice. The two hand over through WorkQueue (a mutex), so at most one slice of a
-// task runs at a time. m_cancelLevel is the only field read by both at once.
+// engine thread; run() and everything reached from Lua belong to the worker running the
+// slice. The two hand over through WorkQueue (a mutex), so at most one thread touches
+// the Lua state at a time; the engine thread reads stacks only between slices.
+// m_cancelLevel, m_runningL and m_sliceStartNs are read by both at once.
 class LuaTask final : public TaskRun, public WorkItem
 {
 public:
@@ -56,7 +87,7 @@ public:
     void start() override;
     void cancel() override;
     void stop() override;
-    std::shared_ptr<const CoroutineStack> liveStack() const override { return m_liveStack; }
+    std::shared_ptr<const CoroutineStack> liveStack() const override;
     void poke() override;
 
     // WorkItem
@@ -73,8 +104,9 @@ public:
 private:
     struct Wake
     {
-        Coroutine *co;
+        int id;
         quint64 serial;
+        qint64 deadline; // sleep requests only
     };
     struct SliceInput
     {
@@ -88,27 +120,53 @@ private:
         bool progressSet = false;
         double progress = 0;
         QString status;
-        std::vector<Wake> sleeps; // with Coroutine::wakeAtNs
+        std::vector<Wake> sleeps;
         bool finished = false;
         RunOutcome outcome;
-        std::shared_ptr<const CoroutineStack> stack;
     };
 
-    // worker side
+    // worker side (luatask.cpp)
     bool begin();
     void resume(Coroutine *co);
+    void ended(Coroutine *co, int status, int nresults);
+    void endTask();
     void finish(RunOutcome::Kind kind, const QString &error, QJsonValue result = {},
                 std::shared_ptr<const CoroutineStack> stack = {});
     void releaseHost();
+    void makeReady(Coroutine *co);
+    void cancelTree(Coroutine *co, bool force = false);
+    CoroutineStack captureTree(Coroutine *co) const;
     CoroutineStack captureStack(Coroutine *co) const;
     QString errorText(lua_State *L, int status, int index) const;
     void appendLog(QString line);
     void flushLive();   // worker: hands log lines and progress over mid-slice
     void deliverLive(); // engine thread
 
+    // the Lua API (luaapi.cpp)
     static void hook(lua_State *L, struct lua_Debug *ar);
+    static Coroutine *waitingCoroutine(lua_State *L, const char *what);
+    static int suspend(lua_State *L, Coroutine *co, const char *kind, double arg,
+                       qint64 wakeAtNs, int (*k)(lua_State *, int, intptr_t));
+    static int raiseCancel(lua_State *L, Coroutine *co);
     static int l_sleep(lua_State *L);
     static int sleepDone(lua_State *L, int status, intptr_t ctx);
+    static int l_spawn(lua_State *L);
+    static int l_suspend(lua_State *L);
+    static int suspendDone(lua_State *L, int status, intptr_t ctx);
+    static int l_wake(lua_State *L);
+    static int l_current(lua_State *L);
+    static int l_waitGroup(lua_State *L);
+    static int waitGroupDone(lua_State *L, int status, intptr_t ctx);
+    static int l_handleWait(lua_State *L);
+    static int handleWaitDone(lua_State *L, int status, intptr_t ctx);
+    static int pushResults(lua_State *L, Coroutine *co, bool raise);
+    static int l_handleResult(lua_State *L);
+    static int l_handleCancel(lua_State *L);
+    static int l_handleDone(lua_State *L);
+    static int l_handleCancelled(lua_State *L);
+    static int l_handleId(lua_State *L);
+    static int l_handleGc(lua_State *L);
+    static int l_handleToString(lua_State *L);
     static int l_log(lua_State *L);
     static int l_print(lua_State *L);
     static int l_progress(lua_State *L);
@@ -119,11 +177,11 @@ private:
     static int l_cowrap(lua_State *L);
     static int auxwrap(lua_State *L);
     static int auxresume(lua_State *L, lua_State *co, int narg);
-    static int raiseCancel(lua_State *L, Coroutine *co);
+    static Coroutine *checkHandle(lua_State *L, int index);
 
     // engine side
     void dispatchSlice();
-    void addSleeper(Coroutine *co, quint64 serial, qint64 deadlineNs);
+    void addSleeper(const Wake &wake);
     void onTimer();
     void interrupt(); // makes the running Lua code call hook() at once
 
@@ -154,17 +212,22 @@ private:
     std::vector<Sleeper> m_sleepers; // min-heap
     TimerHeap::Id m_timerId = 0;
     qint64 m_timerDeadline = -1;
-    std::shared_ptr<const CoroutineStack> m_liveStack;
+    std::shared_ptr<const CoroutineStack> m_endStack;
 
     // handed over with the slice
     SliceInput m_in;
     SliceOutput m_out;
 
-    // worker side
+    // worker side (and the engine thread between slices)
     LuaHost *m_host = nullptr;
     Coroutine m_outside;
-    std::deque<Coroutine> m_coroutines;
     Coroutine *m_main = nullptr;
+    Coroutine *m_current = nullptr;
+    std::unordered_map<int, Coroutine *> m_live; // by id, every coroutine not ended
+    std::deque<Wake> m_localReady;
+    int m_nextCoroutineId = 1;
+    bool m_mainEnded = false;
+    RunOutcome m_mainOutcome;
     bool m_hookCancelRaised = false;
     qint64 m_lastFlushNs = 0;
 

@@ -1,0 +1,630 @@
+// `taskdeck run`: the real binary, on real script files, without a display (SPEC 5).
+#include "testsupport.h"
+
+#include <QCoreApplication>
+#include <QDir>
+#include <QElapsedTimer>
+#include <QFileInfo>
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QJsonObject>
+#include <QProcess>
+#include <QRegularExpression>
+#include <QSet>
+#include <QTest>
+
+namespace {
+
+// What one run of the binary left behind.
+struct Run
+{
+    bool finished = false;
+    int exitCode = -1;
+    QByteArray out;
+    QByteArray err;
+    qint64 elapsedMs = 0;
+
+    QStringList outLines() const { return lines(out); }
+    QStringList errLines() const { return lines(err); }
+    static QStringList lines(const QByteArray &bytes)
+    {
+        return QString::fromUtf8(bytes).split(u'\n', Qt::SkipEmptyParts);
+    }
+    QString describe() const
+    {
+        return QStringLiteral("exit %1\n--- stdout:\n%2--- stderr:\n%3")
+            .arg(exitCode)
+            .arg(QString::fromUtf8(out), QString::fromUtf8(err));
+    }
+};
+
+// The environment of a machine with no display at all.
+QProcessEnvironment headlessEnvironment()
+{
+    QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
+    env.remove(QStringLiteral("DISPLAY"));
+    env.remove(QStringLiteral("WAYLAND_DISPLAY"));
+    env.remove(QStringLiteral("QT_QPA_PLATFORM"));
+    return env;
+}
+
+// A script that appends "start NAME" and, after a short sleep, "end NAME" to `out`.
+QByteArray markerScript(const QString &out, const QByteArray &directives)
+{
+    return directives +
+           "local function mark(what)\n"
+           "  local f = assert(io.open(\"" +
+           out.toUtf8() +
+           "\", \"a\"))\n"
+           "  f:write(what, \" \", task.name, \"\\n\")\n"
+           "  f:close()\n"
+           "end\n"
+           "mark(\"start\")\n"
+           "sleep(0.2)\n"
+           "mark(\"end\")\n";
+}
+
+const QRegularExpression &isoTime()
+{
+    static const QRegularExpression re(
+        QStringLiteral("^\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d\\.\\d{3}Z$"));
+    return re;
+}
+
+QByteArray compact(const QJsonValue &value)
+{
+    return QJsonDocument(QJsonArray{value}).toJson(QJsonDocument::Compact);
+}
+
+} // namespace
+
+class tst_Cli : public QObject
+{
+    Q_OBJECT
+
+private:
+    // Runs `taskdeck args...` in `workDir` and waits for it to end.
+    Run run(const QStringList &args, const QString &workDir = QDir::tempPath()) const;
+    // The JSON objects of a --json run's stdout; fails the test on a line that is not one.
+    QList<QJsonObject> jsonLines(const Run &run) const;
+    // The one object named `name`.
+    static QJsonObject byName(const QList<QJsonObject> &tasks, const QString &name);
+
+    QString m_bin;
+
+private slots:
+    void initTestCase();
+
+    void jsonPrintsOneObjectPerTaskWithEveryKey();
+    void jsonResultIsTheScriptsReturnValues_data();
+    void jsonResultIsTheScriptsReturnValues();
+    void failedTaskHasFileLineErrorAndStackInnermostFirst();
+    void timeoutStopsASleepingTaskAndShowsWhatItAwaited();
+    void exitIsZeroWhenAllSucceedAndOneWhenOneFails();
+    void rejectedFileExitsOneWhileOthersStillRun();
+    void onlyRejectedFilesExitOneWithNothingOnStdout();
+    void usageErrorExitsTwoAndRunsNothing_data();
+    void usageErrorExitsTwoAndRunsNothing();
+    void repeatSubmitsEachFileNTimes();
+    void argReachesTaskArgsAndOverridesScriptArg_data();
+    void argReachesTaskArgsAndOverridesScriptArg();
+    void maxConcurrencyOneRunsOneAtATimeInPriorityOrder();
+    void priorityOptionOverridesDirective();
+    void groupLimitKeepsTasksOfThatGroupApart();
+    void helpAndVersionExitZero_data();
+    void helpAndVersionExitZero();
+    void humanOutputHasOneLinePerTaskNamingItsState();
+    void noProgressLineWhenStderrIsNotATerminal();
+};
+
+void tst_Cli::initTestCase()
+{
+    m_bin = qEnvironmentVariable("TASKDECK_BIN");
+    if (m_bin.isEmpty()) // run by hand from the build tree
+        m_bin = QCoreApplication::applicationDirPath() + QStringLiteral("/../taskdeck");
+    QVERIFY2(QFileInfo(m_bin).isExecutable(), qPrintable(m_bin + " is not built"));
+}
+
+Run tst_Cli::run(const QStringList &args, const QString &workDir) const
+{
+    QProcess process;
+    process.setProcessEnvironment(headlessEnvironment());
+    process.setWorkingDirectory(workDir);
+    process.setStandardInputFile(QProcess::nullDevice());
+    QElapsedTimer timer;
+    timer.start();
+    process.start(m_bin, args);
+    Run result;
+    result.finished = process.waitForFinished(30000);
+    if (!result.finished) {
+        process.kill();
+        process.waitForFinished(5000);
+    }
+    result.elapsedMs = timer.elapsed();
+    result.exitCode = process.exitStatus() == QProcess::NormalExit ? process.exitCode() : -1;
+    result.out = process.readAllStandardOutput();
+    result.err = process.readAllStandardError();
+    return result;
+}
+
+QList<QJsonObject> tst_Cli::jsonLines(const Run &run) const
+{
+    QList<QJsonObject> objects;
+    for (const QString &line : run.outLines()) {
+        QJsonParseError error;
+        const QJsonDocument doc = QJsonDocument::fromJson(line.toUtf8(), &error);
+        if (error.error != QJsonParseError::NoError || !doc.isObject()) {
+            QTest::qFail(qPrintable(QStringLiteral("not a JSON object: %1").arg(line)), __FILE__,
+                         __LINE__);
+            return {};
+        }
+        objects.append(doc.object());
+    }
+    return objects;
+}
+
+QJsonObject tst_Cli::byName(const QList<QJsonObject> &tasks, const QString &name)
+{
+    QJsonObject found;
+    for (const QJsonObject &task : tasks)
+        if (task.value(QStringLiteral("name")).toString() == name) {
+            if (!found.isEmpty())
+                return {}; // two of that name
+            found = task;
+        }
+    return found;
+}
+
+void tst_Cli::jsonPrintsOneObjectPerTaskWithEveryKey()
+{
+    ScriptDir dir;
+    dir.write(QStringLiteral("one.lua"), "return 1\n");
+    dir.write(QStringLiteral("two.lua"), "-- @name second\nsleep(0.02)\nreturn 'x'\n");
+    // Relative paths on the command line: the JSON still has absolute ones.
+    const Run r = run({"run", "--json", "one.lua", "two.lua"}, dir.path());
+    QVERIFY2(r.finished, qPrintable(r.describe()));
+    QCOMPARE(r.exitCode, 0);
+    const auto tasks = jsonLines(r);
+    QCOMPARE(tasks.size(), 2);
+
+    QStringList keys{"id",    "name",     "file",       "state",       "result",    "error",
+                     "stack", "attempts", "started_at", "finished_at", "duration_s"};
+    keys.sort();
+    const QHash<QString, QString> files{{"one.lua", QDir(dir.path()).absoluteFilePath("one.lua")},
+                                        {"second", QDir(dir.path()).absoluteFilePath("two.lua")}};
+    QSet<qint64> ids;
+    for (const QJsonObject &task : tasks) {
+        QCOMPARE(task.keys(), keys);
+        const QString name = task.value("name").toString();
+        QVERIFY2(files.contains(name), qPrintable(name));
+        QCOMPARE(task.value("file").toString(), files.value(name));
+        QVERIFY(QFileInfo(task.value("file").toString()).isAbsolute());
+        QVERIFY(task.value("id").isDouble());
+        ids.insert(task.value("id").toInteger());
+        QCOMPARE(task.value("state").toString(), QStringLiteral("succeeded"));
+        QCOMPARE(task.value("attempts").toInteger(), 1);
+        QVERIFY(task.value("error").isNull());
+        QVERIFY(task.value("stack").isNull());
+        const QString started = task.value("started_at").toString();
+        const QString finished = task.value("finished_at").toString();
+        QVERIFY2(isoTime().match(started).hasMatch(), qPrintable(started));
+        QVERIFY2(isoTime().match(finished).hasMatch(), qPrintable(finished));
+        const QDateTime start = QDateTime::fromString(started, Qt::ISODateWithMs);
+        const QDateTime end = QDateTime::fromString(finished, Qt::ISODateWithMs);
+        QVERIFY(start.isValid() && end.isValid());
+        QCOMPARE(start.timeSpec(), Qt::UTC);
+        QVERIFY(qAbs(start.secsTo(QDateTime::currentDateTimeUtc())) < 120);
+        QVERIFY(task.value("duration_s").isDouble());
+        const double duration = task.value("duration_s").toDouble();
+        QVERIFY(duration >= 0);
+        QVERIFY(qAbs(duration * 1000 - double(start.msecsTo(end))) < 1.5);
+    }
+    QCOMPARE(ids.size(), 2);
+    QCOMPARE(byName(tasks, "one.lua").value("result"), QJsonValue(1));
+    QCOMPARE(byName(tasks, "second").value("result"), QJsonValue("x"));
+    QVERIFY(byName(tasks, "second").value("duration_s").toDouble() >= 0.015);
+}
+
+void tst_Cli::jsonResultIsTheScriptsReturnValues_data()
+{
+    QTest::addColumn<QByteArray>("script");
+    QTest::addColumn<QByteArray>("result"); // compact JSON
+
+    QTest::newRow("integer") << QByteArray("return 42") << QByteArray("42");
+    QTest::newRow("decimal") << QByteArray("return 1.5") << QByteArray("1.5");
+    QTest::newRow("string") << QByteArray("return 'hi \"you\"'")
+                            << QByteArray("\"hi \\\"you\\\"\"");
+    QTest::newRow("boolean") << QByteArray("return false") << QByteArray("false");
+    QTest::newRow("no value") << QByteArray("local x = 1") << QByteArray("null");
+    QTest::newRow("nil") << QByteArray("return nil") << QByteArray("null");
+    QTest::newRow("list") << QByteArray("return {1, 2, 3}") << QByteArray("[1,2,3]");
+    QTest::newRow("table") << QByteArray("return {name = 'x', n = 2, list = {1, 'a'}, ok = true}")
+                           << QByteArray("{\"list\":[1,\"a\"],\"n\":2,\"name\":\"x\",\"ok\":true}");
+    QTest::newRow("nested") << QByteArray("return {items = {{id = 1}, {id = 2}}}")
+                            << QByteArray("{\"items\":[{\"id\":1},{\"id\":2}]}");
+    QTest::newRow("several values: an array")
+        << QByteArray("return 1, 'two', {three = 3}") << QByteArray("[1,\"two\",{\"three\":3}]");
+}
+
+void tst_Cli::jsonResultIsTheScriptsReturnValues()
+{
+    QFETCH(QByteArray, script);
+    QFETCH(QByteArray, result);
+
+    ScriptDir dir;
+    const QString path = dir.write(QStringLiteral("result.lua"), script + '\n');
+    const Run r = run({"run", "--json", path});
+    QVERIFY2(r.finished, qPrintable(r.describe()));
+    QCOMPARE(r.exitCode, 0);
+    const auto tasks = jsonLines(r);
+    QCOMPARE(tasks.size(), 1);
+    QCOMPARE(tasks[0].value("state").toString(), QStringLiteral("succeeded"));
+    QVERIFY(tasks[0].contains("result"));
+    QCOMPARE(compact(tasks[0].value("result")), '[' + result + ']');
+}
+
+void tst_Cli::failedTaskHasFileLineErrorAndStackInnermostFirst()
+{
+    ScriptDir dir;
+    const QString path = dir.write(QStringLiteral("fail.lua"),
+                                   "local function inner()\n" // 1
+                                   "  error('boom')\n"        // 2
+                                   "end\n"                    // 3
+                                   "local function outer()\n" // 4
+                                   "  inner()\n"              // 5
+                                   "end\n"                    // 6
+                                   "outer()\n");              // 7
+    const Run r = run({"run", "--json", path});
+    QVERIFY2(r.finished, qPrintable(r.describe()));
+    QCOMPARE(r.exitCode, 1);
+    const auto tasks = jsonLines(r);
+    QCOMPARE(tasks.size(), 1);
+    const QJsonObject task = tasks[0];
+    QCOMPARE(task.value("state").toString(), QStringLiteral("failed"));
+    const QString error = task.value("error").toString();
+    QVERIFY2(error.contains(path + QStringLiteral(":2: boom")), qPrintable(error));
+    QVERIFY(task.value("result").isNull());
+    QVERIFY(isoTime().match(task.value("finished_at").toString()).hasMatch());
+
+    const QJsonObject stack = task.value("stack").toObject();
+    const QJsonArray frames = stack.value("frames").toArray();
+    QVERIFY2(frames.size() >= 3, qPrintable(compact(stack)));
+    for (const QJsonValue &f : frames) {
+        const QJsonObject frame = f.toObject();
+        QVERIFY(frame.value("file").isString());
+        QVERIFY(frame.value("line").isDouble());
+        QVERIFY(frame.value("function").isString());
+    }
+    const QJsonObject innermost = frames.first().toObject();
+    QCOMPARE(innermost.value("file").toString(), path);
+    QCOMPARE(innermost.value("line").toInt(), 2);
+    QCOMPARE(innermost.value("function").toString(), QStringLiteral("inner"));
+    const QJsonObject caller = frames.at(1).toObject();
+    QCOMPARE(caller.value("line").toInt(), 5);
+    QCOMPARE(caller.value("function").toString(), QStringLiteral("outer"));
+    const QJsonObject outermost = frames.last().toObject();
+    QCOMPARE(outermost.value("file").toString(), path);
+    QCOMPARE(outermost.value("line").toInt(), 7);
+}
+
+void tst_Cli::timeoutStopsASleepingTaskAndShowsWhatItAwaited()
+{
+    ScriptDir dir;
+    const QString path = dir.write(QStringLiteral("slow.lua"), "local x = 1\nsleep(5)\nreturn x\n");
+    const Run r = run({"run", "--json", "--timeout", "200ms", path});
+    QVERIFY2(r.finished, qPrintable(r.describe()));
+    QCOMPARE(r.exitCode, 1);
+    QVERIFY2(r.elapsedMs < 4500, "the run waited for the sleep instead of the timeout");
+    const auto tasks = jsonLines(r);
+    QCOMPARE(tasks.size(), 1);
+    const QJsonObject task = tasks[0];
+    QCOMPARE(task.value("state").toString(), QStringLiteral("timed_out"));
+    QVERIFY(!task.value("error").toString().isEmpty());
+    const double duration = task.value("duration_s").toDouble();
+    QVERIFY2(duration >= 0.19 && duration < 4.5, qPrintable(QString::number(duration)));
+    const QJsonObject stack = task.value("stack").toObject();
+    QCOMPARE(stack.value("awaiting").toString(), QStringLiteral("sleep(5)"));
+    const QJsonArray frames = stack.value("frames").toArray();
+    QVERIFY2(!frames.isEmpty(), qPrintable(compact(stack)));
+    QCOMPARE(frames.first().toObject().value("file").toString(), path);
+    QCOMPARE(frames.first().toObject().value("line").toInt(), 2);
+}
+
+void tst_Cli::exitIsZeroWhenAllSucceedAndOneWhenOneFails()
+{
+    ScriptDir dir;
+    const QString ok1 = dir.write(QStringLiteral("ok1.lua"), "return 1\n");
+    const QString ok2 = dir.write(QStringLiteral("ok2.lua"), "return 2\n");
+    const QString bad = dir.write(QStringLiteral("bad.lua"), "error('no')\n");
+
+    const Run good = run({"run", "--json", ok1, ok2});
+    QVERIFY2(good.finished, qPrintable(good.describe()));
+    QCOMPARE(good.exitCode, 0);
+    QCOMPARE(jsonLines(good).size(), 2);
+
+    const Run mixed = run({"run", "--json", ok1, bad, ok2});
+    QVERIFY2(mixed.finished, qPrintable(mixed.describe()));
+    QCOMPARE(mixed.exitCode, 1);
+    const auto tasks = jsonLines(mixed);
+    QCOMPARE(tasks.size(), 3);
+    QCOMPARE(byName(tasks, "ok1.lua").value("state").toString(), QStringLiteral("succeeded"));
+    QCOMPARE(byName(tasks, "ok2.lua").value("state").toString(), QStringLiteral("succeeded"));
+    QCOMPARE(byName(tasks, "bad.lua").value("state").toString(), QStringLiteral("failed"));
+}
+
+void tst_Cli::rejectedFileExitsOneWhileOthersStillRun()
+{
+    ScriptDir dir;
+    const QString good1 = dir.write(QStringLiteral("good1.lua"), "return 1\n");
+    const QString bad = dir.write(QStringLiteral("bad.lua"), "-- @name bad\n-- @priority high\n");
+    const QString missing = dir.path() + QStringLiteral("/missing.lua");
+    const QString good2 = dir.write(QStringLiteral("good2.lua"), "return 2\n");
+
+    const Run r = run({"run", "--json", good1, bad, missing, good2});
+    QVERIFY2(r.finished, qPrintable(r.describe()));
+    QCOMPARE(r.exitCode, 1);
+    const auto tasks = jsonLines(r);
+    QCOMPARE(tasks.size(), 2);
+    QCOMPARE(byName(tasks, "good1.lua").value("state").toString(), QStringLiteral("succeeded"));
+    QCOMPARE(byName(tasks, "good2.lua").value("state").toString(), QStringLiteral("succeeded"));
+
+    const QStringList errLines = r.errLines();
+    const QStringList aboutBad = errLines.filter(QStringLiteral("bad.lua"));
+    QCOMPARE(aboutBad.size(), 1);
+    QVERIFY2(aboutBad[0].contains(bad + QStringLiteral(":2: ")), qPrintable(aboutBad[0]));
+    QVERIFY2(aboutBad[0].contains(QStringLiteral("@priority")), qPrintable(aboutBad[0]));
+    QCOMPARE(errLines.filter(QStringLiteral("missing.lua")).size(), 1);
+    QVERIFY(!r.out.contains("bad.lua"));
+}
+
+void tst_Cli::onlyRejectedFilesExitOneWithNothingOnStdout()
+{
+    ScriptDir dir;
+    const QString empty = dir.write(QStringLiteral("empty.lua"), QByteArray());
+    const Run r = run({"run", "--json", empty});
+    QVERIFY2(r.finished, qPrintable(r.describe()));
+    QCOMPARE(r.exitCode, 1);
+    QVERIFY(r.out.isEmpty());
+    QCOMPARE(r.errLines().filter(QStringLiteral("empty.lua")).size(), 1);
+}
+
+void tst_Cli::usageErrorExitsTwoAndRunsNothing_data()
+{
+    QTest::addColumn<QStringList>("options");
+    QTest::addColumn<bool>("withFile");
+
+    QTest::newRow("unknown option") << QStringList{"--bogus"} << true;
+    QTest::newRow("unitless --timeout") << QStringList{"--timeout", "10"} << true;
+    QTest::newRow("word --timeout") << QStringList{"--timeout", "soon"} << true;
+    QTest::newRow("zero --timeout") << QStringList{"--timeout", "0s"} << true;
+    QTest::newRow("--timeout without value") << QStringList{"--timeout"} << false;
+    QTest::newRow("no files") << QStringList{"--json"} << false;
+    QTest::newRow("nothing at all") << QStringList{} << false;
+    QTest::newRow("--group without limit") << QStringList{"--group", "g"} << true;
+    QTest::newRow("--group zero limit") << QStringList{"--group", "g=0"} << true;
+    QTest::newRow("--group word limit") << QStringList{"--group", "g=many"} << true;
+    QTest::newRow("--group without name") << QStringList{"--group", "=1"} << true;
+    QTest::newRow("--max-concurrency 0") << QStringList{"--max-concurrency", "0"} << true;
+    QTest::newRow("--repeat 0") << QStringList{"--repeat", "0"} << true;
+    QTest::newRow("--priority word") << QStringList{"--priority", "high"} << true;
+    QTest::newRow("--arg without =") << QStringList{"--arg", "who"} << true;
+    QTest::newRow("--memory unitless") << QStringList{"--memory", "100"} << true;
+}
+
+void tst_Cli::usageErrorExitsTwoAndRunsNothing()
+{
+    QFETCH(QStringList, options);
+    QFETCH(bool, withFile);
+
+    ScriptDir dir;
+    const QString marker = dir.path() + QStringLiteral("/ran");
+    const QString script = dir.write(QStringLiteral("touch.lua"),
+                                     "assert(io.open('" + marker.toUtf8() + "', 'w')):close()\n");
+    QStringList args = QStringList{"run"} + options;
+    if (withFile)
+        args.append(script);
+    const Run r = run(args);
+    QVERIFY2(r.finished, qPrintable(r.describe()));
+    QCOMPARE(r.exitCode, 2);
+    QVERIFY2(r.out.isEmpty(), qPrintable(r.describe()));
+    QVERIFY2(!r.err.trimmed().isEmpty(), "a usage error says what is wrong");
+    QVERIFY(!QFileInfo::exists(marker));
+
+    // The same file without the bad options does run: the marker proves something.
+    if (withFile) {
+        const Run ok = run({"run", script});
+        QCOMPARE(ok.exitCode, 0);
+        QVERIFY(QFileInfo::exists(marker));
+    }
+}
+
+void tst_Cli::repeatSubmitsEachFileNTimes()
+{
+    ScriptDir dir;
+    const QString a = dir.write(QStringLiteral("a.lua"), "return task.id\n");
+    const QString b = dir.write(QStringLiteral("b.lua"), "return task.id\n");
+    const Run r = run({"run", "--json", "--repeat", "5", a, b});
+    QVERIFY2(r.finished, qPrintable(r.describe()));
+    QCOMPARE(r.exitCode, 0);
+    const auto tasks = jsonLines(r);
+    QCOMPARE(tasks.size(), 10);
+    QSet<qint64> ids;
+    int ofA = 0;
+    for (const QJsonObject &task : tasks) {
+        QCOMPARE(task.value("state").toString(), QStringLiteral("succeeded"));
+        QCOMPARE(task.value("result").toInteger(), task.value("id").toInteger());
+        ids.insert(task.value("id").toInteger());
+        ofA += task.value("name").toString() == u"a.lua";
+    }
+    QCOMPARE(ids.size(), 10);
+    QCOMPARE(ofA, 5);
+}
+
+void tst_Cli::argReachesTaskArgsAndOverridesScriptArg_data()
+{
+    QTest::addColumn<QStringList>("options");
+    QTest::addColumn<QByteArray>("result");
+
+    QTest::newRow("the script's @arg")
+        << QStringList{} << QByteArray("{\"keep\":\"k\",\"who\":\"script\"}");
+    QTest::newRow("--arg replaces the @arg of its key")
+        << QStringList{"--arg", "who=x"} << QByteArray("{\"keep\":\"k\",\"who\":\"x\"}");
+    QTest::newRow("--arg adds a key")
+        << QStringList{"--arg", "extra=a b=c"}
+        << QByteArray("{\"extra\":\"a b=c\",\"keep\":\"k\",\"who\":\"script\"}");
+    QTest::newRow("the last --arg of a key wins") << QStringList{"--arg", "who=1", "--arg", "who=2"}
+                                                  << QByteArray("{\"keep\":\"k\",\"who\":\"2\"}");
+}
+
+void tst_Cli::argReachesTaskArgsAndOverridesScriptArg()
+{
+    QFETCH(QStringList, options);
+    QFETCH(QByteArray, result);
+
+    ScriptDir dir;
+    const QString path = dir.write(QStringLiteral("args.lua"),
+                                   "-- @arg who=script\n-- @arg keep=k\n"
+                                   "return {who = task.args.who, keep = task.args.keep,\n"
+                                   "        extra = task.args.extra}\n");
+    const Run r = run(QStringList{"run", "--json"} + options + QStringList{path});
+    QVERIFY2(r.finished, qPrintable(r.describe()));
+    QCOMPARE(r.exitCode, 0);
+    const auto tasks = jsonLines(r);
+    QCOMPARE(tasks.size(), 1);
+    QCOMPARE(compact(tasks[0].value("result")), '[' + result + ']');
+}
+
+void tst_Cli::maxConcurrencyOneRunsOneAtATimeInPriorityOrder()
+{
+    ScriptDir dir;
+    const QString out = dir.path() + QStringLiteral("/order.txt");
+    // Submitted lowest priority first: only the priorities can give the expected order.
+    const QString low = dir.write("low.lua", markerScript(out, "-- @name low\n-- @priority 1\n"));
+    const QString high =
+        dir.write("high.lua", markerScript(out, "-- @name high\n-- @priority 3\n"));
+    const QString mid = dir.write("mid.lua", markerScript(out, "-- @name mid\n-- @priority 2\n"));
+
+    const Run r = run({"run", "--max-concurrency", "1", low, high, mid});
+    QVERIFY2(r.finished, qPrintable(r.describe()));
+    QCOMPARE(r.exitCode, 0);
+    QCOMPARE(readLines(out), (QStringList{"start high", "end high", "start mid", "end mid",
+                                          "start low", "end low"}));
+}
+
+void tst_Cli::priorityOptionOverridesDirective()
+{
+    ScriptDir dir;
+    const QString out = dir.path() + QStringLiteral("/order.txt");
+    const QString first = dir.write("first.lua", markerScript(out, "-- @name first\n"
+                                                                   "-- @priority -5\n"));
+    const QString second = dir.write("second.lua", markerScript(out, "-- @name second\n"
+                                                                     "-- @priority 5\n"));
+
+    // By the directives, second goes first...
+    Run r = run({"run", "-j", "1", first, second});
+    QCOMPARE(r.exitCode, 0);
+    QCOMPARE(readLines(out),
+             (QStringList{"start second", "end second", "start first", "end first"}));
+    // ...with one --priority for all, submission order decides.
+    QVERIFY(QFile::remove(out));
+    r = run({"run", "-j", "1", "--priority", "7", first, second});
+    QCOMPARE(r.exitCode, 0);
+    QCOMPARE(readLines(out),
+             (QStringList{"start first", "end first", "start second", "end second"}));
+}
+
+void tst_Cli::groupLimitKeepsTasksOfThatGroupApart()
+{
+    ScriptDir dir;
+    const QString out = dir.path() + QStringLiteral("/group.txt");
+    const QString g = dir.write("g.lua", markerScript(out, "-- @group g\n"));
+    const QString h = dir.write("h.lua", markerScript(out, "-- @group h\n"));
+
+    const Run r = run({"run", "--json", "--group", "g=1", "--repeat", "3", g, h});
+    QVERIFY2(r.finished, qPrintable(r.describe()));
+    QCOMPARE(r.exitCode, 0);
+    QCOMPARE(jsonLines(r).size(), 6);
+    const QStringList lines = readLines(out);
+    QCOMPARE(lines.size(), 12);
+    // Group g: every start is followed by its end before the next start.
+    const QStringList ofG = lines.filter(QRegularExpression(QStringLiteral(" g\\.lua$")));
+    QCOMPARE(ofG, (QStringList{"start g.lua", "end g.lua", "start g.lua", "end g.lua",
+                               "start g.lua", "end g.lua"}));
+    // Group h has no limit: its three tasks all start before any of them ends.
+    const QStringList ofH = lines.filter(QRegularExpression(QStringLiteral(" h\\.lua$")));
+    QCOMPARE(ofH.mid(0, 3), (QStringList{"start h.lua", "start h.lua", "start h.lua"}));
+}
+
+void tst_Cli::helpAndVersionExitZero_data()
+{
+    QTest::addColumn<QStringList>("args");
+    QTest::addColumn<QString>("expected"); // a line of stdout
+
+    const QString version = QStringLiteral("taskdeck " TASKDECK_VERSION);
+    QTest::newRow("run --help") << QStringList{"run", "--help"} << "--max-concurrency";
+    QTest::newRow("run -h") << QStringList{"run", "-h"} << "--json";
+    QTest::newRow("run --version") << QStringList{"run", "--version"} << version;
+    QTest::newRow("--help") << QStringList{"--help"} << "run";
+    QTest::newRow("--version") << QStringList{"--version"} << version;
+}
+
+void tst_Cli::helpAndVersionExitZero()
+{
+    QFETCH(QStringList, args);
+    QFETCH(QString, expected);
+
+    const Run r = run(args);
+    QVERIFY2(r.finished, qPrintable(r.describe()));
+    QCOMPARE(r.exitCode, 0);
+    QVERIFY2(QString::fromUtf8(r.out).contains(expected), qPrintable(r.describe()));
+    if (expected.startsWith(u"taskdeck "))
+        QCOMPARE(r.outLines(), QStringList{expected});
+}
+
+void tst_Cli::humanOutputHasOneLinePerTaskNamingItsState()
+{
+    ScriptDir dir;
+    const QString ok = dir.write(QStringLiteral("ok.lua"), "print('hello')\nreturn 1\n");
+    const QString bad = dir.write(QStringLiteral("bad.lua"), "error('broken')\n");
+    const QString slow = dir.write(QStringLiteral("slow.lua"), "sleep(5)\n");
+    const Run r = run({"run", "--timeout", "200ms", ok, bad, slow});
+    QVERIFY2(r.finished, qPrintable(r.describe()));
+    QCOMPARE(r.exitCode, 1);
+
+    const QStringList lines = r.outLines();
+    auto linesAbout = [&](const QString &name) {
+        return lines.filter(QRegularExpression(
+            QStringLiteral("^#\\d+ %1: ").arg(QRegularExpression::escape(name))));
+    };
+    const QStringList okLines = linesAbout(QStringLiteral("ok.lua"));
+    const QStringList badLines = linesAbout(QStringLiteral("bad.lua"));
+    const QStringList slowLines = linesAbout(QStringLiteral("slow.lua"));
+    QVERIFY2(okLines.size() == 1 && badLines.size() == 1 && slowLines.size() == 1,
+             qPrintable(r.describe()));
+    QVERIFY2(okLines[0].contains(QStringLiteral(": succeeded")), qPrintable(okLines[0]));
+    QVERIFY2(badLines[0].contains(QStringLiteral(": failed")), qPrintable(badLines[0]));
+    QVERIFY2(badLines[0].contains(QStringLiteral("broken")), qPrintable(badLines[0]));
+    QVERIFY2(slowLines[0].contains(QStringLiteral(": timed_out")), qPrintable(slowLines[0]));
+    // Everything else is a task's log line or an indented detail, never a second summary.
+    for (const QString &line : lines)
+        QVERIFY2(line.startsWith(u'#') || line.startsWith(u'[') || line.startsWith(u' '),
+                 qPrintable(line));
+    QCOMPARE(lines.filter(QRegularExpression(QStringLiteral("^#\\d+ "))).size(), 3);
+    QVERIFY(!lines.filter(QStringLiteral("hello")).isEmpty());
+}
+
+void tst_Cli::noProgressLineWhenStderrIsNotATerminal()
+{
+    ScriptDir dir;
+    const QString path = dir.write(QStringLiteral("wait.lua"), "sleep(0.4)\nreturn 1\n");
+    const QString fail = dir.write(QStringLiteral("fail.lua"), "sleep(0.2)\nerror('x')\n");
+    const Run r = run({"run", "--repeat", "3", path, fail});
+    QVERIFY2(r.finished, qPrintable(r.describe()));
+    QCOMPARE(r.exitCode, 1);
+    QVERIFY2(!r.err.contains('\x1b'), qPrintable(r.describe()));
+    QVERIFY2(!r.err.contains('\r'), qPrintable(r.describe()));
+    QVERIFY2(!r.out.contains('\x1b'), qPrintable(r.describe()));
+}
+
+QTEST_GUILESS_MAIN(tst_Cli)
+#include "tst_cli.moc"
