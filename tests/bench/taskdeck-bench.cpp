@@ -119,6 +119,68 @@ QJsonObject cpu(const QTemporaryDir &dir, int workers)
     };
 }
 
+// One Lua task running `source`; wall time from submit to its end.
+QJsonObject oneTask(const QTemporaryDir &dir, const QString &scenario, int n,
+                    const QByteArray &source, int workers)
+{
+    const TaskSpec spec = script(dir, scenario + QStringLiteral(".lua"), source);
+    Engine engine(Engine::Options{.workerThreads = workers, .publishIntervalMs = 1});
+    const long rssBefore = currentRssKb();
+    QElapsedTimer clock;
+    clock.start();
+    const TaskId id = engine.submit(spec);
+    waitUntil(engine, [](const EngineCounts &c) { return c.finished() == 1; });
+    const double wall = clock.nsecsElapsed() / 1e9;
+    const auto task = engine.task(id);
+    if (!task || task->state != TaskState::Succeeded)
+        qFatal("%s failed: %s", qPrintable(scenario), qPrintable(task ? task->error : QString()));
+    return QJsonObject{
+        {QStringLiteral("scenario"), scenario},
+        {QStringLiteral("n"), n},
+        {QStringLiteral("wall_s"), wall},
+        {QStringLiteral("tasks_per_s"), qRound64(n / wall)},
+        {QStringLiteral("bytes_per_child"),
+         qRound64((peakRssKb() - rssBefore) * 1024.0 / n)},
+    };
+}
+
+// One task spawns 100,000 children that return at once under Semaphore(64), gathers them.
+QJsonObject spawnTrivial(const QTemporaryDir &dir, int workers)
+{
+    return oneTask(dir, QStringLiteral("spawn-trivial"), 100000,
+                   "local sem = Semaphore(64)\n"
+                   "local function job(i) sem:acquire() sem:release() return i end\n"
+                   "local hs = {}\n"
+                   "for i = 1, 100000 do hs[i] = spawn(job, i) end\n"
+                   "local r = gather(hs)\n"
+                   "assert(#r == 100000 and r[100000] == 100000)\n",
+                   workers);
+}
+
+// One task spawns 100,000 children that each sleep(1), gathers them.
+QJsonObject spawnSleepers(const QTemporaryDir &dir, int workers)
+{
+    return oneTask(dir, QStringLiteral("spawn-sleepers"), 100000,
+                   "local hs = {}\n"
+                   "for i = 1, 100000 do hs[i] = spawn(sleep, 1) end\n"
+                   "gather(hs)\n",
+                   workers);
+}
+
+// 1,000 children sleep(0.01) under Semaphore(50): the ideal is 0.2 s.
+QJsonObject limited(const QTemporaryDir &dir, int workers)
+{
+    QJsonObject result = oneTask(dir, QStringLiteral("limited"), 1000,
+                                 "local sem = Semaphore(50)\n"
+                                 "local function job() sem:acquire() sleep(0.01) sem:release() end\n"
+                                 "local hs = {}\n"
+                                 "for i = 1, 1000 do hs[i] = spawn(job) end\n"
+                                 "gather(hs)\n",
+                                 workers);
+    result.insert(QStringLiteral("ratio_to_ideal"), result.value("wall_s").toDouble() / 0.2);
+    return result;
+}
+
 } // namespace
 
 int main(int argc, char *argv[])
@@ -137,8 +199,14 @@ int main(int argc, char *argv[])
         print(queueTrivial(dir, workers, n > 0 ? n : 100000));
     else if (scenario == u"cpu")
         print(cpu(dir, workers));
+    else if (scenario == u"spawn-trivial")
+        print(spawnTrivial(dir, workers));
+    else if (scenario == u"spawn-sleepers")
+        print(spawnSleepers(dir, workers));
+    else if (scenario == u"limited")
+        print(limited(dir, workers));
     else {
-        std::fprintf(stderr, "usage: taskdeck-bench queue-trivial|cpu [--workers N] [--n TASKS]\n");
+        std::fprintf(stderr, "usage: taskdeck-bench queue-trivial|cpu|spawn-trivial|spawn-sleepers|limited [--workers N] [--n TASKS]\n");
         return 2;
     }
     return 0;
