@@ -110,6 +110,10 @@ private Q_SLOTS:
             "pcall(slow.wait, slow)\n"
             "return {ok, err, slow:cancelled()}",
             "[[false,\"first\",true]]");
+        row("gather names an item that is not a handle",
+            "local ok, err = pcall(gather, {spawn(sleep, 0), 42})\n"
+            "return err:find('gather: item 2 is not a handle') ~= nil",
+            "[true]");
         row("gather_settled returns every outcome",
             "local r = gather_settled({spawn(function() error('no', 0) end),"
             " spawn(function() return 3 end)})\n"

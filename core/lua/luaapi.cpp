@@ -21,6 +21,7 @@ char StoppedKey;
 char TimeoutKey;
 
 const char *HandleMeta = "taskdeck.Handle";
+char HandleKey;
 constexpr qint64 LookInAfterNs = 50'000'000;
 
 // Makes a unique error object: a table whose tostring is `text`; is_cancelled and
@@ -67,50 +68,48 @@ local error, pcall, select, type, setmetatable, getmetatable, ipairs =
     error, pcall, select, type, setmetatable, getmetatable, ipairs
 local pack, unpack = table.pack, table.unpack
 
-local function handle_list(what, ...)
+local function handle_list(...)
     local first = ...
-    local list
     if select('#', ...) == 1 and type(first) == 'table' and getmetatable(first) ~= HandleMeta then
-        list = first
-    else
-        list = {...}
+        return first
     end
-    for i = 1, #list do
-        if getmetatable(list[i]) ~= HandleMeta then
-            error(what .. ": item " .. i .. " is not a handle from spawn()", 3)
-        end
-    end
-    return list
+    return {...}
 end
 
 function gather(...)
-    local list = handle_list("gather", ...)
+    local list = handle_list(...)
     local ok, err = pcall(waitgroup, list, "first_error", nil, "gather")
     if not ok then -- the gatherer was cancelled: so are the children
         for i = 1, #list do list[i]:cancel() end
         error(err, 0)
     end
+    local results, failed, failure = {}, false, nil
     for i = 1, #list do
         local h = list[i]
-        if h:done() and not h:cancelled() then
-            local hok, herr = outcome(h)
-            if not hok then
-                for j = 1, #list do list[j]:cancel() end
-                error(herr, 0)
+        if h:done() then
+            local hok, v = outcome(h)
+            if hok then
+                results[i] = v
+            elseif not failed and not h:cancelled() then
+                failed, failure = true, v
             end
         end
     end
-    local results = {}
-    for i = 1, #list do
-        local hok, v = outcome(list[i])
-        if not hok then error(v, 0) end
-        results[i] = v
+    if failed then
+        for i = 1, #list do list[i]:cancel() end
+        error(failure, 0)
+    end
+    for i = 1, #list do -- only cancelled ones failed: the cancellation is the error
+        if list[i]:cancelled() then
+            local _, v = outcome(list[i])
+            error(v, 0)
+        end
     end
     return results
 end
 
 function gather_settled(...)
-    local list = handle_list("gather_settled", ...)
+    local list = handle_list(...)
     waitgroup(list, "all", nil, "gather_settled")
     local out = {}
     for i = 1, #list do
@@ -121,7 +120,7 @@ function gather_settled(...)
 end
 
 function wait(list, opts)
-    list = handle_list("wait", list)
+    list = handle_list(list)
     opts = opts or {}
     local mode = opts.mode or "all"
     if mode ~= "all" and mode ~= "first" and mode ~= "first_error" then
@@ -377,6 +376,8 @@ void LuaTask::installApi(lua_State *L)
 
     // Handles of spawned coroutines.
     luaL_newmetatable(L, HandleMeta);
+    lua_pushvalue(L, -1);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &HandleKey);
     const luaL_Reg handle[] = {
         {"wait", &LuaTask::l_handleWait},
         {"cancel", &LuaTask::l_handleCancel},
@@ -510,9 +511,26 @@ int LuaTask::sleepDone(lua_State *L, int, intptr_t)
     return 0;
 }
 
+static Coroutine *toHandle(lua_State *L, int index)
+{
+    // luaL_checkudata looks the metatable up by name; this is on every hot path.
+    void *p = lua_touserdata(L, index);
+    if (p && lua_getmetatable(L, index)) {
+        lua_rawgetp(L, LUA_REGISTRYINDEX, &HandleKey);
+        const bool handle = lua_rawequal(L, -1, -2);
+        lua_pop(L, 2);
+        if (handle)
+            return static_cast<Coroutine *>(p);
+    }
+    return nullptr;
+}
+
 Coroutine *LuaTask::checkHandle(lua_State *L, int index)
 {
-    return static_cast<Coroutine *>(luaL_checkudata(L, index, HandleMeta));
+    Coroutine *co = toHandle(L, index);
+    if (!co)
+        luaL_typeerror(L, index, "handle from spawn()");
+    return co;
 }
 
 // spawn(fn, ...): a child coroutine of the calling one, ready to run (create_task).
@@ -600,8 +618,10 @@ int LuaTask::l_waitGroup(lua_State *L)
     bool met = false;
     for (lua_Integer i = 1; i <= n; ++i) {
         lua_rawgeti(L, 1, i);
-        Coroutine *co = checkHandle(L, -1);
+        Coroutine *co = toHandle(L, -1);
         lua_pop(L, 1);
+        if (!co)
+            return luaL_error(L, "%s: item %d is not a handle from spawn()", kind, int(i));
         if (co == me)
             return luaL_error(L, "%s: a coroutine cannot wait for itself", kind);
         if (!co->dead)
