@@ -79,8 +79,10 @@ end
 function gather(...)
     local list = handle_list(...)
     local ok, err = pcall(waitgroup, list, "first_error", nil, "gather")
-    if not ok then -- the gatherer was cancelled: so are the children
-        for i = 1, #list do list[i]:cancel() end
+    if not ok then -- the gatherer was cancelled (or given a non-handle)
+        for i = 1, #list do
+            if getmetatable(list[i]) == HandleMeta then list[i]:cancel() end
+        end
         error(err, 0)
     end
     local results, failed, failure = {}, false, nil
