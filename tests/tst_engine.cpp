@@ -259,7 +259,7 @@ private Q_SLOTS:
         Engine engine;
         const TaskId id = engine.submit(spec);
         QTRY_COMPARE(stateOf(engine, id), TaskState::Running);
-        QTRY_VERIFY(engine.liveStack(id) && !engine.liveStack(id)->awaiting.isEmpty());
+        QTRY_VERIFY(isSuspended(engine, id));
         engine.cancel(id);
         QTRY_COMPARE_WITH_TIMEOUT(stateOf(engine, id), TaskState::Cancelled, 3000);
         QCOMPARE(engine.log(id), QStringList({"caught true", "cleaned up"}));
@@ -272,7 +272,7 @@ private Q_SLOTS:
                                        "while true do pcall(sleep, 30) end\n");
         Engine engine(Engine::Options{.gracePeriodMs = 300});
         const TaskId id = engine.submit(spec);
-        QTRY_VERIFY(engine.liveStack(id)); // suspended in its first sleep
+        QTRY_VERIFY(isSuspended(engine, id)); // in its first sleep
         QElapsedTimer clock;
         clock.start();
         engine.cancel(id);

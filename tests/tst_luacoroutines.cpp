@@ -323,7 +323,16 @@ private Q_SLOTS:
                         "for i = 1, 3 do hs[i] = spawn(function()\n"
                         "  local ok, err = pcall(sleep, 30) log('child', i, is_cancelled(err)) end) end\n"
                         "gather(hs)\n"));
-        QTRY_VERIFY(engine.liveStack(id) && engine.liveStack(id)->children.size() == 3);
+        auto allAsleep = [&] {
+            const auto stack = engine.liveStack(id);
+            if (!stack || stack->children.size() != 3)
+                return false;
+            for (const CoroutineStack &c : stack->children)
+                if (c.awaiting != u"sleep(30)")
+                    return false;
+            return true;
+        };
+        QTRY_VERIFY(allAsleep());
         engine.cancel(id);
         QTRY_COMPARE_WITH_TIMEOUT(stateOf(engine, id), TaskState::Cancelled, 5000);
         QStringList log = engine.log(id);
@@ -338,7 +347,8 @@ private Q_SLOTS:
         const TaskId id = engine.submit(dir.spec(
             "stubborn.lua", "spawn(function() while true do pcall(sleep, 10) end end)\n"
                             "sleep(30)\n"));
-        QTRY_VERIFY(engine.liveStack(id) && engine.liveStack(id)->children.size() == 1);
+        QTRY_VERIFY(engine.liveStack(id) && engine.liveStack(id)->children.size() == 1
+                    && engine.liveStack(id)->children[0].awaiting == u"sleep(10)");
         engine.cancel(id);
         QTRY_COMPARE_WITH_TIMEOUT(stateOf(engine, id), TaskState::Cancelled, 5000);
     }
@@ -361,7 +371,7 @@ private Q_SLOTS:
                                                           "local function b() c() end\n"
                                                           "local function a() b() end\n"
                                                           "a()\n"));
-        QTRY_VERIFY(engine.liveStack(id));
+        QTRY_VERIFY(isSuspended(engine, id));
         const auto stack = engine.liveStack(id);
         QStringList functions;
         for (const StackFrame &f : stack->frames)
@@ -417,6 +427,23 @@ private Q_SLOTS:
         QCOMPARE(t.stack->frames.value(0).line, 3);
         QCOMPARE(t.stack->children.size(), 1);
         QCOMPARE(t.stack->children[0].awaiting, QStringLiteral("sleep(30)"));
+    }
+
+    void codeThatDoesNotWaitIsFlaggedAsBlocking()
+    {
+        ScriptDir dir;
+        Engine engine;
+        const TaskId id = engine.submit(dir.spec(
+            "busy.lua", "log('go')\nlocal t = os.clock()\n"
+                        "while os.clock() - t < 0.6 do end\nreturn 1\n"));
+        QTRY_VERIFY(engine.liveStack(id)
+                    && engine.liveStack(id)->awaiting.startsWith("nothing: blocking"));
+        QCOMPARE(engine.liveStack(id)->frames.value(0).line, 3);
+        QTRY_COMPARE(stateOf(engine, id), TaskState::Succeeded);
+        const QStringList log = engine.log(id);
+        QCOMPARE(log.size(), 2);
+        QVERIFY2(log[1].contains("without waiting") && log[1].contains("busy.lua:3"),
+                 qPrintable(log[1]));
     }
 
     void manyChildrenAreSummarised()

@@ -244,7 +244,7 @@ private Q_SLOTS:
         Engine engine;
         const TaskId id = engine.submit(dir.spec("w.lua", "local function nap()\n"
                                                           "  sleep(30)\nend\nnap()\n"));
-        QTRY_VERIFY(engine.liveStack(id) != nullptr);
+        QTRY_VERIFY(isSuspended(engine, id));
         const auto stack = engine.liveStack(id);
         QCOMPARE(stack->awaiting, QStringLiteral("sleep(30)"));
         QCOMPARE(stack->frames.size(), 2);
@@ -272,7 +272,9 @@ private Q_SLOTS:
         QCOMPARE(t.state, TaskState::Succeeded);
         QVERIFY(m_lastLog.size() < 5000);
         QCOMPARE(m_lastLog.first(), QStringLiteral("line 1"));
-        QCOMPARE(m_lastLog.last(), QStringLiteral("line 200000"));
+        QStringList own = m_lastLog;
+        own.removeIf([](const QString &l) { return l.startsWith("[taskdeck: coroutine"); });
+        QCOMPARE(own.last(), QStringLiteral("line 200000"));
         QVERIFY(m_lastLog.join('\n').contains("omitted"));
     }
 };

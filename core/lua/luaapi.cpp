@@ -23,6 +23,7 @@ char TimeoutKey;
 const char *HandleMeta = "taskdeck.Handle";
 char HandleKey;
 constexpr qint64 LookInAfterNs = 50'000'000;
+constexpr qint64 BlockingNs = 100'000'000;
 
 // Makes a unique error object: a table whose tostring is `text`; is_cancelled and
 // is_timeout recognise these by identity.
@@ -429,8 +430,21 @@ void LuaTask::hook(lua_State *L, lua_Debug *)
         return;
     }
     LuaTask *t = c->task;
-    if (steadyNowNs() - t->m_lastFlushNs > LookInAfterNs)
+    const qint64 now = steadyNowNs();
+    if (now - t->m_lastFlushNs > LookInAfterNs)
         t->flushLive();
+    if (now - t->m_resumeStartNs.load() > BlockingNs) {
+        // Running a while without waiting: note where, for the stack and the log.
+        lua_Debug ar;
+        if (lua_getstack(L, 0, &ar) && lua_getinfo(L, "Sln", &ar) && ar.currentline > 0) {
+            QMutexLocker lock(&t->m_liveMutex);
+            t->m_blockingAt.file = QString::fromUtf8(ar.source[0] == '@' ? ar.source + 1
+                                                                         : ar.short_src);
+            t->m_blockingAt.line = ar.currentline;
+            t->m_blockingAt.function = ar.name ? QString::fromUtf8(ar.name)
+                                               : QStringLiteral("main chunk");
+        }
+    }
     const int level = t->m_cancelLevel.load();
     if (level == 2) {
         // From now on, on every instruction: the first one after a pcall that caught

@@ -17,6 +17,7 @@ constexpr int MaxLogLinesPerSlice = 10000;
 constexpr int MaxUndeliveredLines = 50000;
 constexpr int MaxLogLineBytes = 64 * 1024;
 constexpr int MaxChildrenShown = 100;
+constexpr qint64 BlockingMs = 100;
 
 QString awaitingText(const Coroutine *co)
 {
@@ -106,8 +107,20 @@ void LuaTask::poke()
 
 std::shared_ptr<const CoroutineStack> LuaTask::liveStack() const
 {
+    if (m_inSlice) {
+        auto running = std::make_shared<CoroutineStack>();
+        const qint64 ms = (steadyNowNs() - m_resumeStartNs.load()) / 1000000;
+        QMutexLocker lock(&const_cast<LuaTask *>(this)->m_liveMutex);
+        if (ms > BlockingMs && m_blockingAt.line > 0) {
+            running->frames.append(m_blockingAt);
+            running->awaiting = QStringLiteral("nothing: blocking its worker for %1 ms").arg(ms);
+        } else {
+            running->awaiting = QStringLiteral("nothing: running on a worker");
+        }
+        return running;
+    }
     // Between slices the Lua state is the engine thread's to read.
-    if (m_inSlice || m_finished || !m_main)
+    if (m_finished || !m_main)
         return m_endStack;
     return std::make_shared<CoroutineStack>(captureTree(m_main));
 }
@@ -355,9 +368,25 @@ void LuaTask::resume(Coroutine *co)
     if (m_cancelLevel.load() > 0)
         lua_sethook(co->L, &LuaTask::hook, LUA_MASKCOUNT, 1); // cancel arrived meanwhile
     int nresults = 0;
+    const qint64 started = steadyNowNs();
+    m_resumeStartNs.store(started);
     const int status = lua_resume(co->L, nullptr, nargs, &nresults);
     m_runningL.store(nullptr);
     m_current = previous;
+    if (const qint64 ms = (steadyNowNs() - started) / 1000000; ms > BlockingMs) {
+        StackFrame seen;
+        {
+            QMutexLocker lock(&m_liveMutex);
+            seen = std::exchange(m_blockingAt, StackFrame());
+        }
+        if (seen.line > 0)
+            appendLog(QStringLiteral("[taskdeck: coroutine #%1 ran %2 ms without waiting, "
+                                     "blocking its worker; last seen at %3:%4]")
+                          .arg(co->id)
+                          .arg(ms)
+                          .arg(seen.file.section(u'/', -1))
+                          .arg(seen.line));
+    }
     if (status == LUA_YIELD) {
         lua_pop(co->L, nresults);
         co->suspended = true;

@@ -196,6 +196,7 @@ private:
     // Lua code runs without a hook otherwise: a count hook halves the VM's speed.
     std::atomic<lua_State *> m_runningL{nullptr};
     std::atomic<qint64> m_sliceStartNs{0};
+    std::atomic<qint64> m_resumeStartNs{0};
 
     // engine thread
     bool m_inSlice = false;
@@ -240,4 +241,6 @@ private:
     double m_liveProgress = 0;
     QString m_liveStatus;
     bool m_livePosted = false;
+    // Where code running > 100 ms without waiting was last seen (asyncio's slow callback).
+    StackFrame m_blockingAt;
 };

@@ -46,6 +46,12 @@ TaskState stateOf(const Engine &engine, TaskId id)
     return task ? task->state : TaskState::Pending;
 }
 
+bool isSuspended(const Engine &engine, TaskId id)
+{
+    const auto stack = engine.liveStack(id);
+    return stack && !stack->awaiting.isEmpty() && !stack->awaiting.startsWith(u"nothing");
+}
+
 QStringList readLines(const QString &path)
 {
     QFile file(path);

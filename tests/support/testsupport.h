@@ -40,5 +40,8 @@ private:
 // The state of `id` as the engine sees it now.
 TaskState stateOf(const Engine &engine, TaskId id);
 
+// True once the task's live stack shows it suspended (waiting on something).
+bool isSuspended(const Engine &engine, TaskId id);
+
 // Lines of the file (each task in an ordering test appends its name to it).
 QStringList readLines(const QString &path);
