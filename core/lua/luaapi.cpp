@@ -560,7 +560,8 @@ int LuaTask::l_spawn(lua_State *L)
     Coroutine *parent = here->L == L ? here : t->m_current;
     const int n = lua_gettop(L);
     auto *co = new (lua_newuserdatauv(L, sizeof(Coroutine), 1)) Coroutine;
-    luaL_setmetatable(L, HandleMeta);
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &HandleKey);
+    lua_setmetatable(L, -2);
     co->task = t;
     co->id = t->m_nextCoroutineId++;
     lua_State *thread = lua_newthread(L);

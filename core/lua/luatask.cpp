@@ -311,7 +311,7 @@ bool LuaTask::begin()
 
         // 3: the main coroutine's record, as for spawn() (see luaapi.cpp)
         auto *co = new (lua_newuserdatauv(L, sizeof(Coroutine), 1)) Coroutine;
-        luaL_setmetatable(L, "taskdeck.Handle");
+        luaL_setmetatable(L, "taskdeck.Handle"); // once per task: by name is fine
         co->task = t;
         co->id = t->m_nextCoroutineId++;
         lua_State *thread = lua_newthread(L);
