@@ -21,6 +21,8 @@ constexpr qint64 BlockingMs = 100;
 
 QString awaitingText(const Coroutine *co)
 {
+    if (co->io)
+        return co->io->what;
     const QString kind = QString::fromUtf8(co->awaitKind);
     if (kind == u"sleep")
         return QStringLiteral("sleep(%1)").arg(co->awaitArg, 0, 'g', 6);
@@ -50,6 +52,7 @@ LuaTask::LuaTask(TaskId id, std::shared_ptr<const TaskSpec> spec, int attempt,
 
 LuaTask::~LuaTask()
 {
+    m_io.clear();
     m_services.timers.cancel(m_timerId);
     if (m_host)
         releaseHost();
@@ -138,6 +141,7 @@ void LuaTask::dispatchSlice()
 void LuaTask::done()
 {
     m_inSlice = false;
+    m_ioDone.clear();
     deliverLive();
     SliceOutput out = std::move(m_out);
     m_out = SliceOutput();
@@ -145,7 +149,10 @@ void LuaTask::done()
         m_services.observer.runLog(m_id, std::move(out.log));
     if (out.progressSet)
         m_services.observer.runProgress(m_id, out.progress, out.status);
+    for (int id : out.ioAborts)
+        m_io.erase(id);
     if (out.finished) {
+        m_io.clear();
         m_finished = true;
         m_endStack = out.outcome.stack;
         m_services.timers.cancel(std::exchange(m_timerId, 0));
@@ -154,7 +161,25 @@ void LuaTask::done()
     }
     for (const Wake &w : out.sleeps)
         addSleeper(w);
-    if (!m_readyWakes.empty() || m_wantCancel || m_wantStop)
+    for (auto &[wake, request] : out.ioStarts) {
+        auto call = IoCall::start(request, m_services.timers, [this, w = wake] { ioFinished(w); });
+        if (call->isComplete())
+            m_ioDone.push_back(std::move(call));
+        else
+            m_io[wake.id] = std::move(call);
+    }
+    if (!m_inSlice && (!m_readyWakes.empty() || m_wantCancel || m_wantStop))
+        dispatchSlice();
+}
+
+void LuaTask::ioFinished(const Wake &wake)
+{
+    if (auto it = m_io.find(wake.id); it != m_io.end()) {
+        m_ioDone.push_back(std::move(it->second)); // not deleted inside its own callback
+        m_io.erase(it);
+    }
+    m_readyWakes.push_back(wake);
+    if (!m_inSlice && !m_finished)
         dispatchSlice();
 }
 
@@ -398,6 +423,10 @@ void LuaTask::resume(Coroutine *co)
         }
         if (co->wakeAtNs >= 0)
             m_out.sleeps.push_back(Wake{co->id, co->serial, co->wakeAtNs});
+        if (co->io && !co->ioQueued) {
+            co->ioQueued = true;
+            m_out.ioStarts.emplace_back(Wake{co->id, co->serial, -1}, co->io);
+        }
         return;
     }
     ended(co, status, nresults);

@@ -3,6 +3,7 @@
 #include "../taskrun.h"
 #include "../timerheap.h"
 #include "../workqueue.h"
+#include "iocall.h"
 
 #include <QMutex>
 #include <QString>
@@ -60,6 +61,8 @@ struct Coroutine
     const char *awaitKind = nullptr;
     double awaitArg = 0;
     qint64 awaitingSinceMs = -1;
+    std::shared_ptr<IoRequest> io;   // the exec/http call it waits on, if any
+    bool ioQueued = false;           // handed to the engine thread already
     std::shared_ptr<WaitGroup> group; // the group it waits on, if any
     std::vector<std::shared_ptr<WaitGroup>> waiters; // groups waiting on it
 };
@@ -121,6 +124,8 @@ private:
         double progress = 0;
         QString status;
         std::vector<Wake> sleeps;
+        std::vector<std::pair<Wake, std::shared_ptr<IoRequest>>> ioStarts;
+        std::vector<int> ioAborts; // coroutines that stopped waiting on their I/O
         bool finished = false;
         RunOutcome outcome;
     };
@@ -173,6 +178,20 @@ private:
     static int l_isCancelled(lua_State *L);
     static int l_isTimeout(lua_State *L);
     static int l_disabled(lua_State *L);
+    static int l_exec(lua_State *L);
+    static int l_httpGet(lua_State *L);
+    static int l_httpPost(lua_State *L);
+    static int l_httpRequest(lua_State *L);
+    static int startIo(lua_State *L, std::shared_ptr<IoRequest> request);
+
+public:
+    static int startIoFor(lua_State *L, std::shared_ptr<IoRequest> request)
+    {
+        return startIo(L, std::move(request));
+    }
+
+private:
+    static int ioDone(lua_State *L, int status, intptr_t ctx);
     static int l_coresume(lua_State *L);
     static int l_cowrap(lua_State *L);
     static int auxwrap(lua_State *L);
@@ -184,6 +203,7 @@ private:
     void addSleeper(const Wake &wake);
     void onTimer();
     void interrupt(); // makes the running Lua code call hook() at once
+    void ioFinished(const Wake &wake);
 
     const TaskId m_id;
     const std::shared_ptr<const TaskSpec> m_spec;
@@ -214,6 +234,8 @@ private:
     TimerHeap::Id m_timerId = 0;
     qint64 m_timerDeadline = -1;
     std::shared_ptr<const CoroutineStack> m_endStack;
+    std::unordered_map<int, std::unique_ptr<IoCall>> m_io; // by coroutine id
+    std::vector<std::unique_ptr<IoCall>> m_ioDone;
 
     // handed over with the slice
     SliceInput m_in;

@@ -16,6 +16,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#endif
+
 extern char **environ;
 
 namespace {
@@ -45,38 +49,40 @@ struct SpawnPlan
 // The child between clone() and execve(). The parent is multi-threaded and this child
 // shares its memory, so only async-signal-safe system calls: no allocation, no locks.
 // Signal handlers are reset first (a parent's handler must never run here); all signals
-// are blocked from before clone() until the exec.
-int childMain(void *arg)
+// are blocked from before clone() until the exec. Not instrumented by AddressSanitizer:
+// its stack bookkeeping would land in the parent's shadow memory.
+[[noreturn]] __attribute__((no_sanitize_address)) void childFailed(SpawnPlan *plan, Step step)
+{
+    plan->error = errno;
+    plan->failedStep = int(step);
+    _exit(127);
+}
+
+__attribute__((no_sanitize_address)) int childMain(void *arg)
 {
     SpawnPlan *plan = static_cast<SpawnPlan *>(arg);
-    auto fail = [plan](Step step) {
-        plan->error = errno;
-        plan->failedStep = int(step);
-        _exit(127);
-    };
     struct sigaction dfl = {};
     dfl.sa_handler = SIG_DFL;
     for (int sig = 1; sig < NSIG; ++sig)
         if (sig != SIGKILL && sig != SIGSTOP)
             sigaction(sig, &dfl, nullptr); // also resets SIG_IGN (SIGPIPE) for the script
     if (setpgid(0, 0) != 0)
-        fail(Step::Group);
+        childFailed(plan, Step::Group);
     if (dup2(plan->stdinFd, 0) < 0 || dup2(plan->stdoutFd, 1) < 0 || dup2(plan->stderrFd, 2) < 0)
-        fail(Step::Stdio);
+        childFailed(plan, Step::Stdio);
     // Nothing but stdio crosses the exec, even descriptors opened without O_CLOEXEC.
     close_range(3, ~0U, 0);
     if (chdir(plan->directory) != 0)
-        fail(Step::Directory);
+        childFailed(plan, Step::Directory);
     if (plan->limitMemory && setrlimit(RLIMIT_AS, &plan->memory) != 0)
-        fail(Step::MemoryLimit);
+        childFailed(plan, Step::MemoryLimit);
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, nullptr);
     execve(plan->path, plan->argv, plan->envp);
     if (errno == ENOEXEC && plan->shellArgv)
         execve(plan->shellPath, plan->shellArgv, plan->envp);
-    fail(Step::Exec);
-    return 127;
+    childFailed(plan, Step::Exec);
 }
 
 // A close-on-exec descriptor numbered above stdio, so dup2() onto 0..2 in the child
@@ -138,10 +144,10 @@ QString ChildProcess::Exit::toString() const
     if (exited)
         return QStringLiteral("exit code %1").arg(code);
     const char *abbrev = sigabbrev_np(signal);
-    QString text = QStringLiteral("killed by signal %1 (%2)")
-                       .arg(abbrev ? QStringLiteral("SIG") + QLatin1StringView(abbrev)
-                                   : QStringLiteral("?"))
-                       .arg(signal);
+    QString text =
+        QStringLiteral("killed by signal %1 (%2)")
+            .arg(abbrev ? QStringLiteral("SIG") + QLatin1StringView(abbrev) : QStringLiteral("?"))
+            .arg(signal);
     if (coreDumped)
         text += QStringLiteral(", core dumped");
     return text;
@@ -248,6 +254,9 @@ QString ChildProcess::start(const Options &options)
                             CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD, &plan, &pidFd);
     const int cloneError = errno;
     pthread_sigmask(SIG_SETMASK, &old, nullptr);
+#if defined(__SANITIZE_ADDRESS__)
+    ASAN_UNPOISON_MEMORY_REGION(childStack, sizeof childStack); // the child's frames
+#endif
     closeFd(outWrite);
     closeFd(errWrite);
 

@@ -23,11 +23,11 @@ class ChildProcess
 public:
     struct Options
     {
-        QStringList command;      // argv; argv[0] without a '/' is looked up in PATH
+        QStringList command; // argv; argv[0] without a '/' is looked up in PATH
         QString workingDirectory;
         QList<std::pair<QByteArray, QByteArray>> environment; // set over the inherited one
-        qint64 memoryBytes = 0;   // RLIMIT_AS; 0: none
-        int stdinFd = -1;         // dup'ed to the child's fd 0
+        qint64 memoryBytes = 0;                               // RLIMIT_AS; 0: none
+        int stdinFd = -1;                                     // dup'ed to the child's fd 0
     };
 
     struct Exit

@@ -60,8 +60,8 @@ void LineSplitter::takePartial(QStringList &lines)
     } else {
         const qsizetype keep = utf8Boundary(m_partial.constData(), m_partial.size());
         m_cut += m_partial.size() - keep;
-        lines.append(QString::fromUtf8(m_partial.constData(), keep)
-                     + QStringLiteral(" [taskdeck: %1 more bytes of this line cut]").arg(m_cut));
+        lines.append(QString::fromUtf8(m_partial.constData(), keep) +
+                     QStringLiteral(" [taskdeck: %1 more bytes of this line cut]").arg(m_cut));
     }
     m_partial.clear();
     m_cut = 0;

@@ -3,13 +3,13 @@
 #include <QSocketNotifier>
 
 #include <algorithm>
+#include <vector>
+
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
 #include <sys/epoll.h>
 #include <unistd.h>
-
-#include <vector>
 
 namespace {
 

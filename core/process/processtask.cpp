@@ -7,13 +7,13 @@
 #include <cerrno>
 #include <csignal>
 #include <cstring>
-#include <sys/epoll.h>
 #include <unistd.h>
 
 namespace {
 
-// Per stream and wake-up, so one flooding task cannot hold the engine thread for long.
-constexpr qsizetype ReadBudget = 256 * 1024;
+// Per stream and wake-up, so one flooding task cannot hold the engine thread for long,
+// and a batch of lines handed to runLog() stays small even when the lines are tiny.
+constexpr qsizetype ReadBudget = 64 * 1024;
 // What is still in the pipes when the run ends is read up to this much.
 constexpr qsizetype FinalReadBudget = 4 * 1024 * 1024;
 // After SIGKILL, how often and how long to look for the group's last processes.
@@ -28,7 +28,8 @@ ProcessTask::ProcessTask(TaskId id, std::shared_ptr<const TaskSpec> spec, int,
     : m_id(id)
     , m_spec(std::move(spec))
     , m_services(services)
-{}
+{
+}
 
 ProcessTask::~ProcessTask()
 {
@@ -59,9 +60,9 @@ void ProcessTask::start()
         return fail(error);
 
     m_client = m_reactor->addClient(this);
-    if (!m_reactor->watch(m_client, m_child.stdoutFd(), StdoutTag)
-        || !m_reactor->watch(m_client, m_child.stderrFd(), StderrTag)
-        || !m_reactor->watch(m_client, m_child.pidFd(), PidTag)) {
+    if (!m_reactor->watch(m_client, m_child.stdoutFd(), StdoutTag) ||
+        !m_reactor->watch(m_client, m_child.stderrFd(), StderrTag) ||
+        !m_reactor->watch(m_client, m_child.pidFd(), PidTag)) {
         const int watchError = errno; // m_child's destructor kills and reaps it
         m_child.signalGroup(SIGKILL);
         return fail(QStringLiteral("cannot watch the process: %1")
@@ -248,6 +249,12 @@ void ProcessTask::signalTree(int sig)
     m_child.signalGroup(sig);
     for (const pid_t pid : tree.outsideGroup())
         kill(pid, sig);
+    // A stopped process (^Z, SIGSTOP) only acts on SIGTERM once continued.
+    if (sig == SIGTERM) {
+        m_child.signalGroup(SIGCONT);
+        for (const pid_t pid : tree.outsideGroup())
+            kill(pid, SIGCONT);
+    }
 }
 
 void ProcessTask::cancel()

@@ -73,8 +73,8 @@ private:
     ChildProcess m_child;
     LineSplitter m_stdoutLines;
     LineSplitter m_stderrLines;
-    QStringList m_newLines;            // handed to runLog() at the end of each wake-up
-    std::deque<QString> m_stderrTail;  // the last StderrTailLines lines of stderr
+    QStringList m_newLines;           // handed to runLog() at the end of each wake-up
+    std::deque<QString> m_stderrTail; // the last StderrTailLines lines of stderr
     std::optional<ChildProcess::Exit> m_exit;
     std::shared_ptr<const CoroutineStack> m_lastStack;
     TimerHeap::Id m_groupTimer = 0;

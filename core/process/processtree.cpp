@@ -60,8 +60,7 @@ bool readStat(pid_t pid, ProcessTree::Process &process)
 }
 
 // Every process, or only those `keep` accepts, with its stat read.
-template<typename Keep>
-std::vector<ProcessTree::Process> allProcesses(Keep keep)
+template <typename Keep> std::vector<ProcessTree::Process> allProcesses(Keep keep)
 {
     std::vector<ProcessTree::Process> all;
     DIR *dir = opendir("/proc");
@@ -114,7 +113,7 @@ QString stateWord(char state)
     case 't':
         return QStringLiteral("stopped by a tracer");
     case 'Z':
-        return QStringLiteral("exited, not yet reaped");
+        return QStringLiteral("exited");
     case 'I':
         return QStringLiteral("idle");
     default:
@@ -185,8 +184,8 @@ std::shared_ptr<const CoroutineStack> ProcessTree::toStack(const QStringList &le
         const qint64 ageMs = qMax<qint64>(0, bootNowMs - p.startTicks * 1000 / ticksPerSecond);
         CoroutineStack s;
         s.id = int(p.pid);
-        const QString command = p.pid == m_leader && p.state == 'Z' ? leaderCommand.join(u' ')
-                                                                    : commandLine(p);
+        const QString command =
+            p.pid == m_leader && p.state == 'Z' ? leaderCommand.join(u' ') : commandLine(p);
         s.frames.append(StackFrame{command, int(p.pid),
                                    QStringLiteral("pid %1 %2, running %3s")
                                        .arg(p.pid)

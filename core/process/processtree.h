@@ -21,9 +21,9 @@ public:
         pid_t pid = 0;
         pid_t ppid = 0;
         pid_t pgid = 0;
-        char state = '?';        // as in /proc/pid/stat: R, S, D, Z, T...
-        qint64 startTicks = 0;   // clock ticks after boot
-        QByteArray name;         // /proc/pid/comm
+        char state = '?';      // as in /proc/pid/stat: R, S, D, Z, T...
+        qint64 startTicks = 0; // clock ticks after boot
+        QByteArray name;       // /proc/pid/comm
     };
 
     static ProcessTree read(pid_t leader, pid_t pgid);

@@ -181,6 +181,30 @@ QJsonObject limited(const QTemporaryDir &dir, int workers)
     return result;
 }
 
+// 500 process tasks running /bin/true, at most 8 at once.
+QJsonObject procs(int workers)
+{
+    constexpr int N = 500;
+    auto loaded = ScriptLoader::load(QStringLiteral("/bin/true"));
+    if (!loaded.spec)
+        qFatal("%s", qPrintable(loaded.error));
+    Engine engine(Engine::Options{.workerThreads = workers, .maxRunning = 8,
+                                  .publishIntervalMs = 1});
+    QElapsedTimer clock;
+    clock.start();
+    engine.submit(*loaded.spec, N);
+    waitUntil(engine, [](const EngineCounts &c) { return c.finished() == N; });
+    const double wall = clock.nsecsElapsed() / 1e9;
+    if (engine.counts().succeeded != N)
+        qFatal("procs: only %d of %d succeeded", engine.counts().succeeded, N);
+    return QJsonObject{
+        {QStringLiteral("scenario"), QStringLiteral("procs")},
+        {QStringLiteral("n"), N},
+        {QStringLiteral("wall_s"), wall},
+        {QStringLiteral("tasks_per_s"), qRound64(N / wall)},
+    };
+}
+
 } // namespace
 
 int main(int argc, char *argv[])
@@ -205,8 +229,10 @@ int main(int argc, char *argv[])
         print(spawnSleepers(dir, workers));
     else if (scenario == u"limited")
         print(limited(dir, workers));
+    else if (scenario == u"procs")
+        print(procs(workers));
     else {
-        std::fprintf(stderr, "usage: taskdeck-bench queue-trivial|cpu|spawn-trivial|spawn-sleepers|limited [--workers N] [--n TASKS]\n");
+        std::fprintf(stderr, "usage: taskdeck-bench queue-trivial|cpu|spawn-trivial|spawn-sleepers|limited|procs [--workers N] [--n TASKS]\n");
         return 2;
     }
     return 0;
