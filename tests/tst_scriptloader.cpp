@@ -171,7 +171,7 @@ void tst_ScriptLoader::filesThatAreNotTaskScriptsAreRejectedNamingTheFile_data()
     QTest::newRow("empty .sh") << "empty.sh" << QByteArray() << false;
     QTest::newRow("empty executable") << "empty" << QByteArray() << true;
     QTest::newRow(".lua with NUL bytes")
-        << "nul.lua" << QByteArray("return 1\n\0\0\0garbage", 21) << false;
+        << "nul.lua" << QByteArray("return 1\n\0\0\0garbage", 19) << false;
 }
 
 void tst_ScriptLoader::filesThatAreNotTaskScriptsAreRejectedNamingTheFile()
