@@ -98,6 +98,15 @@ private Q_SLOTS:
         QCOMPARE(r.at(3).toInt(), 1);
     }
 
+    void taskTableIsReadOnlyAndArgsAreStable()
+    {
+        const TaskSnapshot t = runToEnd("-- @arg a=1\n"
+                                        "local same = task.args == task.args\n"
+                                        "local ok, err = pcall(function() task.id = 5 end)\n"
+                                        "return {same, ok, err:find('read%-only') ~= nil, task.args.a}");
+        QCOMPARE(t.result.toArray(), QJsonArray({true, false, true, "1"}));
+    }
+
     void errorFailsWithMessageAndTraceback()
     {
         const TaskSnapshot t = runToEnd("local function inner()\n  error('boom')\nend\n"

@@ -366,6 +366,18 @@ void LuaTask::installApi(lua_State *L)
     };
     luaL_newlib(L, http);
     lua_setfield(L, -2, "http");
+
+    // `task`: one read-only proxy per host answering for the task that runs, so a task
+    // costs no table until it reads task.args.
+    lua_newtable(L);
+    lua_createtable(L, 0, 2);
+    lua_pushcfunction(L, &LuaTask::l_taskIndex);
+    lua_setfield(L, -2, "__index");
+    lua_pushstring(L, "task is read-only");
+    lua_pushcclosure(L, &LuaTask::l_disabled, 1);
+    lua_setfield(L, -2, "__newindex");
+    lua_setmetatable(L, -2);
+    lua_setfield(L, -2, "task");
     // Taking the whole application down, or unhooking the engine's watchdog, is not a
     // task's business.
     lua_getfield(L, -1, "os");
@@ -936,6 +948,39 @@ int LuaTask::l_cowrap(lua_State *L)
     lua_pushvalue(L, 1);
     lua_xmove(L, co, 1);
     lua_pushcclosure(L, &LuaTask::auxwrap, 1);
+    return 1;
+}
+
+int LuaTask::l_taskIndex(lua_State *L)
+{
+    Coroutine *c = context(L);
+    LuaTask *t = c ? c->task : nullptr;
+    const char *key = lua_tostring(L, 2);
+    if (!t || !key)
+        return 0;
+    if (qstrcmp(key, "id") == 0) {
+        lua_pushinteger(L, lua_Integer(t->m_id));
+    } else if (qstrcmp(key, "name") == 0) {
+        const QByteArray name = t->m_spec->name.toUtf8();
+        lua_pushlstring(L, name.constData(), size_t(name.size()));
+    } else if (qstrcmp(key, "attempt") == 0) {
+        lua_pushinteger(L, t->m_attempt);
+    } else if (qstrcmp(key, "args") == 0) {
+        if (t->m_argsRef == LUA_NOREF) {
+            lua_createtable(L, 0, int(t->m_spec->args.size()));
+            for (const auto &[name, value] : t->m_spec->args) {
+                const QByteArray v = value.toUtf8();
+                lua_pushlstring(L, v.constData(), size_t(v.size()));
+                lua_setfield(L, -2, name.toUtf8().constData());
+            }
+            lua_pushvalue(L, -1);
+            t->m_argsRef = luaL_ref(L, LUA_REGISTRYINDEX);
+            return 1;
+        }
+        lua_rawgeti(L, LUA_REGISTRYINDEX, t->m_argsRef);
+    } else {
+        return 0;
+    }
     return 1;
 }
 

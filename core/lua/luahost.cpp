@@ -29,7 +29,7 @@ void *LuaHost::allocate(void *ud, void *ptr, size_t osize, size_t nsize)
 LuaHost::LuaHost()
 {
     m_state = lua_newstate(&LuaHost::allocate, this);
-    lua_gc(m_state, LUA_GCGEN, 0, 0);
+    lua_gc(m_state, LUA_GCINC, 300, 200);
     luaL_openlibs(m_state);
     LuaTask::installApi(m_state);
     lua_gc(m_state, LUA_GCCOLLECT);
@@ -58,8 +58,8 @@ bool LuaHost::recycle()
 {
     lua_settop(m_state, 0);
     clearLimit();
-    constexpr size_t Slack = 256 * 1024;
-    constexpr size_t KeepAtMost = 4 * 1024 * 1024;
+    constexpr size_t Slack = 2 * 1024 * 1024; // the collector's own pace handles less
+    constexpr size_t KeepAtMost = 8 * 1024 * 1024;
     if (m_used > m_baseline + Slack)
         lua_gc(m_state, LUA_GCCOLLECT);
     return m_used <= m_baseline + KeepAtMost;

@@ -308,27 +308,11 @@ bool LuaTask::begin()
         LuaTask *t = static_cast<LuaTask *>(lua_touserdata(L, 1));
         const TaskSpec &spec = *t->m_spec;
         lua_settop(L, 0);
-        lua_createtable(L, 0, 4); // 1: env
+        lua_createtable(L, 0, 1); // 1: env (`task` is a shared proxy: see luaapi.cpp)
         lua_getfield(L, LUA_REGISTRYINDEX, "taskdeck.envmeta");
         lua_setmetatable(L, 1);
         lua_pushvalue(L, 1);
         lua_setfield(L, 1, "_G");
-        lua_createtable(L, 0, 4);
-        lua_pushinteger(L, lua_Integer(t->m_id));
-        lua_setfield(L, -2, "id");
-        const QByteArray name = spec.name.toUtf8();
-        lua_pushlstring(L, name.constData(), size_t(name.size()));
-        lua_setfield(L, -2, "name");
-        lua_pushinteger(L, t->m_attempt);
-        lua_setfield(L, -2, "attempt");
-        lua_createtable(L, 0, int(spec.args.size()));
-        for (const auto &[key, value] : spec.args) {
-            const QByteArray v = value.toUtf8();
-            lua_pushlstring(L, v.constData(), size_t(v.size()));
-            lua_setfield(L, -2, key.toUtf8().constData());
-        }
-        lua_setfield(L, -2, "args");
-        lua_setfield(L, 1, "task");
 
         t->m_host->pushChunk(spec.source, '@' + spec.file.toUtf8()); // 2: main chunk
         lua_pushvalue(L, 1);
@@ -339,7 +323,15 @@ bool LuaTask::begin()
         luaL_setmetatable(L, "taskdeck.Handle"); // once per task: by name is fine
         co->task = t;
         co->id = t->m_nextCoroutineId++;
-        lua_State *thread = lua_newthread(L);
+        // The previous task's main coroutine, if it returned normally, serves again.
+        lua_State *thread = nullptr;
+        if (const int spare = t->m_host->takeSpareThread(); spare != LUA_NOREF) {
+            lua_rawgeti(L, LUA_REGISTRYINDEX, spare);
+            luaL_unref(L, LUA_REGISTRYINDEX, spare);
+            thread = lua_tothread(L, -1);
+        } else {
+            thread = lua_newthread(L);
+        }
         lua_setiuservalue(L, 3, 1);
         co->L = thread;
         *static_cast<Coroutine **>(lua_getextraspace(thread)) = co;
@@ -645,10 +637,22 @@ void LuaTask::releaseHost()
         luaL_unref(L, LUA_REGISTRYINDEX, std::exchange(co->ref, LUA_NOREF));
     m_live.clear();
     m_localReady.clear();
-    if (m_main && m_main->ref != LUA_NOREF)
-        luaL_unref(L, LUA_REGISTRYINDEX, std::exchange(m_main->ref, LUA_NOREF));
+    if (m_main) {
+        // A main coroutine that returned normally can run the next task's main chunk.
+        lua_State *thread = m_main->L;
+        if (m_main->dead && !m_main->failed && lua_status(thread) == LUA_OK
+            && lua_resetthread(thread) == LUA_OK) {
+            lua_sethook(thread, nullptr, 0, 0);
+            lua_pushthread(thread);
+            lua_xmove(thread, L, 1);
+            m_host->keepSpareThread(luaL_ref(L, LUA_REGISTRYINDEX));
+        }
+        if (m_main->ref != LUA_NOREF)
+            luaL_unref(L, LUA_REGISTRYINDEX, std::exchange(m_main->ref, LUA_NOREF));
+    }
     m_main = nullptr;
     m_current = nullptr;
+    luaL_unref(L, LUA_REGISTRYINDEX, std::exchange(m_argsRef, LUA_NOREF));
     *static_cast<Coroutine **>(lua_getextraspace(L)) = nullptr;
     m_pool.release(std::exchange(m_host, nullptr));
 }

@@ -178,6 +178,7 @@ private:
     static int l_isCancelled(lua_State *L);
     static int l_isTimeout(lua_State *L);
     static int l_disabled(lua_State *L);
+    static int l_taskIndex(lua_State *L);
     static int l_exec(lua_State *L);
     static int l_httpGet(lua_State *L);
     static int l_httpPost(lua_State *L);
@@ -249,6 +250,7 @@ private:
     std::unordered_map<int, Coroutine *> m_live; // by id, every coroutine not ended
     std::deque<Wake> m_localReady;
     int m_nextCoroutineId = 1;
+    int m_argsRef = -2; // task.args, built on first use (LUA_NOREF)
     bool m_mainEnded = false;
     RunOutcome m_mainOutcome;
     bool m_hookCancelRaised = false;
