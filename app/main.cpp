@@ -39,9 +39,11 @@ int main(int argc, char *argv[])
     QApplication::setApplicationName(QStringLiteral("taskdeck"));
     QApplication::setOrganizationName(QStringLiteral("Taskdeck"));
     QApplication::setApplicationVersion(QStringLiteral(TASKDECK_VERSION));
+    QApplication::setDesktopFileName(QStringLiteral("taskdeck"));
     Engine engine;
     MainWindow window(&engine);
-    window.submitFiles(app.arguments().mid(1));
+    window.restoreSettings();
     window.show();
+    window.submitFiles(app.arguments().mid(1));
     return app.exec();
 }

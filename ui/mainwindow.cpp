@@ -1,50 +1,429 @@
 #include "mainwindow.h"
 
+#include "activitychart.h"
+#include "countsbar.h"
+#include "limitspanel.h"
+#include "logpane.h"
 #include "scriptloader.h"
+#include "stackpane.h"
+#include "statestyle.h"
+#include "taskfilterproxymodel.h"
+#include "taskitemdelegate.h"
+#include "tasktablemodel.h"
 
+#include <QAction>
+#include <QApplication>
+#include <QCloseEvent>
+#include <QComboBox>
 #include <QDir>
+#include <QDirIterator>
+#include <QDockWidget>
 #include <QDragEnterEvent>
 #include <QDropEvent>
+#include <QElapsedTimer>
+#include <QFileDialog>
 #include <QFileInfo>
+#include <QHBoxLayout>
 #include <QHeaderView>
 #include <QLabel>
+#include <QLineEdit>
+#include <QListWidget>
+#include <QMenuBar>
 #include <QMessageBox>
 #include <QMimeData>
+#include <QPlainTextEdit>
+#include <QPushButton>
+#include <QScopedValueRollback>
+#include <QScreen>
+#include <QSettings>
+#include <QSplitter>
 #include <QStatusBar>
+#include <QStyle>
+#include <QTableView>
+#include <QToolBar>
 #include <QTreeWidget>
+#include <QVBoxLayout>
+
+namespace {
+
+qint64 steadyMs()
+{
+    static QElapsedTimer clock;
+    if (!clock.isValid())
+        clock.start();
+    return clock.elapsed();
+}
+
+QIcon appIcon()
+{
+    QIcon icon;
+    // The SVG when Qt's SVG plugin is there; the PNG renderings of it in any case.
+    icon.addFile(QStringLiteral(":/icons/taskdeck.svg"));
+    for (int size : {32, 64, 256})
+        icon.addFile(QStringLiteral(":/icons/taskdeck-%1.png").arg(size), QSize(size, size));
+    return icon;
+}
+
+// Local files named by a drag, or none.
+QStringList localFiles(const QMimeData *mime)
+{
+    QStringList files;
+    if (!mime || !mime->hasUrls())
+        return files;
+    for (const QUrl &url : mime->urls())
+        if (url.isLocalFile())
+            files.append(url.toLocalFile());
+    return files;
+}
+
+} // namespace
 
 MainWindow::MainWindow(Engine *engine, QWidget *parent)
     : QMainWindow(parent)
     , m_engine(engine)
-    , m_counts(new QLabel(this))
-    , m_tasks(new QTreeWidget(this))
+    , m_model(new TaskTableModel(engine, this))
+    , m_proxy(new TaskFilterProxyModel(this))
+    , m_delegate(new TaskItemDelegate(this))
+    , m_view(new QTableView(this))
+    , m_countsBar(new CountsBar(this))
+    , m_chart(new ActivityChart(this))
+    , m_stack(new StackPane(engine, this))
+    , m_log(new LogPane(engine, this))
+    , m_limits(new LimitsPanel(engine, this))
+    , m_limitsDock(new QDockWidget(tr("Limits"), this))
+    , m_rejectedDock(new QDockWidget(tr("Rejected files"), this))
+    , m_rejected(new QListWidget(this))
+    , m_splitter(new QSplitter(Qt::Vertical, this))
+    , m_bottomSplitter(new QSplitter(Qt::Horizontal, this))
+    , m_statusTasks(new QLabel(this))
+    , m_statusPaused(new QLabel(this))
 {
-    setWindowTitle(QStringLiteral("Taskdeck"));
+    setWindowTitle(tr("Taskdeck"));
+    setWindowIcon(appIcon());
     setAcceptDrops(true);
-    m_tasks->setHeaderLabels({tr("ID"), tr("Name"), tr("Group"), tr("Priority"), tr("State"),
-                              tr("Attempt"), tr("Result or error")});
-    m_tasks->setRootIsDecorated(false);
-    m_tasks->header()->setStretchLastSection(true);
-    setCentralWidget(m_tasks);
-    statusBar()->addWidget(m_counts);
-    connect(m_engine, &Engine::updated, this, &MainWindow::onUpdate);
-    resize(1000, 600);
+    setDockOptions(QMainWindow::AnimatedDocks | QMainWindow::AllowTabbedDocks);
+
+    // The table.
+    m_proxy->setSourceModel(m_model);
+    m_view->setObjectName(QStringLiteral("taskTable"));
+    m_view->setModel(m_proxy);
+    m_view->setItemDelegate(m_delegate);
+    m_view->setSelectionBehavior(QAbstractItemView::SelectRows);
+    m_view->setSelectionMode(QAbstractItemView::ExtendedSelection);
+    m_view->setEditTriggers(QAbstractItemView::DoubleClicked | QAbstractItemView::EditKeyPressed);
+    m_view->setWordWrap(false);
+    m_view->setShowGrid(false);
+    m_view->setAlternatingRowColors(true);
+    m_view->setHorizontalScrollMode(QAbstractItemView::ScrollPerPixel);
+    m_view->setMouseTracking(true);
+    // Rows of one height, and a vertical header that never measures them: 100,000 rows
+    // cost nothing until they are scrolled into view.
+    m_view->verticalHeader()->setSectionResizeMode(QHeaderView::Fixed);
+    m_view->verticalHeader()->setDefaultSectionSize(fontMetrics().height() + 8);
+    m_view->verticalHeader()->hide();
+    QHeaderView *header = m_view->horizontalHeader();
+    header->setSectionsMovable(true);
+    header->setHighlightSections(false);
+    header->setStretchLastSection(true);
+    const int widths[TaskTableModel::ColumnCount] = {52, 140, 76, 60, 180, 120, 60, 70, 70, 160};
+    for (int c = 0; c < TaskTableModel::ColumnCount; ++c)
+        header->resizeSection(c, widths[c]);
+    m_view->setSortingEnabled(true);
+    m_view->sortByColumn(TaskTableModel::Id, Qt::AscendingOrder);
+    // Dragging pending rows reorders the queue; dropping files is the window's business.
+    m_view->setDragEnabled(true);
+    m_view->setAcceptDrops(true);
+    m_view->setDragDropMode(QAbstractItemView::InternalMove);
+    m_view->setDragDropOverwriteMode(true);
+    m_view->setDefaultDropAction(Qt::MoveAction);
+    m_view->setDropIndicatorShown(true);
+    connect(m_delegate, &TaskItemDelegate::cancelClicked, m_engine,
+            [this](TaskId id) { m_engine->cancel(id); });
+    connect(m_view->selectionModel(), &QItemSelectionModel::currentRowChanged, this,
+            &MainWindow::onCurrentRowChanged);
+    connect(m_view->selectionModel(), &QItemSelectionModel::selectionChanged, this,
+            &MainWindow::updateStatus);
+
+    // Counts and chart above the table, filters, then table over stack and log.
+    auto *top = new QWidget(this);
+    auto *topLayout = new QHBoxLayout(top);
+    topLayout->setContentsMargins(0, 0, 0, 0);
+    auto *countsAndFilters = new QVBoxLayout;
+    countsAndFilters->addWidget(m_countsBar);
+    countsAndFilters->addWidget(createFilterBar());
+    topLayout->addLayout(countsAndFilters, 3);
+    topLayout->addWidget(m_chart, 2);
+    m_chart->setSampleIntervalMs(TickMs);
+
+    m_bottomSplitter->setObjectName(QStringLiteral("detailSplitter"));
+    m_bottomSplitter->addWidget(m_stack);
+    m_bottomSplitter->addWidget(m_log);
+    m_bottomSplitter->setStretchFactor(0, 3);
+    m_bottomSplitter->setStretchFactor(1, 2);
+
+    m_splitter->setObjectName(QStringLiteral("mainSplitter"));
+    m_splitter->addWidget(m_view);
+    m_splitter->addWidget(m_bottomSplitter);
+    m_splitter->setStretchFactor(0, 3);
+    m_splitter->setStretchFactor(1, 2);
+    m_splitter->setChildrenCollapsible(false);
+
+    auto *central = new QWidget(this);
+    auto *layout = new QVBoxLayout(central);
+    layout->setContentsMargins(6, 4, 6, 0);
+    layout->setSpacing(4);
+    layout->addWidget(top);
+    layout->addWidget(m_splitter, 1);
+    setCentralWidget(central);
+
+    // Docks: the limits editor, and the files that could not be queued.
+    m_limitsDock->setObjectName(QStringLiteral("limitsDock"));
+    m_limitsDock->setWidget(m_limits);
+    addDockWidget(Qt::RightDockWidgetArea, m_limitsDock);
+    connect(m_model, &TaskTableModel::groupAdded, m_limits, &LimitsPanel::addGroup);
+    connect(m_limits, &LimitsPanel::pausedChanged, this, [this](bool paused) {
+        if (m_pauseAction)
+            m_pauseAction->setChecked(paused);
+        updateStatus();
+    });
+
+    m_rejected->setObjectName(QStringLiteral("rejectedFiles"));
+    m_rejected->setAlternatingRowColors(true);
+    m_rejected->setWordWrap(true);
+    auto *rejectedBox = new QWidget(this);
+    auto *rejectedLayout = new QVBoxLayout(rejectedBox);
+    rejectedLayout->setContentsMargins(4, 4, 4, 4);
+    rejectedLayout->addWidget(m_rejected, 1);
+    auto *clearRejected = new QPushButton(tr("Clear list"), rejectedBox);
+    rejectedLayout->addWidget(clearRejected, 0, Qt::AlignRight);
+    connect(clearRejected, &QPushButton::clicked, m_rejected, &QListWidget::clear);
+    m_rejectedDock->setObjectName(QStringLiteral("rejectedFilesDock"));
+    m_rejectedDock->setWidget(rejectedBox);
+    addDockWidget(Qt::RightDockWidgetArea, m_rejectedDock);
+    m_rejectedDock->hide();
+
+    createActions();
+
+    m_statusTasks->setObjectName(QStringLiteral("statusTasks"));
+    m_statusPaused->setObjectName(QStringLiteral("statusPaused"));
+    statusBar()->addPermanentWidget(m_statusPaused);
+    statusBar()->addPermanentWidget(m_statusTasks);
+    statusBar()->showMessage(tr("Drop task scripts or folders anywhere on the window, "
+                                "or use File > Open (Ctrl+O)"));
+
+    connect(m_engine, &Engine::updated, this, &MainWindow::applyUpdate);
+    m_tick.setInterval(TickMs);
+    connect(&m_tick, &QTimer::timeout, this, &MainWindow::tick);
+    m_tick.start();
+    // Files dropped on any child (the table, the panes, the filter box) land here.
+    qApp->installEventFilter(this);
+    updateStatus();
+    resizeDocks({m_limitsDock}, {330}, Qt::Horizontal);
+    QSize size(1600, 1000);
+    if (const QScreen *screen = QGuiApplication::primaryScreen())
+        size = size.boundedTo(screen->availableSize());
+    resize(size);
 }
 
-void MainWindow::submitFiles(const QStringList &files)
+MainWindow::~MainWindow()
+{
+    qApp->removeEventFilter(this);
+}
+
+QWidget *MainWindow::createFilterBar()
+{
+    auto *bar = new QWidget(this);
+    auto *layout = new QHBoxLayout(bar);
+    layout->setContentsMargins(0, 0, 0, 0);
+    m_filterText = new QLineEdit(bar);
+    m_filterText->setObjectName(QStringLiteral("filterText"));
+    m_filterText->setPlaceholderText(tr("Filter by name, group, file, result or id (Ctrl+F)"));
+    m_filterText->setClearButtonEnabled(true);
+    m_filterState = new QComboBox(bar);
+    m_filterState->setObjectName(QStringLiteral("filterState"));
+    using F = TaskFilterProxyModel::StateFilter;
+    const std::pair<QString, F> states[] = {
+        {tr("All states"), F::All},       {tr("Active"), F::Active},
+        {tr("Pending"), F::Pending},      {tr("Running"), F::Running},
+        {tr("Failed"), F::Failed},        {tr("Succeeded"), F::Succeeded},
+        {tr("Cancelled"), F::Cancelled},  {tr("Finished"), F::Finished},
+    };
+    for (const auto &[label, filter] : states)
+        m_filterState->addItem(label, int(filter));
+    m_filterGroup = new QComboBox(bar);
+    m_filterGroup->setObjectName(QStringLiteral("filterGroup"));
+    m_filterGroup->addItem(tr("All groups"), QString());
+    m_filterGroup->setSizeAdjustPolicy(QComboBox::AdjustToContents);
+    layout->addWidget(m_filterText, 1);
+    layout->addWidget(m_filterState);
+    layout->addWidget(m_filterGroup);
+
+    connect(m_filterText, &QLineEdit::textChanged, m_proxy, &TaskFilterProxyModel::setText);
+    connect(m_filterState, &QComboBox::currentIndexChanged, this, [this](int i) {
+        m_proxy->setStateFilter(TaskFilterProxyModel::StateFilter(m_filterState->itemData(i).toInt()));
+        updateStatus();
+    });
+    connect(m_filterGroup, &QComboBox::currentIndexChanged, this, [this](int i) {
+        m_proxy->setGroup(m_filterGroup->itemData(i).toString());
+        updateStatus();
+    });
+    connect(m_filterText, &QLineEdit::textChanged, this, &MainWindow::updateStatus);
+    connect(m_model, &TaskTableModel::groupAdded, this, [this](const QString &group) {
+        int at = 1;
+        while (at < m_filterGroup->count() && m_filterGroup->itemText(at) < group)
+            ++at;
+        m_filterGroup->insertItem(at, group, group);
+    });
+    return bar;
+}
+
+void MainWindow::createActions()
+{
+    QStyle *s = style();
+    const auto add = [this](QMenu *menu, const QString &text, const QString &name,
+                            const QKeySequence &key, const QIcon &icon, auto slot) {
+        auto *action = new QAction(icon, text, this);
+        action->setObjectName(name);
+        if (!key.isEmpty()) {
+            action->setShortcut(key);
+            action->setToolTip(QStringLiteral("%1 (%2)").arg(QString(text).remove(u'&'),
+                                                            key.toString(QKeySequence::NativeText)));
+        }
+        connect(action, &QAction::triggered, this, slot);
+        menu->addAction(action);
+        return action;
+    };
+
+    QMenu *file = menuBar()->addMenu(tr("&File"));
+    QAction *open = add(file, tr("&Open scripts…"), QStringLiteral("actionOpen"),
+                        QKeySequence::Open, s->standardIcon(QStyle::SP_DialogOpenButton),
+                        &MainWindow::openFiles);
+    add(file, tr("Open &folder…"), QStringLiteral("actionOpenFolder"),
+        QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_O), s->standardIcon(QStyle::SP_DirOpenIcon),
+        &MainWindow::openFolder);
+    file->addSeparator();
+    add(file, tr("&Quit"), QStringLiteral("actionQuit"), QKeySequence(Qt::CTRL | Qt::Key_Q),
+        QIcon(), &QWidget::close);
+
+    QMenu *tasks = menuBar()->addMenu(tr("&Tasks"));
+    QAction *cancel = add(tasks, tr("&Cancel selected"), QStringLiteral("actionCancel"),
+                          QKeySequence(Qt::Key_Delete),
+                          s->standardIcon(QStyle::SP_DialogCancelButton), &MainWindow::cancelSelected);
+    QAction *cancelPending = add(tasks, tr("Cancel all &pending"),
+                                 QStringLiteral("actionCancelPending"),
+                                 QKeySequence(Qt::SHIFT | Qt::Key_Delete),
+                                 s->standardIcon(QStyle::SP_DialogDiscardButton),
+                                 &MainWindow::cancelAllPending);
+    add(tasks, tr("Cancel &all"), QStringLiteral("actionCancelAll"),
+        QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_Delete), QIcon(), &MainWindow::cancelAll);
+    tasks->addSeparator();
+    QAction *top = add(tasks, tr("Move to &top"), QStringLiteral("actionMoveToTop"),
+                       QKeySequence(Qt::CTRL | Qt::Key_Home), s->standardIcon(QStyle::SP_ArrowUp),
+                       &MainWindow::moveSelectedToTop);
+    QAction *bottom = add(tasks, tr("Move to &bottom"), QStringLiteral("actionMoveToBottom"),
+                          QKeySequence(Qt::CTRL | Qt::Key_End),
+                          s->standardIcon(QStyle::SP_ArrowDown), &MainWindow::moveSelectedToBottom);
+    add(tasks, tr("&Raise priority"), QStringLiteral("actionRaisePriority"),
+        QKeySequence(Qt::CTRL | Qt::Key_Up), QIcon(), &MainWindow::raiseSelectedPriority);
+    add(tasks, tr("&Lower priority"), QStringLiteral("actionLowerPriority"),
+        QKeySequence(Qt::CTRL | Qt::Key_Down), QIcon(), &MainWindow::lowerSelectedPriority);
+    add(tasks, tr("&Edit priority"), QStringLiteral("actionEditPriority"),
+        QKeySequence(Qt::Key_F2), QIcon(), &MainWindow::editPriority);
+    tasks->addSeparator();
+    QAction *retry = add(tasks, tr("Re&try failed"), QStringLiteral("actionRetryFailed"),
+                         QKeySequence(Qt::CTRL | Qt::Key_R),
+                         s->standardIcon(QStyle::SP_BrowserReload), &MainWindow::retryFailed);
+    QAction *clear = add(tasks, tr("Clear &finished"), QStringLiteral("actionClearFinished"),
+                         QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_L),
+                         s->standardIcon(QStyle::SP_DialogResetButton), &MainWindow::clearFinished);
+
+    QMenu *queue = menuBar()->addMenu(tr("&Queue"));
+    m_pauseAction = new QAction(s->standardIcon(QStyle::SP_MediaPause), tr("&Pause queue"), this);
+    m_pauseAction->setObjectName(QStringLiteral("actionPause"));
+    m_pauseAction->setCheckable(true);
+    m_pauseAction->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_P));
+    m_pauseAction->setToolTip(tr("Pause or resume the queue (Ctrl+P): running tasks go on"));
+    connect(m_pauseAction, &QAction::toggled, this, &MainWindow::setPaused);
+    queue->addAction(m_pauseAction);
+    QAction *limits = m_limitsDock->toggleViewAction();
+    limits->setText(tr("&Limits"));
+    limits->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_L));
+    queue->addAction(limits);
+
+    QMenu *view = menuBar()->addMenu(tr("&View"));
+    add(view, tr("&Filter"), QStringLiteral("actionFilter"), QKeySequence::Find, QIcon(),
+        [this] {
+            m_filterText->setFocus();
+            m_filterText->selectAll();
+        });
+    add(view, tr("Show &table"), QStringLiteral("actionFocusTable"),
+        QKeySequence(Qt::CTRL | Qt::Key_1), QIcon(), [this] { m_view->setFocus(); });
+    add(view, tr("Show &stack"), QStringLiteral("actionFocusStack"),
+        QKeySequence(Qt::CTRL | Qt::Key_2), QIcon(), [this] { m_stack->tree()->setFocus(); });
+    add(view, tr("Show l&og"), QStringLiteral("actionFocusLog"),
+        QKeySequence(Qt::CTRL | Qt::Key_3), QIcon(), [this] { m_log->view()->setFocus(); });
+    QAction *rejected = m_rejectedDock->toggleViewAction();
+    rejected->setText(tr("&Rejected files"));
+    rejected->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_J));
+    view->addAction(rejected);
+
+    QMenu *help = menuBar()->addMenu(tr("&Help"));
+    add(help, tr("&Keyboard shortcuts"), QStringLiteral("actionShortcuts"),
+        QKeySequence::HelpContents, QIcon(), [this] {
+            QStringList lines;
+            for (QAction *a : findChildren<QAction *>())
+                if (!a->shortcut().isEmpty() && !a->text().isEmpty())
+                    lines.append(QStringLiteral("%1\t%2").arg(
+                        a->shortcut().toString(QKeySequence::NativeText),
+                        QString(a->text()).remove(u'&').remove(u'…')));
+            lines.sort();
+            QMessageBox::information(this, tr("Keyboard shortcuts"), lines.join(u'\n'));
+        });
+    add(help, tr("&About Taskdeck"), QStringLiteral("actionAbout"), QKeySequence(), QIcon(),
+        [this] {
+            QMessageBox::about(this, tr("About Taskdeck"),
+                               tr("<b>Taskdeck %1</b><p>A task queue and live task monitor.</p>")
+                                   .arg(QCoreApplication::applicationVersion()));
+        });
+
+    QToolBar *bar = addToolBar(tr("Main"));
+    bar->setObjectName(QStringLiteral("mainToolBar"));
+    bar->setToolButtonStyle(Qt::ToolButtonTextBesideIcon);
+    bar->setIconSize(QSize(16, 16));
+    bar->addAction(open);
+    bar->addSeparator();
+    bar->addAction(cancel);
+    bar->addAction(cancelPending);
+    bar->addAction(m_pauseAction);
+    bar->addSeparator();
+    bar->addAction(top);
+    bar->addAction(bottom);
+    bar->addSeparator();
+    bar->addAction(retry);
+    bar->addAction(clear);
+}
+
+// ---- files ----
+
+int MainWindow::submitFiles(const QStringList &files)
 {
     QStringList rejected;
     QList<TaskSpec> specs;
     for (const QString &path : files) {
-        QStringList paths{path};
-        if (QFileInfo(path).isDir()) {
-            paths.clear();
-            const QDir dir(path);
-            for (const QString &name : dir.entryList(QDir::Files, QDir::Name))
-                paths.append(dir.filePath(name));
+        const QFileInfo info(path);
+        QStringList paths;
+        if (info.isDir()) {
+            QDirIterator it(path, QDir::Files | QDir::NoDotAndDotDot, QDirIterator::Subdirectories);
+            while (it.hasNext())
+                paths.append(it.next());
+            paths.sort();
+            if (paths.isEmpty())
+                rejected.append(tr("%1: folder holds no files").arg(path));
+        } else {
+            paths.append(path);
         }
-        for (const QString &p : paths) {
-            auto loaded = ScriptLoader::load(p);
+        for (const QString &p : std::as_const(paths)) {
+            const ScriptLoader::Result loaded = ScriptLoader::load(p);
             if (loaded.spec)
                 specs.append(*loaded.spec);
             else
@@ -53,46 +432,393 @@ void MainWindow::submitFiles(const QStringList &files)
     }
     if (!specs.isEmpty())
         m_engine->submit(specs);
-    if (!rejected.isEmpty())
-        QMessageBox::warning(this, tr("Some files were not queued"), rejected.join(u'\n'));
+    reject(rejected);
+    if (!files.isEmpty())
+        statusBar()->showMessage(rejected.isEmpty()
+                                     ? tr("Queued %n task(s)", nullptr, int(specs.size()))
+                                     : tr("Queued %n task(s); %1 file(s) rejected", nullptr,
+                                          int(specs.size()))
+                                           .arg(rejected.size()),
+                                 8000);
+    return int(specs.size());
+}
+
+void MainWindow::reject(const QStringList &reasons)
+{
+    if (reasons.isEmpty())
+        return;
+    const QIcon icon = StateStyle::icon(TaskState::Failed);
+    for (const QString &reason : reasons) {
+        auto *item = new QListWidgetItem(icon, reason, m_rejected);
+        item->setToolTip(reason);
+    }
+    m_rejected->scrollToBottom();
+    m_rejectedDock->show();
+    m_rejectedDock->raise();
+}
+
+void MainWindow::openFiles()
+{
+    const QStringList files = QFileDialog::getOpenFileNames(
+        this, tr("Open task scripts"), QString(),
+        tr("Task scripts (*.lua *.sh *.py);;All files (*)"));
+    submitFiles(files);
+}
+
+void MainWindow::openFolder()
+{
+    const QString dir = QFileDialog::getExistingDirectory(this, tr("Open a folder of scripts"));
+    if (!dir.isEmpty())
+        submitFiles({dir});
+}
+
+bool MainWindow::handleFileDrag(QEvent *event)
+{
+    switch (event->type()) {
+    case QEvent::DragEnter:
+    case QEvent::DragMove: {
+        auto *drag = static_cast<QDragMoveEvent *>(event);
+        if (localFiles(drag->mimeData()).isEmpty())
+            return false;
+        drag->setDropAction(Qt::CopyAction);
+        drag->accept();
+        return true;
+    }
+    case QEvent::Drop: {
+        auto *drop = static_cast<QDropEvent *>(event);
+        const QStringList files = localFiles(drop->mimeData());
+        if (files.isEmpty())
+            return false;
+        drop->setDropAction(Qt::CopyAction);
+        drop->accept();
+        submitFiles(files);
+        return true;
+    }
+    default:
+        return false;
+    }
 }
 
 void MainWindow::dragEnterEvent(QDragEnterEvent *event)
 {
-    if (event->mimeData()->hasUrls())
-        event->acceptProposedAction();
+    if (!handleFileDrag(event))
+        event->ignore();
+}
+
+void MainWindow::dragMoveEvent(QDragMoveEvent *event)
+{
+    if (!handleFileDrag(event))
+        event->ignore();
 }
 
 void MainWindow::dropEvent(QDropEvent *event)
 {
-    QStringList files;
-    for (const QUrl &url : event->mimeData()->urls())
-        if (url.isLocalFile())
-            files.append(url.toLocalFile());
-    submitFiles(files);
-    event->acceptProposedAction();
+    if (!handleFileDrag(event))
+        event->ignore();
 }
 
-void MainWindow::onUpdate(const EngineUpdate &update)
+bool MainWindow::eventFilter(QObject *watched, QEvent *event)
 {
-    const EngineCounts &c = update.counts;
-    m_counts->setText(tr("active %1   pending %2   failed %3   succeeded %4   cancelled %5")
-                          .arg(c.running)
-                          .arg(c.pending)
-                          .arg(c.failed + c.timedOut)
-                          .arg(c.succeeded)
-                          .arg(c.cancelled));
-    for (const TaskSnapshot &t : update.changed) {
-        QTreeWidgetItem *&item = m_items[t.id];
-        if (!item) {
-            item = new QTreeWidgetItem(m_tasks);
-            item->setText(0, QString::number(t.id));
-            item->setText(1, t.name);
-            item->setText(2, t.group);
-        }
-        item->setText(3, QString::number(t.priority));
-        item->setText(4, taskStateName(t.state));
-        item->setText(5, QString::number(t.attempt));
-        item->setText(6, t.error.isEmpty() ? t.result.toVariant().toString() : t.error);
+    const auto type = event->type();
+    if ((type == QEvent::DragEnter || type == QEvent::DragMove || type == QEvent::Drop)
+        && watched != this) {
+        auto *widget = qobject_cast<QWidget *>(watched);
+        if (widget && widget->window() == this && handleFileDrag(event))
+            return true;
     }
+    return QMainWindow::eventFilter(watched, event);
+}
+
+// ---- engine batches ----
+
+void MainWindow::applyUpdate(const EngineUpdate &update)
+{
+    m_counts = update.counts;
+    const bool wasEmpty = m_model->rowCount() == 0;
+    m_model->applyUpdate(update);
+    if (m_followRunning && wasEmpty)
+        followRunningTask();
+    m_countsBar->setCounts(update.counts, steadyMs());
+    m_log->appendLogs(update.logs);
+    if (const auto current = m_stack->task()) {
+        for (const TaskSnapshot &t : update.changed) {
+            if (t.id == *current) {
+                m_stack->refresh();
+                break;
+            }
+        }
+    }
+    if (m_limitsDock->isVisible())
+        m_limits->updateCounts(m_model->groups());
+    updateStatus();
+}
+
+void MainWindow::tick()
+{
+    ++m_ticks;
+    m_chart->addSample(m_counts);
+    m_countsBar->setCounts(m_counts, steadyMs());
+    if (m_ticks % 4 == 0) {
+        // Durations and cancel countdowns are computed when painted: repaint the visible rows.
+        if (m_model->hasLiveRows())
+            m_view->viewport()->update();
+        if (m_followRunning)
+            followRunningTask();
+    }
+}
+
+void MainWindow::updateStatus()
+{
+    const int shown = m_proxy->rowCount();
+    const int total = m_model->rowCount();
+    const int selected = int(m_view->selectionModel()->selectedRows().size());
+    QString text = shown == total ? tr("%n task(s)", nullptr, total)
+                                  : tr("%1 of %n task(s) shown", nullptr, total).arg(shown);
+    if (selected > 1)
+        text += tr(", %1 selected").arg(selected);
+    if (m_model->queuedCount() > 0)
+        text += tr(" (+%1 arriving)").arg(m_model->queuedCount());
+    m_statusTasks->setText(text);
+    m_statusPaused->setText(m_limits->isPaused() ? tr("Queue paused") : QString());
+}
+
+// ---- selection ----
+
+QList<TaskId> MainWindow::selectedTasks() const
+{
+    QModelIndexList rows = m_view->selectionModel()->selectedRows(TaskTableModel::Id);
+    std::sort(rows.begin(), rows.end(),
+              [](const QModelIndex &a, const QModelIndex &b) { return a.row() < b.row(); });
+    QList<TaskId> ids;
+    ids.reserve(rows.size());
+    for (const QModelIndex &index : std::as_const(rows))
+        ids.append(index.data(TaskTableModel::IdRole).value<TaskId>());
+    if (ids.isEmpty())
+        if (const auto current = currentTask())
+            ids.append(*current);
+    return ids;
+}
+
+std::optional<TaskId> MainWindow::currentTask() const
+{
+    const QModelIndex current = m_view->currentIndex();
+    if (!current.isValid())
+        return std::nullopt;
+    return current.data(TaskTableModel::IdRole).value<TaskId>();
+}
+
+bool MainWindow::selectTask(TaskId id)
+{
+    const int row = m_model->rowOf(id);
+    if (row < 0)
+        return false;
+    const QModelIndex index = m_proxy->mapFromSource(m_model->index(row, TaskTableModel::Name));
+    if (!index.isValid())
+        return false;
+    m_view->selectionModel()->setCurrentIndex(
+        index, QItemSelectionModel::ClearAndSelect | QItemSelectionModel::Rows);
+    m_view->scrollTo(index);
+    return true;
+}
+
+// Until the user picks a task, the stack and log panes show a running one: the first
+// running row, kept while it runs (checked once a second, and when the first tasks come).
+void MainWindow::followRunningTask()
+{
+    const auto current = currentTask();
+    if (current) {
+        const int row = m_model->rowOf(*current);
+        if (row >= 0 && m_model->row(row).state == TaskState::Running)
+            return;
+    }
+    for (int r = 0; r < m_proxy->rowCount(); ++r) {
+        const QModelIndex index = m_proxy->index(r, TaskTableModel::Name);
+        if (TaskState(index.data(TaskTableModel::StateRole).toInt()) != TaskState::Running)
+            continue;
+        const QScopedValueRollback<bool> automatic(m_selectingAutomatically, true);
+        m_view->selectionModel()->setCurrentIndex(
+            index, QItemSelectionModel::ClearAndSelect | QItemSelectionModel::Rows);
+        return;
+    }
+    if (!current && m_proxy->rowCount() > 0) {
+        const QScopedValueRollback<bool> automatic(m_selectingAutomatically, true);
+        m_view->selectionModel()->setCurrentIndex(
+            m_proxy->index(0, TaskTableModel::Name),
+            QItemSelectionModel::ClearAndSelect | QItemSelectionModel::Rows);
+    }
+}
+
+void MainWindow::onCurrentRowChanged()
+{
+    if (!m_selectingAutomatically)
+        m_followRunning = false;
+    const std::optional<TaskId> id = currentTask();
+    m_stack->setTask(id);
+    m_log->setTask(id);
+}
+
+// ---- actions ----
+
+void MainWindow::cancelSelected()
+{
+    const QList<TaskId> ids = selectedTasks();
+    if (!ids.isEmpty())
+        m_engine->cancel(ids);
+}
+
+void MainWindow::cancelAllPending()
+{
+    m_engine->cancelAllPending();
+}
+
+void MainWindow::cancelAll()
+{
+    m_engine->cancelAll();
+}
+
+void MainWindow::moveSelectedToTop()
+{
+    // Last first, so that the selection keeps its order at the head of the queue.
+    const QList<TaskId> ids = selectedTasks();
+    for (auto it = ids.crbegin(); it != ids.crend(); ++it)
+        m_engine->moveToTop(*it);
+}
+
+void MainWindow::moveSelectedToBottom()
+{
+    for (TaskId id : selectedTasks())
+        m_engine->moveToBottom(id);
+}
+
+void MainWindow::changeSelectedPriority(int delta)
+{
+    for (TaskId id : selectedTasks()) {
+        const int row = m_model->rowOf(id);
+        if (row >= 0 && m_model->row(row).state == TaskState::Pending)
+            m_model->setData(m_model->index(row, TaskTableModel::Priority),
+                             m_model->row(row).priority + delta);
+    }
+}
+
+void MainWindow::raiseSelectedPriority()
+{
+    changeSelectedPriority(+1);
+}
+
+void MainWindow::lowerSelectedPriority()
+{
+    changeSelectedPriority(-1);
+}
+
+void MainWindow::editPriority()
+{
+    const QModelIndex current = m_view->currentIndex();
+    if (!current.isValid())
+        return;
+    m_view->edit(current.siblingAtColumn(TaskTableModel::Priority));
+}
+
+void MainWindow::retryFailed()
+{
+    // The failed tasks' scripts are read again (they may have been fixed since) and
+    // submitted as new tasks; the failed rows make room for them.
+    QList<TaskId> ids;
+    QStringList files;
+    for (int r = 0; r < m_model->rowCount(); ++r) {
+        const TaskTableModel::Row &row = m_model->row(r);
+        if (row.state == TaskState::Failed || row.state == TaskState::TimedOut) {
+            ids.append(row.id);
+            files.append(row.file);
+        }
+    }
+    if (ids.isEmpty()) {
+        statusBar()->showMessage(tr("No failed task to retry"), 4000);
+        return;
+    }
+    QHash<QString, ScriptLoader::Result> loaded;
+    QList<TaskSpec> specs;
+    QStringList rejected;
+    QSet<TaskId> retried;
+    for (qsizetype i = 0; i < ids.size(); ++i) {
+        auto it = loaded.find(files[i]);
+        if (it == loaded.end()) {
+            it = loaded.insert(files[i], ScriptLoader::load(files[i]));
+            if (!it->spec)
+                rejected.append(it->error);
+        }
+        if (it->spec) {
+            specs.append(*it->spec);
+            retried.insert(ids[i]);
+        }
+    }
+    if (!specs.isEmpty())
+        m_engine->submit(specs);
+    m_model->removeTasks([&retried](const TaskTableModel::Row &row) {
+        return retried.contains(row.id);
+    });
+    reject(rejected);
+    statusBar()->showMessage(tr("Retrying %n task(s)", nullptr, int(specs.size())), 6000);
+    updateStatus();
+}
+
+void MainWindow::clearFinished()
+{
+    const int removed = m_model->removeTasks(
+        [](const TaskTableModel::Row &row) { return isFinished(row.state); });
+    statusBar()->showMessage(tr("Cleared %n finished task(s)", nullptr, removed), 4000);
+    updateStatus();
+}
+
+void MainWindow::setPaused(bool paused)
+{
+    // The limits panel owns the state and tells the engine; the action mirrors it.
+    m_limits->setPaused(paused);
+    if (m_pauseAction && m_pauseAction->isChecked() != paused)
+        m_pauseAction->setChecked(paused);
+}
+
+// ---- settings ----
+
+void MainWindow::restoreSettings()
+{
+    QSettings settings;
+    restoreGeometry(settings.value(QStringLiteral("window/geometry")).toByteArray());
+    restoreState(settings.value(QStringLiteral("window/state")).toByteArray());
+    m_splitter->restoreState(settings.value(QStringLiteral("window/splitter")).toByteArray());
+    m_bottomSplitter->restoreState(
+        settings.value(QStringLiteral("window/detailSplitter")).toByteArray());
+    m_view->horizontalHeader()->restoreState(
+        settings.value(QStringLiteral("table/header")).toByteArray());
+    if (settings.contains(QStringLiteral("limits/maxRunning")))
+        m_limits->setMaxRunning(settings.value(QStringLiteral("limits/maxRunning")).toInt());
+    settings.beginGroup(QStringLiteral("limits/groups"));
+    for (const QString &group : settings.childKeys())
+        m_limits->setGroupLimit(QUrl::fromPercentEncoding(group.toUtf8()),
+                                settings.value(group).toInt());
+    settings.endGroup();
+    m_saveOnClose = true;
+}
+
+void MainWindow::saveSettings() const
+{
+    QSettings settings;
+    settings.setValue(QStringLiteral("window/geometry"), saveGeometry());
+    settings.setValue(QStringLiteral("window/state"), saveState());
+    settings.setValue(QStringLiteral("window/splitter"), m_splitter->saveState());
+    settings.setValue(QStringLiteral("window/detailSplitter"), m_bottomSplitter->saveState());
+    settings.setValue(QStringLiteral("table/header"), m_view->horizontalHeader()->saveState());
+    settings.setValue(QStringLiteral("limits/maxRunning"), m_limits->maxRunning());
+    settings.remove(QStringLiteral("limits/groups"));
+    settings.beginGroup(QStringLiteral("limits/groups"));
+    for (const QString &group : m_limits->groups())
+        if (const int limit = m_limits->groupLimit(group); limit > 0)
+            settings.setValue(QString::fromLatin1(QUrl::toPercentEncoding(group)), limit);
+    settings.endGroup();
+}
+
+void MainWindow::closeEvent(QCloseEvent *event)
+{
+    if (m_saveOnClose)
+        saveSettings();
+    QMainWindow::closeEvent(event);
 }

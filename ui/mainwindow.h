@@ -2,33 +2,130 @@
 
 #include "engine.h"
 
-#include <QHash>
 #include <QMainWindow>
+#include <QTimer>
 
+#include <optional>
+
+class ActivityChart;
+class CountsBar;
+class LimitsPanel;
+class LogPane;
+class QComboBox;
+class QDockWidget;
 class QLabel;
-class QTreeWidget;
-class QTreeWidgetItem;
+class QLineEdit;
+class QListWidget;
+class QSplitter;
+class QTableView;
+class StackPane;
+class TaskFilterProxyModel;
+class TaskItemDelegate;
+class TaskTableModel;
 
 // The dashboard window. Observes the engine only through its batched updates and
-// talks to it only through its public API. Main thread.
+// value look-ups, and talks to it only through its public API. Main thread.
 class MainWindow : public QMainWindow
 {
     Q_OBJECT
 public:
-    explicit MainWindow(Engine *engine, QWidget *parent = nullptr);
+    // Ticks of the window's one repaint timer: the chart samples and the throughput
+    // every tick, the live durations and cancel countdowns every fourth (1 s).
+    static constexpr int TickMs = 250;
 
-    // Loads and submits script files; rejected ones are listed with their reasons.
-    void submitFiles(const QStringList &files);
+    explicit MainWindow(Engine *engine, QWidget *parent = nullptr);
+    ~MainWindow() override;
+
+    // Loads and submits script files, folders expanded to the files in them (recursively);
+    // rejected files are listed with their reasons in the "Rejected files" panel.
+    // Returns the number of tasks submitted.
+    int submitFiles(const QStringList &files);
+
+    // Applies one engine batch (what Engine::updated does; public for the benchmark).
+    void applyUpdate(const EngineUpdate &update);
+
+    // Window layout, columns and limits, from and to QSettings. restoreSettings() also
+    // turns on saving them when the window closes; a window that never restored (tests)
+    // never writes the user's settings.
+    void restoreSettings();
+    void saveSettings() const;
+
+    TaskTableModel *taskModel() const { return m_model; }
+    TaskFilterProxyModel *filterModel() const { return m_proxy; }
+    QTableView *taskView() const { return m_view; }
+    TaskItemDelegate *taskDelegate() const { return m_delegate; }
+    StackPane *stackPane() const { return m_stack; }
+    LogPane *logPane() const { return m_log; }
+    LimitsPanel *limitsPanel() const { return m_limits; }
+    CountsBar *countsBar() const { return m_countsBar; }
+    QListWidget *rejectedFiles() const { return m_rejected; }
+    QDockWidget *rejectedFilesDock() const { return m_rejectedDock; }
+
+    // The tasks of the selected rows, in the table's order.
+    QList<TaskId> selectedTasks() const;
+    std::optional<TaskId> currentTask() const;
+    // Selects the row of `id` and makes it current.
+    bool selectTask(TaskId id);
+
+public Q_SLOTS:
+    void openFiles();
+    void openFolder();
+    void cancelSelected();
+    void cancelAllPending();
+    void cancelAll();
+    void moveSelectedToTop();
+    void moveSelectedToBottom();
+    void raiseSelectedPriority();
+    void lowerSelectedPriority();
+    void editPriority();
+    void retryFailed();
+    void clearFinished();
+    void setPaused(bool paused);
 
 protected:
     void dragEnterEvent(QDragEnterEvent *event) override;
+    void dragMoveEvent(QDragMoveEvent *event) override;
     void dropEvent(QDropEvent *event) override;
+    void closeEvent(QCloseEvent *event) override;
+    bool eventFilter(QObject *watched, QEvent *event) override;
 
 private:
-    void onUpdate(const EngineUpdate &update);
+    void createActions();
+    QWidget *createFilterBar();
+    void reject(const QStringList &reasons);
+    void tick();
+    void onCurrentRowChanged();
+    void followRunningTask();
+    void updateStatus();
+    void changeSelectedPriority(int delta);
+    // Handles a drag or drop of files wherever it lands in the window.
+    bool handleFileDrag(QEvent *event);
 
     Engine *m_engine;
-    QLabel *m_counts;
-    QTreeWidget *m_tasks;
-    QHash<TaskId, QTreeWidgetItem *> m_items;
+    TaskTableModel *m_model;
+    TaskFilterProxyModel *m_proxy;
+    TaskItemDelegate *m_delegate;
+    QTableView *m_view;
+    CountsBar *m_countsBar;
+    ActivityChart *m_chart;
+    StackPane *m_stack;
+    LogPane *m_log;
+    LimitsPanel *m_limits;
+    QDockWidget *m_limitsDock;
+    QDockWidget *m_rejectedDock;
+    QListWidget *m_rejected;
+    QSplitter *m_splitter;
+    QSplitter *m_bottomSplitter;
+    QLineEdit *m_filterText;
+    QComboBox *m_filterState;
+    QComboBox *m_filterGroup;
+    QLabel *m_statusTasks;
+    QLabel *m_statusPaused;
+    QAction *m_pauseAction = nullptr;
+    QTimer m_tick;
+    int m_ticks = 0;
+    EngineCounts m_counts;
+    bool m_saveOnClose = false;
+    bool m_followRunning = true;        // until the user selects a task
+    bool m_selectingAutomatically = false;
 };

@@ -1,0 +1,376 @@
+// The task table model (SPEC section 7): fed by engine batches with a bounded number of
+// signals, filtered and sorted by the proxy, checked throughout by QAbstractItemModelTester.
+#include "taskfilterproxymodel.h"
+#include "tasktablemodel.h"
+
+#include <QAbstractItemModelTester>
+#include <QJsonObject>
+#include <QMimeData>
+#include <QSignalSpy>
+#include <QTest>
+
+namespace {
+
+TaskSnapshot task(TaskId id, TaskState state = TaskState::Pending, int priority = 0,
+                  const QString &group = QStringLiteral("default"))
+{
+    TaskSnapshot t;
+    t.id = id;
+    t.name = QStringLiteral("task %1").arg(id);
+    t.file = QStringLiteral("/scripts/t%1.lua").arg(id);
+    t.group = group;
+    t.priority = priority;
+    t.state = state;
+    if (state != TaskState::Pending) {
+        t.attempt = 1;
+        t.startedAtMs = 1000;
+    }
+    if (isFinished(state))
+        t.finishedAtMs = 3500;
+    return t;
+}
+
+EngineUpdate batch(const QList<TaskSnapshot> &changed)
+{
+    EngineUpdate update;
+    update.changed = changed;
+    return update;
+}
+
+EngineUpdate pendingTasks(TaskId first, int count)
+{
+    EngineUpdate update;
+    for (int i = 0; i < count; ++i)
+        update.changed.append(task(first + TaskId(i)));
+    return update;
+}
+
+QString cell(const QAbstractItemModel &model, int row, int column)
+{
+    return model.index(row, column).data().toString();
+}
+
+} // namespace
+
+class tst_TaskTableModel : public QObject
+{
+    Q_OBJECT
+
+private Q_SLOTS:
+    void newTasksArriveInOneRowsInserted()
+    {
+        TaskTableModel model;
+        QAbstractItemModelTester tester(&model, QAbstractItemModelTester::FailureReportingMode::QtTest);
+        QSignalSpy inserted(&model, &QAbstractItemModel::rowsInserted);
+        model.applyUpdate(pendingTasks(1, 50));
+        QCOMPARE(inserted.size(), 1);
+        QCOMPARE(inserted[0][1].toInt(), 0);
+        QCOMPARE(inserted[0][2].toInt(), 49);
+        QCOMPARE(model.rowCount(), 50);
+        QCOMPARE(model.rowOf(7), 6);
+        QCOMPARE(cell(model, 6, TaskTableModel::Name), QStringLiteral("task 7"));
+        QCOMPARE(cell(model, 6, TaskTableModel::State), QStringLiteral("pending"));
+    }
+
+    void changesEmitOneDataChangedPerRangeOfRows()
+    {
+        TaskTableModel model;
+        QAbstractItemModelTester tester(&model, QAbstractItemModelTester::FailureReportingMode::QtTest);
+        model.applyUpdate(pendingTasks(1, 200));
+        QSignalSpy changed(&model, &QAbstractItemModel::dataChanged);
+        QSignalSpy inserted(&model, &QAbstractItemModel::rowsInserted);
+        // Rows 10..14 (ids 11..15) and row 120 (id 121) start running.
+        QList<TaskSnapshot> started;
+        for (TaskId id : {13, 11, 15, 12, 14, 121})
+            started.append(task(id, TaskState::Running));
+        model.applyUpdate(batch(started));
+        QCOMPARE(inserted.size(), 0);
+        QCOMPARE(changed.size(), 2);
+        const auto topLeft = changed[0][0].value<QModelIndex>();
+        const auto bottomRight = changed[0][1].value<QModelIndex>();
+        QCOMPARE(topLeft.row(), 10);
+        QCOMPARE(bottomRight.row(), 14);
+        QVERIFY(topLeft.column() <= TaskTableModel::State);
+        QVERIFY(bottomRight.column() >= TaskTableModel::Started);
+        QCOMPARE(changed[1][0].value<QModelIndex>().row(), 120);
+        QCOMPARE(cell(model, 12, TaskTableModel::State), QStringLiteral("running"));
+        QCOMPARE(cell(model, 12, TaskTableModel::Attempt), QStringLiteral("1"));
+    }
+
+    void progressAloneTouchesOnlyTheProgressColumn()
+    {
+        TaskTableModel model;
+        model.applyUpdate(batch({task(1, TaskState::Running)}));
+        QSignalSpy changed(&model, &QAbstractItemModel::dataChanged);
+        TaskSnapshot t = task(1, TaskState::Running);
+        t.progress = 0.25;
+        t.status = QStringLiteral("a quarter");
+        model.applyUpdate(batch({t}));
+        QCOMPARE(changed.size(), 1);
+        QCOMPARE(changed[0][0].value<QModelIndex>().column(), int(TaskTableModel::Progress));
+        // The status shows as the running task's one-line result.
+        QCOMPARE(changed[0][1].value<QModelIndex>().column(), int(TaskTableModel::Result));
+        QCOMPARE(model.index(0, TaskTableModel::Progress).data(TaskTableModel::ProgressRole)
+                     .toDouble(), 0.25);
+        QCOMPARE(cell(model, 0, TaskTableModel::Progress), QStringLiteral("25%"));
+        QCOMPARE(cell(model, 0, TaskTableModel::Result), QStringLiteral("a quarter"));
+        // The same snapshot again changes nothing.
+        model.applyUpdate(batch({t}));
+        QCOMPARE(changed.size(), 1);
+    }
+
+    void scatteredChangesAreBoundedByTheBatch()
+    {
+        TaskTableModel model;
+        model.applyUpdate(pendingTasks(1, 10000));
+        QTRY_COMPARE(model.rowCount(), 10000);
+        QSignalSpy changed(&model, &QAbstractItemModel::dataChanged);
+        // 30 runs: one signal each.
+        QList<TaskSnapshot> started;
+        for (TaskId id = 1; id <= 3000; id += 100)
+            started.append(task(id, TaskState::Running));
+        model.applyUpdate(batch(started));
+        QCOMPARE(changed.size(), 30);
+        // 100 runs: one signal over them all.
+        changed.clear();
+        started.clear();
+        for (TaskId id = 5; id <= 10000; id += 100)
+            started.append(task(id, TaskState::Succeeded));
+        model.applyUpdate(batch(started));
+        QCOMPARE(changed.size(), 1);
+        QCOMPARE(changed[0][0].value<QModelIndex>().row(), 4);
+        QCOMPARE(changed[0][1].value<QModelIndex>().row(), 9904);
+        QCOMPARE(cell(model, 9904, TaskTableModel::State), QStringLiteral("succeeded"));
+    }
+
+    void aLargeBatchIsInsertedOverSeveralTurns()
+    {
+        TaskTableModel model;
+        QAbstractItemModelTester tester(&model, QAbstractItemModelTester::FailureReportingMode::QtTest);
+        const int slice = 1000;
+        model.setInsertSlice(slice, 1000);
+        const int total = slice * 2 + 7;
+        QSignalSpy inserted(&model, &QAbstractItemModel::rowsInserted);
+        model.applyUpdate(pendingTasks(1, total));
+        QCOMPARE(model.rowCount(), slice);
+        QCOMPARE(model.queuedCount(), total - slice);
+        QCOMPARE(model.rowOf(TaskId(total)), -1);
+        // News of a task still queued is kept, and so is the order of later tasks.
+        model.applyUpdate(batch({task(TaskId(total), TaskState::Running), task(TaskId(total + 1))}));
+        QTRY_COMPARE(model.rowCount(), total + 1);
+        QCOMPARE(inserted.size(), 3); // 1000, 1000, then the last 8
+        QCOMPARE(model.queuedCount(), 0);
+        QCOMPARE(model.rowOf(TaskId(total)), total - 1);
+        QCOMPARE(model.row(total - 1).state, TaskState::Running);
+        QCOMPARE(model.rowOf(TaskId(total + 1)), total);
+    }
+
+    void resultOrErrorIsOneLine()
+    {
+        TaskTableModel model;
+        TaskSnapshot ok = task(1, TaskState::Succeeded);
+        ok.result = QJsonObject{{QStringLiteral("n"), 3}};
+        TaskSnapshot failed = task(2, TaskState::Failed);
+        failed.error = QStringLiteral("t.lua:3: boom\nstack traceback:\n\t[C]: in ?");
+        model.applyUpdate(batch({ok, failed}));
+        QCOMPARE(cell(model, 0, TaskTableModel::Result), QStringLiteral("{\"n\":3}"));
+        QCOMPARE(cell(model, 1, TaskTableModel::Result), QStringLiteral("t.lua:3: boom"));
+        QCOMPARE(model.index(1, TaskTableModel::Result).data(Qt::ToolTipRole).toString(),
+                 failed.error);
+        QCOMPARE(cell(model, 1, TaskTableModel::Duration), QStringLiteral("2.5 s"));
+    }
+
+    void runningDurationAndCancelCountdownFollowTheClock()
+    {
+        qint64 now = 11000;
+        TaskTableModel model;
+        model.setClock([&now] { return now; });
+        model.setGracePeriodMs(5000);
+        model.applyUpdate(batch({task(1, TaskState::Running)}));
+        QCOMPARE(cell(model, 0, TaskTableModel::Duration), QStringLiteral("10 s"));
+        QVERIFY(model.index(0, 0).data(TaskTableModel::CancellableRole).toBool());
+        TaskSnapshot cancelling = task(1, TaskState::Running);
+        cancelling.cancelRequested = true;
+        model.applyUpdate(batch({cancelling}));
+        QVERIFY(!model.index(0, 0).data(TaskTableModel::CancellableRole).toBool());
+        QCOMPARE(cell(model, 0, TaskTableModel::State), QStringLiteral("cancelling… (5 s)"));
+        now += 2500;
+        QCOMPARE(cell(model, 0, TaskTableModel::State), QStringLiteral("cancelling… (3 s)"));
+        QCOMPARE(cell(model, 0, TaskTableModel::Duration), QStringLiteral("12 s"));
+        now += 3000;
+        QCOMPARE(cell(model, 0, TaskTableModel::State), QStringLiteral("stopping…"));
+        model.applyUpdate(batch({task(1, TaskState::Cancelled)}));
+        QCOMPARE(cell(model, 0, TaskTableModel::State), QStringLiteral("cancelled"));
+        QVERIFY(!model.index(0, 0).data(TaskTableModel::CancellableRole).toBool());
+    }
+
+    void onlyPendingPrioritiesAreEditable()
+    {
+        TaskTableModel model; // no engine: the edit shows at once all the same
+        QAbstractItemModelTester tester(&model, QAbstractItemModelTester::FailureReportingMode::QtTest);
+        model.applyUpdate(batch({task(1), task(2, TaskState::Running)}));
+        const QModelIndex pending = model.index(0, TaskTableModel::Priority);
+        const QModelIndex running = model.index(1, TaskTableModel::Priority);
+        QVERIFY(model.flags(pending) & Qt::ItemIsEditable);
+        QVERIFY(!(model.flags(running) & Qt::ItemIsEditable));
+        QVERIFY(!(model.flags(model.index(0, TaskTableModel::Name)) & Qt::ItemIsEditable));
+        QVERIFY(model.setData(pending, 9));
+        QCOMPARE(pending.data().toInt(), 9);
+        QVERIFY(!model.setData(running, 9));
+        QVERIFY(!model.setData(pending, QStringLiteral("high")));
+    }
+
+    void dragCarriesOnlyPendingTasks()
+    {
+        TaskTableModel model;
+        model.applyUpdate(batch({task(1), task(2, TaskState::Running), task(3)}));
+        std::unique_ptr<QMimeData> mime(model.mimeData(
+            {model.index(2, 0), model.index(0, 0), model.index(1, 0), model.index(0, 3)}));
+        QCOMPARE(TaskTableModel::idsFromMimeData(mime.get()), QList<TaskId>({1, 3}));
+        QVERIFY(model.canDropMimeData(mime.get(), Qt::MoveAction, -1, -1, model.index(2, 0)));
+        QVERIFY(!model.canDropMimeData(mime.get(), Qt::MoveAction, -1, -1, model.index(1, 0)));
+        QVERIFY(!(model.flags(model.index(1, 0)) & Qt::ItemIsDragEnabled));
+    }
+
+    void filters_data()
+    {
+        QTest::addColumn<QString>("text");
+        QTest::addColumn<int>("state");
+        QTest::addColumn<QString>("group");
+        QTest::addColumn<QList<TaskId>>("shown");
+        using F = TaskFilterProxyModel::StateFilter;
+        QTest::newRow("all") << QString() << int(F::All) << QString() << QList<TaskId>{1, 2, 3, 4, 5, 6};
+        QTest::newRow("active") << QString() << int(F::Active) << QString() << QList<TaskId>{1, 2};
+        QTest::newRow("failed includes timed out")
+            << QString() << int(F::Failed) << QString() << QList<TaskId>{4, 5};
+        QTest::newRow("finished") << QString() << int(F::Finished) << QString()
+                                  << QList<TaskId>{3, 4, 5, 6};
+        QTest::newRow("group") << QString() << int(F::All) << QStringLiteral("net")
+                               << QList<TaskId>{2, 4};
+        QTest::newRow("group and state") << QString() << int(F::Running) << QStringLiteral("net")
+                                         << QList<TaskId>{2};
+        QTest::newRow("text in name") << QStringLiteral("TASK 3") << int(F::All) << QString()
+                                      << QList<TaskId>{3};
+        QTest::newRow("text in error") << QStringLiteral("refused") << int(F::All) << QString()
+                                       << QList<TaskId>{4};
+        QTest::newRow("text is an id") << QStringLiteral("6") << int(F::All) << QString()
+                                       << QList<TaskId>{6};
+    }
+
+    void filters()
+    {
+        QFETCH(QString, text);
+        QFETCH(int, state);
+        QFETCH(QString, group);
+        QFETCH(QList<TaskId>, shown);
+        TaskTableModel model;
+        TaskFilterProxyModel proxy;
+        proxy.setSourceModel(&model);
+        QAbstractItemModelTester tester(&proxy, QAbstractItemModelTester::FailureReportingMode::QtTest);
+        TaskSnapshot failed = task(4, TaskState::Failed, 0, QStringLiteral("net"));
+        failed.error = QStringLiteral("connection refused");
+        model.applyUpdate(batch({task(1), task(2, TaskState::Running, 0, QStringLiteral("net")),
+                                 task(3, TaskState::Succeeded), failed,
+                                 task(5, TaskState::TimedOut), task(6, TaskState::Cancelled)}));
+        proxy.setText(text);
+        proxy.setStateFilter(TaskFilterProxyModel::StateFilter(state));
+        proxy.setGroup(group);
+        QList<TaskId> ids;
+        for (int r = 0; r < proxy.rowCount(); ++r)
+            ids.append(proxy.index(r, 0).data(TaskTableModel::IdRole).value<TaskId>());
+        QCOMPARE(ids, shown);
+    }
+
+    void filterFollowsChanges()
+    {
+        TaskTableModel model;
+        TaskFilterProxyModel proxy;
+        proxy.setSourceModel(&model);
+        QAbstractItemModelTester tester(&proxy, QAbstractItemModelTester::FailureReportingMode::QtTest);
+        proxy.setStateFilter(TaskFilterProxyModel::StateFilter::Active);
+        model.applyUpdate(pendingTasks(1, 5));
+        QCOMPARE(proxy.rowCount(), 5);
+        model.applyUpdate(batch({task(2, TaskState::Succeeded), task(4, TaskState::Failed)}));
+        QCOMPARE(proxy.rowCount(), 3);
+        model.applyUpdate(pendingTasks(6, 2));
+        QCOMPARE(proxy.rowCount(), 5);
+    }
+
+    void sortingByPriorityDescendingIsTheEngineOrder()
+    {
+        TaskTableModel model;
+        TaskFilterProxyModel proxy;
+        proxy.setSourceModel(&model);
+        QAbstractItemModelTester tester(&proxy, QAbstractItemModelTester::FailureReportingMode::QtTest);
+        model.applyUpdate(batch({task(1, TaskState::Pending, 0), task(2, TaskState::Pending, 5),
+                                 task(3, TaskState::Pending, 0), task(4, TaskState::Pending, 5),
+                                 task(5, TaskState::Pending, 1)}));
+        proxy.sort(TaskTableModel::Priority, Qt::DescendingOrder);
+        const auto order = [&proxy] {
+            QList<TaskId> ids;
+            for (int r = 0; r < proxy.rowCount(); ++r)
+                ids.append(proxy.index(r, 0).data(TaskTableModel::IdRole).value<TaskId>());
+            return ids;
+        };
+        QCOMPARE(order(), QList<TaskId>({2, 4, 5, 1, 3}));
+        // A change of priority re-sorts the row (dynamic sorting).
+        model.applyUpdate(batch({task(3, TaskState::Pending, 9)}));
+        QCOMPARE(order(), QList<TaskId>({3, 2, 4, 5, 1}));
+        // New rows land in their sorted place.
+        model.applyUpdate(batch({task(6, TaskState::Pending, 2)}));
+        QCOMPARE(order(), QList<TaskId>({3, 2, 4, 6, 5, 1}));
+        proxy.sort(TaskTableModel::Name, Qt::AscendingOrder);
+        QCOMPARE(order(), QList<TaskId>({1, 2, 3, 4, 5, 6}));
+    }
+
+    void removedTasksStayRemoved()
+    {
+        TaskTableModel model;
+        TaskFilterProxyModel proxy;
+        proxy.setSourceModel(&model);
+        QAbstractItemModelTester tester(&proxy, QAbstractItemModelTester::FailureReportingMode::QtTest);
+        QList<TaskSnapshot> tasks;
+        for (TaskId id = 1; id <= 100; ++id)
+            tasks.append(task(id, id % 3 == 0 ? TaskState::Running : TaskState::Succeeded));
+        model.applyUpdate(batch(tasks));
+        const int removed = model.removeTasks(
+            [](const TaskTableModel::Row &row) { return isFinished(row.state); });
+        QCOMPARE(removed, 67);
+        QCOMPARE(model.rowCount(), 33);
+        QCOMPARE(proxy.rowCount(), 33);
+        QCOMPARE(model.rowOf(3), 0);
+        QCOMPARE(model.rowOf(99), 32);
+        QCOMPARE(model.rowOf(1), -1);
+        // Late news of a removed task does not bring it back; a new task still arrives.
+        model.applyUpdate(batch({task(1, TaskState::Succeeded), task(101)}));
+        QCOMPARE(model.rowCount(), 34);
+        QCOMPARE(model.rowOf(101), 33);
+        // A few runs are removed row range by row range.
+        QSignalSpy removedRows(&model, &QAbstractItemModel::rowsRemoved);
+        model.removeTasks([](const TaskTableModel::Row &row) { return row.id == 3 || row.id == 101; });
+        QCOMPARE(removedRows.size(), 2);
+        QCOMPARE(model.rowOf(6), 0);
+    }
+
+    void groupsAreCountedAndAnnounced()
+    {
+        TaskTableModel model;
+        QSignalSpy added(&model, &TaskTableModel::groupAdded);
+        model.applyUpdate(batch({task(1, TaskState::Running, 0, QStringLiteral("net")),
+                                 task(2, TaskState::Pending, 0, QStringLiteral("net")),
+                                 task(3)}));
+        QCOMPARE(added.size(), 2);
+        QCOMPARE(model.groups().value(QStringLiteral("net")).running, 1);
+        QCOMPARE(model.groups().value(QStringLiteral("net")).pending, 1);
+        model.applyUpdate(batch({task(1, TaskState::Succeeded, 0, QStringLiteral("net")),
+                                 task(2, TaskState::Running, 0, QStringLiteral("net"))}));
+        QCOMPARE(model.groups().value(QStringLiteral("net")).running, 1);
+        QCOMPARE(model.groups().value(QStringLiteral("net")).pending, 0);
+        QCOMPARE(model.groups().value(QStringLiteral("net")).finished, 1);
+        QVERIFY(model.hasLiveRows());
+        QCOMPARE(added.size(), 2);
+    }
+};
+
+QTEST_MAIN(tst_TaskTableModel)
+#include "tst_tasktablemodel.moc"

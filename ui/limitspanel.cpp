@@ -1,0 +1,184 @@
+#include "limitspanel.h"
+
+#include "engine.h"
+
+#include <QCheckBox>
+#include <QFormLayout>
+#include <QHeaderView>
+#include <QLabel>
+#include <QSignalBlocker>
+#include <QSpinBox>
+#include <QTableWidget>
+#include <QVBoxLayout>
+
+LimitsPanel::LimitsPanel(Engine *engine, QWidget *parent)
+    : QWidget(parent)
+    , m_engine(engine)
+    , m_maxRunning(new QSpinBox(this))
+    , m_paused(new QCheckBox(tr("Pause the queue"), this))
+    , m_groups(new QTableWidget(0, 5, this))
+{
+    m_maxRunning->setObjectName(QStringLiteral("maxRunning"));
+    m_maxRunning->setRange(1, 100000);
+    m_maxRunning->setValue(Engine::Options().maxRunning);
+    m_maxRunning->setToolTip(tr("How many tasks may run at once, all groups together"));
+    m_paused->setObjectName(QStringLiteral("pauseQueue"));
+    m_paused->setToolTip(tr("Start no new task; running ones go on"));
+
+    m_groups->setObjectName(QStringLiteral("groupLimits"));
+    m_groups->setHorizontalHeaderLabels(
+        {tr("Group"), tr("Limit"), tr("Paused"), tr("Running"), tr("Pending")});
+    m_groups->verticalHeader()->hide();
+    m_groups->setSelectionMode(QAbstractItemView::NoSelection);
+    m_groups->horizontalHeader()->setSectionResizeMode(NameColumn, QHeaderView::Stretch);
+    for (int c = LimitColumn; c <= PendingColumn; ++c)
+        m_groups->horizontalHeader()->setSectionResizeMode(c, QHeaderView::ResizeToContents);
+    m_groups->horizontalHeader()->setMinimumSectionSize(40);
+    setMinimumWidth(300);
+    m_groups->setToolTip(tr("Limit 0: the group is bounded only by the global limit"));
+
+    auto *form = new QFormLayout;
+    form->addRow(tr("Max running:"), m_maxRunning);
+    form->addRow(m_paused);
+    auto *layout = new QVBoxLayout(this);
+    layout->setContentsMargins(4, 4, 4, 4);
+    layout->addLayout(form);
+    layout->addWidget(new QLabel(tr("Groups:"), this));
+    layout->addWidget(m_groups, 1);
+
+    connect(m_maxRunning, &QSpinBox::valueChanged, this, [this](int limit) {
+        if (m_engine)
+            m_engine->setMaxRunning(limit);
+        Q_EMIT limitsChanged();
+    });
+    connect(m_paused, &QCheckBox::toggled, this, [this](bool paused) {
+        if (m_engine) {
+            if (paused)
+                m_engine->pause();
+            else
+                m_engine->resume();
+        }
+        Q_EMIT pausedChanged(paused);
+    });
+    addGroup(QStringLiteral("default"));
+}
+
+int LimitsPanel::maxRunning() const
+{
+    return m_maxRunning->value();
+}
+
+void LimitsPanel::setMaxRunning(int limit)
+{
+    m_maxRunning->setValue(limit);
+}
+
+bool LimitsPanel::isPaused() const
+{
+    return m_paused->isChecked();
+}
+
+void LimitsPanel::setPaused(bool paused)
+{
+    m_paused->setChecked(paused);
+}
+
+int LimitsPanel::rowOf(const QString &group) const
+{
+    for (int r = 0; r < m_groups->rowCount(); ++r)
+        if (m_groups->item(r, NameColumn)->text() == group)
+            return r;
+    return -1;
+}
+
+QStringList LimitsPanel::groups() const
+{
+    QStringList names;
+    for (int r = 0; r < m_groups->rowCount(); ++r)
+        names.append(m_groups->item(r, NameColumn)->text());
+    return names;
+}
+
+void LimitsPanel::addGroup(const QString &group)
+{
+    if (rowOf(group) >= 0)
+        return;
+    // Keep the groups sorted by name.
+    int row = 0;
+    while (row < m_groups->rowCount() && m_groups->item(row, NameColumn)->text() < group)
+        ++row;
+    m_groups->insertRow(row);
+    auto *name = new QTableWidgetItem(group);
+    name->setFlags(Qt::ItemIsEnabled);
+    m_groups->setItem(row, NameColumn, name);
+
+    auto *limit = new QSpinBox(m_groups);
+    limit->setRange(0, 100000);
+    limit->setSpecialValueText(tr("none"));
+    limit->setFrame(false);
+    limit->setObjectName(QStringLiteral("limit:") + group);
+    m_groups->setCellWidget(row, LimitColumn, limit);
+    connect(limit, &QSpinBox::valueChanged, this, [this, group](int value) {
+        if (m_engine)
+            m_engine->setGroupLimit(group, value);
+        Q_EMIT limitsChanged();
+    });
+
+    auto *paused = new QCheckBox(m_groups);
+    paused->setObjectName(QStringLiteral("paused:") + group);
+    paused->setToolTip(tr("Pause group %1").arg(group));
+    m_groups->setCellWidget(row, PausedColumn, paused);
+    connect(paused, &QCheckBox::toggled, this, [this, group](bool on) {
+        if (m_engine) {
+            if (on)
+                m_engine->pauseGroup(group);
+            else
+                m_engine->resumeGroup(group);
+        }
+        Q_EMIT limitsChanged();
+    });
+    for (int c : {RunningColumn, PendingColumn}) {
+        auto *item = new QTableWidgetItem(QStringLiteral("0"));
+        item->setFlags(Qt::ItemIsEnabled);
+        item->setTextAlignment(Qt::AlignRight | Qt::AlignVCenter);
+        m_groups->setItem(row, c, item);
+    }
+}
+
+int LimitsPanel::groupLimit(const QString &group) const
+{
+    const int row = rowOf(group);
+    return row < 0 ? 0 : qobject_cast<QSpinBox *>(m_groups->cellWidget(row, LimitColumn))->value();
+}
+
+void LimitsPanel::setGroupLimit(const QString &group, int limit)
+{
+    addGroup(group);
+    qobject_cast<QSpinBox *>(m_groups->cellWidget(rowOf(group), LimitColumn))->setValue(limit);
+}
+
+bool LimitsPanel::isGroupPaused(const QString &group) const
+{
+    const int row = rowOf(group);
+    return row >= 0
+           && qobject_cast<QCheckBox *>(m_groups->cellWidget(row, PausedColumn))->isChecked();
+}
+
+void LimitsPanel::setGroupPaused(const QString &group, bool paused)
+{
+    addGroup(group);
+    qobject_cast<QCheckBox *>(m_groups->cellWidget(rowOf(group), PausedColumn))->setChecked(paused);
+}
+
+void LimitsPanel::updateCounts(const QHash<QString, TaskTableModel::GroupStats> &groups)
+{
+    for (int r = 0; r < m_groups->rowCount(); ++r) {
+        const auto stats = groups.value(m_groups->item(r, NameColumn)->text());
+        const QString running = QString::number(stats.running);
+        const QString pending = QString::number(stats.pending);
+        if (m_groups->item(r, RunningColumn)->text() != running)
+            m_groups->item(r, RunningColumn)->setText(running);
+        if (m_groups->item(r, PendingColumn)->text() != pending)
+            m_groups->item(r, PendingColumn)->setText(pending);
+    }
+}

@@ -1,0 +1,51 @@
+#pragma once
+
+#include "tasktablemodel.h"
+
+#include <QHash>
+#include <QWidget>
+
+class Engine;
+class QCheckBox;
+class QSpinBox;
+class QTableWidget;
+
+// The limits editor: the global limit on running tasks, and per group (every group seen
+// in the table) its limit, whether it is paused, and how many of its tasks run and wait.
+// Every change goes to the engine at once. Main thread.
+class LimitsPanel : public QWidget
+{
+    Q_OBJECT
+public:
+    enum GroupColumn { NameColumn, LimitColumn, PausedColumn, RunningColumn, PendingColumn };
+
+    explicit LimitsPanel(Engine *engine, QWidget *parent = nullptr);
+
+    int maxRunning() const;
+    void setMaxRunning(int limit);
+    bool isPaused() const;
+    void setPaused(bool paused);
+    // 0: no limit.
+    int groupLimit(const QString &group) const;
+    void setGroupLimit(const QString &group, int limit);
+    bool isGroupPaused(const QString &group) const;
+    void setGroupPaused(const QString &group, bool paused);
+    QStringList groups() const;
+
+    void addGroup(const QString &group);
+    void updateCounts(const QHash<QString, TaskTableModel::GroupStats> &groups);
+
+    QTableWidget *groupTable() const { return m_groups; }
+
+Q_SIGNALS:
+    void pausedChanged(bool paused);
+    void limitsChanged();
+
+private:
+    int rowOf(const QString &group) const;
+
+    Engine *m_engine;
+    QSpinBox *m_maxRunning;
+    QCheckBox *m_paused;
+    QTableWidget *m_groups;
+};

@@ -1,0 +1,84 @@
+#include "logpane.h"
+
+#include "engine.h"
+
+#include <QFontDatabase>
+#include <QLabel>
+#include <QPlainTextEdit>
+#include <QScrollBar>
+#include <QVBoxLayout>
+
+LogPane::LogPane(Engine *engine, QWidget *parent)
+    : QWidget(parent)
+    , m_engine(engine)
+    , m_title(new QLabel(this))
+    , m_view(new QPlainTextEdit(this))
+{
+    m_title->setContentsMargins(4, 2, 4, 2);
+    m_view->setObjectName(QStringLiteral("logView"));
+    m_view->setReadOnly(true);
+    m_view->setMaximumBlockCount(MaxLines);
+    m_view->setLineWrapMode(QPlainTextEdit::NoWrap);
+    m_view->setFont(QFontDatabase::systemFont(QFontDatabase::FixedFont));
+    m_view->setPlaceholderText(tr("No log lines yet: log() and print() in a Lua task, or a "
+                                  "process task's output, appear here as they come."));
+    m_view->setAcceptDrops(false);
+    m_view->viewport()->setAcceptDrops(false);
+    auto *layout = new QVBoxLayout(this);
+    layout->setContentsMargins(0, 0, 0, 0);
+    layout->setSpacing(2);
+    layout->addWidget(m_title);
+    layout->addWidget(m_view, 1);
+    setTask(std::nullopt);
+}
+
+void LogPane::setTask(std::optional<TaskId> id)
+{
+    if (id == m_task && id)
+        return;
+    m_task = id;
+    if (!id) {
+        m_title->setText(tr("Select a task to see its log."));
+        m_view->clear();
+        return;
+    }
+    m_title->setText(tr("Log of task #%1").arg(*id));
+    QStringList lines;
+    if (m_engine) {
+        // Lines not yet published go out now, ahead of the read; batches already queued
+        // to this thread hold only lines the read returns, so they are skipped up to a
+        // marker posted behind them.
+        m_engine->flush();
+        lines = m_engine->log(*id);
+        m_skipQueued = true;
+        const quint64 generation = ++m_generation;
+        QMetaObject::invokeMethod(
+            this,
+            [this, generation] {
+                if (generation == m_generation)
+                    m_skipQueued = false;
+            },
+            Qt::QueuedConnection);
+    }
+    m_view->setPlainText(lines.join(u'\n'));
+    m_view->verticalScrollBar()->setValue(m_view->verticalScrollBar()->maximum());
+}
+
+void LogPane::appendLogs(const QList<LogLines> &logs)
+{
+    if (!m_task || m_skipQueued)
+        return;
+    for (const LogLines &log : logs) {
+        if (log.id != *m_task || log.lines.isEmpty())
+            continue;
+        QScrollBar *bar = m_view->verticalScrollBar();
+        const bool following = bar->value() >= bar->maximum() - 2;
+        const int keep = bar->value();
+        // appendPlainText adds a paragraph: an empty document would start with a blank line.
+        if (m_view->document()->isEmpty())
+            m_view->setPlainText(log.lines.join(u'\n'));
+        else
+            m_view->appendPlainText(log.lines.join(u'\n'));
+        bar->setValue(following ? bar->maximum() : keep);
+    }
+}
