@@ -1,37 +1,80 @@
 #include "workqueue.h"
 
+#include "timerheap.h"
+
 #include <QThreadPool>
+
+namespace {
+
+// How long queued work may wait before one more worker is woken for it.
+constexpr qint64 StarvedAfterNs = 1'000'000;
+
+} // namespace
 
 WorkQueue::WorkQueue(QThreadPool *pool, QObject *parent)
     : QObject(parent)
     , m_pool(pool)
-{}
+    , m_starved(this)
+{
+    m_starved.setSingleShot(true);
+    m_starved.setTimerType(Qt::PreciseTimer);
+    connect(&m_starved, &QTimer::timeout, this, &WorkQueue::wakeMoreWorkers);
+}
 
 int WorkQueue::maxWorkers() const
 {
     return m_pool->maxThreadCount();
 }
 
+// One worker drains the queue; more join only when work has waited over a millisecond
+// (a worker is held by a long slice). Short tasks then run on one worker while the engine
+// thread has the other core, instead of three busy threads sharing two cores.
 void WorkQueue::push(WorkItem *item)
 {
     bool startDrainer = false;
+    bool watch = false;
     {
         QMutexLocker lock(&m_mutex);
-        m_queue.push_back(item);
-        if (m_drainers < m_pool->maxThreadCount() && m_drainers < int(m_queue.size())) {
+        m_queue.push_back(Queued{item, steadyNowNs()});
+        if (m_drainers == 0) {
             ++m_drainers;
             startDrainer = true;
+        } else {
+            watch = m_drainers < m_pool->maxThreadCount();
         }
     }
     if (startDrainer)
         m_pool->start([this] { drain(); });
+    if (watch && !m_starved.isActive())
+        m_starved.start(1);
+}
+
+void WorkQueue::wakeMoreWorkers()
+{
+    bool startDrainer = false;
+    bool again = false;
+    {
+        QMutexLocker lock(&m_mutex);
+        if (m_queue.empty())
+            return;
+        const bool starved = steadyNowNs() - m_queue.front().since >= StarvedAfterNs;
+        if (m_drainers < m_pool->maxThreadCount() && (starved || m_drainers == 0)) {
+            ++m_drainers;
+            startDrainer = true;
+        }
+        again = m_drainers < m_pool->maxThreadCount();
+    }
+    if (startDrainer)
+        m_pool->start([this] { drain(); });
+    if (again)
+        m_starved.start(1);
 }
 
 void WorkQueue::drain()
 {
     QMutexLocker lock(&m_mutex);
     while (!m_queue.empty()) {
-        WorkItem *item = m_queue.front();
+        WorkItem *item = m_queue.front().item;
         m_queue.pop_front();
         lock.unlock();
         item->run();

@@ -2,6 +2,7 @@
 
 #include <QMutex>
 #include <QObject>
+#include <QTimer>
 
 #include <deque>
 #include <functional>
@@ -35,10 +36,17 @@ public:
 private:
     void drain();            // worker thread
     void deliverCompleted(); // engine thread
+    void wakeMoreWorkers();  // engine thread
 
     QThreadPool *m_pool;
     QMutex m_mutex;
-    std::deque<WorkItem *> m_queue;
+    struct Queued
+    {
+        WorkItem *item;
+        qint64 since; // steadyNowNs() when queued
+    };
+    std::deque<Queued> m_queue;
+    QTimer m_starved; // checks, while work waits, whether it waits too long
     int m_drainers = 0;
     std::vector<WorkItem *> m_completed;
 };
