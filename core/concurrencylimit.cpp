@@ -1,31 +1,15 @@
 #include "concurrencylimit.h"
 
-void ConcurrencyLimit::setGroupLimit(const QString &group, int limit)
+ConcurrencyLimit::Slot *ConcurrencyLimit::slot(const QString &group) const
 {
-    if (limit <= 0)
-        m_groupLimits.remove(group);
-    else
-        m_groupLimits.insert(group, limit);
+    return &m_slots[group];
 }
 
-bool ConcurrencyLimit::canStart(const QString &group) const
+QHash<QString, int> ConcurrencyLimit::groupLimits() const
 {
-    if (m_running >= m_maxRunning)
-        return false;
-    const int limit = groupLimit(group);
-    return limit == 0 || running(group) < limit;
-}
-
-void ConcurrencyLimit::started(const QString &group)
-{
-    ++m_running;
-    ++m_groupRunning[group];
-}
-
-void ConcurrencyLimit::released(const QString &group)
-{
-    --m_running;
-    auto it = m_groupRunning.find(group);
-    if (it != m_groupRunning.end() && --it.value() == 0)
-        m_groupRunning.erase(it);
+    QHash<QString, int> limits;
+    for (const auto &[group, s] : m_slots)
+        if (s.limit > 0)
+            limits.insert(group, s.limit);
+    return limits;
 }

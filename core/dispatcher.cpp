@@ -88,6 +88,7 @@ void Dispatcher::submit(const QList<TaskId> &ids,
         Task &task = it->second;
         task.id = ids[i];
         task.spec = specs[i];
+        task.slot = m_limit.slot(task.spec->group);
         task.priority = task.spec->priority;
         task.sequence = m_queue.nextSequence();
         ++m_counts.pending;
@@ -116,7 +117,7 @@ void Dispatcher::startTask(Task &task)
     task.status.clear();
     if (task.startedAtMs < 0)
         task.startedAtMs = epochMs();
-    m_limit.started(task.spec->group);
+    m_limit.started(task.slot);
     if (task.spec->timeoutMs > 0) {
         const TaskId id = task.id;
         const int attempt = task.attempt;
@@ -210,7 +211,7 @@ void Dispatcher::runFinished(TaskId id, RunOutcome outcome)
     if (!found || !found->run)
         return;
     Task &task = *found;
-    m_limit.released(task.spec->group);
+    m_limit.released(task.slot);
     m_timers.cancel(std::exchange(task.timeoutTimer, 0));
     m_timers.cancel(std::exchange(task.graceTimer, 0));
     m_liveRuns.erase(task.run.get());

@@ -82,6 +82,7 @@ private:
     {
         TaskId id = 0;
         std::shared_ptr<const TaskSpec> spec;
+        ConcurrencyLimit::Slot *slot = nullptr; // its group's
         int priority = 0;
         qint64 sequence = 0;
         TaskState state = TaskState::Pending;

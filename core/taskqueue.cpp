@@ -8,8 +8,9 @@
 void TaskQueue::push(TaskId id, const QString &group, int priority, qint64 sequence)
 {
     const Key key{priority, sequence, id};
-    m_groups[group].pending.insert(key);
-    m_where.insert(id, Place{group, key});
+    Group &g = m_groups[group];
+    g.pending.insert(key);
+    m_where.insert(id, Place{&g, key});
 }
 
 bool TaskQueue::remove(TaskId id)
@@ -17,7 +18,7 @@ bool TaskQueue::remove(TaskId id)
     auto it = m_where.find(id);
     if (it == m_where.end())
         return false;
-    m_groups[it->group].pending.erase(it->key);
+    it->group->pending.erase(it->key);
     m_where.erase(it);
     return true;
 }
@@ -30,7 +31,13 @@ std::optional<TaskId> TaskQueue::takeNext(const ConcurrencyLimit &limit)
     std::vector<std::pair<const QString *, Group *>> candidates;
     int best = INT_MIN;
     for (auto &[name, group] : m_groups) {
-        if (group.pending.empty() || group.paused || !limit.canStart(name))
+        if (group.pending.empty() || group.paused)
+            continue;
+        if (group.slotOwner != &limit) {
+            group.slotOwner = &limit;
+            group.slot = limit.slot(name);
+        }
+        if (!limit.canStart(group.slot))
             continue;
         const int head = group.pending.begin()->priority;
         if (head < best)
@@ -64,10 +71,9 @@ std::optional<TaskId> TaskQueue::takeNext(const ConcurrencyLimit &limit)
 void TaskQueue::reinsert(TaskId id, int priority, qint64 sequence)
 {
     Place &place = m_where[id];
-    Group &group = m_groups[place.group];
-    group.pending.erase(place.key);
+    place.group->pending.erase(place.key);
     place.key = Key{priority, sequence, id};
-    group.pending.insert(place.key);
+    place.group->pending.insert(place.key);
 }
 
 bool TaskQueue::setPriority(TaskId id, int priority)

@@ -68,10 +68,13 @@ private:
         int weight = 1;
         int currentWeight = 0;
         bool paused = false;
+        // This group's slot in the last ConcurrencyLimit asked (no name hashing per pick).
+        const ConcurrencyLimit *slotOwner = nullptr;
+        const ConcurrencyLimit::Slot *slot = nullptr;
     };
     struct Place
     {
-        QString group;
+        Group *group; // a std::map node: never moves
         Key key;
     };
     void reinsert(TaskId id, int priority, qint64 sequence);

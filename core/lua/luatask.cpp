@@ -256,9 +256,9 @@ void LuaTask::run()
     m_in.wakes.clear();
     if (m_in.cancel && !m_mainEnded)
         cancelTree(m_main);
-    while (!m_localReady.empty()) {
-        const Wake w = m_localReady.front();
-        m_localReady.pop_front();
+    // A vector read from the front (std::deque allocates even when empty, per task).
+    for (size_t next = 0; next < m_localReady.size(); ++next) {
+        const Wake w = m_localReady[next];
         auto it = m_live.find(w.id);
         if (it == m_live.end())
             continue; // ended meanwhile
@@ -269,6 +269,7 @@ void LuaTask::run()
         if (m_out.finished)
             return;
     }
+    m_localReady.clear();
 }
 
 void LuaTask::makeReady(Coroutine *co)

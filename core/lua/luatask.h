@@ -10,7 +10,6 @@
 
 #include <atomic>
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <unordered_map>
 #include <vector>
@@ -248,7 +247,7 @@ private:
     Coroutine *m_main = nullptr;
     Coroutine *m_current = nullptr;
     std::unordered_map<int, Coroutine *> m_live; // by id, every coroutine not ended
-    std::deque<Wake> m_localReady;
+    std::vector<Wake> m_localReady;
     int m_nextCoroutineId = 1;
     int m_argsRef = -2; // task.args, built on first use (LUA_NOREF)
     bool m_mainEnded = false;
