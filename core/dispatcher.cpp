@@ -132,7 +132,11 @@ void Dispatcher::startTask(Task &task)
                                          });
     }
     task.run = makeRun(task);
-    m_liveRuns.insert(task.run.get());
+    task.livePrev = nullptr;
+    task.liveNext = m_liveRuns;
+    if (m_liveRuns)
+        m_liveRuns->livePrev = &task;
+    m_liveRuns = &task;
     if (!m_pokeTimer.isActive())
         m_pokeTimer.start();
     task.run->start();
@@ -214,8 +218,14 @@ void Dispatcher::runFinished(TaskId id, RunOutcome outcome)
     m_limit.released(task.slot);
     m_timers.cancel(std::exchange(task.timeoutTimer, 0));
     m_timers.cancel(std::exchange(task.graceTimer, 0));
-    m_liveRuns.erase(task.run.get());
-    if (m_liveRuns.empty())
+    if (task.livePrev)
+        task.livePrev->liveNext = task.liveNext;
+    else
+        m_liveRuns = task.liveNext;
+    if (task.liveNext)
+        task.liveNext->livePrev = task.livePrev;
+    task.livePrev = task.liveNext = nullptr;
+    if (!m_liveRuns)
         m_pokeTimer.stop();
     if (m_graveyard.empty())
         QMetaObject::invokeMethod(this, &Dispatcher::buryRuns, Qt::QueuedConnection);
@@ -550,8 +560,8 @@ QString Dispatcher::waitReason(TaskId id) const
 
 void Dispatcher::pokeRuns()
 {
-    for (TaskRun *run : m_liveRuns)
-        run->poke();
+    for (Task *task = m_liveRuns; task; task = task->liveNext)
+        task->run->poke();
 }
 
 // ---- shutting down ----

@@ -12,7 +12,6 @@
 
 #include <memory>
 #include <unordered_map>
-#include <unordered_set>
 #include <vector>
 
 class LuaHostPool;
@@ -102,6 +101,8 @@ private:
         std::shared_ptr<const CoroutineStack> stack;
         std::unique_ptr<TaskRun> run;
         std::unique_ptr<LogBuffer> log;
+        Task *livePrev = nullptr; // the list of tasks with a run, for pokeRuns()
+        Task *liveNext = nullptr;
     };
 
     Task *find(TaskId id);
@@ -136,7 +137,7 @@ private:
     qint64 m_timerArmedFor = -1;
     QTimer m_publishTimer; // batches changes
     QTimer m_pokeTimer;    // looks in on running tasks every 50 ms
-    std::unordered_set<TaskRun *> m_liveRuns;
+    Task *m_liveRuns = nullptr; // head of the tasks that have a run (no allocation)
     std::vector<TaskId> m_dirty;
     QHash<TaskId, QStringList> m_newLogs;
     EngineCounts m_counts;
