@@ -1139,8 +1139,8 @@ int LuaTask::l_exec(lua_State *L)
     return startIo(L, std::move(request));
 }
 
-static int httpCall(lua_State *L, const QByteArray &method, const QString &url, int opts,
-                    QByteArray body, const char *name)
+int LuaTask::httpCall(lua_State *L, const QByteArray &method, const QString &url, int opts,
+                      QByteArray body, const char *name)
 {
     if (!lua_isnoneornil(L, opts))
         luaL_checktype(L, opts, LUA_TTABLE);
@@ -1152,7 +1152,7 @@ static int httpCall(lua_State *L, const QByteArray &method, const QString &url, 
     request->headers = stringPairs(L, opts, "headers");
     request->timeoutMs = timeoutOption(L, opts);
     request->what = QStringLiteral("%1(%2)").arg(QString::fromUtf8(name), shorten(url));
-    return LuaTask::startIoFor(L, std::move(request));
+    return startIo(L, std::move(request));
 }
 
 int LuaTask::l_httpGet(lua_State *L)

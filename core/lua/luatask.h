@@ -183,14 +183,8 @@ private:
     static int l_httpPost(lua_State *L);
     static int l_httpRequest(lua_State *L);
     static int startIo(lua_State *L, std::shared_ptr<IoRequest> request);
-
-public:
-    static int startIoFor(lua_State *L, std::shared_ptr<IoRequest> request)
-    {
-        return startIo(L, std::move(request));
-    }
-
-private:
+    static int httpCall(lua_State *L, const QByteArray &method, const QString &url, int opts,
+                        QByteArray body, const char *name);
     static int ioDone(lua_State *L, int status, intptr_t ctx);
     static int l_coresume(lua_State *L);
     static int l_cowrap(lua_State *L);
