@@ -431,10 +431,9 @@ void LuaTask::ended(Coroutine *co, int status, int nresults)
     co->dead = true;
     co->results = nresults;
     co->failed = status != LUA_OK;
-    co->cancelled = co->failed && (co->cancelDelivered && (lua_isnil(co->L, -1)
-                                                           || luaIsCancelMarker(co->L, -1)));
-    if (co->failed && !co->cancelled && luaIsCancelMarker(co->L, -1))
-        co->cancelled = true;
+    // Ended by a cancellation: its marker, or nil for one cancelled before it ran.
+    co->cancelled = co->failed && (luaIsCancelMarker(co->L, -1)
+                                   || (co->cancelDelivered && lua_isnil(co->L, -1)));
     co->group.reset();
     m_live.erase(co->id);
 
@@ -473,10 +472,7 @@ void LuaTask::ended(Coroutine *co, int status, int nresults)
             // The stack where it ended, children included, before they are cancelled.
             m_mainOutcome.stack = std::make_shared<CoroutineStack>(captureTree(co));
             m_mainOutcome.kind = co->cancelled ? RunOutcome::Cancelled : RunOutcome::Failed;
-            m_mainOutcome.error = co->cancelled ? errorText(co->L, status, -1).isEmpty()
-                                                      ? QStringLiteral("cancelled")
-                                                      : errorText(co->L, status, -1)
-                                                : errorText(co->L, status, -1);
+            m_mainOutcome.error = errorText(co->L, status, -1);
         }
         // As asyncio.run does: the children still running are cancelled, and the task
         // ends once they have.
