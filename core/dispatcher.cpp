@@ -406,9 +406,13 @@ void Dispatcher::runLog(TaskId id, QStringList lines)
         task->log = std::make_unique<LogBuffer>();
     for (const QString &line : lines)
         task->log->append(line);
+    // Observers get at most this many new lines per task per batch; the rest is in the
+    // task's LogBuffer.
+    constexpr qsizetype MaxLinesPerBatch = 5000;
     QStringList &pending = m_newLogs[id];
-    if (pending.size() < 5000)
-        pending.append(lines);
+    const qsizetype room = MaxLinesPerBatch - pending.size();
+    if (room > 0)
+        pending.append(lines.size() <= room ? lines : lines.mid(0, room));
     markDirty(*task);
 }
 
