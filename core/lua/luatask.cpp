@@ -113,7 +113,7 @@ std::shared_ptr<const CoroutineStack> LuaTask::liveStack() const
     if (m_inSlice) {
         auto running = std::make_shared<CoroutineStack>();
         const qint64 ms = (steadyNowNs() - m_resumeStartNs.load()) / 1000000;
-        QMutexLocker lock(&const_cast<LuaTask *>(this)->m_liveMutex);
+        QMutexLocker lock(&m_liveMutex);
         if (ms > BlockingMs && m_blockingAt.line > 0) {
             running->frames.append(m_blockingAt);
             running->awaiting = QStringLiteral("nothing: blocking its worker for %1 ms").arg(ms);

@@ -251,7 +251,7 @@ private:
 
     // Output of a long slice, handed over while it still runs (a CPU-bound task's log
     // must show up live too).
-    QMutex m_liveMutex;
+    mutable QMutex m_liveMutex;
     QStringList m_liveLog;
     qint64 m_liveDropped = 0;
     bool m_liveProgressSet = false;
