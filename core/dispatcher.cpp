@@ -80,22 +80,85 @@ void Dispatcher::submit(const QList<TaskId> &ids,
 {
     if (m_shuttingDown)
         return;
+    if (m_journal)
+        m_journal->submitted(ids, specs);
     m_tasks.reserve(m_tasks.size() + size_t(ids.size()));
+    const qint64 now = epochMs();
     for (qsizetype i = 0; i < ids.size(); ++i) {
-        auto [it, inserted] = m_tasks.try_emplace(ids[i]);
-        if (!inserted)
+        if (m_tasks.count(ids[i]))
             continue;
-        Task &task = it->second;
-        task.id = ids[i];
-        task.spec = specs[i];
-        task.slot = m_limit.slot(task.spec->group);
-        task.priority = task.spec->priority;
-        task.sequence = m_queue.nextSequence();
+        Task &task = addTask(ids[i], specs[i]);
+        task.submittedAtMs = now;
         ++m_counts.pending;
         m_queue.push(task.id, task.spec->group, task.priority, task.sequence);
         markDirty(task);
     }
     schedule();
+}
+
+Dispatcher::Task &Dispatcher::addTask(TaskId id, std::shared_ptr<const TaskSpec> spec)
+{
+    Task &task = m_tasks[id];
+    task.id = id;
+    task.spec = std::move(spec);
+    task.slot = m_limit.slot(task.spec->group);
+    task.priority = task.spec->priority;
+    task.sequence = m_queue.nextSequence();
+    return task;
+}
+
+void Dispatcher::restore(const QList<RestoredTask> &tasks)
+{
+    if (m_shuttingDown)
+        return;
+    m_tasks.reserve(m_tasks.size() + size_t(tasks.size()));
+    for (const RestoredTask &restored : tasks) {
+        const TaskSnapshot &s = restored.snapshot;
+        if (!restored.spec || m_tasks.count(s.id))
+            continue;
+        Task &task = addTask(s.id, restored.spec);
+        task.priority = s.priority;
+        task.attempt = s.attempt;
+        task.submittedAtMs = s.submittedAtMs;
+        task.startedAtMs = s.startedAtMs;
+        if (!restored.log.isEmpty()) {
+            task.log = std::make_unique<LogBuffer>();
+            for (const QString &line : restored.log)
+                task.log->append(line);
+        }
+        // A task cannot come back running: whoever restores decides what it became.
+        const TaskState state = s.state == TaskState::Running ? TaskState::Interrupted : s.state;
+        if (state == TaskState::Pending) {
+            ++m_counts.pending;
+            m_queue.push(task.id, task.spec->group, task.priority, task.sequence);
+        } else {
+            task.state = TaskState::Pending;
+            ++m_counts.pending;
+            task.result = s.result;
+            task.error = s.error;
+            task.stack = s.stack;
+            task.progress = s.progress;
+            task.status = s.status;
+            task.finishedAtMs = s.finishedAtMs;
+            setState(task, state);
+        }
+        markDirty(task);
+    }
+    schedule();
+}
+
+void Dispatcher::rerun(const QList<TaskId> &ids, const QList<TaskId> &newIds)
+{
+    QList<TaskId> accepted;
+    QList<std::shared_ptr<const TaskSpec>> specs;
+    for (qsizetype i = 0; i < ids.size() && i < newIds.size(); ++i) {
+        if (const Task *task = find(ids[i])) {
+            accepted.append(newIds[i]);
+            specs.append(task->spec);
+        }
+    }
+    if (!accepted.isEmpty())
+        submit(accepted, specs);
 }
 
 void Dispatcher::schedule()
@@ -234,6 +297,13 @@ void Dispatcher::runFinished(TaskId id, RunOutcome outcome)
     task.stack = outcome.stack;
     task.result = QJsonValue();
     task.error.clear();
+    if (m_shuttingDown) {
+        // Taskdeck itself is stopping: the task did not fail, it was cut short.
+        task.error = QStringLiteral("interrupted: Taskdeck stopped while it ran");
+        finishTask(task, TaskState::Interrupted);
+        checkShutdown();
+        return;
+    }
     switch (task.cancelReason) {
     case CancelReason::User:
         task.error = outcome.kind == RunOutcome::Failed && !outcome.error.isEmpty()
@@ -314,29 +384,40 @@ void Dispatcher::setPriority(TaskId id, int priority)
 
 void Dispatcher::moveToTop(TaskId id)
 {
-    if (auto priority = m_queue.moveToTop(id)) {
-        find(id)->priority = *priority;
-        markDirty(*find(id));
-    }
+    if (auto priority = m_queue.moveToTop(id))
+        queueMoved(id, *priority);
     schedule();
 }
 
 void Dispatcher::moveToBottom(TaskId id)
 {
-    if (auto priority = m_queue.moveToBottom(id)) {
-        find(id)->priority = *priority;
-        markDirty(*find(id));
-    }
+    if (auto priority = m_queue.moveToBottom(id))
+        queueMoved(id, *priority);
     schedule();
 }
 
 void Dispatcher::moveBefore(TaskId id, TaskId before)
 {
-    if (auto priority = m_queue.moveBefore(id, before)) {
-        find(id)->priority = *priority;
-        markDirty(*find(id));
+    std::vector<TaskId> renumbered;
+    if (auto priority = m_queue.moveBefore(id, before, &renumbered)) {
+        queueMoved(id, *priority);
+        for (TaskId other : renumbered)
+            if (Task *task = find(other)) {
+                task->sequence = m_queue.sequenceOf(other);
+                markDirty(*task);
+            }
     }
     schedule();
+}
+
+// Keeps a moved task's own record of its place in step with the queue, so that its
+// snapshot (and a journal) can put it back in the same place.
+void Dispatcher::queueMoved(TaskId id, int priority)
+{
+    Task *task = find(id);
+    task->priority = priority;
+    task->sequence = m_queue.sequenceOf(id);
+    markDirty(*task);
 }
 
 void Dispatcher::setMaxRunning(int limit)
@@ -480,6 +561,8 @@ void Dispatcher::publish()
     for (auto it = m_newLogs.begin(); it != m_newLogs.end(); ++it)
         update.logs.append(LogLines{it.key(), std::move(it.value())});
     m_newLogs.clear();
+    if (m_journal)
+        m_journal->published(update);
     Q_EMIT published(update);
 }
 
@@ -492,6 +575,7 @@ TaskSnapshot Dispatcher::makeSnapshot(const Task &task) const
     s.group = task.spec->group;
     s.kind = task.spec->kind;
     s.priority = task.priority;
+    s.sequence = task.sequence;
     s.state = task.state;
     s.attempt = task.attempt;
     s.maxAttempts = task.spec->retries + 1;
@@ -501,6 +585,7 @@ TaskSnapshot Dispatcher::makeSnapshot(const Task &task) const
     s.result = task.result;
     s.error = task.error;
     s.stack = task.stack;
+    s.submittedAtMs = task.submittedAtMs;
     s.startedAtMs = task.startedAtMs;
     s.finishedAtMs = task.finishedAtMs;
     return s;

@@ -1,6 +1,7 @@
 #pragma once
 
 #include "concurrencylimit.h"
+#include "enginejournal.h"
 #include "logbuffer.h"
 #include "taskqueue.h"
 #include "taskrun.h"
@@ -38,6 +39,11 @@ public:
     ~Dispatcher() override;
 
     void submit(const QList<TaskId> &ids, const QList<std::shared_ptr<const TaskSpec>> &specs);
+    // Brings back tasks from a journal (not journalled again as submissions).
+    void restore(const QList<RestoredTask> &tasks);
+    // Submits each known task's definition again as a new task, newIds[i] for ids[i].
+    void rerun(const QList<TaskId> &ids, const QList<TaskId> &newIds);
+    void setJournal(EngineJournal *journal) { m_journal = journal; }
     void cancel(const QList<TaskId> &ids);
     void cancelAllPending();
     void cancelAll();
@@ -89,6 +95,7 @@ private:
         bool dirty = false;
         bool waitingRetry = false;
         int attempt = 0;
+        qint64 submittedAtMs = -1;
         qint64 startedAtMs = -1;
         qint64 finishedAtMs = -1;
         TimerHeap::Id timeoutTimer = 0;
@@ -105,6 +112,7 @@ private:
         Task *liveNext = nullptr;
     };
 
+    Task &addTask(TaskId id, std::shared_ptr<const TaskSpec> spec);
     Task *find(TaskId id);
     const Task *find(TaskId id) const;
     void schedule();
@@ -115,6 +123,7 @@ private:
     void finishTask(Task &task, TaskState state);
     void retryLater(Task &task);
     void setState(Task &task, TaskState state);
+    void queueMoved(TaskId id, int priority);
     void markDirty(Task &task);
     void publish();
     void armTimer();
@@ -126,6 +135,7 @@ private:
     RunServices services();
 
     Settings m_settings;
+    EngineJournal *m_journal = nullptr;
     std::unique_ptr<WorkQueue> m_work;
     std::unique_ptr<LuaHostPool> m_luaHosts;
     std::unordered_map<TaskId, Task> m_tasks;

@@ -110,6 +110,35 @@ QList<TaskId> Engine::submit(const QList<TaskSpec> &list)
     return ids;
 }
 
+void Engine::restore(const QList<RestoredTask> &tasks)
+{
+    TaskId last = 0;
+    for (const RestoredTask &task : tasks)
+        last = qMax(last, task.snapshot.id);
+    TaskId next = m_nextId.load();
+    while (next <= last && !m_nextId.compare_exchange_weak(next, last + 1)) {
+    }
+    post([tasks](Dispatcher *d) { d->restore(tasks); });
+}
+
+QList<TaskId> Engine::rerun(const QList<TaskId> &ids)
+{
+    QList<TaskId> newIds;
+    const TaskId first = m_nextId.fetch_add(TaskId(ids.size()));
+    for (qsizetype i = 0; i < ids.size(); ++i)
+        newIds.append(first + TaskId(i));
+    post([ids, newIds](Dispatcher *d) { d->rerun(ids, newIds); });
+    return newIds;
+}
+
+void Engine::setJournal(EngineJournal *journal)
+{
+    query([journal](Dispatcher *d) {
+        d->setJournal(journal);
+        return true;
+    });
+}
+
 void Engine::cancel(TaskId id)
 {
     cancel(QList<TaskId>{id});

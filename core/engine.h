@@ -1,5 +1,6 @@
 #pragma once
 
+#include "enginejournal.h"
 #include "tasksnapshot.h"
 
 #include <QObject>
@@ -39,6 +40,16 @@ public:
     TaskId submit(const TaskSpec &spec);
     QList<TaskId> submit(const TaskSpec &spec, int copies);
     QList<TaskId> submit(const QList<TaskSpec> &specs);
+
+    // Tasks brought back from a journal keep their ids; new ids continue after them.
+    void restore(const QList<RestoredTask> &tasks);
+    // Runs known tasks again with the same definition, as new tasks; returns the new
+    // ids in order (an unknown id's new id is never used).
+    QList<TaskId> rerun(const QList<TaskId> &ids);
+    // Every submission and published batch from now on is told to `journal`, on the
+    // engine thread; it must outlive the engine or be detached with nullptr. Blocks
+    // until the engine has it, so nothing submitted after this call is missed.
+    void setJournal(EngineJournal *journal);
 
     void cancel(TaskId id);
     void cancel(const QList<TaskId> &ids);

@@ -109,7 +109,14 @@ std::optional<int> TaskQueue::moveToBottom(TaskId id)
     return bottom;
 }
 
-std::optional<int> TaskQueue::moveBefore(TaskId id, TaskId before)
+qint64 TaskQueue::sequenceOf(TaskId id) const
+{
+    auto it = m_where.constFind(id);
+    return it == m_where.constEnd() ? 0 : it->key.sequence;
+}
+
+std::optional<int> TaskQueue::moveBefore(TaskId id, TaskId before,
+                                         std::vector<TaskId> *renumbered)
 {
     if (id == before || !m_where.contains(id) || !m_where.contains(before))
         return std::nullopt;
@@ -123,8 +130,11 @@ std::optional<int> TaskQueue::moveBefore(TaskId id, TaskId before)
                 band.push_back(k);
     std::sort(band.begin(), band.end());
     reinsert(id, target.priority, target.sequence);
-    for (const Key &k : band)
+    for (const Key &k : band) {
         reinsert(k.id, k.priority, nextSequence());
+        if (renumbered)
+            renumbered->push_back(k.id);
+    }
     return target.priority;
 }
 

@@ -9,6 +9,7 @@
 #include <map>
 #include <optional>
 #include <set>
+#include <vector>
 
 // The pending tasks, one ordered set per group: higher priority first, then submission
 // order (a key of (priority, sequence) keeps equal priorities stable). Push, remove,
@@ -32,8 +33,12 @@ public:
     // Make `id` the next to run (or the last): returns its new priority.
     std::optional<int> moveToTop(TaskId id);
     std::optional<int> moveToBottom(TaskId id);
-    // Put `id` just before `before` in the order: returns its new priority.
-    std::optional<int> moveBefore(TaskId id, TaskId before);
+    // Put `id` just before `before` in the order: returns its new priority. The tasks
+    // whose sequence changed on the way are added to `renumbered`.
+    std::optional<int> moveBefore(TaskId id, TaskId before,
+                                  std::vector<TaskId> *renumbered = nullptr);
+    // The sequence that orders `id` among equal priorities (0 if not queued).
+    qint64 sequenceOf(TaskId id) const;
 
     void setPaused(bool paused) { m_paused = paused; }
     bool isPaused() const { return m_paused; }

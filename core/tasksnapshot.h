@@ -38,6 +38,7 @@ struct TaskSnapshot
     QString group;
     ScriptKind kind = ScriptKind::Lua;
     int priority = 0;
+    qint64 sequence = 0;         // orders equal priorities in the queue (lower first)
     TaskState state = TaskState::Pending;
     int attempt = 0;             // 0 until the first start
     int maxAttempts = 1;
@@ -47,6 +48,7 @@ struct TaskSnapshot
     QJsonValue result;
     QString error;
     std::shared_ptr<const CoroutineStack> stack; // set for tasks that ended unsuccessfully
+    qint64 submittedAtMs = -1;   // epoch ms
     qint64 startedAtMs = -1;     // epoch ms of the first start, -1 if never started
     qint64 finishedAtMs = -1;
 };

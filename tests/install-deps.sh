@@ -4,6 +4,7 @@ set -euo pipefail
 packages=(
     build-essential cmake ninja-build pkg-config
     qt6-base-dev qt6-base-dev-tools libgl-dev
+    libqt6sql6-sqlite        # the task store (Qt Sql's SQLite driver)
     liblua5.4-dev
     python3                  # the asyncio peer benchmark
     xvfb xauth imagemagick   # screenshots of the dashboard
