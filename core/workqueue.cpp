@@ -8,6 +8,8 @@ namespace {
 
 // How long queued work may wait before one more worker is woken for it.
 constexpr qint64 StarvedAfterNs = 1'000'000;
+// How long one delivery of completed work may keep the engine thread.
+constexpr qint64 DeliverForNs = 2'000'000;
 
 } // namespace
 
@@ -79,21 +81,41 @@ void WorkQueue::drain()
         lock.unlock();
         item->run();
         lock.relock();
-        const bool first = m_completed.empty();
         m_completed.push_back(item);
-        if (first)
+        if (!m_deliveryPosted) {
+            m_deliveryPosted = true;
             QMetaObject::invokeMethod(this, &WorkQueue::deliverCompleted, Qt::QueuedConnection);
+        }
     }
     --m_drainers;
 }
 
+// Hands completed items back, and keeps taking what completes meanwhile without another
+// posted event (one post and wake-up per item costs more than the item on a busy
+// engine), for at most DeliverForNs so that timers and requests still get their turn.
 void WorkQueue::deliverCompleted()
 {
-    std::vector<WorkItem *> batch;
-    {
-        QMutexLocker lock(&m_mutex);
-        batch.swap(m_completed);
+    const qint64 until = steadyNowNs() + DeliverForNs;
+    for (;;) {
+        {
+            QMutexLocker lock(&m_mutex);
+            if (m_completed.empty()) {
+                m_deliveryPosted = false;
+                return;
+            }
+            m_delivering.swap(m_completed);
+        }
+        for (WorkItem *item : m_delivering)
+            item->done();
+        m_delivering.clear();
+        if (steadyNowNs() >= until) {
+            QMutexLocker lock(&m_mutex);
+            if (m_completed.empty())
+                m_deliveryPosted = false;
+            else
+                QMetaObject::invokeMethod(this, &WorkQueue::deliverCompleted,
+                                          Qt::QueuedConnection);
+            return;
+        }
     }
-    for (WorkItem *item : batch)
-        item->done();
 }

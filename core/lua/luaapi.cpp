@@ -459,12 +459,11 @@ void LuaTask::hook(lua_State *L, lua_Debug *)
         // Running a while without waiting: note where, for the stack and the log.
         lua_Debug ar;
         if (lua_getstack(L, 0, &ar) && lua_getinfo(L, "Sln", &ar) && ar.currentline > 0) {
+            auto seen = std::make_unique<StackFrame>(StackFrame{
+                QString::fromUtf8(ar.source[0] == '@' ? ar.source + 1 : ar.short_src),
+                ar.currentline, ar.name ? QString::fromUtf8(ar.name) : QStringLiteral("main chunk")});
             QMutexLocker lock(&t->m_liveMutex);
-            t->m_blockingAt.file = QString::fromUtf8(ar.source[0] == '@' ? ar.source + 1
-                                                                         : ar.short_src);
-            t->m_blockingAt.line = ar.currentline;
-            t->m_blockingAt.function = ar.name ? QString::fromUtf8(ar.name)
-                                               : QStringLiteral("main chunk");
+            t->m_blockingAt = std::move(seen);
         }
     }
     const int level = t->m_cancelLevel.load();

@@ -114,8 +114,8 @@ std::shared_ptr<const CoroutineStack> LuaTask::liveStack() const
         auto running = std::make_shared<CoroutineStack>();
         const qint64 ms = (steadyNowNs() - m_resumeStartNs.load()) / 1000000;
         QMutexLocker lock(&m_liveMutex);
-        if (ms > BlockingMs && m_blockingAt.line > 0) {
-            running->frames.append(m_blockingAt);
+        if (ms > BlockingMs && m_blockingAt) {
+            running->frames.append(*m_blockingAt);
             running->awaiting = QStringLiteral("nothing: blocking its worker for %1 ms").arg(ms);
         } else {
             running->awaiting = QStringLiteral("nothing: running on a worker");
@@ -259,10 +259,9 @@ void LuaTask::run()
     // A vector read from the front (std::deque allocates even when empty, per task).
     for (size_t next = 0; next < m_localReady.size(); ++next) {
         const Wake w = m_localReady[next];
-        auto it = m_live.find(w.id);
-        if (it == m_live.end())
+        Coroutine *co = liveCoroutine(w.id);
+        if (!co)
             continue; // ended meanwhile
-        Coroutine *co = it->second;
         if (!co->suspended || co->serial != w.serial)
             continue; // woken twice (say, timer and cancel): the first one counts
         resume(co);
@@ -359,7 +358,6 @@ bool LuaTask::begin()
         return false;
     }
     lua_settop(L, 0);
-    m_live.emplace(m_main->id, m_main);
     m_main->suspended = true;
     resume(m_main);
     return !m_out.finished;
@@ -392,18 +390,18 @@ void LuaTask::resume(Coroutine *co)
     m_runningL.store(nullptr);
     m_current = previous;
     if (const qint64 ms = (steadyNowNs() - started) / 1000000; ms > BlockingMs) {
-        StackFrame seen;
+        std::unique_ptr<StackFrame> seen;
         {
             QMutexLocker lock(&m_liveMutex);
-            seen = std::exchange(m_blockingAt, StackFrame());
+            seen = std::move(m_blockingAt);
         }
-        if (seen.line > 0)
+        if (seen)
             appendLog(QStringLiteral("[taskdeck: coroutine #%1 ran %2 ms without waiting, "
                                      "blocking its worker; last seen at %3:%4]")
                           .arg(co->id)
                           .arg(ms)
-                          .arg(seen.file.section(u'/', -1))
-                          .arg(seen.line));
+                          .arg(seen->file.section(u'/', -1))
+                          .arg(seen->line));
     }
     if (status == LUA_YIELD) {
         lua_pop(co->L, nresults);
@@ -435,7 +433,8 @@ void LuaTask::ended(Coroutine *co, int status, int nresults)
     co->cancelled = co->failed && (luaIsCancelMarker(co->L, -1)
                                    || (co->cancelDelivered && lua_isnil(co->L, -1)));
     co->group.reset();
-    m_live.erase(co->id);
+    if (co != m_main)
+        m_live.erase(co->id);
 
     // Wake whoever waits on it.
     const bool awaited = !co->waiters.empty();
@@ -446,9 +445,9 @@ void LuaTask::ended(Coroutine *co, int status, int nresults)
         if (group->remaining <= 0 || group->mode == WaitGroup::First
             || (group->mode == WaitGroup::FirstError && co->failed && !co->cancelled)) {
             group->fired = true;
-            auto it = m_live.find(group->waiterId);
-            if (it != m_live.end() && it->second->suspended)
-                makeReady(it->second);
+            Coroutine *waiter = liveCoroutine(group->waiterId);
+            if (waiter && waiter->suspended)
+                makeReady(waiter);
         }
     }
     co->waiters.clear();
@@ -625,6 +624,16 @@ void LuaTask::finish(RunOutcome::Kind kind, const QString &error, QJsonValue res
     m_out.outcome.stack = std::move(stack);
     if (m_host)
         releaseHost();
+}
+
+// The coroutine `id` if it has not ended. The main one is kept out of m_live: most tasks
+// have no other, and a hash map's first insert costs two allocations per task.
+Coroutine *LuaTask::liveCoroutine(int id) const
+{
+    if (m_main && m_main->id == id)
+        return m_main->dead ? nullptr : m_main;
+    auto it = m_live.find(id);
+    return it == m_live.end() ? nullptr : it->second;
 }
 
 void LuaTask::releaseHost()

@@ -138,6 +138,7 @@ private:
                 std::shared_ptr<const CoroutineStack> stack = {});
     void releaseHost();
     void makeReady(Coroutine *co);
+    Coroutine *liveCoroutine(int id) const;
     void cancelTree(Coroutine *co, bool force = false);
     CoroutineStack captureTree(Coroutine *co) const;
     CoroutineStack captureStack(Coroutine *co) const;
@@ -240,7 +241,7 @@ private:
     Coroutine m_outside;
     Coroutine *m_main = nullptr;
     Coroutine *m_current = nullptr;
-    std::unordered_map<int, Coroutine *> m_live; // by id, every coroutine not ended
+    std::unordered_map<int, Coroutine *> m_live; // by id, every child coroutine not ended
     std::vector<Wake> m_localReady;
     int m_nextCoroutineId = 1;
     int m_argsRef = -2; // task.args, built on first use (LUA_NOREF)
@@ -259,5 +260,7 @@ private:
     QString m_liveStatus;
     bool m_livePosted = false;
     // Where code running > 100 ms without waiting was last seen (asyncio's slow callback).
-    StackFrame m_blockingAt;
+    // Where code running long without waiting was last seen (rare: kept off the object,
+    // which then fits the allocator's per-thread cache).
+    std::unique_ptr<StackFrame> m_blockingAt;
 };
