@@ -110,9 +110,9 @@ QList<TaskId> Engine::submit(const QList<TaskSpec> &list)
     return ids;
 }
 
-void Engine::restore(const QList<RestoredTask> &tasks)
+void Engine::restore(const QList<RestoredTask> &tasks, TaskId lastUsedId)
 {
-    TaskId last = 0;
+    TaskId last = lastUsedId;
     for (const RestoredTask &task : tasks)
         last = qMax(last, task.snapshot.id);
     TaskId next = m_nextId.load();

@@ -41,8 +41,9 @@ public:
     QList<TaskId> submit(const TaskSpec &spec, int copies);
     QList<TaskId> submit(const QList<TaskSpec> &specs);
 
-    // Tasks brought back from a journal keep their ids; new ids continue after them.
-    void restore(const QList<RestoredTask> &tasks);
+    // Tasks brought back from a journal keep their ids; new ids continue after them and
+    // after `lastUsedId` (ids a journal has seen but does not bring back).
+    void restore(const QList<RestoredTask> &tasks, TaskId lastUsedId = 0);
     // Runs known tasks again with the same definition, as new tasks; returns the new
     // ids in order (an unknown id's new id is never used).
     QList<TaskId> rerun(const QList<TaskId> &ids);

@@ -1,0 +1,567 @@
+#include "taskstorewriter.h"
+
+#include "engine.h"
+#include "storecodec.h"
+#include "storedatabase.h"
+
+#include <QDateTime>
+#include <QThread>
+
+#ifdef Q_OS_LINUX
+#include <sys/resource.h>
+#include <unistd.h>
+#endif
+
+namespace {
+
+constexpr auto BatchWindow = std::chrono::milliseconds(50);
+constexpr auto SampleInterval = std::chrono::seconds(1);
+constexpr int MaxSampled = 256;
+constexpr qsizetype TailLines = 200;
+
+qint64 epochMs()
+{
+    return QDateTime::currentMSecsSinceEpoch();
+}
+
+// When the task entered the state its snapshot shows, as near as the snapshot tells;
+// else when the batch was handed over.
+qint64 enteredAt(const TaskSnapshot &s, qint64 batchMs)
+{
+    switch (s.state) {
+    case TaskState::Pending:
+        return s.attempt == 0 && s.submittedAtMs >= 0 ? s.submittedAtMs : batchMs;
+    case TaskState::Running:
+        return s.attempt <= 1 && s.startedAtMs >= 0 ? s.startedAtMs : batchMs;
+    default:
+        return s.finishedAtMs >= 0 ? s.finishedAtMs : batchMs;
+    }
+}
+
+void keepTail(QStringList &tail, const QStringList &lines)
+{
+    if (lines.size() >= TailLines) {
+        tail = lines.mid(lines.size() - TailLines);
+        return;
+    }
+    tail.append(lines);
+    if (tail.size() > TailLines)
+        tail.remove(0, tail.size() - TailLines);
+}
+
+} // namespace
+
+TaskStore::Writer::Writer() = default;
+
+TaskStore::Writer::~Writer()
+{
+    if (!m_thread)
+        return;
+    {
+        std::lock_guard lock(m_mutex);
+        m_stopping = true;
+    }
+    m_wake.notify_one();
+    m_thread->wait();
+}
+
+TaskStore::OpenResult TaskStore::Writer::open(const QString &dataDir)
+{
+    // Shared with the thread: it may still be inside set_value() when get() returns.
+    auto opened = std::make_shared<std::promise<OpenResult>>();
+    std::future<OpenResult> result = opened->get_future();
+    m_thread.reset(QThread::create([this, dataDir, opened] { run(dataDir, opened.get()); }));
+    m_thread->setObjectName(QStringLiteral("taskdeck-store"));
+    m_thread->start();
+    const OpenResult status = result.get();
+    if (status.status == OpenStatus::Failed) {
+        m_thread->wait();
+        m_thread.reset();
+    }
+    return status;
+}
+
+// The writer thread: opens the store, then drains the queue until told to stop, and
+// writes what is left before it closes.
+void TaskStore::Writer::run(const QString &dataDir, std::promise<OpenResult> *opened)
+{
+#ifdef Q_OS_LINUX
+    // Under full load the engine and the workers keep the cores: this thread alone runs
+    // at nice 10 and writes with what they leave. Only sync() and recover() wait for it.
+    setpriority(PRIO_PROCESS, id_t(gettid()), 10);
+#endif
+    m_db = std::make_unique<StoreDatabase>();
+    const OpenResult result = m_db->open(dataDir);
+    m_path = m_db->path();
+    if (result.status == OpenStatus::Failed) {
+        m_db.reset();
+        opened->set_value(result);
+        return;
+    }
+    opened->set_value(result);
+
+    m_nextSample = Clock::now() + SampleInterval;
+    bool saved = true;
+    for (;;) {
+        std::vector<Item> items;
+        bool stopping = false;
+        waitForWork(&items, &stopping);
+        for (Item &item : items)
+            apply(item);
+        items.clear();
+        const Clock::time_point now = Clock::now();
+        if (m_running.empty()) {
+            m_nextSample = now + SampleInterval;
+        } else if (now >= m_nextSample) {
+            sample();
+            m_nextSample = Clock::now() + SampleInterval;
+        }
+        if (stopping || !m_retryAt || now >= *m_retryAt)
+            saved = flush();
+        if (stopping)
+            break;
+    }
+    if (!saved)
+        report(QStringLiteral("the last changes of %1 tasks were not saved").arg(m_dirty.size()));
+    m_db.reset();
+}
+
+void TaskStore::Writer::enqueue(Item &&item, bool urgent)
+{
+    {
+        std::lock_guard lock(m_mutex);
+        m_queue.push_back(std::move(item));
+        m_urgent = m_urgent || urgent;
+    }
+    m_wake.notify_one();
+}
+
+// Runs `function` on the writer thread after everything queued before it is written
+// (or failed to be), and waits for it.
+void TaskStore::Writer::call(const std::function<void()> &function)
+{
+    auto done = std::make_shared<std::promise<void>>();
+    std::future<void> finished = done->get_future();
+    enqueue(Call{[&function, done] {
+                function();
+                done->set_value();
+            }},
+            true);
+    finished.wait();
+}
+
+// Waits for work: queued items (then for the batch window, unless a caller waits), the
+// next sample of running tasks, or the retry of a failed transaction.
+void TaskStore::Writer::waitForWork(std::vector<Item> *items, bool *stopping)
+{
+    std::optional<Clock::time_point> deadline;
+    if (!m_running.empty())
+        deadline = m_nextSample;
+    if (m_retryAt && (!deadline || *m_retryAt < *deadline))
+        deadline = m_retryAt;
+    std::unique_lock lock(m_mutex);
+    while (m_queue.empty() && !m_stopping) {
+        if (!deadline)
+            m_wake.wait(lock);
+        else if (m_wake.wait_until(lock, *deadline) == std::cv_status::timeout)
+            break;
+    }
+    if (!m_queue.empty() && !m_urgent && !m_stopping)
+        m_wake.wait_for(lock, BatchWindow, [this] { return m_urgent || m_stopping; });
+    items->swap(m_queue);
+    m_urgent = false;
+    *stopping = m_stopping;
+}
+
+// ---- the calls ----
+
+void TaskStore::Writer::submitted(const QList<TaskId> &ids,
+                                  const QList<std::shared_ptr<const TaskSpec>> &specs)
+{
+    enqueue(Submission{ids, specs, epochMs()}, false);
+}
+
+void TaskStore::Writer::published(const EngineUpdate &update)
+{
+    enqueue(Batch{update, epochMs()}, false);
+}
+
+void TaskStore::Writer::forget(const QList<TaskId> &ids)
+{
+    enqueue(Forgetting{ids}, false);
+}
+
+void TaskStore::Writer::sync()
+{
+    call([] {});
+}
+
+void TaskStore::Writer::setEngine(Engine *engine)
+{
+    std::lock_guard lock(m_engineMutex);
+    m_engine = engine;
+}
+
+TaskStore::Recovery TaskStore::Writer::recover(int historyLimit)
+{
+    Recovery recovery;
+    call([&] {
+        auto recovered = m_db->recover(historyLimit, epochMs(), m_specRows.empty());
+        if (!recovered) {
+            report(QStringLiteral("cannot read back the tasks: ") + m_db->lastError());
+            return;
+        }
+        const QList<RestoredTask> &tasks = recovered->recovery.tasks;
+        for (qsizetype i = 0; i < tasks.size(); ++i) {
+            const qint64 row = recovered->specRows[i];
+            if (!m_specOfRow.contains(row)) {
+                m_specRows.emplace(tasks[i].spec.get(), SpecRow{row, tasks[i].spec});
+                m_specOfRow.insert(row, tasks[i].spec.get());
+            }
+            const TaskId id = tasks[i].snapshot.id;
+            if (tasks[i].snapshot.state == TaskState::Pending) {
+                Record &record = m_records[id];
+                record.inDb = true;
+                keepTail(record.tail, tasks[i].log);
+            } else {
+                m_restoredFinished.insert(id);
+            }
+        }
+        recovery = std::move(recovered->recovery);
+    });
+    return recovery;
+}
+
+// ---- merging what was handed over (writer thread) ----
+
+void TaskStore::Writer::apply(Item &item)
+{
+    if (const auto *submission = std::get_if<Submission>(&item)) {
+        applySubmission(*submission);
+    } else if (const auto *batch = std::get_if<Batch>(&item)) {
+        applyBatch(*batch);
+    } else if (const auto *forgetting = std::get_if<Forgetting>(&item)) {
+        applyForgetting(*forgetting);
+    } else if (const auto *called = std::get_if<Call>(&item)) {
+        flush();
+        called->run();
+    }
+}
+
+void TaskStore::Writer::applySubmission(const Submission &submission)
+{
+    m_records.reserve(m_records.size() + size_t(submission.ids.size()));
+    const QString transition = QStringLiteral("pending@%1").arg(submission.atMs);
+    for (qsizetype i = 0; i < submission.ids.size() && i < submission.specs.size(); ++i) {
+        const TaskId id = submission.ids[i];
+        auto [it, added] = m_records.try_emplace(id);
+        if (!added)
+            continue;
+        Record &record = it->second;
+        record.spec = submission.specs[i];
+        record.submittedAtMs = submission.atMs;
+        record.transitions = transition;
+        markDirty(id, record);
+    }
+}
+
+void TaskStore::Writer::applyBatch(const Batch &batch)
+{
+    for (const TaskSnapshot &snapshot : batch.update.changed) {
+        // Engine::restore publishes the finished tasks recover() returned: unchanged.
+        if (isFinished(snapshot.state) && !m_records.count(snapshot.id) &&
+            m_restoredFinished.remove(snapshot.id))
+            continue;
+        Record *record = recordFor(snapshot.id);
+        if (!record)
+            continue;
+        observe(snapshot.id, *record, snapshot, batch.atMs);
+        m_unwritten.insert_or_assign(snapshot.id, snapshot);
+        markDirty(snapshot.id, *record);
+    }
+    for (const LogLines &log : batch.update.logs) {
+        if (log.lines.isEmpty())
+            continue;
+        Record *record = recordFor(log.id);
+        if (!record)
+            continue;
+        keepTail(record->tail, log.lines);
+        record->tailChanged = true;
+        markDirty(log.id, *record);
+    }
+}
+
+void TaskStore::Writer::applyForgetting(const Forgetting &forgetting)
+{
+    for (TaskId id : forgetting.ids) {
+        m_records.erase(id);
+        m_unwritten.erase(id);
+        m_running.erase(id);
+        m_restoredFinished.remove(id);
+        m_forgets.push_back(id);
+    }
+}
+
+// The record of a task the writer has not seen in this run (a restored task, or one
+// finished and written before): made from its row. nullptr if it has none.
+TaskStore::Writer::Record *TaskStore::Writer::recordFor(TaskId id)
+{
+    if (auto it = m_records.find(id); it != m_records.end())
+        return &it->second;
+    if (m_unknown.contains(id))
+        return nullptr;
+    const std::optional<StoreDatabase::StoredTask> stored = m_db->storedTask(id);
+    if (!stored) {
+        m_unknown.insert(id);
+        report(QStringLiteral("tasks submitted before attach() are not recorded"));
+        return nullptr;
+    }
+    Record &record = m_records[id];
+    record.inDb = true;
+    record.state = stored->state;
+    record.tail = stored->logTail;
+    if (record.state == TaskState::Running)
+        m_running.insert(id);
+    return &record;
+}
+
+// Notes a change of state, as seen from one batch to the next.
+void TaskStore::Writer::observe(TaskId id, Record &record, const TaskSnapshot &snapshot,
+                                qint64 atMs)
+{
+    if (snapshot.state == record.state)
+        return;
+    if (!record.transitions.isEmpty())
+        record.transitions += u' ';
+    record.transitions +=
+        taskStateName(snapshot.state) + u'@' + QString::number(enteredAt(snapshot, atMs));
+    record.state = snapshot.state;
+    record.sample.clear();
+    record.sampleChanged = false;
+    if (snapshot.state == TaskState::Running)
+        m_running.insert(id);
+    else
+        m_running.erase(id);
+}
+
+void TaskStore::Writer::markDirty(TaskId id, Record &record)
+{
+    if (!record.dirty) {
+        record.dirty = true;
+        m_dirty.push_back(id);
+    }
+}
+
+// Every second while tasks run: their live stacks (at most MaxSampled per second, taking
+// turns) and log tails are written, so that after a crash they show where they were.
+void TaskStore::Writer::sample()
+{
+    m_sampleTick = true;
+    std::vector<TaskId> order;
+    order.reserve(m_running.size());
+    const auto next = m_running.upper_bound(m_sampleCursor);
+    order.insert(order.end(), next, m_running.end());
+    order.insert(order.end(), m_running.begin(), next);
+
+    int asked = 0;
+    for (TaskId id : order) {
+        auto it = m_records.find(id);
+        if (it == m_records.end())
+            continue;
+        Record &record = it->second;
+        if (asked < MaxSampled) {
+            std::shared_ptr<const CoroutineStack> stack;
+            {
+                // Held per question, so that setEngine(nullptr) waits for one at most.
+                std::lock_guard lock(m_engineMutex);
+                if (m_engine) {
+                    ++asked;
+                    m_sampleCursor = id;
+                    // Blocking, answered by the engine thread; never called on that thread.
+                    stack = m_engine->liveStack(id);
+                }
+            }
+            if (stack) {
+                QString text = StoreCodec::stackText(stack);
+                if (text != record.sample) {
+                    record.sample = std::move(text);
+                    record.sampleChanged = true;
+                }
+            }
+        }
+        if (record.sampleChanged || record.tailChanged)
+            markDirty(id, record);
+    }
+}
+
+// ---- writing (writer thread) ----
+
+// Writes everything dirty and forgotten in one transaction. On failure nothing is
+// settled: the same work (and what is added meanwhile) is tried again, with a back-off.
+bool TaskStore::Writer::flush()
+{
+    if (m_dirty.empty() && m_forgets.empty())
+        return true;
+    std::vector<Written> written;
+    written.reserve(m_dirty.size());
+    std::vector<qint64> deletedSpecs;
+    bool ok = m_db->begin();
+    const bool began = ok;
+    for (size_t i = 0; ok && i < m_dirty.size(); ++i) {
+        const auto it = m_records.find(m_dirty[i]);
+        if (it == m_records.end())
+            continue;
+        std::optional<Written> one;
+        ok = write(it->first, it->second, &one);
+        if (one)
+            written.push_back(*one);
+    }
+    std::set<qint64> specsOfForgotten;
+    for (size_t i = 0; ok && i < m_forgets.size(); ++i) {
+        qint64 spec = 0;
+        ok = m_db->deleteTask(m_forgets[i], &spec);
+        if (spec)
+            specsOfForgotten.insert(spec);
+    }
+    for (auto it = specsOfForgotten.begin(); ok && it != specsOfForgotten.end(); ++it) {
+        bool deleted = false;
+        ok = m_db->deleteSpecIfUnused(*it, &deleted);
+        if (deleted)
+            deletedSpecs.push_back(*it);
+    }
+    if (ok) {
+        ok = m_db->commit();
+    } else if (began) {
+        m_db->rollback();
+    }
+    if (!ok) {
+        m_stagedSpecs.clear();
+        report(m_db->lastError());
+        ++m_failures;
+        m_retryAt = Clock::now() + std::chrono::seconds(1 << qMin(m_failures - 1, 5));
+        return false;
+    }
+
+    for (auto &[spec, row] : m_stagedSpecs) {
+        m_specOfRow.insert(row.row, spec);
+        m_specRows.insert_or_assign(spec, std::move(row));
+    }
+    m_stagedSpecs.clear();
+    for (qint64 row : deletedSpecs) {
+        if (const TaskSpec *spec = m_specOfRow.take(row))
+            m_specRows.erase(spec);
+    }
+    settle(written);
+    m_forgets.clear();
+    m_sampleTick = false;
+    m_failures = 0;
+    m_retryAt.reset();
+    return true;
+}
+
+// Writes one task's row as far as there is something to write now; `written` says what
+// was, for settle().
+bool TaskStore::Writer::write(TaskId id, Record &record, std::optional<Written> *written)
+{
+    const auto found = m_unwritten.find(id);
+    const TaskSnapshot *snapshot = found == m_unwritten.end() ? nullptr : &found->second;
+    // A running task's log tail waits for the next sample; its stack column holds the
+    // samples, not the stack of an earlier attempt.
+    const bool running = record.state == TaskState::Running;
+    const bool tailNow = record.tailChanged && (!record.inDb || !record.transitions.isEmpty() ||
+                                                !running || m_sampleTick);
+
+    StoreDatabase::TaskRow row;
+    row.id = id;
+    row.transitions = record.transitions;
+    bool sampleUsed = false;
+    if (snapshot && snapshot->state != TaskState::Running) {
+        row.stack = StoreCodec::stackText(snapshot->stack);
+    } else if (record.sampleChanged) {
+        row.stack = record.sample;
+        sampleUsed = true;
+    }
+    if (tailNow)
+        row.logTail = StoreCodec::stringsText(record.tail);
+
+    bool ok = true;
+    if (!record.inDb) {
+        TaskSnapshot submitted; // a task not published yet: what its submission tells
+        if (!snapshot) {
+            if (!record.spec)
+                return true;
+            submitted.priority = record.spec->priority;
+            submitted.maxAttempts = record.spec->retries + 1;
+            submitted.submittedAtMs = record.submittedAtMs;
+            row.sequenceKnown = false;
+        }
+        row.values = snapshot ? snapshot : &submitted;
+        row.specRow = specRow(record.spec);
+        ok = row.specRow != 0 && m_db->insertTask(row);
+    } else if (snapshot) {
+        row.values = snapshot;
+        ok = m_db->updateTask(row);
+    } else if (row.stack || row.logTail) {
+        ok = m_db->updateLive(id, row.stack, row.logTail);
+    } else {
+        return true;
+    }
+    if (ok)
+        *written = Written{id, row.logTail.has_value(), sampleUsed};
+    return ok;
+}
+
+// The row of `spec`, inserting it (staged until the commit) the first time it is seen.
+qint64 TaskStore::Writer::specRow(const std::shared_ptr<const TaskSpec> &spec)
+{
+    if (!spec)
+        return 0;
+    if (auto it = m_specRows.find(spec.get()); it != m_specRows.end())
+        return it->second.row;
+    if (auto it = m_stagedSpecs.find(spec.get()); it != m_stagedSpecs.end())
+        return it->second.row;
+    const qint64 row = m_db->insertSpec(*spec);
+    if (row)
+        m_stagedSpecs.emplace(spec.get(), SpecRow{row, spec});
+    return row;
+}
+
+// After a commit: what was written is no longer pending, and finished tasks are let go
+// (their log tails with them).
+void TaskStore::Writer::settle(const std::vector<Written> &written)
+{
+    for (const Written &w : written) {
+        auto it = m_records.find(w.id);
+        if (it == m_records.end())
+            continue;
+        Record &record = it->second;
+        record.inDb = true;
+        record.spec.reset();
+        record.transitions.clear();
+        if (w.tail)
+            record.tailChanged = false;
+        if (w.sample)
+            record.sampleChanged = false;
+        m_unwritten.erase(w.id);
+    }
+    for (TaskId id : m_dirty) {
+        auto it = m_records.find(id);
+        if (it == m_records.end())
+            continue;
+        Record &record = it->second;
+        record.dirty = false;
+        if (record.inDb && isFinished(record.state) && !record.tailChanged) {
+            m_unwritten.erase(id);
+            m_records.erase(it);
+        }
+    }
+    m_dirty.clear();
+}
+
+void TaskStore::Writer::report(const QString &problem)
+{
+    if (m_reported.contains(problem))
+        return;
+    m_reported.insert(problem);
+    qWarning("taskdeck: task store %s: %s", qPrintable(m_path), qPrintable(problem));
+}

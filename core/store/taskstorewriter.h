@@ -1,0 +1,155 @@
+#pragma once
+
+#include "taskstore.h"
+
+#include <QHash>
+#include <QSet>
+#include <QString>
+
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <future>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <unordered_map>
+#include <variant>
+#include <vector>
+
+class QThread;
+class StoreDatabase;
+
+// The task store's writer. Its thread owns the database connection and everything below
+// "writer thread only"; other threads hand work over through a mutex-protected queue
+// (O(1) per call) or run a blocking call on it (open, recover, sync).
+//
+// A drain takes the queue as a whole after a batch window and writes it in one
+// transaction, per task only the latest state: a task submitted and finished within one
+// drain is one INSERT. Log tails (the last 200 lines) are kept here while a task is
+// unfinished and written when its state changes, when it ends, and with the 1 s samples
+// of the live stacks of running tasks. A failed transaction keeps its work and is tried
+// again later (warning once per distinct error).
+class TaskStore::Writer
+{
+public:
+    Writer();
+    ~Writer(); // writes what is queued, closes the database, ends the thread
+
+    // Starts the thread and opens the store on it; on Failed the thread has ended and
+    // nothing else may be called.
+    OpenResult open(const QString &dataDir);
+    QString path() const { return m_path; }
+    Recovery recover(int historyLimit);
+    // The engine whose running tasks are sampled, or nullptr; returns once a question to
+    // the old engine in progress is answered, so that it is not used any more.
+    void setEngine(Engine *engine);
+    void sync();
+
+    // Any thread.
+    void submitted(const QList<TaskId> &ids, const QList<std::shared_ptr<const TaskSpec>> &specs);
+    void published(const EngineUpdate &update);
+    void forget(const QList<TaskId> &ids);
+
+private:
+    using Clock = std::chrono::steady_clock;
+    struct Submission
+    {
+        QList<TaskId> ids;
+        QList<std::shared_ptr<const TaskSpec>> specs;
+        qint64 atMs = 0;
+    };
+    struct Batch
+    {
+        EngineUpdate update;
+        qint64 atMs = 0;
+    };
+    struct Forgetting
+    {
+        QList<TaskId> ids;
+    };
+    struct Call
+    {
+        std::function<void()> run;
+    };
+    using Item = std::variant<Submission, Batch, Forgetting, Call>;
+
+    // What the writer knows of a task that is unfinished, or finished but not yet written.
+    struct Record
+    {
+        std::shared_ptr<const TaskSpec> spec; // until its row is inserted
+        qint64 submittedAtMs = -1;
+        TaskState state = TaskState::Pending; // as last observed
+        bool inDb = false;
+        bool dirty = false;       // listed in m_dirty
+        bool tailChanged = false; // since last written
+        bool sampleChanged = false;
+        QString transitions; // observed since last written: "running@<ms> ..."
+        QStringList tail;    // the last TailLines lines of its log
+        QString sample;      // its last live stack (StoreCodec text)
+    };
+    // What one task's write in a transaction covered, to be settled once it commits.
+    struct Written
+    {
+        TaskId id = 0;
+        bool tail = false;
+        bool sample = false;
+    };
+
+    void run(const QString &dataDir, std::promise<OpenResult> *opened);
+    void enqueue(Item &&item, bool urgent);
+    void call(const std::function<void()> &function);
+    void waitForWork(std::vector<Item> *items, bool *stopping);
+    void apply(Item &item);
+    void applySubmission(const Submission &submission);
+    void applyBatch(const Batch &batch);
+    void applyForgetting(const Forgetting &forgetting);
+    Record *recordFor(TaskId id);
+    void observe(TaskId id, Record &record, const TaskSnapshot &snapshot, qint64 atMs);
+    void markDirty(TaskId id, Record &record);
+    void sample();
+    bool flush();
+    bool write(TaskId id, Record &record, std::optional<Written> *written);
+    qint64 specRow(const std::shared_ptr<const TaskSpec> &spec);
+    void settle(const std::vector<Written> &written);
+    void report(const QString &problem);
+
+    QString m_path;
+    std::unique_ptr<QThread> m_thread;
+
+    std::mutex m_mutex; // guards the queue
+    std::condition_variable m_wake;
+    std::vector<Item> m_queue;
+    bool m_urgent = false;
+    bool m_stopping = false;
+
+    std::mutex m_engineMutex; // held while asking m_engine
+    Engine *m_engine = nullptr;
+
+    // ---- writer thread only ----
+    std::unique_ptr<StoreDatabase> m_db;
+    std::unordered_map<TaskId, Record> m_records;
+    std::vector<TaskId> m_dirty;
+    std::unordered_map<TaskId, TaskSnapshot> m_unwritten; // latest snapshot per task
+    std::set<TaskId> m_running;
+    TaskId m_sampleCursor = 0;
+    bool m_sampleTick = false;
+    Clock::time_point m_nextSample;
+    std::vector<TaskId> m_forgets;
+    // Spec rows by the shared spec that made them (kept alive while mapped, so that the
+    // address is never another spec's); the staged ones await their commit.
+    struct SpecRow
+    {
+        qint64 row = 0;
+        std::shared_ptr<const TaskSpec> spec;
+    };
+    std::unordered_map<const TaskSpec *, SpecRow> m_specRows;
+    std::unordered_map<const TaskSpec *, SpecRow> m_stagedSpecs;
+    QHash<qint64, const TaskSpec *> m_specOfRow;
+    QSet<TaskId> m_restoredFinished; // published once by Engine::restore: nothing new
+    QSet<TaskId> m_unknown;          // published, but never submitted to the store
+    QSet<QString> m_reported;
+    int m_failures = 0;
+    std::optional<Clock::time_point> m_retryAt;
+};

@@ -1,0 +1,725 @@
+// The task store (issue "Nothing lost across restarts"): what a real engine ran comes
+// back exactly, the queue comes back in its order, tasks running at a crash come back
+// interrupted with their last stack, and a damaged or unusable store never stops Taskdeck.
+#include "store/taskstore.h"
+#include "testsupport.h"
+
+#include <QDir>
+#include <QFile>
+#include <QJsonDocument>
+#include <QJsonObject>
+#include <QRandomGenerator>
+#include <QRegularExpression>
+#include <QSqlDatabase>
+#include <QSqlQuery>
+#include <QTemporaryDir>
+#include <QTest>
+
+#include <unistd.h>
+
+namespace {
+
+// A look at a store's file from the test, through a connection of its own (the store's
+// writer keeps writing meanwhile: WAL lets both in).
+class StoreFile
+{
+public:
+    explicit StoreFile(const QString &path)
+        : m_name(QStringLiteral("tst_store-%1").arg(++s_connections))
+    {
+        QSqlDatabase db = QSqlDatabase::addDatabase(QStringLiteral("QSQLITE"), m_name);
+        db.setDatabaseName(path);
+        db.open();
+    }
+    ~StoreFile()
+    {
+        QSqlDatabase::database(m_name, false).close();
+        QSqlDatabase::removeDatabase(m_name);
+    }
+    QVariant value(const QString &sql) const
+    {
+        QSqlQuery query(QSqlDatabase::database(m_name));
+        if (!query.exec(sql) || !query.next())
+            return {};
+        return query.value(0);
+    }
+    int count(const QString &table) const
+    {
+        return value(QStringLiteral("SELECT count(*) FROM %1").arg(table)).toInt();
+    }
+
+private:
+    static inline int s_connections = 0;
+    QString m_name;
+};
+
+QByteArray readAll(const QString &path)
+{
+    QFile file(path);
+    return file.open(QIODevice::ReadOnly) ? file.readAll() : QByteArray();
+}
+
+bool writeFile(const QString &path, const QByteArray &content)
+{
+    QFile file(path);
+    return file.open(QIODevice::WriteOnly | QIODevice::Truncate) &&
+           file.write(content) == content.size();
+}
+
+// Every field of a stack, children included, as one comparable line.
+QString dump(const CoroutineStack &stack)
+{
+    QString text = QStringLiteral("{id %1 awaiting '%2' since %3 frames [")
+                       .arg(stack.id)
+                       .arg(stack.awaiting)
+                       .arg(stack.awaitingSinceMs);
+    for (const StackFrame &f : stack.frames)
+        text += QStringLiteral("%1:%2 %3; ").arg(f.file).arg(f.line).arg(f.function);
+    text += QStringLiteral("] children [");
+    for (const CoroutineStack &child : stack.children)
+        text += dump(child);
+    return text + QStringLiteral("]}");
+}
+
+QString dump(const std::shared_ptr<const CoroutineStack> &stack)
+{
+    return stack ? dump(*stack) : QStringLiteral("none");
+}
+
+const RestoredTask *findTask(const TaskStore::Recovery &recovery, TaskId id)
+{
+    for (const RestoredTask &task : recovery.tasks)
+        if (task.snapshot.id == id)
+            return &task;
+    return nullptr;
+}
+
+// Copies a store that is open (its file and its write-ahead log) into `dir`.
+void copyStore(const QString &path, const QString &dir)
+{
+    for (const char *suffix : {"", "-wal"})
+        QVERIFY(QFile::copy(path + suffix, dir + "/taskdeck.db" + suffix));
+}
+
+bool allFinished(const Engine &engine, const QList<TaskId> &ids)
+{
+    for (TaskId id : ids)
+        if (!isFinished(stateOf(engine, id)))
+            return false;
+    return true;
+}
+
+TaskSpec named(TaskSpec spec, const QString &name, int priority)
+{
+    spec.name = name;
+    spec.priority = priority;
+    return spec;
+}
+
+// A batch as the engine would publish it, for tests that need no running tasks.
+EngineUpdate batchOf(const QList<TaskSnapshot> &changed)
+{
+    EngineUpdate update;
+    update.changed = changed;
+    return update;
+}
+
+// Feeds `count` tasks of one spec straight into a store's journal interface, finished.
+void recordFinished(TaskStore &store, const TaskSpec &spec, TaskId first, int count)
+{
+    auto shared = std::make_shared<const TaskSpec>(spec);
+    QList<TaskId> ids;
+    QList<std::shared_ptr<const TaskSpec>> specs;
+    QList<TaskSnapshot> done;
+    for (int i = 0; i < count; ++i) {
+        ids.append(first + TaskId(i));
+        specs.append(shared);
+        TaskSnapshot s;
+        s.id = first + TaskId(i);
+        s.state = TaskState::Succeeded;
+        s.attempt = 1;
+        s.result = i;
+        s.submittedAtMs = s.startedAtMs = 1000;
+        s.finishedAtMs = 2000 + i;
+        done.append(s);
+    }
+    store.submitted(ids, specs);
+    store.published(batchOf(done));
+}
+
+} // namespace
+
+class tst_TaskStore : public QObject
+{
+    Q_OBJECT
+
+private:
+    static QByteArray appendName(const QString &orderFile)
+    {
+        return QStringLiteral("local f = assert(io.open(\"%1\", 'a'))\n"
+                              "f:write(task.name, '\\n')\nf:close()\n")
+            .arg(orderFile)
+            .toUtf8();
+    }
+
+private Q_SLOTS:
+    void initTestCase() { qRegisterMetaType<EngineUpdate>(); }
+
+    void everyFinishedTaskComesBackExactly()
+    {
+        ScriptDir dir;
+        QTemporaryDir data;
+        QList<TaskSpec> specs{
+            dir.spec("ok.lua", "-- @name greeter\n-- @priority 3\n-- @group web\n"
+                               "-- @arg who=world\n-- @arg n=2\n-- @memory 32MiB\n"
+                               "log('hello', task.args.who)\nlog('two\\nlines')\n"
+                               "progress(0.5, 'half way')\n"
+                               "return {answer = 42, ratio = 2.5, list = {1, 'x', true}}\n"),
+            dir.spec("bad.lua", "local function inner() error('boom') end\n"
+                                "local function outer() inner() end\nouter()\n"),
+            dir.spec("slow.lua", "-- @timeout 200ms\nlocal function wait() sleep(10) end\n"
+                                 "wait()\n"),
+            dir.spec("long.lua", "log('waiting')\nsleep(30)\n"),
+            dir.spec("flaky.lua", "-- @retries 2\n-- @retry-delay 0ms\n"
+                                  "log('attempt', task.attempt)\n"
+                                  "if task.attempt < 3 then error('flaky') end\n"
+                                  "return 'third time'\n"),
+            dir.spec("chatty.lua", "for i = 1, 500 do log('line', i) end\nreturn 'said it'\n"),
+            dir.spec("tool.sh", "#!/bin/sh\necho out\nexit 3\n"),
+        };
+        QCOMPARE(specs.last().kind, ScriptKind::Process);
+
+        QList<TaskSnapshot> before;
+        QHash<TaskId, QStringList> logs;
+        QList<TaskId> ids;
+        {
+            TaskStore store;
+            QCOMPARE(store.open(data.path()).status, TaskStore::OpenStatus::Opened);
+            QVERIFY(store.isOpen());
+            QCOMPARE(store.path(), data.path() + "/taskdeck.db");
+            QCOMPARE(store.recover().tasks.size(), 0);
+            Engine engine(Engine::Options{.publishIntervalMs = 20});
+            store.attach(&engine);
+            ids = engine.submit(specs);
+            const TaskId cancelled = ids[3];
+            QTRY_VERIFY(isSuspended(engine, cancelled));
+            engine.cancel(cancelled);
+            QTRY_VERIFY_WITH_TIMEOUT(allFinished(engine, ids), 10000);
+            before = engine.tasks();
+            for (TaskId id : ids)
+                logs.insert(id, engine.log(id));
+            store.detach();
+        }
+        QCOMPARE(before.size(), specs.size());
+        QCOMPARE(before[0].state, TaskState::Succeeded);
+        QCOMPARE(before[1].state, TaskState::Failed);
+        QCOMPARE(before[2].state, TaskState::TimedOut);
+        QCOMPARE(before[3].state, TaskState::Cancelled);
+        QCOMPARE(before[4].attempt, 3);
+        QCOMPARE(before[6].state, TaskState::Failed);
+        QCOMPARE(logs[ids[5]].size(), 500);
+
+        TaskStore store;
+        QCOMPARE(store.open(data.path()).status, TaskStore::OpenStatus::Opened);
+        const TaskStore::Recovery recovery = store.recover();
+        QCOMPARE(recovery.tasks.size(), specs.size());
+        QCOMPARE(recovery.finished, specs.size());
+        QCOMPARE(recovery.pending, 0);
+        QCOMPARE(recovery.interrupted, 0);
+        QVERIFY(recovery.interruptedGroups.isEmpty());
+        for (qsizetype i = 0; i < before.size(); ++i) {
+            const TaskSnapshot &want = before[i];
+            const RestoredTask &got = recovery.tasks[i]; // by id
+            const TaskSnapshot &s = got.snapshot;
+            QCOMPARE(s.id, want.id);
+            QCOMPARE(s.state, want.state);
+            QCOMPARE(s.name, want.name);
+            QCOMPARE(s.file, want.file);
+            QCOMPARE(s.group, want.group);
+            QCOMPARE(s.kind, want.kind);
+            QCOMPARE(s.priority, want.priority);
+            QCOMPARE(s.attempt, want.attempt);
+            QCOMPARE(s.maxAttempts, want.maxAttempts);
+            QCOMPARE(s.progress, want.progress);
+            QCOMPARE(s.status, want.status);
+            QVERIFY2(s.result == want.result, qPrintable(s.result.toVariant().toString()));
+            QCOMPARE(s.result.isUndefined(), want.result.isUndefined());
+            QCOMPARE(s.error, want.error);
+            QCOMPARE(dump(s.stack), dump(want.stack));
+            QCOMPARE(s.submittedAtMs, want.submittedAtMs);
+            QCOMPARE(s.startedAtMs, want.startedAtMs);
+            QCOMPARE(s.finishedAtMs, want.finishedAtMs);
+            QCOMPARE(got.log, logs[want.id].mid(qMax(0, logs[want.id].size() - 200)));
+
+            const TaskSpec &spec = specs[i];
+            QVERIFY(got.spec);
+            QCOMPARE(got.spec->file, spec.file);
+            QCOMPARE(got.spec->kind, spec.kind);
+            QCOMPARE(got.spec->command, spec.command);
+            QCOMPARE(got.spec->name, spec.name);
+            QCOMPARE(got.spec->group, spec.group);
+            QCOMPARE(got.spec->priority, spec.priority);
+            QCOMPARE(got.spec->timeoutMs, spec.timeoutMs);
+            QCOMPARE(got.spec->retries, spec.retries);
+            QCOMPARE(got.spec->retryDelayMs, spec.retryDelayMs);
+            QCOMPARE(got.spec->memoryBytes, spec.memoryBytes);
+            QCOMPARE(got.spec->args, spec.args);
+            QCOMPARE(got.spec->source, spec.source);
+        }
+        // What the cases are about, beyond "equal".
+        const QList<RestoredTask> &t = recovery.tasks;
+        QCOMPARE(t[0].snapshot.result.toObject().value("answer").toInteger(), 42);
+        QCOMPARE(t[0].log, QStringList({"hello world", "two\nlines"}));
+        QCOMPARE(t[0].spec->args.size(), 2);
+        QVERIFY(t[1].snapshot.error.endsWith("boom"));
+        QVERIFY(t[1].snapshot.stack && t[1].snapshot.stack->frames.size() >= 2);
+        QCOMPARE(t[2].snapshot.stack->awaiting, QStringLiteral("sleep(10)"));
+        QVERIFY(t[2].snapshot.stack->awaitingSinceMs > 0);
+        QCOMPARE(t[3].snapshot.stack->awaiting, QStringLiteral("sleep(30)"));
+        QCOMPARE(t[4].log, QStringList({"attempt 1", "attempt 2", "attempt 3"}));
+        QCOMPARE(t[5].log.size(), 200);
+        QCOMPARE(t[5].log.last(), QStringLiteral("line 500"));
+        QVERIFY(!t[6].spec->command.isEmpty());
+
+        StoreFile file(store.path());
+        QCOMPARE(
+            file.value(QStringLiteral("SELECT transitions FROM tasks WHERE id = %1").arg(ids[0]))
+                .toString()
+                .section(u' ', -1)
+                .section(u'@', 0, 0),
+            QStringLiteral("succeeded"));
+    }
+
+    void queueComesBackInTheSameOrder()
+    {
+        ScriptDir dir;
+        QTemporaryDir data;
+        QTemporaryDir crashed;
+        const QString order = dir.path() + "/order";
+        const TaskSpec spec = dir.spec("t.lua", appendName(order));
+        QStringList expected; // the order the original engine runs its queue in
+        {
+            TaskStore store;
+            QCOMPARE(store.open(data.path()).status, TaskStore::OpenStatus::Opened);
+            Engine engine(Engine::Options{.maxRunning = 1, .publishIntervalMs = 20});
+            store.attach(&engine);
+            engine.pause();
+            QList<TaskSpec> specs;
+            for (const auto &[name, priority] : QList<std::pair<QString, int>>{
+                     {"a", 0}, {"b", 5}, {"c", 0}, {"d", 5}, {"e", 1}, {"f", 0}, {"g", 2}})
+                specs.append(named(spec, name, priority));
+            const QList<TaskId> ids = engine.submit(specs);
+            engine.moveToTop(ids[5]);          // f first
+            engine.moveBefore(ids[0], ids[1]); // a just before b
+            engine.setPriority(ids[6], 7);     // g up, before f
+            engine.flush();
+            QCOMPARE(engine.liveCounts().pending, 7); // queued after the flush: published
+            store.sync();
+            copyStore(store.path(), crashed.path()); // what `kill -9` would leave
+
+            engine.resume();
+            QTRY_VERIFY_WITH_TIMEOUT(allFinished(engine, ids), 10000);
+            expected = readLines(order);
+            QVERIFY(QFile::remove(order));
+            store.detach();
+        }
+        QCOMPARE(expected, QStringList({"g", "f", "a", "b", "d", "e", "c"}));
+
+        TaskStore store;
+        QCOMPARE(store.open(crashed.path()).status, TaskStore::OpenStatus::Opened);
+        const TaskStore::Recovery recovery = store.recover();
+        QCOMPARE(recovery.pending, 7);
+        QCOMPARE(recovery.tasks.size(), 7);
+        QStringList listed;
+        for (const RestoredTask &task : recovery.tasks)
+            listed.append(task.snapshot.name);
+        QCOMPARE(listed, expected);
+        {
+            Engine engine(Engine::Options{.maxRunning = 1, .publishIntervalMs = 20});
+            engine.pause();
+            engine.restore(recovery.tasks);
+            store.attach(&engine);
+            QList<TaskId> ids;
+            for (const RestoredTask &task : recovery.tasks)
+                ids.append(task.snapshot.id);
+            QTRY_COMPARE(engine.liveCounts().pending, 7);
+            engine.resume();
+            QTRY_VERIFY_WITH_TIMEOUT(allFinished(engine, ids), 10000);
+            store.detach();
+        }
+        QCOMPARE(readLines(order), expected);
+        // The restored tasks went on being recorded, with their one spec row.
+        store.sync();
+        StoreFile file(store.path());
+        QCOMPARE(file.value("SELECT count(*) FROM tasks WHERE state = 'succeeded'").toInt(), 7);
+        QCOMPARE(file.count("specs"), 7);
+    }
+
+    void taskRunningAtACrashComesBackInterruptedWithItsStack()
+    {
+        ScriptDir dir;
+        QTemporaryDir data;
+        QTemporaryDir crashed;
+        const TaskSpec spec = dir.spec("hang.lua", "-- @group slow\n"
+                                                   "local function waitForever()\n"
+                                                   "  sleep(60)\nend\n"
+                                                   "log('started')\nwaitForever()\n");
+        TaskId id = 0;
+        {
+            TaskStore store;
+            QCOMPARE(store.open(data.path()).status, TaskStore::OpenStatus::Opened);
+            Engine engine(Engine::Options{.publishIntervalMs = 20});
+            store.attach(&engine);
+            id = engine.submit(spec);
+            QTRY_VERIFY(isSuspended(engine, id));
+            // The 1 s sample has put the live stack into the row.
+            StoreFile file(store.path());
+            const QString sql = QStringLiteral("SELECT stack FROM tasks WHERE id = %1").arg(id);
+            QTRY_VERIFY_WITH_TIMEOUT(file.value(sql).toString().contains("sleep(60)"), 5000);
+            QCOMPARE(file.value(QStringLiteral("SELECT log_tail FROM tasks WHERE id = %1").arg(id))
+                         .toString(),
+                     QStringLiteral("[\"started\"]"));
+            store.sync();
+            copyStore(store.path(), crashed.path()); // what `kill -9` would leave
+            store.detach();
+        }
+
+        {
+            TaskStore store;
+            QCOMPARE(store.open(crashed.path()).status, TaskStore::OpenStatus::Opened);
+            const TaskStore::Recovery recovery = store.recover();
+            QCOMPARE(recovery.interrupted, 1);
+            QCOMPARE(recovery.finished, 1);
+            QCOMPARE(recovery.interruptedGroups, QStringList{"slow"});
+            const RestoredTask *task = findTask(recovery, id);
+            QVERIFY(task);
+            QCOMPARE(task->snapshot.state, TaskState::Interrupted);
+            QCOMPARE(task->snapshot.error,
+                     QStringLiteral("interrupted: Taskdeck stopped while it ran"));
+            QVERIFY(task->snapshot.finishedAtMs >= task->snapshot.startedAtMs);
+            QCOMPARE(task->log, QStringList{"started"});
+            QVERIFY(task->snapshot.stack);
+            const CoroutineStack &stack = *task->snapshot.stack;
+            QCOMPARE(stack.awaiting, QStringLiteral("sleep(60)"));
+            QVERIFY2(!stack.frames.isEmpty() && stack.frames.first().function == u"waitForever" &&
+                         stack.frames.first().line == 3,
+                     qPrintable(dump(stack)));
+            QVERIFY(task->spec);
+            QCOMPARE(task->spec->source, spec.source);
+        }
+        // Now it is history: a second start does not report it again.
+        TaskStore store;
+        QCOMPARE(store.open(crashed.path()).status, TaskStore::OpenStatus::Opened);
+        const TaskStore::Recovery again = store.recover();
+        QCOMPARE(again.interrupted, 0);
+        QVERIFY(again.interruptedGroups.isEmpty());
+        QCOMPARE(again.finished, 1);
+        QVERIFY(findTask(again, id));
+        QCOMPARE(findTask(again, id)->snapshot.state, TaskState::Interrupted);
+    }
+
+    void logTailOfARunningTaskIsSavedWhileItRuns()
+    {
+        ScriptDir dir;
+        QTemporaryDir data;
+        TaskStore store;
+        QCOMPARE(store.open(data.path()).status, TaskStore::OpenStatus::Opened);
+        StoreFile file(store.path());
+        Engine engine(Engine::Options{.publishIntervalMs = 20});
+        store.attach(&engine);
+        const TaskId id = engine.submit(
+            dir.spec("ticks.lua", "local i = 0\nwhile true do i = i + 1; log('tick', i); "
+                                  "sleep(0.002) end\n"));
+        auto tail = [&] {
+            const QString text =
+                file.value(QStringLiteral("SELECT log_tail FROM tasks WHERE id = %1").arg(id))
+                    .toString();
+            return QJsonDocument::fromJson(text.toUtf8()).toVariant().toStringList();
+        };
+        // More than 200 lines logged: the saved tail is the last 200, renewed every second.
+        QTRY_COMPARE_WITH_TIMEOUT(tail().size(), 200, 10000);
+        const QStringList first = tail();
+        QTRY_VERIFY_WITH_TIMEOUT(tail() != first, 5000);
+        const QStringList lines = tail();
+        QCOMPARE(lines.size(), 200);
+        const int last = lines.last().section(u' ', 1).toInt();
+        QVERIFY(last > first.last().section(u' ', 1).toInt());
+        QCOMPARE(lines.first(), QStringLiteral("tick %1").arg(last - 199));
+        QCOMPARE(stateOf(engine, id), TaskState::Running);
+        engine.cancel(id);
+        QTRY_COMPARE(stateOf(engine, id), TaskState::Cancelled);
+        store.detach();
+    }
+
+    void shutdownWithARunningTaskWritesItInterrupted()
+    {
+        ScriptDir dir;
+        QTemporaryDir data;
+        TaskStore store;
+        QCOMPARE(store.open(data.path()).status, TaskStore::OpenStatus::Opened);
+        StoreFile file(store.path());
+        TaskId id = 0;
+        auto column = [&](const char *name) {
+            return file.value(QStringLiteral("SELECT %1 FROM tasks WHERE id = %2")
+                                  .arg(QLatin1String(name))
+                                  .arg(id));
+        };
+        {
+            Engine engine(Engine::Options{.publishIntervalMs = 20});
+            store.attach(&engine);
+            id = engine.submit(dir.spec("hang.lua", "log('going')\nsleep(60)\n"));
+            QTRY_VERIFY(isSuspended(engine, id));
+            QTRY_COMPARE(column("state").toString(), QStringLiteral("running"));
+            store.detach();
+        } // the engine's last batch: the task interrupted by the shutdown
+        store.sync();
+        QCOMPARE(column("state").toString(), QStringLiteral("interrupted"));
+        QCOMPARE(column("error").toString(),
+                 QStringLiteral("interrupted: Taskdeck stopped while it ran"));
+        QVERIFY(column("stack").toString().contains("sleep(60)"));
+        QVERIFY(!column("finished_at").isNull());
+        QCOMPARE(column("log_tail").toString(), QStringLiteral("[\"going\"]"));
+        const QString transitions = column("transitions").toString();
+        QVERIFY2(QRegularExpression("^pending@\\d+ running@\\d+ interrupted@\\d+$")
+                     .match(transitions)
+                     .hasMatch(),
+                 qPrintable(transitions));
+    }
+
+    void damagedStoreIsMovedAsideAndAFreshOneMade_data()
+    {
+        QTest::addColumn<QByteArray>("content");
+        QByteArray noise(64 * 1024, Qt::Uninitialized);
+        QRandomGenerator rng(42);
+        for (char &c : noise)
+            c = char(rng.bounded(256));
+        QTest::newRow("random bytes") << noise;
+        QTest::newRow("text") << QByteArray("not a database\n");
+
+        // A real store, cut in half.
+        QTemporaryDir data;
+        {
+            TaskStore store;
+            QCOMPARE(store.open(data.path()).status, TaskStore::OpenStatus::Opened);
+            TaskSpec spec;
+            spec.file = "/x/big.lua";
+            spec.source = QByteArray(20000, 'x');
+            for (int i = 0; i < 20; ++i) {
+                spec.name = QString::number(i); // a spec row each
+                recordFinished(store, spec, TaskId(1 + i * 50), 50);
+            }
+        }
+        const QByteArray whole = readAll(data.filePath("taskdeck.db"));
+        QVERIFY(whole.size() > 100000);
+        QVERIFY(!QFile::exists(data.filePath("taskdeck.db-wal"))); // checkpointed at close
+        QTest::newRow("truncated store") << whole.left(whole.size() / 2);
+    }
+
+    void damagedStoreIsMovedAsideAndAFreshOneMade()
+    {
+        QFETCH(QByteArray, content);
+        QTemporaryDir data;
+        const QString path = data.filePath("taskdeck.db");
+        QVERIFY(writeFile(path, content));
+        TaskStore store;
+        const TaskStore::OpenResult result = store.open(data.path());
+        QCOMPARE(result.status, TaskStore::OpenStatus::Recreated);
+        QVERIFY(store.isOpen());
+        QVERIFY(!result.message.contains(u'\n'));
+        const QStringList aside = QDir(data.path()).entryList({"taskdeck.db.corrupt-*"});
+        QCOMPARE(aside.size(), 1);
+        QVERIFY(QRegularExpression("^taskdeck\\.db\\.corrupt-\\d{8}-\\d{6}$")
+                    .match(aside.first())
+                    .hasMatch());
+        QCOMPARE(readAll(data.filePath(aside.first())), content);
+        QVERIFY2(result.message.contains(path) &&
+                     result.message.contains(data.filePath(aside.first())),
+                 qPrintable(result.message));
+
+        // The fresh store works.
+        QCOMPARE(store.recover().tasks.size(), 0);
+        TaskSpec spec;
+        spec.file = "/x/one.lua";
+        recordFinished(store, spec, 1, 3);
+        store.sync();
+        StoreFile file(path);
+        QCOMPARE(file.count("tasks"), 3);
+    }
+
+    void emptyFileBecomesANewStore()
+    {
+        QTemporaryDir data;
+        QVERIFY(writeFile(data.filePath("taskdeck.db"), {}));
+        TaskStore store;
+        QCOMPARE(store.open(data.path()).status, TaskStore::OpenStatus::Opened);
+        TaskSpec spec;
+        spec.file = "/x/one.lua";
+        recordFinished(store, spec, 1, 2);
+        store.sync();
+        QCOMPARE(StoreFile(store.path()).count("tasks"), 2);
+    }
+
+    void storeOfANewerTaskdeckIsLeftAlone()
+    {
+        QTemporaryDir data;
+        const QString path = data.filePath("taskdeck.db");
+        {
+            StoreFile file(path);
+            file.value("CREATE TABLE later (x)");
+            file.value("PRAGMA user_version = 99");
+        }
+        const QByteArray content = readAll(path);
+        TaskStore store;
+        const TaskStore::OpenResult result = store.open(data.path());
+        QCOMPARE(result.status, TaskStore::OpenStatus::Failed);
+        QVERIFY2(result.message.contains("newer"), qPrintable(result.message));
+        QVERIFY(!store.isOpen());
+        QCOMPARE(readAll(path), content);
+        QCOMPARE(QDir(data.path()).entryList(QDir::Files), QStringList{"taskdeck.db"});
+    }
+
+    void unusableLocationFailsAndEverythingElseDoesNothing()
+    {
+        ScriptDir dir;
+        QTemporaryDir parent;
+        const QString blocker = parent.filePath("plain-file");
+        QVERIFY(writeFile(blocker, "I am a file\n"));
+        const QString dataDir = blocker + "/data";
+        TaskStore store;
+        const TaskStore::OpenResult result = store.open(dataDir);
+        QCOMPARE(result.status, TaskStore::OpenStatus::Failed);
+        QVERIFY(!store.isOpen());
+        QVERIFY2(result.message.startsWith("cannot use " + dataDir + "/taskdeck.db: "),
+                 qPrintable(result.message));
+        QVERIFY2(result.message.contains(blocker + " is a file"), qPrintable(result.message));
+        QVERIFY(result.message.endsWith(
+            "; running without a task store (choose another with --data-dir DIR)"));
+        QVERIFY(!result.message.contains(u'\n'));
+        QCOMPARE(readAll(blocker), QByteArray("I am a file\n"));
+        QCOMPARE(QDir(parent.path()).entryList(QDir::NoDotAndDotDot | QDir::AllEntries),
+                 QStringList{"plain-file"});
+
+        // A failed store is a harmless no-op.
+        const TaskStore::Recovery recovery = store.recover();
+        QVERIFY(recovery.tasks.isEmpty());
+        Engine engine(Engine::Options{.publishIntervalMs = 20});
+        store.attach(&engine);
+        const TaskId id = engine.submit(dir.spec("one.lua", "return 1"));
+        QTRY_COMPARE(stateOf(engine, id), TaskState::Succeeded);
+        store.sync();
+        store.forget({id});
+        store.detach();
+    }
+
+    void readOnlyDirectoryFailsAndIsLeftAlone()
+    {
+        if (geteuid() == 0)
+            QSKIP("root writes into read-only directories");
+        QTemporaryDir data;
+        QVERIFY(QFile::setPermissions(data.path(), QFile::ReadOwner | QFile::ExeOwner));
+        TaskStore store;
+        const TaskStore::OpenResult result = store.open(data.path());
+        QFile::setPermissions(data.path(), QFile::ReadOwner | QFile::WriteOwner | QFile::ExeOwner);
+        QCOMPARE(result.status, TaskStore::OpenStatus::Failed);
+        QVERIFY2(result.message.contains("not writable"), qPrintable(result.message));
+        QVERIFY(QDir(data.path()).isEmpty());
+    }
+
+    void forgetDeletesRowsAndSpecsNoLongerUsed()
+    {
+        QTemporaryDir data;
+        TaskStore store;
+        QCOMPARE(store.open(data.path()).status, TaskStore::OpenStatus::Opened);
+        TaskSpec spec;
+        spec.file = "/x/a.lua";
+        recordFinished(store, spec, 1, 3); // spec row 1: tasks 1..3
+        spec.file = "/x/b.lua";
+        recordFinished(store, spec, 10, 2); // spec row 2: tasks 10, 11
+        store.sync();
+        StoreFile file(store.path());
+        QCOMPARE(file.count("tasks"), 5);
+        QCOMPARE(file.count("specs"), 2);
+
+        store.forget({1, 10, 11});
+        store.sync();
+        QCOMPARE(file.count("tasks"), 2);
+        QCOMPARE(file.value("SELECT count(*) FROM tasks WHERE id IN (1, 10, 11)").toInt(), 0);
+        QCOMPARE(file.count("specs"), 1);
+        QCOMPARE(file.value("SELECT file FROM specs").toString(), QStringLiteral("/x/a.lua"));
+    }
+
+    void forgottenTasksStayForgottenAfterARestart()
+    {
+        QTemporaryDir data;
+        {
+            TaskStore store;
+            QCOMPARE(store.open(data.path()).status, TaskStore::OpenStatus::Opened);
+            TaskSpec spec;
+            spec.file = "/x/a.lua";
+            recordFinished(store, spec, 1, 3);
+            store.forget({1});
+        }
+        TaskStore store;
+        QCOMPARE(store.open(data.path()).status, TaskStore::OpenStatus::Opened);
+        const TaskStore::Recovery recovery = store.recover();
+        QCOMPARE(recovery.tasks.size(), 2);
+        QCOMPARE(recovery.tasks[0].snapshot.id, TaskId(2));
+        QCOMPARE(recovery.tasks[1].snapshot.id, TaskId(3));
+        QCOMPARE(recovery.tasks[0].spec, recovery.tasks[1].spec); // one spec, shared
+        QCOMPARE(recovery.tasks[0].snapshot.result.toInteger(), 1);
+    }
+
+    void idsOfForgottenTasksAreNeverUsedAgain()
+    {
+        QTemporaryDir data;
+        {
+            TaskStore store;
+            QCOMPARE(store.open(data.path()).status, TaskStore::OpenStatus::Opened);
+            TaskSpec spec;
+            spec.file = "/x/a.lua";
+            recordFinished(store, spec, 1, 3);
+            store.forget({3});
+        }
+        TaskStore store;
+        QCOMPARE(store.open(data.path()).status, TaskStore::OpenStatus::Opened);
+        const TaskStore::Recovery recovery = store.recover();
+        QCOMPARE(recovery.tasks.size(), 2);
+        QCOMPARE(recovery.lastId, TaskId(3));
+        Engine engine;
+        engine.pause();
+        engine.restore(recovery.tasks, recovery.lastId);
+        ScriptDir dir;
+        QCOMPARE(engine.submit(dir.spec("b.lua", "return 1")), TaskId(4));
+    }
+
+    void copiesOfOneSpecShareOneRow()
+    {
+        ScriptDir dir;
+        QTemporaryDir data;
+        TaskStore store;
+        QCOMPARE(store.open(data.path()).status, TaskStore::OpenStatus::Opened);
+        {
+            Engine engine(Engine::Options{.publishIntervalMs = 20});
+            store.attach(&engine);
+            engine.pause();
+            engine.submit(dir.spec("one.lua", "return 1"), 1000);
+            engine.submit(dir.spec("two.lua", "return 2"));
+            QCOMPARE(engine.liveCounts().pending, 1001);
+            store.sync();
+            StoreFile file(store.path());
+            QCOMPARE(file.count("tasks"), 1001);
+            QCOMPARE(file.count("specs"), 2);
+            store.detach();
+        }
+        store.sync();
+        TaskStore next; // both open: WAL lets a second connection read and write
+        QCOMPARE(next.open(data.path()).status, TaskStore::OpenStatus::Opened);
+        const TaskStore::Recovery recovery = next.recover();
+        QCOMPARE(recovery.pending, 1001);
+        QCOMPARE(recovery.tasks.first().spec, recovery.tasks[999].spec);
+        QVERIFY(recovery.tasks.first().spec != recovery.tasks.last().spec);
+    }
+};
+
+QTEST_GUILESS_MAIN(tst_TaskStore)
+#include "tst_store.moc"
