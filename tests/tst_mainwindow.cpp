@@ -1,31 +1,49 @@
 // The dashboard window against a real engine (SPEC section 7): files dropped anywhere are
 // submitted or listed as rejected, a row's cancel button cancels its task, priorities and
-// moves reach the engine and change what it runs, the panes show the selected task.
+// moves reach the engine and change what it runs, the panes show the selected task. Tasks
+// of earlier runs (Engine::restore) show as history: interrupted ones counted, filtered and
+// re-run; tasks export as JSON lines or CSV; notices show until dismissed; cleared tasks
+// are forgotten by the task store.
 #include "testsupport.h"
 
 #include "limitspanel.h"
 #include "logpane.h"
 #include "mainwindow.h"
+#include "noticebar.h"
 #include "stackpane.h"
+#include "statestyle.h"
+#include "store/taskstore.h"
 #include "taskfilterproxymodel.h"
 #include "taskitemdelegate.h"
 #include "tasktablemodel.h"
 
 #include <QApplication>
+#include <QCheckBox>
+#include <QComboBox>
+#include <QDateTime>
 #include <QDockWidget>
 #include <QDropEvent>
-#include <QListWidget>
-#include <QMimeData>
+#include <QFile>
 #include <QHeaderView>
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QJsonObject>
+#include <QLabel>
+#include <QLineEdit>
+#include <QListWidget>
 #include <QMenu>
 #include <QMenuBar>
+#include <QMimeData>
 #include <QPlainTextEdit>
 #include <QSettings>
 #include <QStandardPaths>
-#include <QLabel>
+#include <QStatusBar>
 #include <QTableView>
+#include <QTableWidget>
+#include <QTemporaryDir>
 #include <QTextBlock>
 #include <QTest>
+#include <QToolButton>
 #include <QTreeWidget>
 
 namespace {
@@ -87,6 +105,112 @@ bool allFinished(const Engine &engine, const QList<TaskId> &ids)
         if (!isFinished(stateOf(engine, id)))
             return false;
     return true;
+}
+
+// A task of an earlier run as the task store hands it back: a Lua task of `file` whose
+// definition returns 1 (so that running it again succeeds), left in `state`.
+RestoredTask restored(TaskId id, TaskState state, const QString &file,
+                      const QString &group = QStringLiteral("default"))
+{
+    TaskSpec spec;
+    spec.file = file;
+    spec.kind = ScriptKind::Lua;
+    spec.name = QStringLiteral("history %1").arg(id);
+    spec.group = group;
+    spec.source = "return 1\n";
+    RestoredTask task;
+    task.spec = std::make_shared<const TaskSpec>(spec);
+    TaskSnapshot &s = task.snapshot;
+    s.id = id;
+    s.state = state;
+    s.priority = int(id % 5);
+    s.submittedAtMs = QDateTime::currentMSecsSinceEpoch() - 3600 * 1000;
+    if (state != TaskState::Pending) {
+        s.attempt = 1;
+        s.startedAtMs = s.submittedAtMs + 1000;
+    }
+    if (isFinished(state))
+        s.finishedAtMs = s.startedAtMs + 2500;
+    if (state == TaskState::Succeeded)
+        s.result = 1;
+    if (state == TaskState::Interrupted) {
+        // Where it was when Taskdeck stopped: fetch() waiting at line 2, called at line 4.
+        auto stack = std::make_shared<CoroutineStack>();
+        stack->frames = {{file, 2, QStringLiteral("fetch")}, {file, 4, QString()}};
+        stack->awaiting = QStringLiteral("sleep(5)");
+        stack->awaitingSinceMs = s.startedAtMs + 500;
+        s.stack = stack;
+        s.progress = 0.5;
+    }
+    task.log = {QStringLiteral("a line from the earlier run")};
+    return task;
+}
+
+QList<TaskId> shownIds(const QAbstractItemModel *model)
+{
+    QList<TaskId> ids;
+    for (int r = 0; r < model->rowCount(); ++r)
+        ids.append(model->index(r, 0).data(TaskTableModel::IdRole).value<TaskId>());
+    return ids;
+}
+
+void selectRows(MainWindow &window, const QList<TaskId> &ids)
+{
+    QItemSelectionModel *selection = window.taskView()->selectionModel();
+    selection->clearSelection();
+    for (TaskId id : ids) {
+        const int row = window.taskModel()->rowOf(id);
+        const QModelIndex index = window.filterModel()->mapFromSource(
+            window.taskModel()->index(row, TaskTableModel::Name));
+        selection->select(index, QItemSelectionModel::Select | QItemSelectionModel::Rows);
+    }
+}
+
+// RFC 4180 records: fields split at commas outside quotes, "" inside quotes a quote,
+// records ending in CRLF.
+QList<QStringList> parseCsv(const QString &text)
+{
+    QList<QStringList> records;
+    QStringList record;
+    QString field;
+    bool quoted = false;
+    for (qsizetype i = 0; i < text.size(); ++i) {
+        const QChar c = text[i];
+        if (quoted) {
+            if (c == u'"' && i + 1 < text.size() && text[i + 1] == u'"') {
+                field += u'"';
+                ++i;
+            } else if (c == u'"') {
+                quoted = false;
+            } else {
+                field += c;
+            }
+        } else if (c == u'"') {
+            quoted = true;
+        } else if (c == u',') {
+            record.append(field);
+            field.clear();
+        } else if (c == u'\r' && i + 1 < text.size() && text[i + 1] == u'\n') {
+            record.append(field);
+            field.clear();
+            records.append(record);
+            record.clear();
+            ++i;
+        } else {
+            field += c;
+        }
+    }
+    if (!field.isEmpty() || !record.isEmpty()) {
+        record.append(field);
+        records.append(record);
+    }
+    return records;
+}
+
+QByteArray readAll(const QString &path)
+{
+    QFile file(path);
+    return file.open(QIODevice::ReadOnly) ? file.readAll() : QByteArray();
 }
 
 } // namespace
@@ -423,6 +547,326 @@ private Q_SLOTS:
         QTRY_VERIFY(isFinished(model->row(1).state));
         window.clearFinished();
         QCOMPARE(model->rowCount(), 0);
+    }
+
+    void interruptedTaskOfAnEarlierRunIsShownCountedAndFiltered()
+    {
+        ScriptDir dir;
+        const QString file = dir.write("fetch.lua", "local function fetch()\n    sleep(5)\n"
+                                                    "end\nfetch()\n");
+        Engine engine(Engine::Options{.publishIntervalMs = 20});
+        MainWindow window(&engine);
+        window.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&window));
+        engine.restore({restored(7, TaskState::Interrupted, file),
+                        restored(8, TaskState::Cancelled, file),
+                        restored(9, TaskState::Succeeded, file)});
+        TaskTableModel *model = window.taskModel();
+        QTRY_COMPARE(model->rowCount(), 3);
+
+        const QModelIndex state = model->index(model->rowOf(7), TaskTableModel::State);
+        QCOMPARE(state.data().toString(), QStringLiteral("interrupted"));
+        QCOMPARE(state.data(Qt::DecorationRole).value<QIcon>().cacheKey(),
+                 StateStyle::icon(TaskState::Interrupted).cacheKey());
+        // Finished: no cancel button on its row.
+        QVERIFY(!state.data(TaskTableModel::CancellableRole).toBool());
+
+        auto *interrupted = window.findChild<QLabel *>("interruptedCount");
+        auto *cancelled = window.findChild<QLabel *>("cancelledCount");
+        QTRY_VERIFY2(interrupted->text().contains(">1<"), qPrintable(interrupted->text()));
+        QVERIFY(interrupted->isVisible());
+        QVERIFY2(cancelled->text().contains(">1<"), qPrintable(cancelled->text()));
+
+        auto *filter = window.findChild<QComboBox *>("filterState");
+        filter->setCurrentIndex(filter->findText("Interrupted"));
+        QCOMPARE(shownIds(window.filterModel()), QList<TaskId>{7});
+        filter->setCurrentIndex(filter->findText("Cancelled"));
+        QCOMPARE(shownIds(window.filterModel()), QList<TaskId>{8});
+        filter->setCurrentIndex(filter->findText("All states"));
+
+        // The stack pane shows where it was when Taskdeck stopped, and its source.
+        QVERIFY(window.selectTask(7));
+        QTreeWidget *tree = window.stackPane()->tree();
+        QTRY_COMPARE(tree->topLevelItemCount(), 1);
+        QCOMPARE(tree->topLevelItem(0)->text(1), QStringLiteral("awaiting sleep(5)"));
+        // How long it had waited when Taskdeck stopped, not until now.
+        QCOMPARE(tree->topLevelItem(0)->text(2), QStringLiteral("2.0 s"));
+        QCOMPARE(tree->topLevelItem(0)->child(0)->text(1), QStringLiteral("fetch.lua:2"));
+        QCOMPARE(tree->topLevelItem(0)->child(0)->text(0), QStringLiteral("fetch"));
+        QTRY_VERIFY(window.stackPane()->sourceView()->toPlainText().contains("sleep(5)"));
+        QTRY_COMPARE(window.logPane()->view()->toPlainText(),
+                     QStringLiteral("a line from the earlier run"));
+    }
+
+    void textFilterFindsAHistoryTaskByAWordOfItsError()
+    {
+        ScriptDir dir;
+        const QString file = dir.write("pay.lua", "return 1\n");
+        Engine engine(Engine::Options{.publishIntervalMs = 20});
+        MainWindow window(&engine);
+        RestoredTask failed = restored(3, TaskState::Failed, file);
+        failed.snapshot.error = QStringLiteral("pay.lua:1: request failed\nstack traceback:\n"
+                                               "\t[C]: in checkout_gateway");
+        engine.restore({restored(1, TaskState::Succeeded, file),
+                        restored(2, TaskState::Failed, file), failed});
+        QTRY_COMPARE(window.taskModel()->rowCount(), 3);
+        auto *text = window.findChild<QLineEdit *>("filterText");
+        QTest::keyClicks(text, "checkout_GATEWAY");
+        QCOMPARE(shownIds(window.filterModel()), QList<TaskId>{3});
+        text->clear();
+        QCOMPARE(window.filterModel()->rowCount(), 3);
+    }
+
+    void rerunRunsAFinishedTaskAgainAsANewTaskAndKeepsItsRow()
+    {
+        ScriptDir dir;
+        const QString file = dir.write("job.lua", "return 1\n");
+        Engine engine(Engine::Options{.publishIntervalMs = 20});
+        MainWindow window(&engine);
+        window.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&window));
+        QApplication::setActiveWindow(&window);
+        window.setGroupPaused(QStringLiteral("held"), true);
+        engine.restore({restored(4, TaskState::Interrupted, file),
+                        restored(5, TaskState::Pending, file, QStringLiteral("held"))});
+        TaskTableModel *model = window.taskModel();
+        QTRY_COMPARE(model->rowCount(), 2);
+        auto *rerun = window.findChild<QAction *>("actionRerun");
+        QVERIFY(rerun->shortcut() == QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_R));
+        QVERIFY(window.taskContextMenu()->actions().contains(rerun));
+
+        // A pending task cannot be re-run; the interrupted one can.
+        QVERIFY(window.selectTask(5));
+        QVERIFY(!rerun->isEnabled());
+        QVERIFY(window.selectTask(4));
+        QVERIFY(rerun->isEnabled());
+        window.taskView()->setFocus();
+        QTest::keyClick(window.taskView(), Qt::Key_R, Qt::ControlModifier | Qt::ShiftModifier);
+        QTRY_COMPARE(engine.tasks().size(), 3);
+        const TaskSnapshot again = engine.tasks().constLast();
+        QVERIFY(again.id > 5);
+        QCOMPARE(again.file, file);
+        QTRY_COMPARE(stateOf(engine, again.id), TaskState::Succeeded);
+        QTRY_VERIFY(model->rowOf(again.id) >= 0
+                    && model->row(model->rowOf(again.id)).state == TaskState::Succeeded);
+        // The old row stays, as history.
+        QCOMPARE(model->row(model->rowOf(4)).state, TaskState::Interrupted);
+        QCOMPARE(model->rowCount(), 3);
+    }
+
+    void rerunInAPausedGroupSaysWhyItWaitsUntilTheGroupIsResumed()
+    {
+        ScriptDir dir;
+        const QString file = dir.write("job.lua", "return 1\n");
+        Engine engine(Engine::Options{.publishIntervalMs = 20});
+        MainWindow window(&engine);
+        window.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&window));
+        // What the app does after a restart that found interrupted tasks: their group is
+        // paused before they come back.
+        window.setGroupPaused(QStringLiteral("net"), true);
+        engine.restore({restored(1, TaskState::Interrupted, file, QStringLiteral("net")),
+                        restored(2, TaskState::Pending, file, QStringLiteral("net"))});
+        QTRY_COMPARE(window.taskModel()->rowCount(), 2);
+        QVERIFY(window.limitsPanel()->isVisible());
+        QVERIFY(window.limitsPanel()->isGroupPaused(QStringLiteral("net")));
+        auto *paused = window.findChild<QLabel *>("statusPaused");
+        QVERIFY2(paused->text().contains("net"), qPrintable(paused->text()));
+        QVERIFY(engine.waitReason(2).contains("paused"));
+
+        QVERIFY(window.selectTask(1));
+        const QList<TaskId> again = window.rerunSelected();
+        QCOMPARE(again.size(), 1);
+        QVERIFY2(window.statusBar()->currentMessage().contains("group net is paused"),
+                 qPrintable(window.statusBar()->currentMessage()));
+        QTRY_COMPARE(engine.tasks().size(), 3);
+        QCOMPARE(stateOf(engine, again[0]), TaskState::Pending);
+
+        // Unticking the group's box in the limits panel resumes it.
+        auto *box = window.limitsPanel()->findChild<QCheckBox *>("paused:net");
+        QVERIFY(box && box->isChecked());
+        QTest::keyClick(box, Qt::Key_Space);
+        QVERIFY(!box->isChecked());
+        QTRY_COMPARE(stateOf(engine, again[0]), TaskState::Succeeded);
+        QTRY_COMPARE(stateOf(engine, 2), TaskState::Succeeded);
+        QVERIFY2(paused->text().isEmpty(), qPrintable(paused->text()));
+    }
+
+    void exportWritesTheSelectedTasksAsJsonLines()
+    {
+        ScriptDir dir;
+        const QString file = dir.write("job.lua", "return 1\n");
+        Engine engine(Engine::Options{.publishIntervalMs = 20});
+        MainWindow window(&engine);
+        RestoredTask failed = restored(2, TaskState::Failed, file, QStringLiteral("net"));
+        failed.snapshot.error = QStringLiteral("job.lua:1: \"quoted\", and\nsecond line");
+        engine.restore({restored(1, TaskState::Succeeded, file), failed,
+                        restored(3, TaskState::Interrupted, file)});
+        QTRY_COMPARE(window.taskModel()->rowCount(), 3);
+        selectRows(window, {3, 2});
+        QCOMPARE(window.tasksToExport(), QList<TaskId>({2, 3}));
+
+        const QString path = dir.path() + "/out.jsonl";
+        QVERIFY(window.exportTasks(path));
+        QVERIFY2(window.statusBar()->currentMessage().startsWith("Exported 2 task"),
+                 qPrintable(window.statusBar()->currentMessage()));
+        const QList<QByteArray> lines = readAll(path).split('\n');
+        QCOMPARE(lines.size(), 3); // two objects, then the final newline
+        QVERIFY(lines[2].isEmpty());
+        QList<QJsonObject> objects;
+        for (qsizetype i = 0; i < 2; ++i) {
+            QJsonParseError error;
+            const QJsonDocument doc = QJsonDocument::fromJson(lines[i], &error);
+            QVERIFY2(doc.isObject(), qPrintable(error.errorString()));
+            objects.append(doc.object());
+        }
+        const QJsonObject &f = objects[0];
+        QCOMPARE(f["id"].toInteger(), 2);
+        QCOMPARE(f["name"].toString(), QStringLiteral("history 2"));
+        QCOMPARE(f["file"].toString(), file);
+        QCOMPARE(f["group"].toString(), QStringLiteral("net"));
+        QCOMPARE(f["priority"].toInt(), 2);
+        QCOMPARE(f["state"].toString(), QStringLiteral("failed"));
+        QCOMPARE(f["error"].toString(), failed.snapshot.error);
+        QCOMPARE(f["attempts"].toInt(), 1);
+        QVERIFY(f["progress"].isNull());
+        QCOMPARE(f["duration_s"].toDouble(), 2.5);
+        QVERIFY(f["started_at"].toString().endsWith(u'Z'));
+        const QJsonObject &i = objects[1];
+        QCOMPARE(i["id"].toInteger(), 3);
+        QCOMPARE(i["state"].toString(), QStringLiteral("interrupted"));
+        QCOMPARE(i["progress"].toDouble(), 0.5);
+        const QJsonArray frames = i["stack"].toObject()["frames"].toArray();
+        QCOMPARE(frames.size(), 2);
+        QCOMPARE(frames[0].toObject()["function"].toString(), QStringLiteral("fetch"));
+        QCOMPARE(i["stack"].toObject()["awaiting"].toString(), QStringLiteral("sleep(5)"));
+    }
+
+    void exportWritesTheShownTasksAsCsvThatReadsBackTheSame()
+    {
+        ScriptDir dir;
+        const QString file = dir.write("a,b \"c\".lua", "return 1\n");
+        Engine engine(Engine::Options{.publishIntervalMs = 20});
+        MainWindow window(&engine);
+        const QString message = QStringLiteral("bad \"input\", line 2\r\nthen, \"\"more\"\"\nend");
+        RestoredTask failed = restored(2, TaskState::Failed, file);
+        failed.snapshot.error = message;
+        RestoredTask ok = restored(3, TaskState::Succeeded, file);
+        ok.snapshot.result = QJsonObject{{QStringLiteral("n"), 3}};
+        engine.restore({restored(1, TaskState::Cancelled, file), failed, ok});
+        QTRY_COMPARE(window.taskModel()->rowCount(), 3);
+        // No selection: every task the filters show, in the table's order.
+        window.taskView()->sortByColumn(TaskTableModel::Id, Qt::DescendingOrder);
+        window.taskView()->clearSelection();
+        auto *filter = window.findChild<QComboBox *>("filterState");
+        filter->setCurrentIndex(filter->findText("Failed"));
+        QCOMPARE(window.tasksToExport(), QList<TaskId>({2}));
+        filter->setCurrentIndex(filter->findText("Finished"));
+        QCOMPARE(window.tasksToExport(), QList<TaskId>({3, 2, 1}));
+
+        const QString path = dir.path() + "/out.CSV";
+        QVERIFY(window.exportTasks(path));
+        const QByteArray bytes = readAll(path);
+        QVERIFY(bytes.endsWith("\r\n"));
+        const QList<QStringList> records = parseCsv(QString::fromUtf8(bytes));
+        QCOMPARE(records.size(), 4);
+        QCOMPARE(records[0], QStringList({"id", "name", "file", "group", "priority", "state",
+                                          "attempt", "started_at", "finished_at", "duration_s",
+                                          "result", "error"}));
+        for (const QStringList &r : records)
+            QCOMPARE(r.size(), 12);
+        QCOMPARE(records[1][0], QStringLiteral("3"));
+        QCOMPARE(records[1][2], file);
+        QCOMPARE(records[1][5], QStringLiteral("succeeded"));
+        QCOMPARE(records[1][9], QStringLiteral("2.500"));
+        QCOMPARE(records[1][10], QStringLiteral("{\"n\":3}"));
+        QCOMPARE(records[2][0], QStringLiteral("2"));
+        QCOMPARE(records[2][5], QStringLiteral("failed"));
+        QCOMPARE(records[2][11], message);
+        QCOMPARE(records[3][5], QStringLiteral("cancelled"));
+        QVERIFY(records[3][7].endsWith(u'Z'));
+    }
+
+    void exportToAnUnwritablePlaceSaysWhyAndKeepsGoing()
+    {
+        ScriptDir dir;
+        Engine engine(Engine::Options{.publishIntervalMs = 20});
+        MainWindow window(&engine);
+        engine.restore({restored(1, TaskState::Succeeded, dir.write("t.lua", "return 1\n"))});
+        QTRY_COMPARE(window.taskModel()->rowCount(), 1);
+        QString error;
+        QVERIFY(!window.exportTasks(dir.path() + "/no/such/dir/out.csv", &error));
+        QVERIFY(!error.isEmpty());
+        QVERIFY2(window.statusBar()->currentMessage().startsWith("Cannot export to "),
+                 qPrintable(window.statusBar()->currentMessage()));
+        QVERIFY(window.exportTasks(dir.path() + "/out.csv"));
+    }
+
+    void noticesShowUntilDismissed()
+    {
+        Engine engine;
+        MainWindow window(&engine);
+        window.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&window));
+        NoticeBar *bar = window.noticeBar();
+        QVERIFY(!bar->isVisible());
+        const QString corrupt =
+            QStringLiteral("taskdeck.db was corrupt; moved aside to taskdeck.db.corrupt-20261121");
+        const QString restoredText = QStringLiteral("Restored 12 pending tasks and 340 finished");
+        window.showNotice(corrupt);
+        window.showNotice(restoredText);
+        window.showNotice(corrupt); // shown already: not twice
+        QVERIFY(bar->isVisible());
+        QCOMPARE(bar->notices(), QStringList({corrupt, restoredText}));
+        const QList<QLabel *> labels = bar->findChildren<QLabel *>("noticeText");
+        QCOMPARE(labels.size(), 2);
+        QVERIFY(labels[0]->isVisible());
+        QCOMPARE(labels[0]->text(), corrupt);
+
+        QList<QToolButton *> close = bar->findChildren<QToolButton *>("dismissNotice");
+        QCOMPARE(close.size(), 2);
+        QTest::mouseClick(close[0], Qt::LeftButton);
+        QCOMPARE(bar->notices(), QStringList({restoredText}));
+        QVERIFY(bar->isVisible());
+        QTest::mouseClick(close[1], Qt::LeftButton);
+        QVERIFY(bar->notices().isEmpty());
+        QVERIFY(!bar->isVisible());
+    }
+
+    void clearFinishedWithAStoreForgetsTheClearedTasks()
+    {
+        ScriptDir dir;
+        QTemporaryDir data;
+        const TaskSpec ok = dir.spec("ok.lua", "return 1\n");
+        TaskSpec held = ok;
+        held.group = QStringLiteral("held");
+        QList<TaskId> finished;
+        TaskId pending = 0;
+        {
+            TaskStore store;
+            QCOMPARE(store.open(data.path()).status, TaskStore::OpenStatus::Opened);
+            store.recover();
+            Engine engine(Engine::Options{.publishIntervalMs = 20});
+            store.attach(&engine);
+            MainWindow window(&engine);
+            window.setStore(&store);
+            window.setGroupPaused(QStringLiteral("held"), true);
+            finished = engine.submit(QList<TaskSpec>{ok, ok});
+            pending = engine.submit(held);
+            QTRY_VERIFY(allFinished(engine, finished));
+            TaskTableModel *model = window.taskModel();
+            QTRY_VERIFY(model->rowCount() == 3 && isFinished(model->row(1).state));
+            window.clearFinished();
+            QCOMPARE(model->rowCount(), 1);
+            store.sync();
+            store.detach();
+        }
+        TaskStore again;
+        QCOMPARE(again.open(data.path()).status, TaskStore::OpenStatus::Opened);
+        QList<TaskId> ids;
+        for (const RestoredTask &task : again.recover().tasks)
+            ids.append(task.snapshot.id);
+        QCOMPARE(ids, QList<TaskId>{pending});
     }
 };
 

@@ -1,13 +1,19 @@
 // The task table model (SPEC section 7): fed by engine batches with a bounded number of
 // signals, filtered and sorted by the proxy, checked throughout by QAbstractItemModelTester.
+#include "statestyle.h"
 #include "taskfilterproxymodel.h"
 #include "tasktablemodel.h"
 
 #include <QAbstractItemModelTester>
+#include <QDateTime>
+#include <QIcon>
 #include <QJsonObject>
 #include <QMimeData>
+#include <QPalette>
 #include <QSignalSpy>
 #include <QTest>
+
+#include <cmath>
 
 namespace {
 
@@ -48,6 +54,32 @@ EngineUpdate pendingTasks(TaskId first, int count)
 QString cell(const QAbstractItemModel &model, int row, int column)
 {
     return model.index(row, column).data().toString();
+}
+
+// WCAG's contrast ratio of two colours (1 to 21).
+double contrast(const QColor &a, const QColor &b)
+{
+    const auto luminance = [](const QColor &c) {
+        const auto channel = [](double v) {
+            return v <= 0.03928 ? v / 12.92 : std::pow((v + 0.055) / 1.055, 2.4);
+        };
+        return 0.2126 * channel(c.redF()) + 0.7152 * channel(c.greenF())
+               + 0.0722 * channel(c.blueF());
+    };
+    const double la = luminance(a);
+    const double lb = luminance(b);
+    return (qMax(la, lb) + 0.05) / (qMin(la, lb) + 0.05);
+}
+
+QPalette paletteOn(const QColor &base, const QColor &text)
+{
+    QPalette palette;
+    palette.setColor(QPalette::Base, base);
+    palette.setColor(QPalette::Window, base);
+    palette.setColor(QPalette::Text, text);
+    palette.setColor(QPalette::WindowText, text);
+    palette.setColor(QPalette::PlaceholderText, text);
+    return palette;
 }
 
 } // namespace
@@ -204,6 +236,73 @@ private Q_SLOTS:
         QVERIFY(!model.index(0, 0).data(TaskTableModel::CancellableRole).toBool());
     }
 
+    void interruptedTasksHaveTheirOwnLookAndNoCancelButton()
+    {
+        TaskTableModel model;
+        QAbstractItemModelTester tester(&model,
+                                        QAbstractItemModelTester::FailureReportingMode::QtTest);
+        TaskSnapshot interrupted = task(1, TaskState::Interrupted);
+        model.applyUpdate(batch({interrupted, task(2, TaskState::Cancelled)}));
+        const QModelIndex state = model.index(0, TaskTableModel::State);
+        QCOMPARE(state.data().toString(), QStringLiteral("interrupted"));
+        QVERIFY(!state.data(TaskTableModel::CancellableRole).toBool());
+        QVERIFY(!state.data(Qt::ToolTipRole).toString().isEmpty());
+        const QIcon icon = state.data(Qt::DecorationRole).value<QIcon>();
+        QCOMPARE(icon.cacheKey(), StateStyle::icon(TaskState::Interrupted).cacheKey());
+        const QImage drawn = icon.pixmap(16, 16).toImage();
+        for (TaskState other : {TaskState::Cancelled, TaskState::Failed, TaskState::TimedOut})
+            QVERIFY(drawn != StateStyle::icon(other).pixmap(16, 16).toImage());
+        // Without an error of its own, the row still says what happened.
+        QCOMPARE(cell(model, 0, TaskTableModel::Result),
+                 QStringLiteral("interrupted: Taskdeck stopped while it ran"));
+        // With a progress message, how far it got.
+        interrupted.status = QStringLiteral("3 of 8 feeds");
+        model.applyUpdate(batch({interrupted}));
+        QCOMPARE(cell(model, 0, TaskTableModel::Result),
+                 QStringLiteral("interrupted: Taskdeck stopped while it ran (at: 3 of 8 feeds)"));
+        QCOMPARE(model.groups().value(QStringLiteral("default")).finished, 2);
+    }
+
+    void stateColoursAreDistinctAndReadableInLightAndDarkPalettes_data()
+    {
+        QTest::addColumn<QPalette>("palette");
+        QTest::newRow("light") << paletteOn(Qt::white, Qt::black);
+        QTest::newRow("dark") << paletteOn(QColor(0x2a, 0x2a, 0x2a), QColor(0xee, 0xee, 0xee));
+    }
+
+    void stateColoursAreDistinctAndReadableInLightAndDarkPalettes()
+    {
+        QFETCH(QPalette, palette);
+        const QColor base = palette.color(QPalette::Base);
+        const QColor interrupted = StateStyle::color(TaskState::Interrupted, palette);
+        for (TaskState state : {TaskState::Running, TaskState::Succeeded, TaskState::Failed,
+                                TaskState::TimedOut, TaskState::Cancelled,
+                                TaskState::Interrupted}) {
+            const QColor color = StateStyle::color(state, palette);
+            QVERIFY2(contrast(color, base) >= 4.5,
+                     qPrintable(StateStyle::label(state) + u' ' + color.name()));
+            if (state != TaskState::Interrupted)
+                QVERIFY2(color != interrupted, qPrintable(StateStyle::label(state)));
+        }
+    }
+
+    void startedShowsTheDayForTasksOfEarlierDays()
+    {
+        const QDateTime noon(QDate(2026, 11, 21), QTime(12, 0));
+        TaskTableModel model;
+        model.setClock([&noon] { return noon.toMSecsSinceEpoch(); });
+        TaskSnapshot today = task(1, TaskState::Succeeded);
+        today.startedAtMs = noon.addSecs(-3600).toMSecsSinceEpoch();
+        TaskSnapshot earlier = task(2, TaskState::Failed);
+        earlier.startedAtMs = noon.addDays(-3).toMSecsSinceEpoch();
+        TaskSnapshot lastYear = task(3, TaskState::Succeeded);
+        lastYear.startedAtMs = noon.addYears(-1).toMSecsSinceEpoch();
+        model.applyUpdate(batch({today, earlier, lastYear}));
+        QCOMPARE(cell(model, 0, TaskTableModel::Started), QStringLiteral("11:00:00"));
+        QCOMPARE(cell(model, 1, TaskTableModel::Started), QStringLiteral("18 Nov 12:00"));
+        QCOMPARE(cell(model, 2, TaskTableModel::Started), QStringLiteral("2025-11-21"));
+    }
+
     void onlyPendingPrioritiesAreEditable()
     {
         TaskTableModel model; // no engine: the edit shows at once all the same
@@ -239,12 +338,17 @@ private Q_SLOTS:
         QTest::addColumn<QString>("group");
         QTest::addColumn<QList<TaskId>>("shown");
         using F = TaskFilterProxyModel::StateFilter;
-        QTest::newRow("all") << QString() << int(F::All) << QString() << QList<TaskId>{1, 2, 3, 4, 5, 6};
+        QTest::newRow("all") << QString() << int(F::All) << QString()
+                             << QList<TaskId>{1, 2, 3, 4, 5, 6, 7};
         QTest::newRow("active") << QString() << int(F::Active) << QString() << QList<TaskId>{1, 2};
         QTest::newRow("failed includes timed out")
             << QString() << int(F::Failed) << QString() << QList<TaskId>{4, 5};
         QTest::newRow("finished") << QString() << int(F::Finished) << QString()
-                                  << QList<TaskId>{3, 4, 5, 6};
+                                  << QList<TaskId>{3, 4, 5, 6, 7};
+        QTest::newRow("cancelled is not interrupted")
+            << QString() << int(F::Cancelled) << QString() << QList<TaskId>{6};
+        QTest::newRow("interrupted") << QString() << int(F::Interrupted) << QString()
+                                     << QList<TaskId>{7};
         QTest::newRow("group") << QString() << int(F::All) << QStringLiteral("net")
                                << QList<TaskId>{2, 4};
         QTest::newRow("group and state") << QString() << int(F::Running) << QStringLiteral("net")
@@ -253,8 +357,16 @@ private Q_SLOTS:
                                       << QList<TaskId>{3};
         QTest::newRow("text in error") << QStringLiteral("refused") << int(F::All) << QString()
                                        << QList<TaskId>{4};
+        QTest::newRow("text deep in an error") << QStringLiteral("RESOLVER") << int(F::All)
+                                               << QString() << QList<TaskId>{4};
+        QTest::newRow("text in a result") << QStringLiteral("\"n\":3") << int(F::All) << QString()
+                                          << QList<TaskId>{3};
+        QTest::newRow("text in a file") << QStringLiteral("/scripts/t5") << int(F::All)
+                                        << QString() << QList<TaskId>{5};
         QTest::newRow("text is an id") << QStringLiteral("6") << int(F::All) << QString()
                                        << QList<TaskId>{6};
+        QTest::newRow("text is a #id") << QStringLiteral("#7") << int(F::All) << QString()
+                                       << QList<TaskId>{7};
     }
 
     void filters()
@@ -268,10 +380,12 @@ private Q_SLOTS:
         proxy.setSourceModel(&model);
         QAbstractItemModelTester tester(&proxy, QAbstractItemModelTester::FailureReportingMode::QtTest);
         TaskSnapshot failed = task(4, TaskState::Failed, 0, QStringLiteral("net"));
-        failed.error = QStringLiteral("connection refused");
+        failed.error = QStringLiteral("connection refused\nstack traceback:\n\tin resolver.lua:9");
+        TaskSnapshot succeeded = task(3, TaskState::Succeeded);
+        succeeded.result = QJsonObject{{QStringLiteral("n"), 3}};
         model.applyUpdate(batch({task(1), task(2, TaskState::Running, 0, QStringLiteral("net")),
-                                 task(3, TaskState::Succeeded), failed,
-                                 task(5, TaskState::TimedOut), task(6, TaskState::Cancelled)}));
+                                 succeeded, failed, task(5, TaskState::TimedOut),
+                                 task(6, TaskState::Cancelled), task(7, TaskState::Interrupted)}));
         proxy.setText(text);
         proxy.setStateFilter(TaskFilterProxyModel::StateFilter(state));
         proxy.setGroup(group);

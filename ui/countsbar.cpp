@@ -23,9 +23,11 @@ CountsBar::CountsBar(QWidget *parent)
     m_failed = addCount(QStringLiteral("failedCount"), tr("failed"));
     m_succeeded = addCount(QStringLiteral("succeededCount"), tr("succeeded"));
     m_cancelled = addCount(QStringLiteral("cancelledCount"), tr("cancelled"));
+    m_interrupted = addCount(QStringLiteral("interruptedCount"), tr("interrupted"));
     m_rate = addCount(QStringLiteral("throughput"), tr("tasks/s"));
     m_active->setToolTip(tr("Tasks running now"));
     m_failed->setToolTip(tr("Failed and timed out tasks"));
+    m_interrupted->setToolTip(tr("Tasks that were running when Taskdeck stopped"));
     m_rate->setToolTip(tr("Tasks finished per second, over the last %1 s")
                            .arg(RateWindowMs / 1000));
     layout->addStretch();
@@ -77,8 +79,11 @@ void CountsBar::render()
          StateStyle::color(TaskState::Failed, pal));
     show(m_succeeded, QString::number(m_counts.succeeded),
          StateStyle::color(TaskState::Succeeded, pal));
-    show(m_cancelled, QString::number(m_counts.cancelled + m_counts.interrupted),
+    show(m_cancelled, QString::number(m_counts.cancelled),
          StateStyle::color(TaskState::Cancelled, pal));
+    show(m_interrupted, QString::number(m_counts.interrupted),
+         StateStyle::color(TaskState::Interrupted, pal));
+    m_interrupted->setVisible(m_counts.interrupted > 0);
     show(m_rate, QString::number(m_throughput, 'f', m_throughput < 10 ? 1 : 0),
          pal.color(QPalette::WindowText));
 }

@@ -9,8 +9,9 @@
 class QLabel;
 
 // The counts above the task table: running ("active"), pending, failed (timed out
-// included), succeeded, cancelled, and the throughput in finished tasks per second over
-// the last few seconds. Main thread.
+// included), succeeded, cancelled, interrupted (shown only when there are any: tasks cut
+// short when Taskdeck itself stopped), and the throughput in finished tasks per second
+// over the last few seconds. Main thread.
 class CountsBar : public QWidget
 {
     Q_OBJECT
@@ -42,5 +43,6 @@ private:
     QLabel *m_failed;
     QLabel *m_succeeded;
     QLabel *m_cancelled;
+    QLabel *m_interrupted;
     QLabel *m_rate;
 };

@@ -1,6 +1,7 @@
 #include "limitspanel.h"
 
 #include "engine.h"
+#include "statestyle.h"
 
 #include <QCheckBox>
 #include <QFormLayout>
@@ -126,7 +127,7 @@ void LimitsPanel::addGroup(const QString &group)
 
     auto *paused = new QCheckBox(m_groups);
     paused->setObjectName(QStringLiteral("paused:") + group);
-    paused->setToolTip(tr("Pause group %1").arg(group));
+    paused->setToolTip(tr("Pause or resume group %1").arg(group));
     m_groups->setCellWidget(row, PausedColumn, paused);
     connect(paused, &QCheckBox::toggled, this, [this, group](bool on) {
         if (m_engine) {
@@ -135,6 +136,8 @@ void LimitsPanel::addGroup(const QString &group)
             else
                 m_engine->resumeGroup(group);
         }
+        showGroupPaused(group, on);
+        Q_EMIT groupPausedChanged(group, on);
         Q_EMIT limitsChanged();
     });
     for (int c : {RunningColumn, PendingColumn}) {
@@ -168,6 +171,35 @@ void LimitsPanel::setGroupPaused(const QString &group, bool paused)
 {
     addGroup(group);
     qobject_cast<QCheckBox *>(m_groups->cellWidget(rowOf(group), PausedColumn))->setChecked(paused);
+}
+
+QStringList LimitsPanel::pausedGroups() const
+{
+    QStringList names;
+    for (int r = 0; r < m_groups->rowCount(); ++r)
+        if (qobject_cast<QCheckBox *>(m_groups->cellWidget(r, PausedColumn))->isChecked())
+            names.append(m_groups->item(r, NameColumn)->text());
+    return names;
+}
+
+// A paused group's name in bold, in the colour of a task that needs a decision.
+void LimitsPanel::showGroupPaused(const QString &group, bool paused)
+{
+    const int row = rowOf(group);
+    if (row < 0)
+        return;
+    QTableWidgetItem *name = m_groups->item(row, NameColumn);
+    QFont font = name->font();
+    font.setBold(paused);
+    name->setFont(font);
+    if (paused) {
+        name->setForeground(StateStyle::color(TaskState::TimedOut, palette()));
+        name->setToolTip(tr("Group %1 is paused: its tasks wait. Untick \"Paused\" to resume it.")
+                             .arg(group));
+    } else {
+        name->setData(Qt::ForegroundRole, QVariant());
+        name->setToolTip(QString());
+    }
 }
 
 void LimitsPanel::updateCounts(const QHash<QString, TaskTableModel::GroupStats> &groups)

@@ -11,8 +11,9 @@ class QSpinBox;
 class QTableWidget;
 
 // The limits editor: the global limit on running tasks, and per group (every group seen
-// in the table) its limit, whether it is paused, and how many of its tasks run and wait.
-// Every change goes to the engine at once. Main thread.
+// in the table) its limit, whether it is paused (a paused group's name stands out;
+// unticking resumes it), and how many of its tasks run and wait. Every change goes to the
+// engine at once. Main thread.
 class LimitsPanel : public QWidget
 {
     Q_OBJECT
@@ -30,6 +31,7 @@ public:
     void setGroupLimit(const QString &group, int limit);
     bool isGroupPaused(const QString &group) const;
     void setGroupPaused(const QString &group, bool paused);
+    QStringList pausedGroups() const;
     QStringList groups() const;
 
     void addGroup(const QString &group);
@@ -39,10 +41,12 @@ public:
 
 Q_SIGNALS:
     void pausedChanged(bool paused);
+    void groupPausedChanged(const QString &group, bool paused);
     void limitsChanged();
 
 private:
     int rowOf(const QString &group) const;
+    void showGroupPaused(const QString &group, bool paused);
 
     Engine *m_engine;
     QSpinBox *m_maxRunning;

@@ -4,9 +4,12 @@
 #include "countsbar.h"
 #include "limitspanel.h"
 #include "logpane.h"
+#include "noticebar.h"
 #include "scriptloader.h"
 #include "stackpane.h"
 #include "statestyle.h"
+#include "store/taskstore.h"
+#include "taskexport.h"
 #include "taskfilterproxymodel.h"
 #include "taskitemdelegate.h"
 #include "tasktablemodel.h"
@@ -28,11 +31,13 @@
 #include <QLabel>
 #include <QLineEdit>
 #include <QListWidget>
+#include <QMenu>
 #include <QMenuBar>
 #include <QMessageBox>
 #include <QMimeData>
 #include <QPlainTextEdit>
 #include <QPushButton>
+#include <QSaveFile>
 #include <QScopedValueRollback>
 #include <QScreen>
 #include <QSettings>
@@ -97,6 +102,7 @@ MainWindow::MainWindow(Engine *engine, QWidget *parent)
     , m_bottomSplitter(new QSplitter(Qt::Horizontal, this))
     , m_statusTasks(new QLabel(this))
     , m_statusPaused(new QLabel(this))
+    , m_notices(new NoticeBar(this))
 {
     setWindowTitle(tr("Taskdeck"));
     setWindowIcon(appIcon());
@@ -125,7 +131,8 @@ MainWindow::MainWindow(Engine *engine, QWidget *parent)
     header->setSectionsMovable(true);
     header->setHighlightSections(false);
     header->setStretchLastSection(true);
-    const int widths[TaskTableModel::ColumnCount] = {52, 140, 76, 60, 180, 120, 60, 70, 70, 160};
+    // Started fits "20 Nov 14:03", a task of an earlier day.
+    const int widths[TaskTableModel::ColumnCount] = {52, 140, 76, 60, 180, 120, 60, 96, 70, 160};
     for (int c = 0; c < TaskTableModel::ColumnCount; ++c)
         header->resizeSection(c, widths[c]);
     m_view->setSortingEnabled(true);
@@ -137,6 +144,11 @@ MainWindow::MainWindow(Engine *engine, QWidget *parent)
     m_view->setDragDropOverwriteMode(true);
     m_view->setDefaultDropAction(Qt::MoveAction);
     m_view->setDropIndicatorShown(true);
+    m_view->setContextMenuPolicy(Qt::CustomContextMenu);
+    connect(m_view, &QWidget::customContextMenuRequested, this, [this](const QPoint &pos) {
+        updateActions();
+        m_contextMenu->popup(m_view->viewport()->mapToGlobal(pos));
+    });
     connect(m_delegate, &TaskItemDelegate::cancelClicked, m_engine,
             [this](TaskId id) { m_engine->cancel(id); });
     connect(m_view->selectionModel(), &QItemSelectionModel::currentRowChanged, this,
@@ -172,6 +184,7 @@ MainWindow::MainWindow(Engine *engine, QWidget *parent)
     auto *layout = new QVBoxLayout(central);
     layout->setContentsMargins(6, 4, 6, 0);
     layout->setSpacing(4);
+    layout->addWidget(m_notices);
     layout->addWidget(top);
     layout->addWidget(m_splitter, 1);
     setCentralWidget(central);
@@ -186,6 +199,7 @@ MainWindow::MainWindow(Engine *engine, QWidget *parent)
             m_pauseAction->setChecked(paused);
         updateStatus();
     });
+    connect(m_limits, &LimitsPanel::groupPausedChanged, this, &MainWindow::updateStatus);
 
     m_rejected->setObjectName(QStringLiteral("rejectedFiles"));
     m_rejected->setAlternatingRowColors(true);
@@ -237,7 +251,8 @@ QWidget *MainWindow::createFilterBar()
     layout->setContentsMargins(0, 0, 0, 0);
     m_filterText = new QLineEdit(bar);
     m_filterText->setObjectName(QStringLiteral("filterText"));
-    m_filterText->setPlaceholderText(tr("Filter by name, group, file, result or id (Ctrl+F)"));
+    m_filterText->setPlaceholderText(
+        tr("Filter by id, name, group, file, result or error (Ctrl+F)"));
     m_filterText->setClearButtonEnabled(true);
     m_filterState = new QComboBox(bar);
     m_filterState->setObjectName(QStringLiteral("filterState"));
@@ -246,7 +261,8 @@ QWidget *MainWindow::createFilterBar()
         {tr("All states"), F::All},       {tr("Active"), F::Active},
         {tr("Pending"), F::Pending},      {tr("Running"), F::Running},
         {tr("Failed"), F::Failed},        {tr("Succeeded"), F::Succeeded},
-        {tr("Cancelled"), F::Cancelled},  {tr("Finished"), F::Finished},
+        {tr("Cancelled"), F::Cancelled},  {tr("Interrupted"), F::Interrupted},
+        {tr("Finished"), F::Finished},
     };
     for (const auto &[label, filter] : states)
         m_filterState->addItem(label, int(filter));
@@ -301,6 +317,11 @@ void MainWindow::createActions()
     add(file, tr("Open &folder…"), QStringLiteral("actionOpenFolder"),
         QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_O), s->standardIcon(QStyle::SP_DirOpenIcon),
         &MainWindow::openFolder);
+    QAction *exportTasks = add(file, tr("&Export…"), QStringLiteral("actionExport"),
+                               QKeySequence(Qt::CTRL | Qt::Key_E),
+                               s->standardIcon(QStyle::SP_DialogSaveButton),
+                               &MainWindow::exportWithDialog);
+    exportTasks->setStatusTip(tr("Write the selected tasks, or all shown, as JSON lines or CSV"));
     file->addSeparator();
     add(file, tr("&Quit"), QStringLiteral("actionQuit"), QKeySequence(Qt::CTRL | Qt::Key_Q),
         QIcon(), &QWidget::close);
@@ -333,6 +354,12 @@ void MainWindow::createActions()
     QAction *retry = add(tasks, tr("Re&try failed"), QStringLiteral("actionRetryFailed"),
                          QKeySequence(Qt::CTRL | Qt::Key_R),
                          s->standardIcon(QStyle::SP_BrowserReload), &MainWindow::retryFailed);
+    retry->setStatusTip(tr("Read the failed tasks' scripts again and run them in their place"));
+    m_rerunAction = add(tasks, tr("Re-r&un"), QStringLiteral("actionRerun"),
+                        QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_R),
+                        s->standardIcon(QStyle::SP_MediaPlay), &MainWindow::rerunSelected);
+    m_rerunAction->setStatusTip(tr("Run the selected finished tasks again as new tasks, "
+                                   "with the same definition"));
     QAction *clear = add(tasks, tr("Clear &finished"), QStringLiteral("actionClearFinished"),
                          QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_L),
                          s->standardIcon(QStyle::SP_DialogResetButton), &MainWindow::clearFinished);
@@ -400,7 +427,19 @@ void MainWindow::createActions()
     bar->addAction(bottom);
     bar->addSeparator();
     bar->addAction(retry);
+    bar->addAction(m_rerunAction);
     bar->addAction(clear);
+
+    m_contextMenu = new QMenu(m_view);
+    m_contextMenu->setObjectName(QStringLiteral("taskContextMenu"));
+    m_contextMenu->addAction(m_rerunAction);
+    m_contextMenu->addAction(cancel);
+    m_contextMenu->addSeparator();
+    m_contextMenu->addAction(top);
+    m_contextMenu->addAction(bottom);
+    m_contextMenu->addAction(findChild<QAction *>(QStringLiteral("actionEditPriority")));
+    m_contextMenu->addSeparator();
+    m_contextMenu->addAction(exportTasks);
 }
 
 // ---- files ----
@@ -579,7 +618,48 @@ void MainWindow::updateStatus()
     if (m_model->queuedCount() > 0)
         text += tr(" (+%1 arriving)").arg(m_model->queuedCount());
     m_statusTasks->setText(text);
-    m_statusPaused->setText(m_limits->isPaused() ? tr("Queue paused") : QString());
+    const QStringList groups = m_limits->pausedGroups();
+    const QString groupList = groups.join(QStringLiteral(", "));
+    QString paused;
+    if (m_limits->isPaused())
+        paused = groups.isEmpty() ? tr("Queue paused")
+                                  : tr("Queue paused; group(s) %1 paused", nullptr,
+                                       int(groups.size()))
+                                        .arg(groupList);
+    else if (!groups.isEmpty())
+        paused = tr("Group(s) %1 paused", nullptr, int(groups.size())).arg(groupList);
+    m_statusPaused->setText(paused);
+    m_statusPaused->setToolTip(groups.isEmpty() ? QString()
+                                                : tr("Resume a group in Queue > Limits (Ctrl+L)"));
+    updateActions();
+}
+
+// Enables what applies to the selection. Called after each batch and selection change, so
+// it looks at no more than a few thousand selected rows: past them it enables Re-run, which
+// then tells the user if none of the selection had finished.
+void MainWindow::updateActions()
+{
+    if (!m_rerunAction)
+        return;
+    constexpr int MaxLooked = 2000;
+    bool finished = false;
+    int looked = 0;
+    const QItemSelection selection = m_view->selectionModel()->selection();
+    for (const QItemSelectionRange &range : selection) {
+        for (int r = range.top(); r <= range.bottom() && !finished; ++r) {
+            const QModelIndex index = m_proxy->index(r, TaskTableModel::Id);
+            finished = isFinished(TaskState(index.data(TaskTableModel::StateRole).toInt()))
+                       || ++looked >= MaxLooked;
+        }
+        if (finished)
+            break;
+    }
+    if (selection.isEmpty())
+        if (const auto current = currentTask()) {
+            const int row = m_model->rowOf(*current);
+            finished = row >= 0 && isFinished(m_model->row(row).state);
+        }
+    m_rerunAction->setEnabled(finished);
 }
 
 // ---- selection ----
@@ -756,17 +836,186 @@ void MainWindow::retryFailed()
     m_model->removeTasks([&retried](const TaskTableModel::Row &row) {
         return retried.contains(row.id);
     });
+    // Replaced, they are not history either.
+    forget(QList<TaskId>(retried.cbegin(), retried.cend()));
     reject(rejected);
     statusBar()->showMessage(tr("Retrying %n task(s)", nullptr, int(specs.size())), 6000);
     updateStatus();
 }
 
+QList<TaskId> MainWindow::selectedFinishedTasks() const
+{
+    QList<TaskId> ids;
+    for (TaskId id : selectedTasks()) {
+        const int row = m_model->rowOf(id);
+        if (row >= 0 && isFinished(m_model->row(row).state))
+            ids.append(id);
+    }
+    return ids;
+}
+
+QList<TaskId> MainWindow::rerunSelected()
+{
+    const QList<TaskId> ids = selectedFinishedTasks();
+    if (ids.isEmpty()) {
+        statusBar()->showMessage(tr("Select finished tasks to re-run them"), 4000);
+        return {};
+    }
+    const QList<TaskId> started = m_engine->rerun(ids);
+    // New tasks of a paused group wait: say so, or the re-run would seem to do nothing.
+    QStringList waiting;
+    const QStringList paused = m_limits->pausedGroups();
+    for (TaskId id : ids) {
+        const QString &group = m_model->row(m_model->rowOf(id)).group;
+        if (paused.contains(group) && !waiting.contains(group))
+            waiting.append(group);
+    }
+    QString message = tr("Re-running %n task(s) as new tasks", nullptr, int(started.size()));
+    if (m_limits->isPaused())
+        message += tr("; the queue is paused: they start when you resume it (Ctrl+P)");
+    else if (waiting.size() == 1)
+        message += tr("; group %1 is paused: they start when you resume it in Limits (Ctrl+L)")
+                       .arg(waiting.constFirst());
+    else if (!waiting.isEmpty())
+        message += tr("; groups %1 are paused: they start when you resume them in Limits "
+                      "(Ctrl+L)")
+                       .arg(waiting.join(QStringLiteral(", ")));
+    statusBar()->showMessage(message, 10000);
+    return started;
+}
+
+void MainWindow::forget(const QList<TaskId> &ids)
+{
+    if (m_store && !ids.isEmpty())
+        m_store->forget(ids);
+}
+
 void MainWindow::clearFinished()
 {
-    const int removed = m_model->removeTasks(
-        [](const TaskTableModel::Row &row) { return isFinished(row.state); });
+    QList<TaskId> cleared;
+    const int removed = m_model->removeTasks([&cleared](const TaskTableModel::Row &row) {
+        if (!isFinished(row.state))
+            return false;
+        cleared.append(row.id);
+        return true;
+    });
+    forget(cleared);
     statusBar()->showMessage(tr("Cleared %n finished task(s)", nullptr, removed), 4000);
     updateStatus();
+}
+
+void MainWindow::showNotice(const QString &text)
+{
+    m_notices->addNotice(text);
+}
+
+void MainWindow::setGroupPaused(const QString &group, bool paused)
+{
+    m_limits->setGroupPaused(group, paused);
+    if (paused) {
+        m_limitsDock->show();
+        m_limitsDock->raise();
+    }
+    updateStatus();
+}
+
+// ---- export ----
+
+QList<TaskId> MainWindow::tasksToExport() const
+{
+    QModelIndexList rows = m_view->selectionModel()->selectedRows(TaskTableModel::Id);
+    QList<TaskId> ids;
+    if (rows.isEmpty()) {
+        ids.reserve(m_proxy->rowCount());
+        for (int r = 0; r < m_proxy->rowCount(); ++r)
+            ids.append(m_proxy->index(r, TaskTableModel::Id)
+                           .data(TaskTableModel::IdRole)
+                           .value<TaskId>());
+        return ids;
+    }
+    std::sort(rows.begin(), rows.end(),
+              [](const QModelIndex &a, const QModelIndex &b) { return a.row() < b.row(); });
+    ids.reserve(rows.size());
+    for (const QModelIndex &index : std::as_const(rows))
+        ids.append(index.data(TaskTableModel::IdRole).value<TaskId>());
+    return ids;
+}
+
+// The engine's snapshots of `ids`, in that order (the table keeps too little: no result
+// value, no stack). A few are looked up one by one, many in one look-up of all tasks.
+QList<TaskSnapshot> MainWindow::snapshotsOf(const QList<TaskId> &ids) const
+{
+    QList<TaskSnapshot> snapshots;
+    snapshots.reserve(ids.size());
+    if (ids.size() <= 64) {
+        for (TaskId id : ids)
+            if (std::optional<TaskSnapshot> task = m_engine->task(id))
+                snapshots.append(std::move(*task));
+        return snapshots;
+    }
+    const QList<TaskSnapshot> all = m_engine->tasks();
+    QHash<TaskId, qsizetype> at;
+    at.reserve(all.size());
+    for (qsizetype i = 0; i < all.size(); ++i)
+        at.insert(all[i].id, i);
+    for (TaskId id : ids)
+        if (const auto it = at.constFind(id); it != at.constEnd())
+            snapshots.append(all[*it]);
+    return snapshots;
+}
+
+bool MainWindow::exportTasks(const QString &path, QString *error)
+{
+    const TaskExport::Format format =
+        TaskExport::formatOf(path).value_or(TaskExport::Format::JsonLines);
+    const QList<TaskSnapshot> tasks = snapshotsOf(tasksToExport());
+    QSaveFile file(path);
+    if (!file.open(QIODevice::WriteOnly) || !TaskExport::write(file, format, tasks)
+        || !file.commit()) {
+        const QString reason = file.errorString();
+        statusBar()->showMessage(tr("Cannot export to %1: %2").arg(path, reason), 15000);
+        if (error)
+            *error = reason;
+        return false;
+    }
+    m_exportPath = path;
+    statusBar()->showMessage(tr("Exported %n task(s) to %1", nullptr, int(tasks.size())).arg(path),
+                             8000);
+    return true;
+}
+
+void MainWindow::exportWithDialog()
+{
+    const int count = int(tasksToExport().size());
+    if (count == 0) {
+        statusBar()->showMessage(tr("No task to export"), 4000);
+        return;
+    }
+    const QString jsonFilter = tr("JSON lines (*.jsonl *.ndjson *.json)");
+    const QString csvFilter = tr("CSV (*.csv)");
+    QString filter = TaskExport::formatOf(m_exportPath) == TaskExport::Format::Csv ? csvFilter
+                                                                                   : jsonFilter;
+    const QString start = m_exportPath.isEmpty()
+                              ? QDir::home().filePath(QStringLiteral("taskdeck-tasks.jsonl"))
+                              : m_exportPath;
+    const bool selected = !m_view->selectionModel()->selectedRows().isEmpty();
+    QString path = QFileDialog::getSaveFileName(
+        this,
+        selected ? tr("Export %n selected task(s)", nullptr, count)
+                 : tr("Export %n shown task(s)", nullptr, count),
+        start, jsonFilter + QStringLiteral(";;") + csvFilter, &filter);
+    if (path.isEmpty())
+        return;
+    // A name without a known suffix gets the one of the chosen filter.
+    if (!TaskExport::formatOf(path)) {
+        const auto format = filter == csvFilter ? TaskExport::Format::Csv
+                                                : TaskExport::Format::JsonLines;
+        path += u'.' + TaskExport::suffix(format);
+    }
+    QString error;
+    if (!exportTasks(path, &error))
+        QMessageBox::warning(this, tr("Export failed"),
+                             tr("Cannot write %1:\n%2").arg(QDir::toNativeSeparators(path), error));
 }
 
 void MainWindow::setPaused(bool paused)

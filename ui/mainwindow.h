@@ -11,16 +11,19 @@ class ActivityChart;
 class CountsBar;
 class LimitsPanel;
 class LogPane;
+class NoticeBar;
 class QComboBox;
 class QDockWidget;
 class QLabel;
 class QLineEdit;
 class QListWidget;
+class QMenu;
 class QSplitter;
 class QTableView;
 class StackPane;
 class TaskFilterProxyModel;
 class TaskItemDelegate;
+class TaskStore;
 class TaskTableModel;
 
 // The dashboard window. Observes the engine only through its batched updates and
@@ -50,6 +53,32 @@ public:
     void restoreSettings();
     void saveSettings() const;
 
+    // The task store recording the engine, or null (none: nothing is remembered). With a
+    // store, the tasks the user removes from the table ("Clear finished", and the failed
+    // rows "Retry failed" replaces) are forgotten by it too, so that they do not come back
+    // on the next start. The store must outlive the window or be unset with nullptr.
+    void setStore(TaskStore *store) { m_store = store; }
+    TaskStore *store() const { return m_store; }
+
+    // Shows `text` (plain text) in a notice at the top of the window until the user
+    // dismisses it: problems with the store, what came back after a restart. Notices
+    // stack, each with its own close button.
+    void showNotice(const QString &text);
+    NoticeBar *noticeBar() const { return m_notices; }
+
+    // Pauses or resumes one group, as its "Paused" box in the limits panel does; pausing
+    // shows the panel so that the user sees why the group's tasks wait. Use this rather
+    // than Engine::pauseGroup so that the panel and the status bar show it.
+    void setGroupPaused(const QString &group, bool paused);
+
+    // Writes the tasks to export (the selected rows, or every row the filters show when
+    // none is selected), in the table's order, to `path`: CSV for a .csv name, JSON lines
+    // otherwise (see TaskExport). Reports in the status bar; on failure returns false and
+    // sets `error`. File > Export asks for the path and then calls this.
+    bool exportTasks(const QString &path, QString *error = nullptr);
+    // What exportTasks() writes: the selected tasks, or all shown when none is selected.
+    QList<TaskId> tasksToExport() const;
+
     TaskTableModel *taskModel() const { return m_model; }
     TaskFilterProxyModel *filterModel() const { return m_proxy; }
     QTableView *taskView() const { return m_view; }
@@ -60,6 +89,7 @@ public:
     CountsBar *countsBar() const { return m_countsBar; }
     QListWidget *rejectedFiles() const { return m_rejected; }
     QDockWidget *rejectedFilesDock() const { return m_rejectedDock; }
+    QMenu *taskContextMenu() const { return m_contextMenu; }
 
     // The tasks of the selected rows, in the table's order.
     QList<TaskId> selectedTasks() const;
@@ -79,7 +109,11 @@ public Q_SLOTS:
     void lowerSelectedPriority();
     void editPriority();
     void retryFailed();
+    // Runs the selected finished tasks (interrupted ones included) again with the same
+    // definition, as new tasks; their rows stay. Returns the new tasks' ids.
+    QList<TaskId> rerunSelected();
     void clearFinished();
+    void exportWithDialog();
     void setPaused(bool paused);
 
 protected:
@@ -97,11 +131,17 @@ private:
     void onCurrentRowChanged();
     void followRunningTask();
     void updateStatus();
+    void updateActions();
+    // The finished ones among the selected tasks (or the current one), in the table's order.
+    QList<TaskId> selectedFinishedTasks() const;
+    QList<TaskSnapshot> snapshotsOf(const QList<TaskId> &ids) const;
+    void forget(const QList<TaskId> &ids);
     void changeSelectedPriority(int delta);
     // Handles a drag or drop of files wherever it lands in the window.
     bool handleFileDrag(QEvent *event);
 
     Engine *m_engine;
+    TaskStore *m_store = nullptr;
     TaskTableModel *m_model;
     TaskFilterProxyModel *m_proxy;
     TaskItemDelegate *m_delegate;
@@ -121,7 +161,11 @@ private:
     QComboBox *m_filterGroup;
     QLabel *m_statusTasks;
     QLabel *m_statusPaused;
+    NoticeBar *m_notices;
+    QMenu *m_contextMenu = nullptr;
     QAction *m_pauseAction = nullptr;
+    QAction *m_rerunAction = nullptr;
+    QString m_exportPath; // the last file exported to, offered again
     QTimer m_tick;
     int m_ticks = 0;
     EngineCounts m_counts;

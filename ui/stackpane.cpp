@@ -126,7 +126,10 @@ void StackPane::refresh()
         m_timer.stop();
         return;
     }
-    const qint64 now = QDateTime::currentMSecsSinceEpoch();
+    // An ended task's waits are measured up to its end, not up to now.
+    const qint64 now = isFinished(task->state) && task->finishedAtMs >= 0
+                           ? task->finishedAtMs
+                           : QDateTime::currentMSecsSinceEpoch();
     QString head = QStringLiteral("<b>#%1 %2</b> — <span style=\"color:%3\">%4</span>")
                        .arg(task->id)
                        .arg(task->name.toHtmlEscaped(),
@@ -147,8 +150,11 @@ void StackPane::refresh()
         stack = m_engine->liveStack(task->id);
         break;
     default:
+        // Finished, interrupted included: the stack where it ended (or was cut short).
         if (!task->error.isEmpty())
             head += QStringLiteral("<br>%1").arg(task->error.section(u'\n', 0, 0).toHtmlEscaped());
+        else if (task->state == TaskState::Interrupted)
+            head += QStringLiteral("<br>%1").arg(tr("Taskdeck stopped while this task ran."));
         stack = task->stack;
         // Nothing changes any more once a task has ended.
         m_timer.stop();
@@ -168,6 +174,8 @@ void StackPane::refresh()
         why = tr("(no stack: the task ended normally)");
     else if (task->state == TaskState::Running)
         why = tr("(no stack yet)");
+    else if (task->state == TaskState::Interrupted)
+        why = tr("(no stack recorded before Taskdeck stopped)");
     else
         why = tr("(no stack recorded)");
     const QStringList shape{why};

@@ -17,8 +17,9 @@ class QTreeWidgetItem;
 // The stack pane: where the selected task is. For a running task its tree of coroutines
 // (or processes) with their frames and what each awaits and for how long, refreshed
 // about four times a second while a task is selected; for a pending task why it waits;
-// for a finished one the stack where it ended. Clicking a frame shows the source around
-// its line. Main thread; reads the engine only through its blocking look-ups.
+// for a finished one (interrupted included) the stack where it ended. Clicking a frame
+// shows the source around its line. Main thread; reads the engine only through its
+// blocking look-ups.
 class StackPane : public QWidget
 {
     Q_OBJECT

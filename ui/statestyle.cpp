@@ -48,8 +48,10 @@ QColor StateStyle::color(TaskState state, const QPalette &palette)
     case TaskState::TimedOut:
         return dark ? QColor(0xf0, 0xb2, 0x5a) : QColor(0xb0, 0x62, 0x00);
     case TaskState::Cancelled:
-    case TaskState::Interrupted:
         return dark ? QColor(0xb0, 0xa4, 0xd8) : QColor(0x6a, 0x5a, 0x9c);
+    case TaskState::Interrupted:
+        // Magenta: neither a failure (red) nor the user's own cancel (violet).
+        return dark ? QColor(0xf0, 0x8a, 0xc8) : QColor(0xa8, 0x1f, 0x6e);
     }
     return palette.color(QPalette::Text);
 }
@@ -84,8 +86,10 @@ QPixmap drawStateIcon(TaskState state, int size)
         fill = QColor(0xe0, 0x8a, 0x10);
         break;
     case TaskState::Cancelled:
-    case TaskState::Interrupted:
         fill = QColor(0x7d, 0x6b, 0xc2);
+        break;
+    case TaskState::Interrupted:
+        fill = QColor(0xc2, 0x2f, 0x86);
         break;
     }
     QPen mark(Qt::white, 1.8, Qt::SolidLine, Qt::RoundCap, Qt::RoundJoin);
@@ -127,9 +131,23 @@ QPixmap drawStateIcon(TaskState state, int size)
         p.drawLine(QPointF(8, 8), QPointF(10.8, 9.6));
         break;
     case TaskState::Cancelled:
-    case TaskState::Interrupted:
         p.drawLine(QPointF(5, 8), QPointF(11, 8));
         break;
+    case TaskState::Interrupted: {
+        // A lightning bolt: cut short by a power cut, a crash or a kill.
+        QPainterPath bolt;
+        bolt.moveTo(9.9, 2.6);
+        bolt.lineTo(4.5, 9.1);
+        bolt.lineTo(7.6, 9.1);
+        bolt.lineTo(6.1, 13.4);
+        bolt.lineTo(11.5, 6.9);
+        bolt.lineTo(8.4, 6.9);
+        bolt.closeSubpath();
+        p.setPen(Qt::NoPen);
+        p.setBrush(Qt::white);
+        p.drawPath(bolt);
+        break;
+    }
     case TaskState::Pending:
         break;
     }

@@ -68,7 +68,11 @@ bool TaskFilterProxyModel::filterAcceptsRow(int sourceRow, const QModelIndex &so
             return false;
         break;
     case StateFilter::Cancelled:
-        if (row.state != TaskState::Cancelled && row.state != TaskState::Interrupted)
+        if (row.state != TaskState::Cancelled)
+            return false;
+        break;
+    case StateFilter::Interrupted:
+        if (row.state != TaskState::Interrupted)
             return false;
         break;
     case StateFilter::Finished:
@@ -81,8 +85,11 @@ bool TaskFilterProxyModel::filterAcceptsRow(int sourceRow, const QModelIndex &so
     if (m_text.isEmpty())
         return true;
     const auto has = [this](const QString &s) { return s.contains(m_text, Qt::CaseInsensitive); };
-    return has(row.name) || has(row.group) || has(row.summary) || has(row.file)
-           || QString::number(row.id) == m_text;
+    // The summary may differ from the details ("retrying after: ..."); the details are the
+    // whole result or error, traceback included.
+    return has(row.name) || has(row.group) || has(row.file) || has(row.summary)
+           || has(row.details) || QString::number(row.id) == m_text
+           || (m_text.startsWith(u'#') && QString::number(row.id) == QStringView(m_text).mid(1));
 }
 
 bool TaskFilterProxyModel::lessThan(const QModelIndex &left, const QModelIndex &right) const

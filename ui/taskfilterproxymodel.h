@@ -4,9 +4,10 @@
 
 class TaskTableModel;
 
-// Sorting and filtering of the task table: by text (id, name, group, file, result or
-// error), by state and by group. Compares the table's rows directly rather than through
-// QVariants, so that sorting and filtering 100,000 rows stays cheap. Main thread.
+// Sorting and filtering of the task table: by text (the id, or a part of the name, group,
+// file, or the whole result or error text), by state and by group. Compares the table's
+// rows directly rather than through QVariants, so that sorting and filtering 100,000 rows
+// stays cheap. Main thread.
 class TaskFilterProxyModel : public QSortFilterProxyModel
 {
     Q_OBJECT
@@ -19,6 +20,7 @@ public:
         Failed,   // failed or timed out
         Succeeded,
         Cancelled,
+        Interrupted, // running when Taskdeck itself stopped
         Finished,
     };
 

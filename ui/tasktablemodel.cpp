@@ -88,6 +88,11 @@ QString TaskTableModel::summarize(const TaskSnapshot &t, QString *details)
             full = QString::number(r.toDouble(), 'g', 15);
         else
             full = QStringLiteral("null");
+    } else if (t.state == TaskState::Interrupted) {
+        // Its progress message, if any, says how far it got.
+        full = t.status.isEmpty()
+                   ? tr("interrupted: Taskdeck stopped while it ran")
+                   : tr("interrupted: Taskdeck stopped while it ran (at: %1)").arg(t.status);
     } else {
         full = t.status;
     }
@@ -417,9 +422,7 @@ QVariant TaskTableModel::displayData(const Row &row, int column) const
         return row.maxAttempts > 1 ? QStringLiteral("%1/%2").arg(row.attempt).arg(row.maxAttempts)
                                    : QString::number(row.attempt);
     case Started:
-        if (row.startedAtMs < 0)
-            return QString();
-        return QDateTime::fromMSecsSinceEpoch(row.startedAtMs).toString(QStringLiteral("HH:mm:ss"));
+        return startedText(row.startedAtMs);
     case Duration:
         if (row.startedAtMs < 0)
             return QString();
@@ -432,6 +435,21 @@ QVariant TaskTableModel::displayData(const Row &row, int column) const
         return row.summary;
     }
     return {};
+}
+
+// Today's times alone; a day and month for other days (tasks from earlier runs), and the
+// year when it is not this one.
+QString TaskTableModel::startedText(qint64 startedAtMs) const
+{
+    if (startedAtMs < 0)
+        return {};
+    const QDateTime started = QDateTime::fromMSecsSinceEpoch(startedAtMs);
+    const QDate today = QDateTime::fromMSecsSinceEpoch(now()).date();
+    if (started.date() == today)
+        return started.toString(QStringLiteral("HH:mm:ss"));
+    if (started.date().year() == today.year())
+        return started.toString(QStringLiteral("d MMM HH:mm"));
+    return started.toString(QStringLiteral("yyyy-MM-dd"));
 }
 
 QVariant TaskTableModel::sortData(const Row &row, int column) const
@@ -485,13 +503,21 @@ QVariant TaskTableModel::data(const QModelIndex &index, int role) const
             return row.status;
         if (column == Started && row.startedAtMs >= 0)
             return QDateTime::fromMSecsSinceEpoch(row.startedAtMs).toString(Qt::ISODateWithMs);
+        if (column == Duration && row.finishedAtMs >= 0)
+            return tr("Finished %1")
+                .arg(QDateTime::fromMSecsSinceEpoch(row.finishedAtMs).toString(Qt::ISODateWithMs));
+        if (column == State && row.state == TaskState::Interrupted)
+            return tr("Taskdeck stopped while this task ran. Re-run (Ctrl+Shift+R) runs it "
+                      "again as a new task.");
         return {};
     case Qt::DecorationRole:
         return column == State ? QVariant(StateStyle::icon(row.state)) : QVariant();
     case Qt::ForegroundRole:
         if (column == State)
             return StateStyle::color(row.state, QGuiApplication::palette());
-        if (column == Result && (row.state == TaskState::Failed || row.state == TaskState::TimedOut))
+        if (column == Result
+            && (row.state == TaskState::Failed || row.state == TaskState::TimedOut
+                || row.state == TaskState::Interrupted))
             return StateStyle::color(row.state, QGuiApplication::palette());
         return {};
     case Qt::TextAlignmentRole:

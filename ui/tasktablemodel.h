@@ -144,6 +144,7 @@ private:
     void insertQueued();
     void account(const Row &row, int sign);
     QString stateText(const Row &row) const;
+    QString startedText(qint64 startedAtMs) const;
     QVariant displayData(const Row &row, int column) const;
     QVariant sortData(const Row &row, int column) const;
 
