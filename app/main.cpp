@@ -1,26 +1,243 @@
-// Taskdeck's entry point: `taskdeck run ...` runs headless; anything else opens the
-// dashboard with the given files submitted.
-#include "runcommand.h"
-#include "mainwindow.h"
+// Taskdeck's entry point: `taskdeck run ...` runs headless; `taskdeck submit|ps|cancel`
+// ask the running dashboard; anything else opens the dashboard with the given files
+// submitted, or hands them to the dashboard already running for the same data directory.
 #include "engine.h"
+#include "instancecommand.h"
+#include "instanceservice.h"
+#include "ipc/instanceclient.h"
+#include "ipc/instanceserver.h"
+#include "mainwindow.h"
+#include "runcommand.h"
+#include "store/taskstore.h"
 
 #include <QApplication>
+#include <QCommandLineParser>
 #include <QCoreApplication>
+#include <QDeadlineTimer>
+#include <QDir>
+#include <QLockFile>
+#include <QSocketNotifier>
+#include <QThread>
 
+#include <csignal>
 #include <cstdio>
 #include <cstring>
+#include <fcntl.h>
+#include <unistd.h>
+
+namespace {
+
+void printErr(const QString &text)
+{
+    const QByteArray bytes = text.toLocal8Bit() + '\n';
+    std::fwrite(bytes.constData(), 1, size_t(bytes.size()), stderr);
+}
+
+void setApplicationNames()
+{
+    // The names decide QStandardPaths::AppDataLocation, hence the default data directory:
+    // the same for every command.
+    QCoreApplication::setApplicationName(QStringLiteral("taskdeck"));
+    QCoreApplication::setOrganizationName(QStringLiteral("Taskdeck"));
+    QCoreApplication::setApplicationVersion(QStringLiteral(TASKDECK_VERSION));
+}
+
+int signalPipe[2] = {-1, -1};
+
+void onQuitSignal(int)
+{
+    const char byte = 1;
+    [[maybe_unused]] const ssize_t written = ::write(signalPipe[1], &byte, 1);
+}
+
+// SIGTERM, SIGINT and SIGHUP call `quit` on the main thread (through a self-pipe), so
+// that the engine and the store shut down as on a close of the window. A second signal
+// while shutting down ends the process at once.
+void quitOnSignals(QObject *context, std::function<void()> quit)
+{
+    if (::pipe2(signalPipe, O_CLOEXEC | O_NONBLOCK) != 0)
+        return;
+    auto *notifier = new QSocketNotifier(signalPipe[0], QSocketNotifier::Read, context);
+    QObject::connect(notifier, &QSocketNotifier::activated, context, [notifier, quit] {
+        char bytes[16];
+        while (::read(signalPipe[0], bytes, sizeof bytes) > 0) {
+        }
+        notifier->setEnabled(false);
+        std::signal(SIGTERM, SIG_DFL);
+        std::signal(SIGINT, SIG_DFL);
+        std::signal(SIGHUP, SIG_DFL);
+        quit();
+    });
+    struct sigaction action = {};
+    action.sa_handler = onQuitSignal;
+    sigemptyset(&action.sa_mask);
+    action.sa_flags = SA_RESTART;
+    sigaction(SIGTERM, &action, nullptr);
+    sigaction(SIGINT, &action, nullptr);
+    sigaction(SIGHUP, &action, nullptr);
+}
+
+enum class Startup { Primary, HandedOver, Failed };
+
+// Decides who shows the dashboard for `dataDir`: hands `files` to a Taskdeck already
+// running for it, or takes `lock` and becomes that Taskdeck. The lock settles a race of
+// two starting at once; the loser waits (a few seconds) for the winner to answer.
+Startup handOverOrLock(const QString &socketName, const QStringList &files, QLockFile &lock)
+{
+    const QDeadlineTimer deadline(10000);
+    while (true) {
+        InstanceClient client;
+        if (!socketName.isEmpty() && client.connectTo(socketName, 1000)) {
+            InstanceProtocol::Request request;
+            request.command = InstanceProtocol::Command::Open;
+            request.files = files;
+            if (const auto reply = client.request(request)) {
+                if (!reply->value(QStringLiteral("ok")).toBool()) {
+                    printErr(QStringLiteral("taskdeck: the running Taskdeck refused: %1")
+                                 .arg(reply->value(QStringLiteral("error")).toString()));
+                    return Startup::Failed;
+                }
+                std::printf("%s\n",
+                            qPrintable(files.isEmpty()
+                                           ? QStringLiteral("taskdeck: raised the running Taskdeck")
+                                           : QStringLiteral("taskdeck: handed %1 file(s) to the "
+                                                            "running Taskdeck")
+                                                 .arg(files.size())));
+                return Startup::HandedOver;
+            }
+        }
+        if (lock.tryLock(0))
+            return Startup::Primary;
+        if (lock.error() != QLockFile::LockFailedError) {
+            printErr(QStringLiteral("taskdeck: cannot take %1; another Taskdeck for the same "
+                                    "data directory may run alongside")
+                         .arg(lock.fileName()));
+            return Startup::Primary;
+        }
+        if (deadline.hasExpired()) {
+            printErr(QStringLiteral("taskdeck: another Taskdeck holds %1 but does not answer "
+                                    "on %2")
+                         .arg(lock.fileName(), socketName));
+            return Startup::Failed;
+        }
+        QThread::msleep(100); // the lock holder is starting up
+    }
+}
+
+int runDashboard(QApplication &app)
+{
+    QCommandLineParser parser;
+    const QCommandLineOption dataDirOpt(QStringLiteral("data-dir"),
+                                        QStringLiteral("Where tasks are remembered."),
+                                        QStringLiteral("DIR"));
+    parser.addOption(dataDirOpt);
+    parser.addPositionalArgument(QStringLiteral("FILE"), QStringLiteral("Task scripts."),
+                                 QStringLiteral("[FILE...]"));
+    if (!parser.parse(app.arguments())) {
+        printErr(QStringLiteral("taskdeck: %1").arg(parser.errorText()));
+        printErr(QStringLiteral("Try 'taskdeck --help'."));
+        return 2;
+    }
+    const QString dataDir = parser.isSet(dataDirOpt) ? QDir(parser.value(dataDirOpt)).absolutePath()
+                                                     : TaskStore::defaultDataDir();
+    QStringList files;
+    for (const QString &file : parser.positionalArguments())
+        files.append(QDir::cleanPath(QDir::current().absoluteFilePath(file)));
+
+    QString socketProblem;
+    const QString socketName = InstanceProtocol::serverName(dataDir, &socketProblem);
+    if (socketName.isEmpty())
+        printErr(QStringLiteral("taskdeck: no single-instance socket: %1").arg(socketProblem));
+    QDir().mkpath(dataDir);
+    QLockFile lock(QDir(dataDir).filePath(QStringLiteral("taskdeck.lock")));
+    lock.setStaleLockTime(0); // stale only when its process is gone, however old
+    switch (handOverOrLock(socketName, files, lock)) {
+    case Startup::HandedOver:
+        return 0;
+    case Startup::Failed:
+        return 1;
+    case Startup::Primary:
+        break;
+    }
+
+    // The store outlives the engine, so that the engine's last batch (tasks cut short by
+    // the shutdown) is recorded.
+    TaskStore store;
+    const TaskStore::OpenResult opened = store.open(dataDir);
+    Engine engine;
+    TaskStore::Recovery recovery;
+    if (store.isOpen()) {
+        recovery = store.recover();
+        // Paused before their tasks come back, so that none of them starts meanwhile.
+        for (const QString &group : std::as_const(recovery.interruptedGroups))
+            engine.pauseGroup(group);
+        engine.restore(recovery.tasks, recovery.lastId);
+        store.attach(&engine);
+    }
+
+    MainWindow window(&engine);
+    if (store.isOpen())
+        window.setStore(&store);
+    window.restoreSettings();
+    window.show();
+    if (!opened.message.isEmpty())
+        window.showNotice(opened.message);
+    for (const QString &group : std::as_const(recovery.interruptedGroups))
+        window.setGroupPaused(group, true);
+    if (recovery.interrupted > 0)
+        window.showNotice(QObject::tr("%n task(s) were running when Taskdeck last stopped and "
+                                      "are marked interrupted; their groups (%1) are paused: resume them in "
+                                      "Limits, or select the tasks and Re-run them.",
+                                      nullptr, recovery.interrupted)
+                              .arg(recovery.interruptedGroups.join(QStringLiteral(", "))));
+    window.submitFiles(files);
+
+    InstanceService service(
+        &engine, store.isOpen() ? &store : nullptr, [&window](const QStringList &files) {
+            const int queued = window.submitFiles(files);
+            window.setWindowState((window.windowState() & ~Qt::WindowMinimized) | Qt::WindowActive);
+            window.show();
+            window.raise();
+            window.activateWindow();
+            return queued;
+        });
+    InstanceServer server(
+        [&service](const InstanceProtocol::Request &request) { return service.handle(request); });
+    if (!socketName.isEmpty() && !server.listen(socketName))
+        printErr(QStringLiteral("taskdeck: %1; `taskdeck submit` and the like cannot reach "
+                                "this Taskdeck")
+                     .arg(server.errorString()));
+
+    quitOnSignals(&window, [&window] {
+        window.close(); // saves the layout, as a close by the user does
+        QCoreApplication::quit();
+    });
+    const int status = app.exec();
+    server.close();
+    window.setStore(nullptr);
+    // The store stops looking at the engine but stays its journal until the engine is
+    // gone (declared after the store, destroyed before it).
+    store.detach();
+    return status;
+}
+
+} // namespace
 
 int main(int argc, char *argv[])
 {
     if (argc >= 2 && std::strcmp(argv[1], "run") == 0) {
         QCoreApplication app(argc, argv);
-        QCoreApplication::setApplicationName(QStringLiteral("taskdeck"));
-        QCoreApplication::setApplicationVersion(QStringLiteral(TASKDECK_VERSION));
+        setApplicationNames();
         RunCommand run;
         const int status = run.start(app.arguments().mid(2));
         if (status >= 0)
             return status;
         return app.exec();
+    }
+    if (argc >= 2 && InstanceCommand::isCommand(QString::fromLocal8Bit(argv[1]))) {
+        QCoreApplication app(argc, argv);
+        setApplicationNames();
+        return InstanceCommand::run(QString::fromLocal8Bit(argv[1]), app.arguments().mid(2));
     }
     for (int i = 1; i < argc; ++i) {
         if (std::strcmp(argv[i], "--version") == 0) {
@@ -28,22 +245,21 @@ int main(int argc, char *argv[])
             return 0;
         }
         if (std::strcmp(argv[i], "--help") == 0 || std::strcmp(argv[i], "-h") == 0) {
-            std::puts("Usage: taskdeck [FILE...]          open the dashboard, FILEs submitted\n"
-                      "       taskdeck run [options] FILE...  run headless (see taskdeck run "
-                      "--help)\n"
-                      "       taskdeck --version");
+            std::puts(
+                "Usage: taskdeck [--data-dir DIR] [FILE...]  open the dashboard, FILEs submitted\n"
+                "                                            (or handed to the one running)\n"
+                "       taskdeck run [options] FILE...       run headless\n"
+                "       taskdeck submit [options] FILE...    submit to the running dashboard\n"
+                "       taskdeck ps [--stacks] [--json]      list its tasks\n"
+                "       taskdeck cancel ID...                cancel its tasks\n"
+                "       taskdeck --version\n"
+                "Each command takes --help; submit, ps and cancel take --data-dir DIR to\n"
+                "choose the dashboard by its data directory.");
             return 0;
         }
     }
     QApplication app(argc, argv);
-    QApplication::setApplicationName(QStringLiteral("taskdeck"));
-    QApplication::setOrganizationName(QStringLiteral("Taskdeck"));
-    QApplication::setApplicationVersion(QStringLiteral(TASKDECK_VERSION));
+    setApplicationNames();
     QApplication::setDesktopFileName(QStringLiteral("taskdeck"));
-    Engine engine;
-    MainWindow window(&engine);
-    window.restoreSettings();
-    window.show();
-    window.submitFiles(app.arguments().mid(1));
-    return app.exec();
+    return runDashboard(app);
 }

@@ -1,6 +1,7 @@
 #include "runcommand.h"
 
 #include "scriptloader.h"
+#include "submitoptions.h"
 #include "taskjson.h"
 
 #include <QCommandLineParser>
@@ -65,28 +66,6 @@ int RunCommand::start(const QStringList &arguments)
                                       QStringLiteral("Run at most LIMIT tasks of group NAME at "
                                                      "once (repeatable)."),
                                       QStringLiteral("NAME=LIMIT"));
-    const QCommandLineOption timeoutOpt(QStringLiteral("timeout"),
-                                        QStringLiteral("Time limit of each task (250ms, 30s, 5m, "
-                                                       "2h), overriding @timeout."),
-                                        QStringLiteral("DUR"));
-    const QCommandLineOption priorityOpt(QStringLiteral("priority"),
-                                         QStringLiteral("Priority of each task, overriding "
-                                                        "@priority."),
-                                         QStringLiteral("N"));
-    const QCommandLineOption argOpt(QStringLiteral("arg"),
-                                    QStringLiteral("Add an argument, as @arg does (repeatable)."),
-                                    QStringLiteral("KEY=VALUE"));
-    const QCommandLineOption repeatOpt(QStringLiteral("repeat"),
-                                       QStringLiteral("Submit each file N times."),
-                                       QStringLiteral("N"));
-    const QCommandLineOption retriesOpt(QStringLiteral("retries"),
-                                        QStringLiteral("Re-runs after a failure, overriding "
-                                                       "@retries."),
-                                        QStringLiteral("N"));
-    const QCommandLineOption memoryOpt(QStringLiteral("memory"),
-                                       QStringLiteral("Memory cap of each task (64KiB, 32MiB, "
-                                                      "1GiB), overriding @memory."),
-                                       QStringLiteral("SIZE"));
     const QCommandLineOption graceOpt(QStringLiteral("grace"),
                                       QStringLiteral("How long a cancelled task may clean up "
                                                      "before it is stopped (default 5s)."),
@@ -98,8 +77,10 @@ int RunCommand::start(const QStringList &arguments)
                                      QStringLiteral("Show this help."));
     const QCommandLineOption versionOpt(QStringLiteral("version"),
                                         QStringLiteral("Show the version."));
-    parser.addOptions({maxOpt, groupOpt, timeoutOpt, priorityOpt, argOpt, repeatOpt, retriesOpt,
-                       memoryOpt, graceOpt, jsonOpt, helpOpt, versionOpt});
+    SubmitOptions submitOptions;
+    parser.addOptions({maxOpt, groupOpt});
+    submitOptions.addTo(parser);
+    parser.addOptions({graceOpt, jsonOpt, helpOpt, versionOpt});
     parser.addPositionalArgument(QStringLiteral("FILE"), QStringLiteral("Task scripts to run."),
                                  QStringLiteral("FILE..."));
 
@@ -120,8 +101,6 @@ int RunCommand::start(const QStringList &arguments)
         return ok && n >= min ? std::optional<int>(n) : std::nullopt;
     };
     Engine::Options options;
-    SubmitOverrides overrides;
-    int repeat = 1;
     if (parser.isSet(maxOpt)) {
         const auto n = positiveInt(parser.value(maxOpt), 1);
         if (!n)
@@ -138,14 +117,6 @@ int RunCommand::start(const QStringList &arguments)
                 QStringLiteral("--group needs NAME=LIMIT with LIMIT >= 1, not \"%1\"").arg(value));
         groupLimits.append({value.left(eq), *n});
     }
-    if (parser.isSet(timeoutOpt)) {
-        const auto ms = ScriptLoader::parseDuration(parser.value(timeoutOpt));
-        if (!ms || *ms <= 0)
-            return usageError(QStringLiteral("--timeout needs a duration such as 250ms, 30s, 5m "
-                                             "or 2h, not \"%1\"")
-                                  .arg(parser.value(timeoutOpt)));
-        overrides.timeoutMs = *ms;
-    }
     if (parser.isSet(graceOpt)) {
         const auto ms = ScriptLoader::parseDuration(parser.value(graceOpt));
         if (!ms)
@@ -154,41 +125,10 @@ int RunCommand::start(const QStringList &arguments)
                                   .arg(parser.value(graceOpt)));
         options.gracePeriodMs = *ms;
     }
-    if (parser.isSet(priorityOpt)) {
-        const auto n = positiveInt(parser.value(priorityOpt), INT_MIN);
-        if (!n)
-            return usageError(QStringLiteral("--priority needs an integer, not \"%1\"")
-                                  .arg(parser.value(priorityOpt)));
-        overrides.priority = *n;
-    }
-    if (parser.isSet(retriesOpt)) {
-        const auto n = positiveInt(parser.value(retriesOpt), 0);
-        if (!n)
-            return usageError(QStringLiteral("--retries needs an integer >= 0, not \"%1\"")
-                                  .arg(parser.value(retriesOpt)));
-        overrides.retries = *n;
-    }
-    if (parser.isSet(memoryOpt)) {
-        const auto bytes = ScriptLoader::parseSize(parser.value(memoryOpt));
-        if (!bytes)
-            return usageError(QStringLiteral("--memory needs a size such as 64KiB, 32MiB or 1GiB, "
-                                             "not \"%1\"")
-                                  .arg(parser.value(memoryOpt)));
-        overrides.memoryBytes = *bytes;
-    }
-    for (const QString &value : parser.values(argOpt)) {
-        const auto arg = ScriptLoader::parseArg(value);
-        if (!arg)
-            return usageError(QStringLiteral("--arg needs KEY=VALUE, not \"%1\"").arg(value));
-        overrides.args.append(*arg);
-    }
-    if (parser.isSet(repeatOpt)) {
-        const auto n = positiveInt(parser.value(repeatOpt), 1);
-        if (!n)
-            return usageError(QStringLiteral("--repeat needs an integer >= 1, not \"%1\"")
-                                  .arg(parser.value(repeatOpt)));
-        repeat = *n;
-    }
+    if (const QString error = submitOptions.read(parser); !error.isEmpty())
+        return usageError(error);
+    const SubmitOverrides &overrides = submitOptions.overrides();
+    const int repeat = submitOptions.repeat();
     const QStringList files = parser.positionalArguments();
     if (files.isEmpty())
         return usageError(QStringLiteral("no task scripts given"));

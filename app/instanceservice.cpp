@@ -1,0 +1,130 @@
+#include "instanceservice.h"
+
+#include "engine.h"
+#include "scriptloader.h"
+#include "store/taskstore.h"
+#include "taskjson.h"
+
+#include <QJsonArray>
+#include <QSet>
+
+InstanceService::InstanceService(Engine *engine, TaskStore *store, OpenFiles openFiles)
+    : m_engine(engine)
+    , m_store(store)
+    , m_openFiles(std::move(openFiles))
+{
+}
+
+QJsonObject InstanceService::handle(const InstanceProtocol::Request &request)
+{
+    switch (request.command) {
+    case InstanceProtocol::Command::Open:
+        return open(request);
+    case InstanceProtocol::Command::Submit:
+        return submit(request);
+    case InstanceProtocol::Command::Ps:
+        return ps(request);
+    case InstanceProtocol::Command::Cancel:
+        return cancel(request);
+    }
+    return InstanceProtocol::error(QStringLiteral("unknown command"));
+}
+
+void InstanceService::commit()
+{
+    // Requests reach the engine thread in order: once this query is answered, the
+    // submissions before it have been handed to the journal.
+    m_engine->liveCounts();
+    if (m_store)
+        m_store->sync();
+}
+
+QJsonObject InstanceService::open(const InstanceProtocol::Request &request)
+{
+    const int queued = m_openFiles(request.files);
+    if (queued > 0)
+        commit();
+    return InstanceProtocol::ok({{QStringLiteral("queued"), queued}});
+}
+
+QJsonObject InstanceService::submit(const InstanceProtocol::Request &request)
+{
+    QJsonArray ids;
+    QJsonArray submitted;
+    QJsonArray rejected;
+    for (const QString &file : request.files) {
+        ScriptLoader::Result loaded = ScriptLoader::load(file);
+        if (!loaded.spec) {
+            rejected.append(loaded.error);
+            continue;
+        }
+        request.overrides.applyTo(*loaded.spec);
+        QJsonArray fileIds;
+        for (TaskId id : m_engine->submit(*loaded.spec, request.repeat)) {
+            fileIds.append(qint64(id));
+            ids.append(qint64(id));
+        }
+        submitted.append(QJsonObject{{QStringLiteral("file"), loaded.spec->file},
+                                     {QStringLiteral("name"), loaded.spec->name},
+                                     {QStringLiteral("ids"), fileIds}});
+    }
+    if (!ids.isEmpty())
+        commit();
+    return InstanceProtocol::ok({{QStringLiteral("ids"), ids},
+                                 {QStringLiteral("submitted"), submitted},
+                                 {QStringLiteral("rejected"), rejected}});
+}
+
+QJsonObject InstanceService::ps(const InstanceProtocol::Request &request) const
+{
+    QJsonArray tasks;
+    for (const TaskSnapshot &task : m_engine->tasks()) {
+        QJsonObject object = TaskJson::task(task);
+        object.insert(QStringLiteral("priority"), task.priority);
+        object.insert(QStringLiteral("group"), task.group);
+        object.insert(QStringLiteral("progress"),
+                      task.progress < 0 ? QJsonValue(QJsonValue::Null) : QJsonValue(task.progress));
+        if (request.stacks) {
+            if (task.state == TaskState::Running) {
+                const auto stack = m_engine->liveStack(task.id);
+                object.insert(QStringLiteral("stack"), stack ? QJsonValue(TaskJson::stack(*stack))
+                                                             : QJsonValue(QJsonValue::Null));
+            } else if (task.state == TaskState::Pending) {
+                object.insert(QStringLiteral("waiting"), m_engine->waitReason(task.id));
+            } else if (task.stack) { // an ended task's final stack, also when it succeeded
+                object.insert(QStringLiteral("stack"), TaskJson::stack(*task.stack));
+            }
+        }
+        tasks.append(object);
+    }
+    return InstanceProtocol::ok({{QStringLiteral("tasks"), tasks}});
+}
+
+QJsonObject InstanceService::cancel(const InstanceProtocol::Request &request)
+{
+    QJsonArray cancelled;
+    QJsonArray finished;
+    QJsonArray unknown;
+    QList<TaskId> toCancel;
+    QSet<TaskId> seen;
+    for (TaskId id : request.ids) {
+        if (seen.contains(id))
+            continue;
+        seen.insert(id);
+        const auto task = m_engine->task(id);
+        if (!task) {
+            unknown.append(qint64(id));
+        } else if (isFinished(task->state)) {
+            finished.append(QJsonObject{{QStringLiteral("id"), qint64(id)},
+                                        {QStringLiteral("state"), taskStateName(task->state)}});
+        } else {
+            toCancel.append(id);
+            cancelled.append(qint64(id));
+        }
+    }
+    if (!toCancel.isEmpty())
+        m_engine->cancel(toCancel);
+    return InstanceProtocol::ok({{QStringLiteral("cancelled"), cancelled},
+                                 {QStringLiteral("finished"), finished},
+                                 {QStringLiteral("unknown"), unknown}});
+}

@@ -1,0 +1,36 @@
+#pragma once
+
+#include "scriptloader.h"
+
+#include <QCommandLineOption>
+#include <QString>
+
+class QCommandLineParser;
+
+// The options of `taskdeck run` and `taskdeck submit` that shape each task submitted:
+// --timeout, --priority, --arg, --repeat, --retries and --memory (SPEC section 5), read
+// into SubmitOverrides and a repeat count.
+class SubmitOptions
+{
+public:
+    SubmitOptions();
+
+    // Adds the options to `parser`, in the order --help lists them.
+    void addTo(QCommandLineParser &parser) const;
+    // Reads them from a parser that has parsed; returns a usage error ("--timeout needs
+    // ..."), or an empty string when they are all well-formed.
+    QString read(const QCommandLineParser &parser);
+
+    const SubmitOverrides &overrides() const { return m_overrides; }
+    int repeat() const { return m_repeat; }
+
+private:
+    QCommandLineOption m_timeoutOption;
+    QCommandLineOption m_priorityOption;
+    QCommandLineOption m_argOption;
+    QCommandLineOption m_repeatOption;
+    QCommandLineOption m_retriesOption;
+    QCommandLineOption m_memoryOption;
+    SubmitOverrides m_overrides;
+    int m_repeat = 1;
+};

@@ -1,0 +1,212 @@
+#include "instanceserver.h"
+
+#include <QLocalServer>
+#include <QLocalSocket>
+#include <QPointer>
+#include <QTimer>
+
+#include <exception>
+
+namespace {
+
+// Replies still unread by a client when it sends the next request: more and it is
+// dropped, so a client that never reads cannot make the instance buffer without end.
+constexpr qint64 MaxUnreadReplyBytes = 16 * 1024 * 1024;
+// How long a connection being closed may take to hand over its last reply.
+constexpr int CloseGraceMs = 2000;
+
+void closeGracefully(QLocalSocket *socket)
+{
+    socket->disconnectFromServer(); // after what is written has gone out
+    QTimer::singleShot(CloseGraceMs, socket, [socket] { socket->abort(); });
+}
+
+} // namespace
+
+// One client: its socket, the bytes of the line it is sending, and its idle timer.
+// Deleted (with its socket) once the client is gone. Child of the server.
+class InstanceServer::Connection : public QObject
+{
+public:
+    Connection(InstanceServer *server, QLocalSocket *socket)
+        : QObject(server)
+        , m_server(server)
+        , m_socket(socket)
+    {
+        ++m_server->m_clients;
+        socket->setParent(this);
+        m_idle.setSingleShot(true);
+        m_idle.setInterval(server->m_idleTimeoutMs);
+        connect(&m_idle, &QTimer::timeout, this, [this] { drop(); });
+        connect(socket, &QLocalSocket::readyRead, this, &Connection::read);
+        connect(socket, &QLocalSocket::disconnected, this, &Connection::drop);
+        connect(socket, &QLocalSocket::errorOccurred, this, [this](QLocalSocket::LocalSocketError) {
+            if (m_socket->state() == QLocalSocket::UnconnectedState)
+                drop();
+        });
+        m_idle.start();
+        if (socket->bytesAvailable() > 0)
+            QMetaObject::invokeMethod(this, &Connection::read, Qt::QueuedConnection);
+    }
+    ~Connection() override { --m_server->m_clients; }
+
+private:
+    // Handles every complete line received so far; keeps the unfinished rest.
+    void read()
+    {
+        const QByteArray bytes = m_socket->readAll();
+        if (m_closing)
+            return; // draining what the client still sends until it sees the close
+        m_idle.start();
+        // What was kept holds no newline: look for one in the new bytes only, so that a
+        // line trickling in byte by byte costs linear time.
+        const qsizetype searchFrom = m_buffer.size();
+        m_buffer += bytes;
+        qsizetype start = 0;
+        QPointer<Connection> alive(this);
+        while (!m_closing) {
+            const qsizetype end = m_buffer.indexOf('\n', qMax(start, searchFrom));
+            if (end < 0)
+                break;
+            if (end - start > InstanceProtocol::MaxRequestBytes) {
+                refuseLongLine();
+                return;
+            }
+            QByteArray line = m_buffer.mid(start, end - start);
+            start = end + 1;
+            if (line.endsWith('\r'))
+                line.chop(1);
+            if (line.trimmed().isEmpty())
+                continue;
+            if (m_socket->bytesToWrite() > MaxUnreadReplyBytes) {
+                drop();
+                return;
+            }
+            answer(line);
+            if (!alive)
+                return;
+        }
+        m_buffer.remove(0, start);
+        if (m_buffer.size() > InstanceProtocol::MaxRequestBytes)
+            refuseLongLine();
+    }
+
+    void answer(const QByteArray &line)
+    {
+        auto parsed = InstanceProtocol::parse(line);
+        QJsonObject reply;
+        if (const QString *why = std::get_if<QString>(&parsed)) {
+            reply = InstanceProtocol::error(*why);
+        } else {
+            try {
+                reply = m_server->m_handler(std::get<InstanceProtocol::Request>(parsed));
+            } catch (const std::exception &e) {
+                reply = InstanceProtocol::error(
+                    QStringLiteral("internal error: %1").arg(QString::fromLocal8Bit(e.what())));
+            }
+        }
+        if (m_socket->state() == QLocalSocket::ConnectedState)
+            m_socket->write(InstanceProtocol::line(reply));
+    }
+
+    void refuseLongLine()
+    {
+        m_closing = true;
+        m_buffer.clear();
+        m_buffer.squeeze();
+        m_idle.stop();
+        m_socket->write(InstanceProtocol::line(InstanceProtocol::error(
+            QStringLiteral("request longer than 1 MiB; closing the connection"))));
+        closeGracefully(m_socket);
+    }
+
+    void drop()
+    {
+        if (m_dropped)
+            return;
+        m_dropped = true;
+        m_closing = true;
+        m_idle.stop();
+        m_socket->abort();
+        deleteLater();
+    }
+
+    InstanceServer *m_server;
+    QLocalSocket *m_socket;
+    QByteArray m_buffer;
+    QTimer m_idle;
+    bool m_closing = false;
+    bool m_dropped = false;
+};
+
+InstanceServer::InstanceServer(Handler handler, QObject *parent)
+    : QObject(parent)
+    , m_handler(std::move(handler))
+    , m_server(new QLocalServer(this))
+{
+    m_server->setSocketOptions(QLocalServer::UserAccessOption);
+    connect(m_server, &QLocalServer::newConnection, this, &InstanceServer::acceptConnections);
+}
+
+InstanceServer::~InstanceServer()
+{
+    // Connections count themselves out of m_clients: delete them while it still exists.
+    const QObjectList children = this->children();
+    for (QObject *child : children)
+        if (child != m_server)
+            delete child;
+}
+
+bool InstanceServer::listen(const QString &name)
+{
+    m_error.clear();
+    if (name.isEmpty()) {
+        m_error = QStringLiteral("no socket name");
+        return false;
+    }
+    // With access options Qt binds aside and renames over the name, replacing any socket
+    // there, live or not: ask first whether someone answers on it.
+    QLocalSocket probe;
+    probe.connectToServer(name);
+    if (probe.waitForConnected(1000)) {
+        m_error = QStringLiteral("another Taskdeck is listening on %1").arg(name);
+        return false;
+    }
+    // Nobody answers: at most a socket left by an instance that crashed.
+    QLocalServer::removeServer(name);
+    if (m_server->listen(name))
+        return true;
+    m_error = QStringLiteral("cannot listen on %1: %2").arg(name, m_server->errorString());
+    return false;
+}
+
+void InstanceServer::close()
+{
+    m_server->close();
+}
+
+bool InstanceServer::isListening() const
+{
+    return m_server->isListening();
+}
+
+QString InstanceServer::fullServerName() const
+{
+    return m_server->fullServerName();
+}
+
+void InstanceServer::acceptConnections()
+{
+    while (QLocalSocket *socket = m_server->nextPendingConnection()) {
+        if (m_clients < m_maxClients) {
+            new Connection(this, socket);
+            continue;
+        }
+        socket->write(InstanceProtocol::line(InstanceProtocol::error(
+            QStringLiteral("too many clients (%1 connected); try again").arg(m_clients))));
+        connect(socket, &QLocalSocket::disconnected, socket, &QObject::deleteLater);
+        closeGracefully(socket);
+        if (socket->state() == QLocalSocket::UnconnectedState)
+            socket->deleteLater();
+    }
+}

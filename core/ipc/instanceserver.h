@@ -1,0 +1,56 @@
+#pragma once
+
+#include "instanceprotocol.h"
+
+#include <QJsonObject>
+#include <QObject>
+#include <QString>
+
+#include <functional>
+
+class QLocalServer;
+class QLocalSocket;
+
+// The listening end of the instance protocol (InstanceProtocol): accepts local
+// connections from this user only, reads request lines, hands each valid request to
+// the handler and writes its reply. Whatever a client sends (garbage, endless lines,
+// hundreds of connections) costs it an error reply or its connection, never the
+// instance: lines are capped, idle clients dropped, clients counted. Main thread (the
+// thread that owns it); the handler runs there too.
+class InstanceServer : public QObject
+{
+    Q_OBJECT
+public:
+    // Answers one valid request; returns the reply (InstanceProtocol::ok/error).
+    using Handler = std::function<QJsonObject(const InstanceProtocol::Request &request)>;
+
+    static constexpr int DefaultMaxClients = 64;
+    static constexpr int DefaultIdleTimeoutMs = 30000;
+
+    explicit InstanceServer(Handler handler, QObject *parent = nullptr);
+    ~InstanceServer() override;
+
+    // Listens on `name` (InstanceProtocol::serverName). A socket left behind by a
+    // crashed instance is removed when nobody answers on it; one that answers means
+    // another instance is live, and listen fails. On failure errorString() says why.
+    bool listen(const QString &name);
+    void close();
+    bool isListening() const;
+    QString fullServerName() const;
+    QString errorString() const { return m_error; }
+
+    int clientCount() const { return m_clients; }
+    void setMaxClients(int count) { m_maxClients = count; }
+    void setIdleTimeout(int ms) { m_idleTimeoutMs = ms; }
+
+private:
+    class Connection;
+    void acceptConnections();
+
+    Handler m_handler;
+    QLocalServer *m_server;
+    QString m_error;
+    int m_clients = 0;
+    int m_maxClients = DefaultMaxClients;
+    int m_idleTimeoutMs = DefaultIdleTimeoutMs;
+};
