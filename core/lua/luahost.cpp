@@ -65,7 +65,7 @@ bool LuaHost::recycle()
     return m_used <= m_baseline + KeepAtMost;
 }
 
-void LuaHost::pushChunk(const QByteArray &source, const QByteArray &chunkName)
+void LuaHost::pushChunk(const QByteArray &source, const QString &file)
 {
     for (const Chunk &chunk : m_chunks) {
         if (chunk.source.constData() == source.constData() && chunk.source.size() == source.size()) {
@@ -87,6 +87,7 @@ void LuaHost::pushChunk(const QByteArray &source, const QByteArray &chunkName)
         patched[1] = '-';
         text = patched.constData();
     }
+    const QByteArray chunkName = '@' + file.toUtf8();
     if (luaL_loadbufferx(m_state, text, size_t(source.size()), chunkName.constData(), "t")
         != LUA_OK)
         lua_error(m_state); // "file:line: message"

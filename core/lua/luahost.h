@@ -34,7 +34,7 @@ public:
     // Pushes the compiled main chunk of `source` (compiling it on first use; a syntax
     // error is raised as a Lua error). Tasks of one script share it, one at a time, so
     // a host compiles each script once; the caller sets its _ENV upvalue.
-    void pushChunk(const QByteArray &source, const QByteArray &chunkName);
+    void pushChunk(const QByteArray &source, const QString &file);
     // A finished coroutine kept for the next task (LUA_NOREF when none).
     int takeSpareThread() { return std::exchange(m_spareThread, -2); }
     void keepSpareThread(int ref);

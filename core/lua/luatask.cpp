@@ -314,7 +314,7 @@ bool LuaTask::begin()
         lua_pushvalue(L, 1);
         lua_setfield(L, 1, "_G");
 
-        t->m_host->pushChunk(spec.source, '@' + spec.file.toUtf8()); // 2: main chunk
+        t->m_host->pushChunk(spec.source, spec.file); // 2: main chunk
         lua_pushvalue(L, 1);
         lua_setupvalue(L, 2, 1); // _ENV
 
