@@ -1,9 +1,11 @@
-// taskdeck-bench SCENARIO [--workers N] [--n TASKS]
+// taskdeck-bench SCENARIO [--workers N] [--n TASKS] [--store DIR]
 // Runs one scenario of SPEC section 6 through the public Engine API and prints one JSON
 // line, in the same shape as ../shared/bench/asyncio_bench.py, so figures can be set side
 // by side: {"peer", "scenario", "n", "wall_s", "tasks_per_s", "peak_rss_kb", ...}.
+// With --store DIR the engines record into a task store there, as the dashboard's do.
 #include "engine.h"
 #include "scriptloader.h"
+#include "store/taskstore.h"
 
 #include <QCoreApplication>
 #include <QElapsedTimer>
@@ -19,6 +21,52 @@
 #include <sys/resource.h>
 
 namespace {
+
+QString g_storeDir; // --store
+
+// The task store of one scenario when --store is given: made before its engine, and
+// detached before the engine goes (a guard declared after it), as the app does.
+class Recording
+{
+public:
+    Recording()
+    {
+        if (g_storeDir.isEmpty())
+            return;
+        m_store = std::make_unique<TaskStore>();
+        const TaskStore::OpenResult opened = m_store->open(g_storeDir);
+        if (opened.status == TaskStore::OpenStatus::Failed)
+            qFatal("%s", qPrintable(opened.message));
+    }
+    struct Attached
+    {
+        TaskStore *store;
+        ~Attached()
+        {
+            if (store)
+                store->detach();
+        }
+    };
+    Attached attach(Engine &engine)
+    {
+        if (m_store)
+            m_store->attach(&engine);
+        return Attached{m_store.get()};
+    }
+    // Seconds until the store has committed everything so far (0 without a store).
+    double sync()
+    {
+        if (!m_store)
+            return 0;
+        QElapsedTimer clock;
+        clock.start();
+        m_store->sync();
+        return clock.nsecsElapsed() / 1e9;
+    }
+
+private:
+    std::unique_ptr<TaskStore> m_store;
+};
 
 long peakRssKb()
 {
@@ -72,8 +120,10 @@ void print(QJsonObject result)
 QJsonObject queueTrivial(const QTemporaryDir &dir, int workers, int N)
 {
     const TaskSpec spec = script(dir, QStringLiteral("one.lua"), "return 1\n");
+    Recording recording;
     Engine engine(Engine::Options{.workerThreads = workers, .maxRunning = 64,
                                   .publishIntervalMs = 10});
+    const auto attached = recording.attach(engine);
     const long rssBefore = currentRssKb();
     QElapsedTimer clock;
     clock.start();
@@ -86,8 +136,10 @@ QJsonObject queueTrivial(const QTemporaryDir &dir, int workers, int N)
     engine.resume();
     waitUntil(engine, [N](const EngineCounts &c) { return c.succeeded == N; });
     const double wall = clock.nsecsElapsed() / 1e9;
+    const double storeLag = recording.sync();
     return QJsonObject{
         {QStringLiteral("scenario"), QStringLiteral("queue-trivial")},
+        {QStringLiteral("store_behind_s"), storeLag},
         {QStringLiteral("n"), N},
         {QStringLiteral("wall_s"), wall},
         {QStringLiteral("submit_s"), submitNs / 1e9},
@@ -103,8 +155,10 @@ QJsonObject cpu(const QTemporaryDir &dir, int workers)
     const TaskSpec spec = script(dir, QStringLiteral("spin.lua"),
                                  "local s = 0\nfor i = 0, 2e6 - 1 do s = s + i % 7 end\n"
                                  "return s\n");
+    Recording recording;
     Engine engine(Engine::Options{.workerThreads = workers, .maxRunning = N,
                                   .publishIntervalMs = 5});
+    const auto attached = recording.attach(engine);
     QElapsedTimer clock;
     clock.start();
     engine.submit(spec, N);
@@ -124,7 +178,9 @@ QJsonObject oneTask(const QTemporaryDir &dir, const QString &scenario, int n,
                     const QByteArray &source, int workers)
 {
     const TaskSpec spec = script(dir, scenario + QStringLiteral(".lua"), source);
+    Recording recording;
     Engine engine(Engine::Options{.workerThreads = workers, .publishIntervalMs = 1});
+    const auto attached = recording.attach(engine);
     const long rssBefore = currentRssKb();
     QElapsedTimer clock;
     clock.start();
@@ -188,8 +244,10 @@ QJsonObject procs(int workers)
     auto loaded = ScriptLoader::load(QStringLiteral("/bin/true"));
     if (!loaded.spec)
         qFatal("%s", qPrintable(loaded.error));
+    Recording recording;
     Engine engine(Engine::Options{.workerThreads = workers, .maxRunning = 8,
                                   .publishIntervalMs = 1});
+    const auto attached = recording.attach(engine);
     QElapsedTimer clock;
     clock.start();
     engine.submit(*loaded.spec, N);
@@ -218,6 +276,8 @@ int main(int argc, char *argv[])
         n = args.value(at + 1).toInt();
     if (const qsizetype at = args.indexOf(QStringLiteral("--workers")); at >= 0)
         workers = args.value(at + 1).toInt();
+    if (const qsizetype at = args.indexOf(QStringLiteral("--store")); at >= 0)
+        g_storeDir = args.value(at + 1);
     QTemporaryDir dir;
     if (scenario == u"queue-trivial")
         print(queueTrivial(dir, workers, n > 0 ? n : 100000));
@@ -232,7 +292,7 @@ int main(int argc, char *argv[])
     else if (scenario == u"procs")
         print(procs(workers));
     else {
-        std::fprintf(stderr, "usage: taskdeck-bench queue-trivial|cpu|spawn-trivial|spawn-sleepers|limited|procs [--workers N] [--n TASKS]\n");
+        std::fprintf(stderr, "usage: taskdeck-bench queue-trivial|cpu|spawn-trivial|spawn-sleepers|limited|procs [--workers N] [--n TASKS] [--store DIR]\n");
         return 2;
     }
     return 0;
