@@ -17,6 +17,12 @@ for s in queue-trivial spawn-trivial spawn-sleepers limited procs; do
 done
 run "$bench" cpu --workers 1
 run "$bench" cpu --workers 2
+# The same with a task store attached, as in the dashboard (a fresh one per run).
+for s in queue-trivial spawn-trivial spawn-sleepers limited procs cpu; do
+    store="$(mktemp -d)"
+    run "$bench" "$s" --store "$store"
+    rm -rf "$store"
+done
 for s in trivial sleepers limited cpu procs; do
     run python3 "$shared/asyncio_bench.py" "$s"
 done
