@@ -2,6 +2,7 @@
 // `taskdeck run --json` plus priority, group and progress; CSV as RFC 4180 asks, so that
 // any field survives a round trip; the format chosen by the file's suffix.
 #include "taskexport.h"
+#include "testsupport.h"
 
 #include <QBuffer>
 #include <QJsonArray>
@@ -26,46 +27,6 @@ TaskSnapshot finished(TaskId id, TaskState state)
     t.startedAtMs = 1795300001000;
     t.finishedAtMs = 1795300003250;
     return t;
-}
-
-// Splits RFC 4180 text into records of fields (quoted fields may hold anything).
-QList<QStringList> parseCsv(const QString &text)
-{
-    QList<QStringList> records;
-    QStringList record;
-    QString field;
-    bool quoted = false;
-    for (qsizetype i = 0; i < text.size(); ++i) {
-        const QChar c = text[i];
-        if (quoted) {
-            if (c == u'"' && i + 1 < text.size() && text[i + 1] == u'"') {
-                field += u'"';
-                ++i;
-            } else if (c == u'"') {
-                quoted = false;
-            } else {
-                field += c;
-            }
-        } else if (c == u'"') {
-            quoted = true;
-        } else if (c == u',') {
-            record.append(field);
-            field.clear();
-        } else if (c == u'\r' && i + 1 < text.size() && text[i + 1] == u'\n') {
-            record.append(field);
-            field.clear();
-            records.append(record);
-            record.clear();
-            ++i;
-        } else {
-            field += c;
-        }
-    }
-    if (!field.isEmpty() || !record.isEmpty()) {
-        record.append(field);
-        records.append(record);
-    }
-    return records;
 }
 
 } // namespace

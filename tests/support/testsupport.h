@@ -45,3 +45,7 @@ bool isSuspended(const Engine &engine, TaskId id);
 
 // Lines of the file (each task in an ordering test appends its name to it).
 QStringList readLines(const QString &path);
+
+// Splits RFC 4180 text into records of fields: commas outside quotes split, "" inside
+// quotes is a quote, CRLF ends a record (quoted fields may hold anything).
+QList<QStringList> parseCsv(const QString &text);
