@@ -109,8 +109,8 @@ Startup handOverOrLock(const QString &socketName, const QStringList &files, QLoc
         if (lock.tryLock(0))
             return Startup::Primary;
         if (lock.error() != QLockFile::LockFailedError) {
-            printErr(QStringLiteral("taskdeck: cannot take %1; another Taskdeck for the same "
-                                    "data directory may run alongside")
+            printErr(QStringLiteral("taskdeck: cannot create %1 (is the data directory "
+                                    "usable?); not guarding against a second Taskdeck")
                          .arg(lock.fileName()));
             return Startup::Primary;
         }
@@ -164,6 +164,8 @@ int runDashboard(QApplication &app)
     // the shutdown) is recorded.
     TaskStore store;
     const TaskStore::OpenResult opened = store.open(dataDir);
+    if (!opened.message.isEmpty())
+        printErr(QStringLiteral("taskdeck: %1").arg(opened.message));
     Engine engine;
     TaskStore::Recovery recovery;
     if (store.isOpen()) {
