@@ -6,6 +6,7 @@
 
 #include <QDir>
 #include <QFile>
+#include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
 #include <QRandomGenerator>
@@ -14,6 +15,9 @@
 #include <QSqlQuery>
 #include <QTemporaryDir>
 #include <QTest>
+
+#include <cmath>
+#include <cstring>
 
 #include <unistd.h>
 
@@ -145,6 +149,49 @@ void recordFinished(TaskStore &store, const TaskSpec &spec, TaskId first, int co
     }
     store.submitted(ids, specs);
     store.published(batchOf(done));
+}
+
+// Texts a task may hand over: JSON's special characters, every kind of control
+// character, NUL (inside and at the ends), characters outside the BMP, and texts that
+// read as JSON themselves. (Not U+FFFE or U+FFFF: SQLite reads those back as U+FFFD.)
+QStringList awkwardTexts()
+{
+    const QChar nul(0);
+    return {
+        QStringLiteral("quote \" backslash \\ slash / \\u0000 \\n \\\""),
+        QStringLiteral("controls \n\r\t\b\f") + QChar(1) + QChar(0x1f) + QChar(0x7f) + u'.',
+        nul + QStringLiteral("NUL inside") + nul + nul + QStringLiteral("and at the end") + nul,
+        QStringLiteral("non-BMP \U0001F600 \U0001D11E, BMP \u00e9 \u20ac \u4e2d \u2028 \ufeff"),
+        QStringLiteral("null"),
+        QStringLiteral("42"),
+        QStringLiteral("[1, \"x\"]"),
+        QStringLiteral(" {\"a\": 1} "),
+    };
+}
+
+// A stack holding `texts` in every one of its strings.
+std::shared_ptr<const CoroutineStack> stackOf(const QStringList &texts, int seed)
+{
+    auto text = [&](int i) { return texts[(seed + i) % texts.size()]; };
+    CoroutineStack child;
+    child.id = 2;
+    child.frames = {{text(1), 7, text(2)}};
+    child.awaiting = text(3);
+    child.awaitingSinceMs = 1700000000123;
+    auto stack = std::make_shared<CoroutineStack>();
+    stack->id = 1;
+    stack->frames = {{text(4), seed, text(5)}, {text(6), 1, text(7)}};
+    stack->awaiting = text(0);
+    stack->awaitingSinceMs = 1700000000000 + seed;
+    stack->children = {child};
+    return stack;
+}
+
+quint64 bitsOf(double value)
+{
+    quint64 bits = 0;
+    std::memcpy(&bits, &value, sizeof bits);
+    return bits;
 }
 
 } // namespace
@@ -288,6 +335,268 @@ private Q_SLOTS:
                 .section(u' ', -1)
                 .section(u'@', 0, 0),
             QStringLiteral("succeeded"));
+    }
+
+    // Whatever the texts and numbers of a task hold comes back as it was, and what is not
+    // set stays NULL, however its row was written: inserted as submitted and updated later,
+    // or inserted finished at once.
+    void awkwardValuesComeBackExactly()
+    {
+        const QStringList texts = awkwardTexts();
+        QList<double> progresses{-1, 0, 1, 0.5, 1.0 / 3, 0.1, 0.30000000000000004, 2.0 / 3};
+        progresses << 5e-324 << 1e-300 << std::nextafter(1.0, 0.0) << 123456.789e-10;
+        const int count = int(qMax(texts.size(), progresses.size()));
+        auto text = [&](int i) { return texts[i % texts.size()]; };
+        TaskSpec definition;
+        definition.file = "/x/awkward.lua";
+        definition.retries = 2;
+        auto spec = std::make_shared<const TaskSpec>(definition);
+        // Task i + 1: for an even i written submitted, then pending, running and failed, a
+        // transaction each; for an odd i written failed at once.
+        auto snapshot = [&](int i, TaskState state) {
+            TaskSnapshot s;
+            s.id = TaskId(i + 1);
+            s.state = state;
+            s.priority = i - 5;
+            s.sequence = 1000000000000000 + i;
+            s.maxAttempts = 3;
+            s.submittedAtMs = 1700000000000 + i;
+            if (state == TaskState::Pending)
+                return s;
+            s.attempt = 1;
+            s.startedAtMs = 1700000001000 + i;
+            s.progress = progresses[i % progresses.size()];
+            s.status = text(i);
+            if (state == TaskState::Running)
+                return s;
+            s.finishedAtMs = 1700000002000 + i;
+            s.error = text(i + 1);
+            if (i % 3 == 0)
+                s.result = QJsonValue(text(i + 2));
+            else if (i % 3 == 1)
+                s.result = QJsonObject{{text(i + 2), QJsonArray{text(i + 3), -0.1 * i, i}}};
+            s.stack = stackOf(texts, i);
+            return s;
+        };
+        auto logOf = [&](int i) { return QStringList{text(i + 4), text(i + 5), QString()}; };
+
+        QTemporaryDir data;
+        {
+            TaskStore store;
+            QCOMPARE(store.open(data.path()).status, TaskStore::OpenStatus::Opened);
+            store.recover();
+            QList<TaskId> ids;
+            QList<std::shared_ptr<const TaskSpec>> specs;
+            for (int i = 0; i < 2 * count; ++i) {
+                ids.append(TaskId(i + 1));
+                specs.append(spec);
+            }
+            store.submitted(ids, specs);
+            EngineUpdate together;
+            for (int i = 1; i < 2 * count; i += 2) {
+                together.changed.append(snapshot(i, TaskState::Failed));
+                together.logs.append({TaskId(i + 1), logOf(i)});
+            }
+            store.published(together);
+            store.sync(); // tasks 1, 3, 5... are rows of submitted tasks now
+            EngineUpdate pending, running, failed;
+            for (int i = 0; i < 2 * count; i += 2) {
+                pending.changed.append(snapshot(i, TaskState::Pending));
+                running.changed.append(snapshot(i, TaskState::Running));
+                running.logs.append({TaskId(i + 1), logOf(i).mid(0, 1)});
+                failed.changed.append(snapshot(i, TaskState::Failed));
+                failed.logs.append({TaskId(i + 1), logOf(i).mid(1)});
+            }
+            for (const EngineUpdate &update : {pending, running, failed}) {
+                store.published(update);
+                store.sync();
+            }
+        }
+
+        TaskStore store;
+        QCOMPARE(store.open(data.path()).status, TaskStore::OpenStatus::Opened);
+        const TaskStore::Recovery recovery = store.recover();
+        QCOMPARE(recovery.tasks.size(), 2 * count);
+        for (int i = 0; i < 2 * count; ++i) {
+            const TaskSnapshot want = snapshot(i, TaskState::Failed);
+            const RestoredTask *got = findTask(recovery, want.id);
+            QVERIFY(got);
+            const TaskSnapshot &s = got->snapshot;
+            QCOMPARE(s.state, want.state);
+            QCOMPARE(s.priority, want.priority);
+            QCOMPARE(s.sequence, want.sequence);
+            QCOMPARE(s.attempt, want.attempt);
+            QCOMPARE(s.maxAttempts, want.maxAttempts);
+            QCOMPARE(s.submittedAtMs, want.submittedAtMs);
+            QCOMPARE(s.startedAtMs, want.startedAtMs);
+            QCOMPARE(s.finishedAtMs, want.finishedAtMs);
+            QCOMPARE(bitsOf(s.progress), bitsOf(want.progress));
+            QCOMPARE(s.status, want.status);
+            QCOMPARE(s.error, want.error);
+            QCOMPARE(s.result, want.result);
+            QCOMPARE(s.result.isUndefined(), want.result.isUndefined());
+            QCOMPARE(dump(s.stack), dump(want.stack));
+            QCOMPARE(got->log, logOf(i));
+        }
+
+        // SQLite holds the values as binding them would: typed, and NULL where unset.
+        StoreFile file(store.path());
+        auto types = [&](TaskId id) {
+            return file
+                .value(QStringLiteral(
+                           "SELECT typeof(priority) || typeof(sequence) || typeof(submitted_at)"
+                           " || typeof(progress) || typeof(status) || typeof(result)"
+                           " || typeof(error) || typeof(stack) FROM tasks WHERE id = %1")
+                           .arg(id))
+                .toString();
+        };
+        QCOMPARE(types(1), QStringLiteral("integerintegerintegernulltexttexttexttext"));
+        QCOMPARE(types(6), QStringLiteral("integerintegerintegerrealtexttexttexttext"));
+        // NUL and what follows it are in the column (task 3's status, task 2's error).
+        const QString bytes = QString::number(text(2).toUtf8().size());
+        QCOMPARE(
+            file.value("SELECT length(CAST(status AS BLOB)) FROM tasks WHERE id = 3").toString(),
+            bytes);
+        QCOMPARE(
+            file.value("SELECT length(CAST(error AS BLOB)) FROM tasks WHERE id = 2").toString(),
+            bytes);
+
+        // A task submitted and never published: only what the submission tells.
+        store.submitted({100}, {spec});
+        EngineUpdate blank; // published, but with nothing set
+        TaskSnapshot nothing;
+        nothing.id = 101;
+        store.submitted({101}, {spec});
+        store.sync();
+        blank.changed.append(nothing);
+        store.published(blank);
+        store.sync();
+        QCOMPARE(file.value("SELECT quote(sequence) || quote(started_at) || quote(finished_at)"
+                            " || quote(progress) || quote(status) || quote(result)"
+                            " || quote(error) || quote(stack) || quote(log_tail) || state"
+                            " || attempt || max_attempts FROM tasks WHERE id = 100")
+                     .toString(),
+                 QStringLiteral("NULLNULLNULLNULLNULLNULLNULLNULLNULLpending03"));
+        QCOMPARE(file.value("SELECT quote(submitted_at) || quote(started_at) || quote(progress)"
+                            " || quote(status) || quote(error) || quote(stack) || sequence"
+                            " FROM tasks WHERE id = 101")
+                     .toString(),
+                 QStringLiteral("NULLNULLNULLNULLNULLNULL0"));
+    }
+
+    // The log tail and the live stack of a running task, saved every second, hold any text.
+    void awkwardLogOfARunningTaskComesBackExactly()
+    {
+        ScriptDir dir;
+        QTemporaryDir data;
+        QTemporaryDir crashed;
+        const TaskSpec spec = dir.spec(
+            "awkward \u00e9 \U0001F600.lua",
+            "local function awkward()\n"
+            "  log('quote \" backslash \\\\ NUL \\0 controls \\1\\31\\n \u00e9 \U0001F600')\n"
+            "  sleep(60)\nend\nawkward()\n");
+        TaskId id = 0;
+        QStringList log;
+        {
+            TaskStore store;
+            QCOMPARE(store.open(data.path()).status, TaskStore::OpenStatus::Opened);
+            Engine engine(Engine::Options{.publishIntervalMs = 20});
+            store.attach(&engine);
+            id = engine.submit(spec);
+            QTRY_VERIFY(isSuspended(engine, id));
+            log = engine.log(id);
+            QCOMPARE(log.size(), 1);
+            QVERIFY(log.first().contains(QChar(0)));
+            StoreFile file(store.path());
+            const QString sql = QStringLiteral("SELECT stack FROM tasks WHERE id = %1").arg(id);
+            QTRY_VERIFY_WITH_TIMEOUT(file.value(sql).toString().contains("sleep(60)"), 5000);
+            store.sync();
+            copyStore(store.path(), crashed.path());
+            store.detach();
+        }
+        TaskStore store;
+        QCOMPARE(store.open(crashed.path()).status, TaskStore::OpenStatus::Opened);
+        const TaskStore::Recovery recovery = store.recover();
+        const RestoredTask *task = findTask(recovery, id);
+        QVERIFY(task);
+        QCOMPARE(task->snapshot.state, TaskState::Interrupted);
+        QCOMPARE(task->log, log);
+        QVERIFY(task->snapshot.stack && !task->snapshot.stack->frames.isEmpty());
+        QCOMPARE(task->snapshot.stack->frames.first().function, QStringLiteral("awkward"));
+        QCOMPARE(task->snapshot.stack->frames.first().file, spec.file);
+    }
+
+    // A transaction of many tasks is written in several statements: every task's row, with
+    // its values.
+    void aBigDrainIsWrittenWhole()
+    {
+        constexpr int N = 20000;
+        QTemporaryDir data;
+        TaskStore store;
+        QCOMPARE(store.open(data.path()).status, TaskStore::OpenStatus::Opened);
+        TaskSpec spec;
+        spec.file = "/x/many.lua";
+        recordFinished(store, spec, 1, N); // inserted finished
+        auto shared = std::make_shared<const TaskSpec>(spec);
+        QList<TaskId> ids;
+        QList<std::shared_ptr<const TaskSpec>> specs;
+        EngineUpdate done;
+        for (int i = 0; i < N; ++i) {
+            ids.append(TaskId(N + 1 + i));
+            specs.append(shared);
+            TaskSnapshot s;
+            s.id = TaskId(N + 1 + i);
+            s.state = TaskState::Succeeded;
+            s.attempt = 1;
+            s.result = N + i;
+            s.submittedAtMs = s.startedAtMs = 1000;
+            s.finishedAtMs = 2000 + N + i; // as recordFinished() has it: 1999 + id
+            done.changed.append(s);
+        }
+        store.submitted(ids, specs);
+        store.sync(); // inserted submitted
+        store.published(done);
+        store.sync(); // updated
+        StoreFile file(store.path());
+        QCOMPARE(file.value("SELECT count(*) FROM tasks WHERE state = 'succeeded'").toInt(), 2 * N);
+        QCOMPARE(file.value("SELECT count(*) FROM tasks WHERE CAST(result AS INTEGER) = id - 1"
+                            " AND finished_at = 1999 + id AND transitions LIKE 'pending@%'")
+                     .toInt(),
+                 2 * N);
+        QCOMPARE(
+            file.value("SELECT count(*) FROM tasks WHERE transitions LIKE '% succeeded@%'").toInt(),
+            2 * N);
+    }
+
+    // Writing a task's new state never makes a row: one deleted behind the store's back
+    // stays deleted.
+    void updatesMakeNoRows()
+    {
+        QTemporaryDir data;
+        TaskStore store;
+        QCOMPARE(store.open(data.path()).status, TaskStore::OpenStatus::Opened);
+        TaskSpec spec;
+        spec.file = "/x/gone.lua";
+        auto shared = std::make_shared<const TaskSpec>(spec);
+        store.submitted({1, 2}, {shared, shared});
+        store.sync();
+        StoreFile file(store.path());
+        QCOMPARE(file.count("tasks"), 2);
+        file.value("DELETE FROM tasks WHERE id = 1");
+        QList<TaskSnapshot> done;
+        for (TaskId id : {1, 2}) {
+            TaskSnapshot s;
+            s.id = id;
+            s.state = TaskState::Succeeded;
+            s.attempt = 1;
+            s.finishedAtMs = 2000;
+            done.append(s);
+        }
+        store.published(batchOf(done));
+        store.sync();
+        QCOMPARE(file.count("tasks"), 1);
+        QCOMPARE(file.value("SELECT state FROM tasks WHERE id = 2").toString(),
+                 QStringLiteral("succeeded"));
     }
 
     void queueComesBackInTheSameOrder()

@@ -9,9 +9,14 @@
 #include <QHash>
 #include <QSqlError>
 #include <QSqlQuery>
+#include <QStringList>
 
 #include <algorithm>
 #include <atomic>
+#include <charconv>
+#include <cmath>
+#include <limits>
+#include <unordered_map>
 
 namespace {
 
@@ -84,11 +89,6 @@ QString describe(const QSqlError &error)
     return error.databaseText().isEmpty() ? error.text() : error.databaseText();
 }
 
-QVariant timeValue(qint64 ms)
-{
-    return ms < 0 ? QVariant() : QVariant(ms);
-}
-
 QVariant textValue(const QString &text)
 {
     return text.isEmpty() ? QVariant() : QVariant(text);
@@ -133,21 +133,316 @@ QString locationProblem(const QString &dir, const QString &file)
     return {};
 }
 
+// ---- task rows as JSON text (see StoreDatabase::TaskRows) ----
+//
+// The statement of a shape unpacks its one bound value, an array of rows that are arrays
+// of values: json_each() walks the rows (materialized, so that each row's text is made
+// once), json_extract() takes the values. Integers, reals and strings come back as the
+// same SQLite values that binding them gives.
+
+// Submitted rows are tasks submitted and never published, grouped by what they have
+// alike: [[spec_id, max_attempts, priority, submitted_at, transitions, [id...]]...].
+enum class RowKind : quint32 { Insert, Update, Live, Submitted };
+
+// The columns a row may leave NULL (or, for an update's stack and log tail, untouched),
+// in the order of their values in a row.
+enum Optional {
+    Sequence,
+    SubmittedAt,
+    StartedAt,
+    FinishedAt,
+    Progress,
+    Status,
+    Result,
+    Error,
+    Transitions, // appended to the column by updates; '' when NULL in an insert
+    Stack,
+    LogTail,
+    OptionalCount
+};
+constexpr const char *OptionalColumns[OptionalCount] = {
+    "sequence", "submitted_at", "started_at",  "finished_at", "progress", "status",
+    "result",   "error",        "transitions", "stack",       "log_tail",
+};
+
+// A shape: the kind of row (bits 0-1), the state it writes (2-4), a bit per optional
+// column that has a value in the row (the others are NULL), and whether an update sets
+// the stack and the log tail at all. A row's values: the task id; spec_id and
+// max_attempts (inserts); priority and attempt (all but live updates); then its optional
+// values, in Optional order.
+constexpr quint32 KindMask = 0x3;
+constexpr int StateShift = 2;
+constexpr quint32 StateMask = 0x7 << StateShift;
+constexpr quint32 hasValue(int column)
+{
+    return 1u << (5 + column);
+}
+constexpr quint32 StackWritten = 1u << (5 + OptionalCount);
+constexpr quint32 LogTailWritten = StackWritten << 1;
+static_assert(quint32(TaskState::Interrupted) <= StateMask >> StateShift);
+static_assert(5 + OptionalCount + 2 <= 32);
+
+// The SQL of the rows of `shape`, its one placeholder the JSON array of the rows.
+QString rowsStatement(quint32 shape)
+{
+    int next = 0;
+    auto value = [&next] { return QStringLiteral("json_extract(j.v, '$[%1]')").arg(next++); };
+    const QString rows =
+        QStringLiteral("WITH j(v) AS MATERIALIZED (SELECT value FROM json_each(CAST(? AS TEXT))) ");
+    const auto kind = RowKind(shape & KindMask);
+    if (kind == RowKind::Submitted) {
+        // [[spec_id, max_attempts, priority, submitted_at, transitions, [id, ...]], ...]
+        return QStringLiteral(
+            "WITH g(spec, max_attempts, priority, submitted, transitions, ids) AS MATERIALIZED"
+            " (SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'),"
+            " json_extract(value, '$[2]'), json_extract(value, '$[3]'),"
+            " json_extract(value, '$[4]'), json_extract(value, '$[5]')"
+            " FROM json_each(CAST(? AS TEXT)))"
+            " INSERT OR REPLACE INTO tasks (id, spec_id, max_attempts, priority, attempt, state,"
+            " submitted_at, transitions)"
+            " SELECT r.value, g.spec, g.max_attempts, g.priority, 0, 'pending', g.submitted,"
+            " g.transitions FROM g, json_each(g.ids) AS r");
+    }
+    const QString id = value();
+    QStringList set; // what an update sets
+    if (kind == RowKind::Live) {
+        for (int column : {Stack, LogTail}) {
+            if (shape & (column == Stack ? StackWritten : LogTailWritten))
+                set.append(QLatin1String(OptionalColumns[column]) + QStringLiteral(" = ") +
+                           (shape & hasValue(column) ? value() : QStringLiteral("NULL")));
+        }
+        return rows + QStringLiteral("UPDATE tasks SET %1 FROM j WHERE tasks.id = %2")
+                          .arg(set.join(QStringLiteral(", ")), id);
+    }
+    QStringList columns{QStringLiteral("id"), QStringLiteral("spec_id"),
+                        QStringLiteral("max_attempts")};
+    QStringList values{id};
+    if (kind == RowKind::Insert) {
+        values.append(value());
+        values.append(value());
+    } else {
+        values.append({QStringLiteral("-1"), QStringLiteral("0")}); // never kept: writeTasks()
+    }
+    const QString state = taskStateName(TaskState((shape & StateMask) >> StateShift));
+    columns.append(
+        {QStringLiteral("priority"), QStringLiteral("attempt"), QStringLiteral("state")});
+    values.append({value(), value(), u'\'' + state + u'\''});
+    for (const char *column : {"priority", "attempt", "state"})
+        set.append(QStringLiteral("%1 = excluded.%1").arg(QLatin1String(column)));
+    for (int column = 0; column < OptionalCount; ++column) {
+        const QString name = QLatin1String(OptionalColumns[column]);
+        const bool present = shape & hasValue(column);
+        if (kind == RowKind::Update) {
+            if ((column == Stack && !(shape & StackWritten)) ||
+                (column == LogTail && !(shape & LogTailWritten)) ||
+                (column == Transitions && !present))
+                continue;
+            set.append(column == Transitions
+                           ? QStringLiteral("transitions = ltrim(transitions || ' ' ||"
+                                            " excluded.transitions)")
+                           : QStringLiteral("%1 = excluded.%1").arg(name));
+        }
+        columns.append(name);
+        if (present)
+            values.append(value());
+        else
+            values.append(column == Transitions ? QStringLiteral("''") : QStringLiteral("NULL"));
+    }
+    const QString into =
+        QStringLiteral("INTO tasks (%1) SELECT %2 FROM j")
+            .arg(columns.join(QStringLiteral(", ")), values.join(QStringLiteral(", ")));
+    // A task id is reused only when the store holds older tasks than the engine was given
+    // back (Engine::restore continues after the highest id it got).
+    if (kind == RowKind::Insert)
+        return rows + QStringLiteral("INSERT OR REPLACE ") + into;
+    // An upsert rather than UPDATE ... FROM, which first copies the rows it joins.
+    return rows + QStringLiteral("INSERT ") + into +
+           QStringLiteral(" WHERE true ON CONFLICT(id) DO UPDATE SET ") +
+           set.join(QStringLiteral(", "));
+}
+
+void appendDigits(std::string &out, qint64 value)
+{
+    char text[24];
+    const char *end = std::to_chars(text, text + sizeof text, value).ptr;
+    out.append(text, size_t(end - text));
+}
+
+// Values are appended each with a leading ',' (see TaskRows::add).
+void appendInteger(std::string &out, qint64 value)
+{
+    out += ',';
+    appendDigits(out, value);
+}
+
+// Seventeen significant digits: SQLite reads back the same double (its own conversion
+// is not always correctly rounded, so the shortest form would not do).
+void appendReal(std::string &out, double value)
+{
+    if (std::isnan(value)) {
+        out += ",null"; // what binding a NaN stores
+        return;
+    }
+    if (std::isinf(value)) {
+        out += value > 0 ? ",9e999" : ",-9e999"; // read back as infinity
+        return;
+    }
+    char text[40];
+    text[0] = ',';
+    const char *end =
+        std::to_chars(text + 1, text + sizeof text, value, std::chars_format::general, 17).ptr;
+    out.append(text, size_t(end - text));
+}
+
+// Appends `text` as a JSON string, in UTF-8. Valid UTF-16 comes back exactly (a lone
+// surrogate, which UTF-8 cannot hold, becomes U+FFFD). Returns false when `text` holds
+// a NUL: SQLite's JSON functions end a string at "\u0000".
+bool appendString(std::string &out, QStringView text)
+{
+    static constexpr char hex[] = "0123456789abcdef";
+    char buffer[256];
+    char *o = buffer;
+    *o++ = ',';
+    *o++ = '"';
+    bool nul = false;
+    const char16_t *p = text.utf16();
+    const char16_t *const end = p + text.size();
+    while (p < end) {
+        if (o > buffer + sizeof buffer - 8) { // room for one more unit and the quote
+            out.append(buffer, size_t(o - buffer));
+            o = buffer;
+        }
+        const char16_t c = *p++;
+        if (c < 0x80) {
+            if (c >= 0x20 && c != u'"' && c != u'\\') {
+                *o++ = char(c);
+                continue;
+            }
+            *o++ = '\\';
+            switch (c) {
+            case u'"':
+                *o++ = '"';
+                break;
+            case u'\\':
+                *o++ = '\\';
+                break;
+            case u'\n':
+                *o++ = 'n';
+                break;
+            case u'\t':
+                *o++ = 't';
+                break;
+            case u'\r':
+                *o++ = 'r';
+                break;
+            default: // the other control characters
+                nul = nul || c == 0;
+                *o++ = 'u';
+                *o++ = '0';
+                *o++ = '0';
+                *o++ = hex[c >> 4];
+                *o++ = hex[c & 0xf];
+            }
+        } else if (c < 0x800) {
+            *o++ = char(0xc0 | (c >> 6));
+            *o++ = char(0x80 | (c & 0x3f));
+        } else if (QChar::isHighSurrogate(c) && p < end && QChar::isLowSurrogate(*p)) {
+            const char32_t u = QChar::surrogateToUcs4(c, *p++);
+            *o++ = char(0xf0 | (u >> 18));
+            *o++ = char(0x80 | ((u >> 12) & 0x3f));
+            *o++ = char(0x80 | ((u >> 6) & 0x3f));
+            *o++ = char(0x80 | (u & 0x3f));
+        } else {
+            const char16_t u = QChar::isSurrogate(c) ? char16_t(0xfffd) : c;
+            *o++ = char(0xe0 | (u >> 12));
+            *o++ = char(0x80 | ((u >> 6) & 0x3f));
+            *o++ = char(0x80 | (u & 0x3f));
+        }
+    }
+    *o++ = '"';
+    out.append(buffer, size_t(o - buffer));
+    return !nul;
+}
+
+// Appends the value of a text column unless it is NULL (empty, as textValue() binds
+// it), and returns its shape bit; `exact` is cleared when the text holds a NUL.
+quint32 appendText(std::string &out, int column, const QString &text, bool *exact = nullptr)
+{
+    if (text.isEmpty())
+        return 0;
+    const bool whole = appendString(out, text);
+    if (exact)
+        *exact = *exact && whole;
+    return hasValue(column);
+}
+
+// The result column: StoreCodec::resultText, without making a QString for an integer.
+quint32 appendResult(std::string &out, const QJsonValue &result)
+{
+    if (result.isDouble()) {
+        const qint64 integer = result.toInteger(std::numeric_limits<qint64>::min());
+        if (double(integer) == result.toDouble()) {
+            char text[32] = {',', '"'};
+            char *end = std::to_chars(text + 2, text + sizeof text - 1, integer).ptr;
+            *end++ = '"';
+            out.append(text, size_t(end - text));
+            return hasValue(Result);
+        }
+    }
+    return appendText(out, Result, StoreCodec::resultText(result));
+}
+
+// Appends priority, attempt and the optional values a task row has; returns the shape
+// bits of the state and of those values.
+quint32 appendSnapshot(std::string &out, const StoreDatabase::TaskRow &row, bool withResult,
+                       bool *exact)
+{
+    const TaskSnapshot &s = *row.values;
+    quint32 shape = quint32(s.state) << StateShift;
+    appendInteger(out, s.priority);
+    appendInteger(out, s.attempt);
+    auto integer = [&](int column, qint64 value, bool present) {
+        if (present) {
+            appendInteger(out, value);
+            shape |= hasValue(column);
+        }
+    };
+    integer(Sequence, s.sequence, row.sequenceKnown);
+    integer(SubmittedAt, s.submittedAtMs, s.submittedAtMs >= 0);
+    integer(StartedAt, s.startedAtMs, s.startedAtMs >= 0);
+    integer(FinishedAt, s.finishedAtMs, s.finishedAtMs >= 0);
+    if (s.progress >= 0) { // never set is -1 (and a NaN stays NULL, as bound)
+        appendReal(out, s.progress);
+        shape |= hasValue(Progress);
+    }
+    shape |= appendText(out, Status, s.status, exact);
+    if (withResult)
+        shape |= appendResult(out, s.result);
+    shape |= appendText(out, Error, s.error, exact);
+    shape |= appendText(out, Transitions, row.transitions);
+    if (row.stack)
+        shape |= StackWritten | appendText(out, Stack, *row.stack);
+    if (row.logTail)
+        shape |= LogTailWritten | appendText(out, LogTail, *row.logTail);
+    return shape;
+}
+
 } // namespace
 
-// The statements written per task use named placeholders: Qt Sql makes up a name for
-// every positional one it binds, which costs more than SQLite's work on the row.
+// The statements the writer runs. Task rows are written a transaction's worth at a time
+// (see TaskRows): binding a dozen values per task through Qt Sql cost more than SQLite's
+// work on the rows.
 struct StoreDatabase::Statements
 {
     explicit Statements(const QSqlDatabase &db)
-        : insertSpec(db)
-        , insertTask(db)
-        , insertSubmitted(db)
-        , updateTask{{QSqlQuery(db), QSqlQuery(db)}, {QSqlQuery(db), QSqlQuery(db)}}
-        , updateLive(db)
+        : db(db)
+        , insertSpec(db)
+        , removeMade(db)
+        , updateExact(db)
         , storedTask(db)
-        , specOfTask(db)
-        , deleteTask(db)
+        , specsOfTasks(db)
+        , deleteTasks(db)
+        , rememberForgotten(db)
         , deleteSpecIfUnused(db)
     {
     }
@@ -155,49 +450,26 @@ struct StoreDatabase::Statements
     // The query that failed, or nullptr.
     QSqlQuery *prepare()
     {
-        // updateTask[stack][logTail]: the columns only some writes set.
-        const QString update = QStringLiteral(
-            "UPDATE tasks SET priority = :priority, sequence = :sequence, state = :state,"
-            " attempt = :attempt, submitted_at = :submitted, started_at = :started,"
-            " finished_at = :finished, progress = :progress, status = :status,"
-            " result = :result, error = :error%1%2,"
-            " transitions = ltrim(transitions || ifnull(' ' || :transitions, ''))"
-            " WHERE id = :id");
-        const QString stack = QStringLiteral(", stack = :stack");
-        const QString logTail = QStringLiteral(", log_tail = :log");
+        const QString ids = QStringLiteral("SELECT value FROM json_each(CAST(? AS TEXT))");
         const std::pair<QSqlQuery *, QString> all[] = {
             {&insertSpec,
              QStringLiteral(
                  "INSERT INTO specs (file, kind, command, name, group_name, priority, timeout_ms,"
                  " retries, retry_delay_ms, memory_bytes, args, source)"
                  " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")},
-            // A task id is reused only when the store holds older tasks than the engine
-            // was given back (Engine::restore continues after the highest id it got).
-            {&insertTask,
-             QStringLiteral(
-                 "INSERT OR REPLACE INTO tasks (id, spec_id, priority, sequence, state, attempt,"
-                 " max_attempts, submitted_at, started_at, finished_at, progress, status, result,"
-                 " error, stack, log_tail, transitions)"
-                 " VALUES (:id, :spec, :priority, :sequence, :state, :attempt, :maxAttempts,"
-                 " :submitted, :started, :finished, :progress, :status, :result, :error, :stack,"
-                 " :log, ifnull(:transitions, ''))")},
-            {&insertSubmitted,
-             QStringLiteral(
-                 "INSERT OR REPLACE INTO tasks (id, spec_id, priority, state, attempt,"
-                 " max_attempts, submitted_at, transitions)"
-                 " VALUES (:id, :spec, :priority, 'pending', 0, :maxAttempts, :submitted,"
-                 " :transitions)")},
-            {&updateTask[0][0], update.arg(QString(), QString())},
-            {&updateTask[0][1], update.arg(QString(), logTail)},
-            {&updateTask[1][0], update.arg(stack, QString())},
-            {&updateTask[1][1], update.arg(stack, logTail)},
-            {&updateLive,
-             QStringLiteral("UPDATE tasks SET stack = CASE WHEN ? THEN ? ELSE stack END,"
-                            " log_tail = CASE WHEN ? THEN ? ELSE log_tail END WHERE id = ?")},
+            {&removeMade, QStringLiteral("DELETE FROM tasks WHERE spec_id = -1")},
+            {&updateExact, QStringLiteral("UPDATE tasks SET status = ?, error = ? WHERE id = ?")},
             {&storedTask,
              QStringLiteral("SELECT state, spec_id, log_tail FROM tasks WHERE id = ?")},
-            {&specOfTask, QStringLiteral("SELECT spec_id FROM tasks WHERE id = ?")},
-            {&deleteTask, QStringLiteral("DELETE FROM tasks WHERE id = ?")},
+            {&specsOfTasks,
+             QStringLiteral("SELECT DISTINCT spec_id FROM tasks WHERE id IN (%1)").arg(ids)},
+            {&deleteTasks, QStringLiteral("DELETE FROM tasks WHERE id IN (%1)").arg(ids)},
+            // The highest id forget() deleted, so that ids are never used twice.
+            {&rememberForgotten,
+             QStringLiteral("INSERT INTO meta (key, value)"
+                            " SELECT 'forgotten_max_id', max(value) FROM json_each(CAST(? AS TEXT))"
+                            " WHERE true ON CONFLICT(key) DO UPDATE SET"
+                            " value = max(value, excluded.value)")},
             {&deleteSpecIfUnused,
              QStringLiteral("DELETE FROM specs WHERE id = ?"
                             " AND NOT EXISTS (SELECT 1 FROM tasks WHERE spec_id = ?)")},
@@ -207,17 +479,46 @@ struct StoreDatabase::Statements
             if (!query->prepare(sql))
                 return query;
         }
+        // The shapes that write every column: the rest are made when first used.
+        constexpr quint32 every = (hasValue(OptionalCount) - 1) & ~(hasValue(0) - 1);
+        for (quint32 shape : {quint32(RowKind::Submitted),
+                              quint32(RowKind::Insert) | every | StackWritten | LogTailWritten,
+                              quint32(RowKind::Update) | every | StackWritten | LogTailWritten,
+                              quint32(RowKind::Live) | hasValue(Stack) | hasValue(LogTail) |
+                                  StackWritten | LogTailWritten}) {
+            if (QSqlQuery *failed = rowStatement(shape))
+                return failed;
+        }
         return nullptr;
     }
 
+    // The statement of a shape of task rows, prepared the first time; on failure, the
+    // query that failed (and rows[shape] is null).
+    QSqlQuery *rowStatement(quint32 shape)
+    {
+        std::unique_ptr<QSqlQuery> &query = rows[shape];
+        if (query)
+            return nullptr;
+        auto made = std::make_unique<QSqlQuery>(db);
+        made->setForwardOnly(true);
+        if (!made->prepare(rowsStatement(shape))) {
+            failed = std::move(made);
+            return failed.get();
+        }
+        query = std::move(made);
+        return nullptr;
+    }
+
+    QSqlDatabase db;
     QSqlQuery insertSpec;
-    QSqlQuery insertTask;
-    QSqlQuery insertSubmitted;
-    QSqlQuery updateTask[2][2];
-    QSqlQuery updateLive;
+    std::unordered_map<quint32, std::unique_ptr<QSqlQuery>> rows; // by shape
+    std::unique_ptr<QSqlQuery> failed;                            // the last that failed
+    QSqlQuery removeMade;
+    QSqlQuery updateExact;
     QSqlQuery storedTask;
-    QSqlQuery specOfTask;
-    QSqlQuery deleteTask;
+    QSqlQuery specsOfTasks;
+    QSqlQuery deleteTasks;
+    QSqlQuery rememberForgotten;
     QSqlQuery deleteSpecIfUnused;
 };
 
@@ -476,81 +777,158 @@ qint64 StoreDatabase::insertSpec(const TaskSpec &spec)
     return row;
 }
 
-// The columns a snapshot gives, bound by name (see Statements).
-static void bindSnapshot(QSqlQuery &q, const StoreDatabase::TaskRow &row)
+// ---- TaskRows ----
+
+void StoreDatabase::TaskRows::insert(const TaskRow &row)
 {
     const TaskSnapshot &s = *row.values;
-    q.bindValue(QStringLiteral(":id"), qint64(row.id));
-    q.bindValue(QStringLiteral(":priority"), s.priority);
-    q.bindValue(QStringLiteral(":sequence"), row.sequenceKnown ? QVariant(s.sequence) : QVariant());
-    q.bindValue(QStringLiteral(":state"), taskStateName(s.state));
-    q.bindValue(QStringLiteral(":attempt"), s.attempt);
-    q.bindValue(QStringLiteral(":submitted"), timeValue(s.submittedAtMs));
-    q.bindValue(QStringLiteral(":started"), timeValue(s.startedAtMs));
-    q.bindValue(QStringLiteral(":finished"), timeValue(s.finishedAtMs));
-    q.bindValue(QStringLiteral(":progress"), s.progress < 0 ? QVariant() : QVariant(s.progress));
-    q.bindValue(QStringLiteral(":status"), textValue(s.status));
-    q.bindValue(QStringLiteral(":result"), textValue(StoreCodec::resultText(s.result)));
-    q.bindValue(QStringLiteral(":error"), textValue(s.error));
-    q.bindValue(QStringLiteral(":transitions"), textValue(row.transitions));
-}
-
-bool StoreDatabase::insertTask(const TaskRow &row)
-{
-    if (!row.sequenceKnown && row.values->state == TaskState::Pending && row.values->attempt == 0 &&
-        !row.stack && !row.logTail) {
-        // Submitted, not yet published: what the submission tells.
-        QSqlQuery &q = m_statements->insertSubmitted;
-        q.bindValue(QStringLiteral(":id"), qint64(row.id));
-        q.bindValue(QStringLiteral(":spec"), row.specRow);
-        q.bindValue(QStringLiteral(":priority"), row.values->priority);
-        q.bindValue(QStringLiteral(":maxAttempts"), row.values->maxAttempts);
-        q.bindValue(QStringLiteral(":submitted"), timeValue(row.values->submittedAtMs));
-        q.bindValue(QStringLiteral(":transitions"), row.transitions);
-        if (!q.exec())
-            return fail(q);
-        q.finish();
-        return true;
+    // Submitted, never published: no result yet (not even null).
+    const bool submitted = !row.sequenceKnown && s.state == TaskState::Pending && s.attempt == 0 &&
+                           !row.stack && !row.logTail;
+    m_values.clear();
+    if (submitted && s.submittedAtMs >= 0 && !row.transitions.isEmpty()) {
+        // What the tasks of one submission have alike, then the ids of those that do.
+        appendInteger(m_values, row.specRow);
+        appendInteger(m_values, s.maxAttempts);
+        appendInteger(m_values, s.priority);
+        appendInteger(m_values, s.submittedAtMs);
+        appendString(m_values, row.transitions);
+        Rows &rows = rowsOf(quint32(RowKind::Submitted));
+        if (rows.json.empty() || m_values != rows.alike) {
+            rows.json += rows.json.empty() ? "[[" : "]],[";
+            rows.json.append(m_values, 1);
+            rows.json += ",[";
+            rows.alike.swap(m_values);
+        } else {
+            rows.json += ',';
+        }
+        appendDigits(rows.json, qint64(row.id));
+        ++rows.count;
+        return;
     }
-    QSqlQuery &q = m_statements->insertTask;
-    bindSnapshot(q, row);
-    q.bindValue(QStringLiteral(":spec"), row.specRow);
-    q.bindValue(QStringLiteral(":maxAttempts"), row.values->maxAttempts);
-    q.bindValue(QStringLiteral(":stack"), textValue(row.stack.value_or(QString())));
-    q.bindValue(QStringLiteral(":log"), textValue(row.logTail.value_or(QString())));
-    if (!q.exec())
-        return fail(q);
-    q.finish();
-    return true;
+    appendInteger(m_values, qint64(row.id));
+    appendInteger(m_values, row.specRow);
+    appendInteger(m_values, s.maxAttempts);
+    bool exact = true;
+    add(quint32(RowKind::Insert) | StackWritten | LogTailWritten |
+        appendSnapshot(m_values, row, !submitted, &exact));
+    if (!exact)
+        m_exact.push_back({row.id, s.status, s.error});
 }
 
-bool StoreDatabase::updateTask(const TaskRow &row)
+void StoreDatabase::TaskRows::update(const TaskRow &row)
 {
-    QSqlQuery &q = m_statements->updateTask[row.stack.has_value()][row.logTail.has_value()];
-    bindSnapshot(q, row);
-    if (row.stack)
-        q.bindValue(QStringLiteral(":stack"), textValue(*row.stack));
-    if (row.logTail)
-        q.bindValue(QStringLiteral(":log"), textValue(*row.logTail));
-    if (!q.exec())
-        return fail(q);
-    q.finish();
-    return true;
+    m_values.resize(0);
+    appendInteger(m_values, qint64(row.id));
+    bool exact = true;
+    add(quint32(RowKind::Update) | appendSnapshot(m_values, row, true, &exact));
+    if (!exact)
+        m_exact.push_back({row.id, row.values->status, row.values->error});
 }
 
-bool StoreDatabase::updateLive(TaskId id, const std::optional<QString> &stack,
-                               const std::optional<QString> &logTail)
+void StoreDatabase::TaskRows::updateLive(TaskId id, const std::optional<QString> &stack,
+                                         const std::optional<QString> &logTail)
 {
-    QSqlQuery &q = m_statements->updateLive;
-    q.addBindValue(stack.has_value());
-    q.addBindValue(textValue(stack.value_or(QString())));
-    q.addBindValue(logTail.has_value());
-    q.addBindValue(textValue(logTail.value_or(QString())));
-    q.addBindValue(qint64(id));
-    if (!q.exec())
-        return fail(q);
+    if (!stack && !logTail)
+        return;
+    m_values.resize(0);
+    appendInteger(m_values, qint64(id));
+    quint32 shape = quint32(RowKind::Live);
+    if (stack)
+        shape |= StackWritten | appendText(m_values, Stack, *stack);
+    if (logTail)
+        shape |= LogTailWritten | appendText(m_values, LogTail, *logTail);
+    add(shape);
+}
+
+// The rows of `shape` that the next row goes to.
+StoreDatabase::TaskRows::Rows &StoreDatabase::TaskRows::rowsOf(quint32 shape)
+{
+    constexpr int ChunkRows = 8192;
+    if (m_last >= m_rows.size() || m_rows[m_last].shape != shape) {
+        m_last = m_rows.size();
+        for (size_t i = 0; i < m_rows.size(); ++i) {
+            if (m_rows[i].shape == shape)
+                m_last = i; // the last of them, the one not full if any
+        }
+    }
+    if (m_last == m_rows.size() || m_rows[m_last].count >= ChunkRows) {
+        m_last = m_rows.size();
+        m_rows.push_back(Rows{shape, 0, {}, {}});
+    }
+    return m_rows[m_last];
+}
+
+// Adds the row in m_values to the rows of `shape`.
+void StoreDatabase::TaskRows::add(quint32 shape)
+{
+    Rows &rows = rowsOf(shape);
+    rows.json += rows.json.empty() ? "[[" : ",[";
+    rows.json.append(m_values, 1); // without the first ','
+    rows.json += ']';
+    ++rows.count;
+}
+
+void StoreDatabase::TaskRows::clear()
+{
+    m_rows.clear();
+    m_last = 0;
+    m_exact.clear();
+}
+
+QSqlQuery *StoreDatabase::rowStatement(quint32 shape)
+{
+    if (QSqlQuery *failed = m_statements->rowStatement(shape)) {
+        fail(*failed);
+        return nullptr;
+    }
+    return m_statements->rows[shape].get();
+}
+
+// Runs `q` with the array of rows `rows` (closing it) as its value.
+bool StoreDatabase::execRows(QSqlQuery &q, std::string &rows)
+{
+    rows += ']';
+    // A blob (UTF-8 as it is, read as text: the CAST in the statement), not copied.
+    q.bindValue(0, QByteArray::fromRawData(rows.data(), qsizetype(rows.size())));
+    const bool ok = q.exec() || fail(q);
     q.finish();
-    return true;
+    q.bindValue(0, QVariant()); // lets go of `rows`
+    return ok;
+}
+
+bool StoreDatabase::writeTasks(TaskRows &rows)
+{
+    bool ok = true;
+    bool updated = false;
+    // A task has one row in a transaction: the order of the rows does not matter.
+    for (size_t i = 0; ok && i < rows.m_rows.size(); ++i) {
+        TaskRows::Rows &some = rows.m_rows[i];
+        const auto kind = RowKind(some.shape & KindMask);
+        if (kind == RowKind::Submitted)
+            some.json += "]]"; // the last group's ids, and it
+        QSqlQuery *q = rowStatement(some.shape);
+        ok = q && execRows(*q, some.json);
+        updated = updated || kind == RowKind::Update;
+    }
+    if (ok && updated) {
+        // An update never makes a row: where one was missing, its upsert inserted it with
+        // spec_id -1 (and max_attempts 0), which no row has otherwise.
+        QSqlQuery &q = m_statements->removeMade;
+        ok = q.exec() || fail(q);
+        q.finish();
+    }
+    for (size_t i = 0; ok && i < rows.m_exact.size(); ++i) {
+        const TaskRows::Exact &exact = rows.m_exact[i];
+        QSqlQuery &q = m_statements->updateExact;
+        q.addBindValue(textValue(exact.status));
+        q.addBindValue(textValue(exact.error));
+        q.addBindValue(qint64(exact.id));
+        ok = q.exec() || fail(q);
+        q.finish();
+    }
+    rows.clear();
+    return ok;
 }
 
 std::optional<StoreDatabase::StoredTask> StoreDatabase::storedTask(TaskId id)
@@ -571,26 +949,29 @@ std::optional<StoreDatabase::StoredTask> StoreDatabase::storedTask(TaskId id)
     return stored;
 }
 
-bool StoreDatabase::deleteTask(TaskId id, qint64 *specRow)
+bool StoreDatabase::deleteTasks(const std::vector<TaskId> &ids, std::set<qint64> *specRows)
 {
-    QSqlQuery &spec = m_statements->specOfTask;
-    spec.addBindValue(qint64(id));
-    if (!spec.exec())
-        return fail(spec);
-    *specRow = spec.next() ? spec.value(0).toLongLong() : 0;
-    spec.finish();
-    QSqlQuery &q = m_statements->deleteTask;
-    q.addBindValue(qint64(id));
-    if (!q.exec())
-        return fail(q);
-    q.finish();
-    QSqlQuery remember(m_db);
-    remember.prepare(QStringLiteral("INSERT INTO meta (key, value) VALUES ('forgotten_max_id', ?)"
-                                    " ON CONFLICT(key) DO UPDATE SET"
-                                    " value = max(value, excluded.value)"));
-    remember.addBindValue(qint64(id));
-    if (!remember.exec())
-        return fail(remember);
+    if (ids.empty())
+        return true;
+    std::string text;
+    for (TaskId id : ids)
+        appendInteger(text, qint64(id));
+    text[0] = '[';
+    text += ']';
+    const QByteArray list = QByteArray::fromRawData(text.data(), qsizetype(text.size()));
+    QSqlQuery &specs = m_statements->specsOfTasks;
+    specs.addBindValue(list);
+    if (!specs.exec())
+        return fail(specs);
+    while (specs.next())
+        specRows->insert(specs.value(0).toLongLong());
+    specs.finish();
+    for (QSqlQuery *q : {&m_statements->deleteTasks, &m_statements->rememberForgotten}) {
+        q->addBindValue(list);
+        if (!q->exec())
+            return fail(*q);
+        q->finish();
+    }
     return true;
 }
 

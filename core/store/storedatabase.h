@@ -7,6 +7,9 @@
 
 #include <memory>
 #include <optional>
+#include <set>
+#include <string>
+#include <vector>
 
 class QSqlQuery;
 
@@ -56,11 +59,52 @@ public:
     };
     // Returns the new spec row's id, or 0.
     qint64 insertSpec(const TaskSpec &spec);
-    bool insertTask(const TaskRow &row);
-    bool updateTask(const TaskRow &row);
-    // Writes only the stack and/or the log tail of a task (the 1 s samples).
-    bool updateLive(TaskId id, const std::optional<QString> &stack,
-                    const std::optional<QString> &logTail);
+
+    // The task rows of one transaction, gathered as compact JSON text and written with one
+    // bound value per statement, which SQLite unpacks (json_each): a drain binds a few
+    // values in all rather than a dozen per task. Rows are grouped by shape (the kind of
+    // write, the state, which columns it sets and which of those are not NULL): a row holds
+    // only its values, and each shape has its statement.
+    class TaskRows
+    {
+    public:
+        void insert(const TaskRow &row);
+        void update(const TaskRow &row);
+        // Writes only the stack and/or the log tail of a task (the 1 s samples).
+        void updateLive(TaskId id, const std::optional<QString> &stack,
+                        const std::optional<QString> &logTail);
+        void clear();
+
+    private:
+        friend class StoreDatabase;
+        // Rows of one shape, at most ChunkRows (so that SQLite's parse of them stays small):
+        // "[[values],[values]" until written. Submitted rows are grouped by what they have
+        // alike (one group per submission, as a rule): "[[alike...,[id,id],[alike...,[id".
+        struct Rows
+        {
+            quint32 shape = 0;
+            int count = 0;
+            std::string json;
+            std::string alike; // of the last group (submitted rows)
+        };
+        Rows &rowsOf(quint32 shape);
+        void add(quint32 shape);
+
+        std::vector<Rows> m_rows;
+        size_t m_last = 0;    // in m_rows, the rows added to last
+        std::string m_values; // ",value,value" of the row being added
+        // SQLite's JSON functions cut a string short at "\u0000": the status and error of
+        // these rows are written again, bound as they are, after the others.
+        struct Exact
+        {
+            TaskId id = 0;
+            QString status;
+            QString error;
+        };
+        std::vector<Exact> m_exact;
+    };
+    // Writes (and clears) `rows`.
+    bool writeTasks(TaskRows &rows);
 
     struct StoredTask
     {
@@ -71,8 +115,9 @@ public:
     // A task's row as last written; nullopt when there is none (or on error).
     std::optional<StoredTask> storedTask(TaskId id);
 
-    // Deletes a task's row; `specRow` gets the spec row it used (0 if there was none).
-    bool deleteTask(TaskId id, qint64 *specRow);
+    // Deletes the rows of `ids` (remembering the highest id, so that none is used again);
+    // `specRows` gets the spec rows they used.
+    bool deleteTasks(const std::vector<TaskId> &ids, std::set<qint64> *specRows);
     // Deletes a spec row that no task uses any more; `deleted` says whether it did.
     bool deleteSpecIfUnused(qint64 specRow, bool *deleted);
 
@@ -95,6 +140,8 @@ private:
     void close();
     QString moveAside(QString *error) const;
     bool fail(const QSqlQuery &query);
+    QSqlQuery *rowStatement(quint32 shape);
+    bool execRows(QSqlQuery &q, std::string &rows);
 
     QString m_connection;
     QString m_path;

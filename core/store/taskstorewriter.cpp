@@ -407,6 +407,7 @@ bool TaskStore::Writer::flush()
     std::vector<qint64> deletedSpecs;
     bool ok = m_db->begin();
     const bool began = ok;
+    m_rows.clear();
     for (size_t i = 0; ok && i < m_dirty.size(); ++i) {
         const auto it = m_records.find(m_dirty[i]);
         if (it == m_records.end())
@@ -416,13 +417,9 @@ bool TaskStore::Writer::flush()
         if (one)
             written.push_back(*one);
     }
+    ok = ok && m_db->writeTasks(m_rows);
     std::set<qint64> specsOfForgotten;
-    for (size_t i = 0; ok && i < m_forgets.size(); ++i) {
-        qint64 spec = 0;
-        ok = m_db->deleteTask(m_forgets[i], &spec);
-        if (spec)
-            specsOfForgotten.insert(spec);
-    }
+    ok = ok && m_db->deleteTasks(m_forgets, &specsOfForgotten);
     for (auto it = specsOfForgotten.begin(); ok && it != specsOfForgotten.end(); ++it) {
         bool deleted = false;
         ok = m_db->deleteSpecIfUnused(*it, &deleted);
@@ -459,8 +456,8 @@ bool TaskStore::Writer::flush()
     return true;
 }
 
-// Writes one task's row as far as there is something to write now; `written` says what
-// was, for settle().
+// Adds one task's row to m_rows as far as there is something to write now; `written`
+// says what was, for settle(). False when its spec row cannot be written.
 bool TaskStore::Writer::write(TaskId id, Record &record, std::optional<Written> *written)
 {
     const auto found = m_unwritten.find(id);
@@ -484,7 +481,6 @@ bool TaskStore::Writer::write(TaskId id, Record &record, std::optional<Written> 
     if (tailNow)
         row.logTail = StoreCodec::stringsText(record.tail);
 
-    bool ok = true;
     if (!record.inDb) {
         TaskSnapshot submitted; // a task not published yet: what its submission tells
         if (!snapshot) {
@@ -497,18 +493,19 @@ bool TaskStore::Writer::write(TaskId id, Record &record, std::optional<Written> 
         }
         row.values = snapshot ? snapshot : &submitted;
         row.specRow = specRow(record.spec);
-        ok = row.specRow != 0 && m_db->insertTask(row);
+        if (!row.specRow)
+            return false;
+        m_rows.insert(row);
     } else if (snapshot) {
         row.values = snapshot;
-        ok = m_db->updateTask(row);
+        m_rows.update(row);
     } else if (row.stack || row.logTail) {
-        ok = m_db->updateLive(id, row.stack, row.logTail);
+        m_rows.updateLive(id, row.stack, row.logTail);
     } else {
         return true;
     }
-    if (ok)
-        *written = Written{id, row.logTail.has_value(), sampleUsed};
-    return ok;
+    *written = Written{id, row.logTail.has_value(), sampleUsed};
+    return true;
 }
 
 // The row of `spec`, inserting it (staged until the commit) the first time it is seen.

@@ -1,5 +1,6 @@
 #pragma once
 
+#include "storedatabase.h"
 #include "taskstore.h"
 
 #include <QHash>
@@ -19,7 +20,6 @@
 #include <vector>
 
 class QThread;
-class StoreDatabase;
 
 // The task store's writer. Its thread owns the database connection and everything below
 // "writer thread only"; other threads hand work over through a mutex-protected queue
@@ -129,6 +129,7 @@ private:
 
     // ---- writer thread only ----
     std::unique_ptr<StoreDatabase> m_db;
+    StoreDatabase::TaskRows m_rows; // of the transaction being written
     std::unordered_map<TaskId, Record> m_records;
     std::vector<TaskId> m_dirty;
     std::unordered_map<TaskId, TaskSnapshot> m_unwritten; // latest snapshot per task
