@@ -1,5 +1,6 @@
 #include "instancecommand.h"
 
+#include "console.h"
 #include "ipc/instanceclient.h"
 #include "ipc/instanceprotocol.h"
 #include "store/taskstore.h"
@@ -16,16 +17,9 @@
 
 namespace {
 
-void printErr(const QString &text)
-{
-    const QByteArray bytes = text.toLocal8Bit() + '\n';
-    std::fwrite(bytes.constData(), 1, size_t(bytes.size()), stderr);
-}
+using Console::printErr;
 
-void printOut(const QByteArray &bytes)
-{
-    std::fwrite(bytes.constData(), 1, size_t(bytes.size()), stdout);
-}
+using Console::printOut;
 
 QByteArray compact(const QJsonObject &object)
 {

@@ -1,6 +1,7 @@
 // Taskdeck's entry point: `taskdeck run ...` runs headless; `taskdeck submit|ps|cancel`
 // ask the running dashboard; anything else opens the dashboard with the given files
 // submitted, or hands them to the dashboard already running for the same data directory.
+#include "console.h"
 #include "engine.h"
 #include "instancecommand.h"
 #include "instanceservice.h"
@@ -27,11 +28,7 @@
 
 namespace {
 
-void printErr(const QString &text)
-{
-    const QByteArray bytes = text.toLocal8Bit() + '\n';
-    std::fwrite(bytes.constData(), 1, size_t(bytes.size()), stderr);
-}
+using Console::printErr;
 
 void setApplicationNames()
 {

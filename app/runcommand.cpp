@@ -1,5 +1,6 @@
 #include "runcommand.h"
 
+#include "console.h"
 #include "scriptloader.h"
 #include "submitoptions.h"
 #include "taskjson.h"
@@ -25,16 +26,9 @@ void onSignal(int)
     interruptSignals.fetch_add(1);
 }
 
-void printErr(const QString &text)
-{
-    const QByteArray bytes = text.toLocal8Bit() + '\n';
-    std::fwrite(bytes.constData(), 1, size_t(bytes.size()), stderr);
-}
+using Console::printErr;
 
-void printOut(const QByteArray &bytes)
-{
-    std::fwrite(bytes.constData(), 1, size_t(bytes.size()), stdout);
-}
+using Console::printOut;
 
 int usageError(const QString &message)
 {
