@@ -80,18 +80,31 @@ void Dispatcher::submit(const QList<TaskId> &ids,
 {
     if (m_shuttingDown)
         return;
-    if (m_journal)
-        m_journal->submitted(ids, specs);
     m_tasks.reserve(m_tasks.size() + size_t(ids.size()));
     const qint64 now = epochMs();
+    const qint64 firstSequence = m_queue.upcomingSequence();
+    QList<qsizetype> known; // ids already here (never, from Engine::submit)
     for (qsizetype i = 0; i < ids.size(); ++i) {
-        if (m_tasks.count(ids[i]))
+        if (m_tasks.count(ids[i])) {
+            known.append(i);
             continue;
+        }
         Task &task = addTask(ids[i], specs[i]);
         task.submittedAtMs = now;
         ++m_counts.pending;
         m_queue.push(task.id, task.spec->group, task.priority, task.sequence);
         markDirty(task);
+    }
+    if (m_journal && known.isEmpty()) {
+        m_journal->submitted(ids, specs, firstSequence);
+    } else if (m_journal && known.size() < ids.size()) {
+        QList<TaskId> added = ids;
+        QList<std::shared_ptr<const TaskSpec>> addedSpecs = specs;
+        for (auto it = known.crbegin(); it != known.crend(); ++it) {
+            added.removeAt(*it);
+            addedSpecs.removeAt(*it);
+        }
+        m_journal->submitted(added, addedSpecs, firstSequence);
     }
     schedule();
 }

@@ -15,8 +15,10 @@ class EngineJournal
 {
 public:
     virtual ~EngineJournal() = default;
+    // Tasks queued: ids[i] with specs[i], at queue sequence firstSequence + i.
     virtual void submitted(const QList<TaskId> &ids,
-                           const QList<std::shared_ptr<const TaskSpec>> &specs) = 0;
+                           const QList<std::shared_ptr<const TaskSpec>> &specs,
+                           qint64 firstSequence) = 0;
     virtual void published(const EngineUpdate &update) = 0;
 };
 

@@ -22,6 +22,8 @@ class TaskQueue
 {
 public:
     qint64 nextSequence() { return ++m_lastSeq; }
+    // What nextSequence() will return, without taking it.
+    qint64 upcomingSequence() const { return m_lastSeq + 1; }
 
     void push(TaskId id, const QString &group, int priority, qint64 sequence);
     bool remove(TaskId id);

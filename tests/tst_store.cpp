@@ -147,7 +147,7 @@ void recordFinished(TaskStore &store, const TaskSpec &spec, TaskId first, int co
         s.finishedAtMs = 2000 + i;
         done.append(s);
     }
-    store.submitted(ids, specs);
+    store.submitted(ids, specs, qint64(first));
     store.published(batchOf(done));
 }
 
@@ -391,7 +391,7 @@ private Q_SLOTS:
                 ids.append(TaskId(i + 1));
                 specs.append(spec);
             }
-            store.submitted(ids, specs);
+            store.submitted(ids, specs, 1);
             EngineUpdate together;
             for (int i = 1; i < 2 * count; i += 2) {
                 together.changed.append(snapshot(i, TaskState::Failed));
@@ -461,12 +461,13 @@ private Q_SLOTS:
             file.value("SELECT length(CAST(error AS BLOB)) FROM tasks WHERE id = 2").toString(),
             bytes);
 
-        // A task submitted and never published: only what the submission tells.
-        store.submitted({100}, {spec});
+        // A task submitted and never published: only what the submission tells (its queue
+        // sequence included).
+        store.submitted({100}, {spec}, 100);
         EngineUpdate blank; // published, but with nothing set
         TaskSnapshot nothing;
         nothing.id = 101;
-        store.submitted({101}, {spec});
+        store.submitted({101}, {spec}, 101);
         store.sync();
         blank.changed.append(nothing);
         store.published(blank);
@@ -476,7 +477,7 @@ private Q_SLOTS:
                             " || quote(error) || quote(stack) || quote(log_tail) || state"
                             " || attempt || max_attempts FROM tasks WHERE id = 100")
                      .toString(),
-                 QStringLiteral("NULLNULLNULLNULLNULLNULLNULLNULLNULLpending03"));
+                 QStringLiteral("100NULLNULLNULLNULLNULLNULLNULLNULLpending03"));
         QCOMPARE(file.value("SELECT quote(submitted_at) || quote(started_at) || quote(progress)"
                             " || quote(status) || quote(error) || quote(stack) || sequence"
                             " FROM tasks WHERE id = 101")
@@ -553,7 +554,7 @@ private Q_SLOTS:
             s.finishedAtMs = 2000 + N + i; // as recordFinished() has it: 1999 + id
             done.changed.append(s);
         }
-        store.submitted(ids, specs);
+        store.submitted(ids, specs, N + 1);
         store.sync(); // inserted submitted
         store.published(done);
         store.sync(); // updated
@@ -578,7 +579,7 @@ private Q_SLOTS:
         TaskSpec spec;
         spec.file = "/x/gone.lua";
         auto shared = std::make_shared<const TaskSpec>(spec);
-        store.submitted({1, 2}, {shared, shared});
+        store.submitted({1, 2}, {shared, shared}, 1);
         store.sync();
         StoreFile file(store.path());
         QCOMPARE(file.count("tasks"), 2);

@@ -73,6 +73,11 @@ const char *const Schema[] = {
     "CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL)",
 };
 
+// Added by version 2: runs of submitted tasks (see StoreDatabase::SubmittedRun).
+const char *const SchemaVersion2[] = {
+    "CREATE TABLE submissions (id INTEGER PRIMARY KEY, tasks TEXT NOT NULL)",
+};
+
 int sqliteCode(const QSqlError &error)
 {
     return error.nativeErrorCode().toInt() & 0xff;
@@ -140,9 +145,7 @@ QString locationProblem(const QString &dir, const QString &file)
 // once), json_extract() takes the values. Integers, reals and strings come back as the
 // same SQLite values that binding them gives.
 
-// Submitted rows are tasks submitted and never published, grouped by what they have
-// alike: [[spec_id, max_attempts, priority, submitted_at, transitions, [id...]]...].
-enum class RowKind : quint32 { Insert, Update, Live, Submitted };
+enum class RowKind : quint32 { Insert, Update, Live };
 
 // The columns a row may leave NULL (or, for an update's stack and log tail, untouched),
 // in the order of their values in a row.
@@ -190,19 +193,6 @@ QString rowsStatement(quint32 shape)
     const QString rows =
         QStringLiteral("WITH j(v) AS MATERIALIZED (SELECT value FROM json_each(CAST(? AS TEXT))) ");
     const auto kind = RowKind(shape & KindMask);
-    if (kind == RowKind::Submitted) {
-        // [[spec_id, max_attempts, priority, submitted_at, transitions, [id, ...]], ...]
-        return QStringLiteral(
-            "WITH g(spec, max_attempts, priority, submitted, transitions, ids) AS MATERIALIZED"
-            " (SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'),"
-            " json_extract(value, '$[2]'), json_extract(value, '$[3]'),"
-            " json_extract(value, '$[4]'), json_extract(value, '$[5]')"
-            " FROM json_each(CAST(? AS TEXT)))"
-            " INSERT OR REPLACE INTO tasks (id, spec_id, max_attempts, priority, attempt, state,"
-            " submitted_at, transitions)"
-            " SELECT r.value, g.spec, g.max_attempts, g.priority, 0, 'pending', g.submitted,"
-            " g.transitions FROM g, json_each(g.ids) AS r");
-    }
     const QString id = value();
     QStringList set; // what an update sets
     if (kind == RowKind::Live) {
@@ -394,8 +384,7 @@ quint32 appendResult(std::string &out, const QJsonValue &result)
 
 // Appends priority, attempt and the optional values a task row has; returns the shape
 // bits of the state and of those values.
-quint32 appendSnapshot(std::string &out, const StoreDatabase::TaskRow &row, bool withResult,
-                       bool *exact)
+quint32 appendSnapshot(std::string &out, const StoreDatabase::TaskRow &row, bool *exact)
 {
     const TaskSnapshot &s = *row.values;
     quint32 shape = quint32(s.state) << StateShift;
@@ -407,7 +396,7 @@ quint32 appendSnapshot(std::string &out, const StoreDatabase::TaskRow &row, bool
             shape |= hasValue(column);
         }
     };
-    integer(Sequence, s.sequence, row.sequenceKnown);
+    integer(Sequence, s.sequence, true);
     integer(SubmittedAt, s.submittedAtMs, s.submittedAtMs >= 0);
     integer(StartedAt, s.startedAtMs, s.startedAtMs >= 0);
     integer(FinishedAt, s.finishedAtMs, s.finishedAtMs >= 0);
@@ -416,8 +405,7 @@ quint32 appendSnapshot(std::string &out, const StoreDatabase::TaskRow &row, bool
         shape |= hasValue(Progress);
     }
     shape |= appendText(out, Status, s.status, exact);
-    if (withResult)
-        shape |= appendResult(out, s.result);
+    shape |= appendResult(out, s.result);
     shape |= appendText(out, Error, s.error, exact);
     shape |= appendText(out, Transitions, row.transitions);
     if (row.stack)
@@ -437,6 +425,9 @@ struct StoreDatabase::Statements
     explicit Statements(const QSqlDatabase &db)
         : db(db)
         , insertSpec(db)
+        , insertSubmission(db)
+        , materializeSubmissions(db)
+        , deleteSubmissions(db)
         , removeMade(db)
         , updateExact(db)
         , storedTask(db)
@@ -457,6 +448,24 @@ struct StoreDatabase::Statements
                  "INSERT INTO specs (file, kind, command, name, group_name, priority, timeout_ms,"
                  " retries, retry_delay_ms, memory_bytes, args, source)"
                  " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")},
+            {&insertSubmission,
+             QStringLiteral("INSERT INTO submissions (tasks) VALUES (CAST(? AS TEXT))")},
+            // Each run counts its ids up; a task written since its submission has its row.
+            {&materializeSubmissions,
+             QStringLiteral(
+                 "WITH RECURSIVE run(id, last, spec, max_attempts, priority, sequence, submitted)"
+                 " AS (SELECT json_extract(g.value, '$[0]'),"
+                 " json_extract(g.value, '$[0]') + json_extract(g.value, '$[1]') - 1,"
+                 " json_extract(g.value, '$[2]'), json_extract(g.value, '$[3]'),"
+                 " json_extract(g.value, '$[4]'), json_extract(g.value, '$[5]'),"
+                 " json_extract(g.value, '$[6]') FROM submissions AS s, json_each(s.tasks) AS g"
+                 " UNION ALL SELECT id + 1, last, spec, max_attempts, priority, sequence + 1,"
+                 " submitted FROM run WHERE id < last)"
+                 " INSERT OR IGNORE INTO tasks (id, spec_id, max_attempts, priority, attempt,"
+                 " state, submitted_at, sequence, transitions)"
+                 " SELECT id, spec, max_attempts, priority, 0, 'pending', submitted, sequence,"
+                 " coalesce('pending@' || submitted, '') FROM run")},
+            {&deleteSubmissions, QStringLiteral("DELETE FROM submissions")},
             {&removeMade, QStringLiteral("DELETE FROM tasks WHERE spec_id = -1")},
             {&updateExact, QStringLiteral("UPDATE tasks SET status = ?, error = ? WHERE id = ?")},
             {&storedTask,
@@ -481,8 +490,7 @@ struct StoreDatabase::Statements
         }
         // The shapes that write every column: the rest are made when first used.
         constexpr quint32 every = (hasValue(OptionalCount) - 1) & ~(hasValue(0) - 1);
-        for (quint32 shape : {quint32(RowKind::Submitted),
-                              quint32(RowKind::Insert) | every | StackWritten | LogTailWritten,
+        for (quint32 shape : {quint32(RowKind::Insert) | every | StackWritten | LogTailWritten,
                               quint32(RowKind::Update) | every | StackWritten | LogTailWritten,
                               quint32(RowKind::Live) | hasValue(Stack) | hasValue(LogTail) |
                                   StackWritten | LogTailWritten}) {
@@ -511,6 +519,9 @@ struct StoreDatabase::Statements
 
     QSqlDatabase db;
     QSqlQuery insertSpec;
+    QSqlQuery insertSubmission;
+    QSqlQuery materializeSubmissions;
+    QSqlQuery deleteSubmissions;
     std::unordered_map<quint32, std::unique_ptr<QSqlQuery>> rows; // by shape
     std::unique_ptr<QSqlQuery> failed;                            // the last that failed
     QSqlQuery removeMade;
@@ -652,21 +663,26 @@ StoreDatabase::Outcome StoreDatabase::connect(QString *problem)
                  qPrintable(value.toString()));
     if (!scalar("PRAGMA synchronous = NORMAL", &value))
         return queryFailed();
-    if (version == 0) {
-        if (const Outcome made = createSchema(problem); made != Outcome::Ready)
+    if (version < SchemaVersion) {
+        if (const Outcome made = createSchema(version, problem); made != Outcome::Ready)
             return made;
     }
     return prepareStatements(problem);
 }
 
-StoreDatabase::Outcome StoreDatabase::createSchema(QString *problem)
+// Creates the tables a store of `version` (0: a new file) lacks.
+StoreDatabase::Outcome StoreDatabase::createSchema(int version, QString *problem)
 {
     if (!m_db.transaction()) {
         *problem = describe(m_db.lastError());
         return Outcome::Unusable;
     }
     QSqlQuery query(m_db);
-    for (const char *sql : Schema) {
+    std::vector<const char *> statements;
+    if (version < 1)
+        statements.insert(statements.end(), std::begin(Schema), std::end(Schema));
+    statements.insert(statements.end(), std::begin(SchemaVersion2), std::end(SchemaVersion2));
+    for (const char *sql : statements) {
         if (!query.exec(QString::fromLatin1(sql))) {
             *problem = QStringLiteral("cannot create the tables: ") + describe(query.lastError());
             m_db.rollback();
@@ -782,36 +798,13 @@ qint64 StoreDatabase::insertSpec(const TaskSpec &spec)
 void StoreDatabase::TaskRows::insert(const TaskRow &row)
 {
     const TaskSnapshot &s = *row.values;
-    // Submitted, never published: no result yet (not even null).
-    const bool submitted = !row.sequenceKnown && s.state == TaskState::Pending && s.attempt == 0 &&
-                           !row.stack && !row.logTail;
     m_values.clear();
-    if (submitted && s.submittedAtMs >= 0 && !row.transitions.isEmpty()) {
-        // What the tasks of one submission have alike, then the ids of those that do.
-        appendInteger(m_values, row.specRow);
-        appendInteger(m_values, s.maxAttempts);
-        appendInteger(m_values, s.priority);
-        appendInteger(m_values, s.submittedAtMs);
-        appendString(m_values, row.transitions);
-        Rows &rows = rowsOf(quint32(RowKind::Submitted));
-        if (rows.json.empty() || m_values != rows.alike) {
-            rows.json += rows.json.empty() ? "[[" : "]],[";
-            rows.json.append(m_values, 1);
-            rows.json += ",[";
-            rows.alike.swap(m_values);
-        } else {
-            rows.json += ',';
-        }
-        appendDigits(rows.json, qint64(row.id));
-        ++rows.count;
-        return;
-    }
     appendInteger(m_values, qint64(row.id));
     appendInteger(m_values, row.specRow);
     appendInteger(m_values, s.maxAttempts);
     bool exact = true;
     add(quint32(RowKind::Insert) | StackWritten | LogTailWritten |
-        appendSnapshot(m_values, row, !submitted, &exact));
+        appendSnapshot(m_values, row, &exact));
     if (!exact)
         m_exact.push_back({row.id, s.status, s.error});
 }
@@ -821,7 +814,7 @@ void StoreDatabase::TaskRows::update(const TaskRow &row)
     m_values.resize(0);
     appendInteger(m_values, qint64(row.id));
     bool exact = true;
-    add(quint32(RowKind::Update) | appendSnapshot(m_values, row, true, &exact));
+    add(quint32(RowKind::Update) | appendSnapshot(m_values, row, &exact));
     if (!exact)
         m_exact.push_back({row.id, row.values->status, row.values->error});
 }
@@ -854,7 +847,7 @@ StoreDatabase::TaskRows::Rows &StoreDatabase::TaskRows::rowsOf(quint32 shape)
     }
     if (m_last == m_rows.size() || m_rows[m_last].count >= ChunkRows) {
         m_last = m_rows.size();
-        m_rows.push_back(Rows{shape, 0, {}, {}});
+        m_rows.push_back(Rows{shape, 0, {}});
     }
     return m_rows[m_last];
 }
@@ -905,8 +898,6 @@ bool StoreDatabase::writeTasks(TaskRows &rows)
     for (size_t i = 0; ok && i < rows.m_rows.size(); ++i) {
         TaskRows::Rows &some = rows.m_rows[i];
         const auto kind = RowKind(some.shape & KindMask);
-        if (kind == RowKind::Submitted)
-            some.json += "]]"; // the last group's ids, and it
         QSqlQuery *q = rowStatement(some.shape);
         ok = q && execRows(*q, some.json);
         updated = updated || kind == RowKind::Update;
@@ -929,6 +920,38 @@ bool StoreDatabase::writeTasks(TaskRows &rows)
     }
     rows.clear();
     return ok;
+}
+
+bool StoreDatabase::insertSubmissions(const std::vector<SubmittedRun> &runs)
+{
+    if (runs.empty())
+        return true;
+    std::string text;
+    text.reserve(runs.size() * 64);
+    for (const SubmittedRun &run : runs) {
+        text += text.empty() ? "[[" : "],[";
+        appendDigits(text, qint64(run.firstId));
+        for (qint64 value : {run.count, run.specRow, qint64(run.maxAttempts), qint64(run.priority),
+                             run.firstSequence, run.submittedAtMs})
+            appendInteger(text, value);
+    }
+    text += "]]";
+    QSqlQuery &q = m_statements->insertSubmission;
+    q.bindValue(0, QByteArray::fromRawData(text.data(), qsizetype(text.size())));
+    const bool ok = q.exec() || fail(q);
+    q.finish();
+    q.bindValue(0, QVariant());
+    return ok;
+}
+
+bool StoreDatabase::materializeSubmissions()
+{
+    for (QSqlQuery *q : {&m_statements->materializeSubmissions, &m_statements->deleteSubmissions}) {
+        if (!q->exec())
+            return fail(*q);
+        q->finish();
+    }
+    return true;
 }
 
 std::optional<StoreDatabase::StoredTask> StoreDatabase::storedTask(TaskId id)
@@ -1001,6 +1024,12 @@ std::optional<StoreDatabase::Recovered> StoreDatabase::recover(int historyLimit,
     };
     QSqlQuery q(m_db);
     q.setForwardOnly(true);
+
+    // Submitted tasks that had no row yet are pending ones.
+    if (!materializeSubmissions()) {
+        m_db.rollback();
+        return std::nullopt;
+    }
 
     // Tasks that were running when Taskdeck stopped did not fail: they were interrupted.
     QSet<TaskId> interrupted;

@@ -18,18 +18,21 @@ class QSqlQuery;
 // cross threads). Every method reports failure by its return value and lastError();
 // none throws or aborts.
 //
-// Schema (PRAGMA user_version 1):
+// Schema (PRAGMA user_version 2; a version 1 store gains the submissions table):
 //   specs(id, file, kind, command, name, group_name, priority, timeout_ms, retries,
 //         retry_delay_ms, memory_bytes, args, source)  one row per distinct definition
 //   tasks(id = TaskId, spec_id, priority, sequence, state, attempt, max_attempts,
 //         submitted_at, started_at, finished_at, progress, status, result, error, stack,
 //         log_tail, transitions)
+//   submissions(id, tasks)  tasks as submitted, a row per transaction that wrote some:
+//         JSON [[first_id, count, spec_id, max_attempts, priority, first_sequence,
+//         submitted_at], ...] (SubmittedRun); materializeSubmissions() makes their rows
 // Times are epoch ms (NULL for never); command, args, result, stack and log_tail are
 // JSON text (StoreCodec); transitions reads "pending@<ms> running@<ms> failed@<ms>".
 class StoreDatabase
 {
 public:
-    static constexpr int SchemaVersion = 1;
+    static constexpr int SchemaVersion = 2;
 
     StoreDatabase();
     ~StoreDatabase();
@@ -52,7 +55,6 @@ public:
         TaskId id = 0;
         qint64 specRow = 0; // inserts only
         const TaskSnapshot *values = nullptr;
-        bool sequenceKnown = true;    // false: submitted, never published (NULL)
         std::optional<QString> stack; // StoreCodec::stackText
         std::optional<QString> logTail;
         QString transitions;
@@ -78,14 +80,12 @@ public:
     private:
         friend class StoreDatabase;
         // Rows of one shape, at most ChunkRows (so that SQLite's parse of them stays small):
-        // "[[values],[values]" until written. Submitted rows are grouped by what they have
-        // alike (one group per submission, as a rule): "[[alike...,[id,id],[alike...,[id".
+        // "[[values],[values]" until written.
         struct Rows
         {
             quint32 shape = 0;
             int count = 0;
             std::string json;
-            std::string alike; // of the last group (submitted rows)
         };
         Rows &rowsOf(quint32 shape);
         void add(quint32 shape);
@@ -105,6 +105,24 @@ public:
     };
     // Writes (and clears) `rows`.
     bool writeTasks(TaskRows &rows);
+
+    // Tasks of one submission with consecutive ids and queue sequences and one spec.
+    struct SubmittedRun
+    {
+        TaskId firstId = 0;
+        qint64 count = 0;
+        qint64 specRow = 0;
+        int maxAttempts = 1;
+        int priority = 0;
+        qint64 firstSequence = 0;
+        qint64 submittedAtMs = 0;
+    };
+    // Records submitted tasks as one submissions row: a durable record of them that costs
+    // next to nothing per task, where a tasks row each costs a B-tree insert per index.
+    bool insertSubmissions(const std::vector<SubmittedRun> &runs);
+    // Gives every task of the submissions rows that has no tasks row one (pending, with
+    // what its submission told), and deletes the submissions rows.
+    bool materializeSubmissions();
 
     struct StoredTask
     {
@@ -126,7 +144,8 @@ public:
         TaskStore::Recovery recovery;
         QList<qint64> specRows; // specRows[i] is the row of recovery.tasks[i].spec
     };
-    // TaskStore::recover, in one transaction: running tasks become interrupted at
+    // TaskStore::recover, in one transaction: submitted tasks without a row get theirs
+    // (pending), running tasks become interrupted at
     // `nowMs`; spec rows no task uses are deleted if `deleteUnusedSpecs`. nullopt on error.
     std::optional<Recovered> recover(int historyLimit, qint64 nowMs, bool deleteUnusedSpecs);
 
@@ -135,7 +154,7 @@ private:
     struct Statements;
 
     Outcome connect(QString *problem);
-    Outcome createSchema(QString *problem);
+    Outcome createSchema(int version, QString *problem);
     Outcome prepareStatements(QString *problem);
     void close();
     QString moveAside(QString *error) const;

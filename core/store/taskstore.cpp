@@ -79,10 +79,11 @@ void TaskStore::forget(const QList<TaskId> &ids)
 }
 
 void TaskStore::submitted(const QList<TaskId> &ids,
-                          const QList<std::shared_ptr<const TaskSpec>> &specs)
+                          const QList<std::shared_ptr<const TaskSpec>> &specs,
+                          qint64 firstSequence)
 {
     if (m_writer)
-        m_writer->submitted(ids, specs);
+        m_writer->submitted(ids, specs, firstSequence);
 }
 
 void TaskStore::published(const EngineUpdate &update)

@@ -90,8 +90,8 @@ public:
     void forget(const QList<TaskId> &ids);
 
     // EngineJournal, called on the engine thread.
-    void submitted(const QList<TaskId> &ids,
-                   const QList<std::shared_ptr<const TaskSpec>> &specs) override;
+    void submitted(const QList<TaskId> &ids, const QList<std::shared_ptr<const TaskSpec>> &specs,
+                   qint64 firstSequence) override;
     void published(const EngineUpdate &update) override;
 
 private:

@@ -7,6 +7,8 @@
 #include <QDateTime>
 #include <QThread>
 
+#include <algorithm>
+
 #ifdef Q_OS_LINUX
 #include <sys/resource.h>
 #include <unistd.h>
@@ -14,7 +16,13 @@
 
 namespace {
 
-constexpr auto BatchWindow = std::chrono::milliseconds(50);
+constexpr auto BatchWindow = std::chrono::milliseconds(50); // the least, and for submissions
+constexpr auto MaxBatchWindow = std::chrono::seconds(1);
+constexpr int WindowPerDrainTime = 10; // the window is this many times the last drain's time
+// A drain writes the tasks of submissions rows older than this as tasks rows when it has
+// fewer than QuietRows rows of its own to write.
+constexpr auto SubmittedRowsAfter = std::chrono::seconds(2);
+constexpr size_t QuietRows = 1000;
 constexpr auto SampleInterval = std::chrono::seconds(1);
 constexpr int MaxSampled = 256;
 constexpr qsizetype TailLines = 200;
@@ -51,7 +59,10 @@ void keepTail(QStringList &tail, const QStringList &lines)
 
 } // namespace
 
-TaskStore::Writer::Writer() = default;
+TaskStore::Writer::Writer()
+    : m_window(BatchWindow)
+{
+}
 
 TaskStore::Writer::~Writer()
 {
@@ -101,35 +112,80 @@ void TaskStore::Writer::run(const QString &dataDir, std::promise<OpenResult> *op
     opened->set_value(result);
 
     m_nextSample = Clock::now() + SampleInterval;
-    bool saved = true;
     for (;;) {
         std::vector<Item> items;
         bool stopping = false;
         waitForWork(&items, &stopping);
-        for (Item &item : items)
-            apply(item);
-        items.clear();
-        const Clock::time_point now = Clock::now();
-        if (m_running.empty()) {
-            m_nextSample = now + SampleInterval;
-        } else if (now >= m_nextSample) {
-            sample();
-            m_nextSample = Clock::now() + SampleInterval;
-        }
-        if (stopping || !m_retryAt || now >= *m_retryAt)
-            saved = flush();
+        const Clock::time_point started = Clock::now();
+        const bool deferred = !stopping && deferFlood(items);
+        drain(items, stopping);
         if (stopping)
             break;
+        m_window = deferred ? Clock::duration(MaxBatchWindow)
+                            : std::clamp<Clock::duration>((Clock::now() - started) *
+                                                              WindowPerDrainTime,
+                                                          BatchWindow, MaxBatchWindow);
     }
-    if (!saved)
-        report(QStringLiteral("the last changes of %1 tasks were not saved").arg(m_dirty.size()));
     m_db.reset();
+}
+
+// Under a flood of changes (QuietRows or more in the batches after the last submission),
+// a drain writes the submissions only, and the batches after them go back to the queue
+// for a drain MaxBatchWindow later: the engine keeps the cores while it is busiest.
+// Returns whether it did so.
+bool TaskStore::Writer::deferFlood(std::vector<Item> &items)
+{
+    size_t after = 0; // the items after the last submission
+    qsizetype changes = 0;
+    for (size_t i = 0; i < items.size(); ++i) {
+        if (std::holds_alternative<Submission>(items[i])) {
+            after = i + 1;
+            changes = 0;
+        } else if (const auto *batch = std::get_if<Batch>(&items[i])) {
+            changes += batch->update.changed.size();
+        } else {
+            return false; // a caller waits, or a forget: everything now
+        }
+    }
+    if (after == 0 || after == items.size() || size_t(changes) < QuietRows)
+        return false;
+    {
+        std::lock_guard lock(m_mutex);
+        m_queue.insert(m_queue.begin(), std::make_move_iterator(items.begin() + qsizetype(after)),
+                       std::make_move_iterator(items.end()));
+    }
+    items.resize(after);
+    return true;
+}
+
+// Applies what was handed over and writes it (with the samples when due).
+void TaskStore::Writer::drain(std::vector<Item> &items, bool stopping)
+{
+    for (Item &item : items)
+        apply(item);
+    items.clear();
+    const Clock::time_point now = Clock::now();
+    if (m_running.empty()) {
+        m_nextSample = now + SampleInterval;
+    } else if (now >= m_nextSample) {
+        sample();
+        m_nextSample = Clock::now() + SampleInterval;
+    }
+    if (!stopping && m_retryAt && now < *m_retryAt)
+        return;
+    // Quiet: the tasks of older submissions rows get their tasks rows.
+    const bool materialize = m_submittedSince && m_dirty.size() < QuietRows &&
+                             now - *m_submittedSince >= SubmittedRowsAfter;
+    if (!flush(materialize) && stopping)
+        report(QStringLiteral("the last changes of %1 tasks were not saved").arg(m_dirty.size()));
 }
 
 void TaskStore::Writer::enqueue(Item &&item, bool urgent)
 {
     {
         std::lock_guard lock(m_mutex);
+        if (!m_submissionAt && std::holds_alternative<Submission>(item))
+            m_submissionAt = Clock::now();
         m_queue.push_back(std::move(item));
         m_urgent = m_urgent || urgent;
     }
@@ -150,8 +206,9 @@ void TaskStore::Writer::call(const std::function<void()> &function)
     finished.wait();
 }
 
-// Waits for work: queued items (then for the batch window, unless a caller waits), the
-// next sample of running tasks, or the retry of a failed transaction.
+// Waits for work: queued items (then for the batch window, unless a caller waits, or
+// BatchWindow after a submission arrived), the next sample of running tasks, or the
+// retry of a failed transaction.
 void TaskStore::Writer::waitForWork(std::vector<Item> *items, bool *stopping)
 {
     std::optional<Clock::time_point> deadline;
@@ -166,19 +223,27 @@ void TaskStore::Writer::waitForWork(std::vector<Item> *items, bool *stopping)
         else if (m_wake.wait_until(lock, *deadline) == std::cv_status::timeout)
             break;
     }
-    if (!m_queue.empty() && !m_urgent && !m_stopping)
-        m_wake.wait_for(lock, BatchWindow, [this] { return m_urgent || m_stopping; });
+    const Clock::time_point windowEnd = Clock::now() + m_window;
+    while (!m_queue.empty() && !m_urgent && !m_stopping) {
+        Clock::time_point until = windowEnd;
+        if (m_submissionAt)
+            until = std::min(until, *m_submissionAt + BatchWindow);
+        if (m_wake.wait_until(lock, until) == std::cv_status::timeout)
+            break;
+    }
     items->swap(m_queue);
     m_urgent = false;
+    m_submissionAt.reset();
     *stopping = m_stopping;
 }
 
 // ---- the calls ----
 
 void TaskStore::Writer::submitted(const QList<TaskId> &ids,
-                                  const QList<std::shared_ptr<const TaskSpec>> &specs)
+                                  const QList<std::shared_ptr<const TaskSpec>> &specs,
+                                  qint64 firstSequence)
 {
-    enqueue(Submission{ids, specs, epochMs()}, false);
+    enqueue(Submission{ids, specs, firstSequence, epochMs()}, false);
 }
 
 void TaskStore::Writer::published(const EngineUpdate &update)
@@ -243,25 +308,24 @@ void TaskStore::Writer::apply(Item &item)
     } else if (const auto *forgetting = std::get_if<Forgetting>(&item)) {
         applyForgetting(*forgetting);
     } else if (const auto *called = std::get_if<Call>(&item)) {
-        flush();
+        flush(true);
         called->run();
     }
 }
 
 void TaskStore::Writer::applySubmission(const Submission &submission)
 {
-    m_records.reserve(m_records.size() + size_t(submission.ids.size()));
-    const QString transition = QStringLiteral("pending@%1").arg(submission.atMs);
-    for (qsizetype i = 0; i < submission.ids.size() && i < submission.specs.size(); ++i) {
-        const TaskId id = submission.ids[i];
-        auto [it, added] = m_records.try_emplace(id);
-        if (!added)
-            continue;
-        Record &record = it->second;
-        record.spec = submission.specs[i];
-        record.submittedAtMs = submission.atMs;
-        record.transitions = transition;
-        markDirty(id, record);
+    const qsizetype count = qMin(submission.ids.size(), submission.specs.size());
+    for (qsizetype i = 0; i < count;) {
+        const TaskId first = submission.ids[i];
+        const std::shared_ptr<const TaskSpec> &spec = submission.specs[i];
+        qsizetype end = i + 1;
+        while (end < count && submission.ids[end] == first + TaskId(end - i) &&
+               submission.specs[end] == spec)
+            ++end;
+        m_submitted.insert_or_assign(
+            first, Run{end - i, spec, submission.firstSequence + i, submission.atMs, false});
+        i = end;
     }
 }
 
@@ -272,6 +336,14 @@ void TaskStore::Writer::applyBatch(const Batch &batch)
         if (isFinished(snapshot.state) && !m_records.count(snapshot.id) &&
             m_restoredFinished.remove(snapshot.id))
             continue;
+        if (!m_records.count(snapshot.id) && snapshot.state == TaskState::Pending &&
+            snapshot.attempt == 0) {
+            // Still as submitted (a submission's first batch): its run tells as much.
+            const auto *run = runOf(snapshot.id);
+            if (run && snapshot.priority == run->second.spec->priority &&
+                snapshot.sequence == run->second.firstSequence + qint64(snapshot.id - run->first))
+                continue;
+        }
         Record *record = recordFor(snapshot.id);
         if (!record)
             continue;
@@ -302,18 +374,29 @@ void TaskStore::Writer::applyForgetting(const Forgetting &forgetting)
     }
 }
 
-// The record of a task the writer has not seen in this run (a restored task, or one
-// finished and written before): made from its row. nullptr if it has none.
+// The record of a task, made the first time it is needed: from its run (a task submitted
+// and not changed since), else from its row (a restored task, or one written before).
+// nullptr if it has neither.
 TaskStore::Writer::Record *TaskStore::Writer::recordFor(TaskId id)
 {
     if (auto it = m_records.find(id); it != m_records.end())
         return &it->second;
+    if (const auto *run = runOf(id)) {
+        Record &record = m_records[id];
+        record.spec = run->second.spec;
+        record.submittedAtMs = run->second.atMs;
+        record.sequence = run->second.firstSequence + qint64(id - run->first);
+        record.transitions = QStringLiteral("pending@%1").arg(run->second.atMs);
+        markDirty(id, record);
+        return &record;
+    }
     if (m_unknown.contains(id))
         return nullptr;
     const std::optional<StoreDatabase::StoredTask> stored = m_db->storedTask(id);
     if (!stored) {
         m_unknown.insert(id);
-        report(QStringLiteral("tasks submitted before attach() are not recorded"));
+        report(QStringLiteral("tasks it has no row of (submitted before attach(), or deleted) are "
+                              "not recorded"));
         return nullptr;
     }
     Record &record = m_records[id];
@@ -323,6 +406,16 @@ TaskStore::Writer::Record *TaskStore::Writer::recordFor(TaskId id)
     if (record.state == TaskState::Running)
         m_running.insert(id);
     return &record;
+}
+
+// The run holding `id`, or nullptr.
+const std::pair<const TaskId, TaskStore::Writer::Run> *TaskStore::Writer::runOf(TaskId id) const
+{
+    auto it = m_submitted.upper_bound(id);
+    if (it == m_submitted.begin())
+        return nullptr;
+    --it;
+    return id - it->first < TaskId(it->second.count) ? &*it : nullptr;
 }
 
 // Notes a change of state, as seen from one batch to the next.
@@ -396,11 +489,17 @@ void TaskStore::Writer::sample()
 
 // ---- writing (writer thread) ----
 
-// Writes everything dirty and forgotten in one transaction. On failure nothing is
-// settled: the same work (and what is added meanwhile) is tried again, with a back-off.
-bool TaskStore::Writer::flush()
+// Writes everything dirty and forgotten, and the runs not yet written, in one
+// transaction; with `materialize` (and whenever tasks are forgotten, which must not come
+// back from a submissions row) the submitted tasks get their tasks rows, and the
+// submissions rows go. On failure nothing is settled: the same work (and what is added
+// meanwhile) is tried again, with a back-off.
+bool TaskStore::Writer::flush(bool materialize)
 {
-    if (m_dirty.empty() && m_forgets.empty())
+    materialize = (materialize || !m_forgets.empty()) && !m_submitted.empty();
+    const bool unwrittenRuns = std::any_of(m_submitted.begin(), m_submitted.end(),
+                                           [](const auto &run) { return !run.second.written; });
+    if (m_dirty.empty() && m_forgets.empty() && !unwrittenRuns && !materialize)
         return true;
     std::vector<Written> written;
     written.reserve(m_dirty.size());
@@ -418,6 +517,18 @@ bool TaskStore::Writer::flush()
             written.push_back(*one);
     }
     ok = ok && m_db->writeTasks(m_rows);
+    std::vector<StoreDatabase::SubmittedRun> runs;
+    for (auto it = m_submitted.begin(); ok && it != m_submitted.end(); ++it) {
+        const Run &run = it->second;
+        if (run.written)
+            continue;
+        runs.push_back({it->first, run.count, specRow(run.spec), run.spec->retries + 1,
+                        run.spec->priority, run.firstSequence, run.atMs});
+        ok = runs.back().specRow != 0;
+    }
+    ok = ok && m_db->insertSubmissions(runs);
+    // After the task rows: a row written since the submission is newer than it.
+    ok = ok && (!materialize || m_db->materializeSubmissions());
     std::set<qint64> specsOfForgotten;
     ok = ok && m_db->deleteTasks(m_forgets, &specsOfForgotten);
     for (auto it = specsOfForgotten.begin(); ok && it != specsOfForgotten.end(); ++it) {
@@ -447,6 +558,16 @@ bool TaskStore::Writer::flush()
     for (qint64 row : deletedSpecs) {
         if (const TaskSpec *spec = m_specOfRow.take(row))
             m_specRows.erase(spec);
+    }
+    if (materialize) {
+        // Their tasks have rows now: a record, when one is needed, comes from the row.
+        m_submitted.clear();
+        m_submittedSince.reset();
+    } else if (!runs.empty()) {
+        for (auto &[first, run] : m_submitted)
+            run.written = true;
+        if (!m_submittedSince)
+            m_submittedSince = Clock::now();
     }
     settle(written);
     m_forgets.clear();
@@ -489,7 +610,7 @@ bool TaskStore::Writer::write(TaskId id, Record &record, std::optional<Written> 
             submitted.priority = record.spec->priority;
             submitted.maxAttempts = record.spec->retries + 1;
             submitted.submittedAtMs = record.submittedAtMs;
-            row.sequenceKnown = false;
+            submitted.sequence = record.sequence;
         }
         row.values = snapshot ? snapshot : &submitted;
         row.specRow = specRow(record.spec);
