@@ -8,6 +8,7 @@
 #include <QFile>
 #include <QJsonArray>
 #include <QJsonDocument>
+#include <QHash>
 #include <QJsonObject>
 #include <QRandomGenerator>
 #include <QRegularExpression>
@@ -16,6 +17,7 @@
 #include <QTemporaryDir>
 #include <QTest>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -1000,6 +1002,159 @@ private Q_SLOTS:
         engine.restore(recovery.tasks, recovery.lastId);
         ScriptDir dir;
         QCOMPARE(engine.submit(dir.spec("b.lua", "return 1")), TaskId(4));
+    }
+
+    // A submission is on disk within moments, as one row rather than a row per task; a
+    // crash before its tasks have rows of their own brings back the whole queue, in order.
+    void queueSubmittedJustBeforeACrashComesBackFromItsSubmissionRow()
+    {
+        ScriptDir dir;
+        QTemporaryDir data;
+        QTemporaryDir crashed;
+        QList<TaskId> expected; // the engine's queue, in the order it would run it
+        QHash<TaskId, int> priorities;
+        {
+            TaskStore store;
+            QCOMPARE(store.open(data.path()).status, TaskStore::OpenStatus::Opened);
+            store.recover();
+            Engine engine(Engine::Options{.maxRunning = 1, .publishIntervalMs = 20});
+            store.attach(&engine);
+            engine.pause();
+            const QList<TaskId> low = engine.submit(dir.spec("low.lua", "return 1"), 1000);
+            const QList<TaskId> high =
+                engine.submit(named(dir.spec("high.lua", "return 2"), "high", 5), 500);
+            engine.moveToTop(low[10]);
+            engine.flush();
+            StoreFile file(store.path());
+            // The moved task has a row of its own; the other 1,499 are in submissions rows.
+            QTRY_VERIFY_WITH_TIMEOUT(file.count("submissions") >= 1 && file.count("tasks") == 1,
+                                     5000);
+            QCOMPARE(file.value("SELECT id FROM tasks").toLongLong(), qint64(low[10]));
+            copyStore(store.path(), crashed.path()); // what `kill -9` would leave
+
+            QList<TaskSnapshot> queued = engine.tasks();
+            std::sort(queued.begin(), queued.end(), [](const auto &a, const auto &b) {
+                return a.priority != b.priority ? a.priority > b.priority : a.sequence < b.sequence;
+            });
+            for (const TaskSnapshot &s : queued) {
+                expected.append(s.id);
+                priorities.insert(s.id, s.priority);
+            }
+            QCOMPARE(expected.first(), low[10]);
+            QCOMPARE(expected[1], high.first());
+            store.detach();
+        }
+
+        TaskStore store;
+        QCOMPARE(store.open(crashed.path()).status, TaskStore::OpenStatus::Opened);
+        const TaskStore::Recovery recovery = store.recover();
+        QCOMPARE(recovery.pending, 1500);
+        QList<TaskId> listed;
+        for (const RestoredTask &task : recovery.tasks) {
+            listed.append(task.snapshot.id);
+            QCOMPARE(task.snapshot.state, TaskState::Pending);
+            QCOMPARE(task.snapshot.priority, priorities.value(task.snapshot.id));
+        }
+        QCOMPARE(listed, expected);
+        QCOMPARE(recovery.tasks[1].snapshot.name, QStringLiteral("high"));
+        QCOMPARE(recovery.lastId, TaskId(1500));
+        // Recovery gave every submitted task its row, and the submissions rows went.
+        StoreFile file(store.path());
+        QCOMPARE(file.count("tasks"), 1500);
+        QCOMPARE(file.count("submissions"), 0);
+        QCOMPARE(file.value("SELECT count(*) FROM tasks WHERE transitions LIKE 'pending@%'"
+                            " AND submitted_at IS NOT NULL")
+                     .toInt(),
+                 1500);
+    }
+
+    // Without sync(), a quiet store gives submitted tasks their rows a while later, and a
+    // flood of changes right after a submission is written too.
+    void submittedTasksGetTheirRowsWhenTheStoreIsQuiet()
+    {
+        QTemporaryDir data;
+        TaskStore store;
+        QCOMPARE(store.open(data.path()).status, TaskStore::OpenStatus::Opened);
+        TaskSpec spec;
+        spec.file = "/x/a.lua";
+        auto shared = std::make_shared<const TaskSpec>(spec);
+        store.submitted({1, 2, 3}, {shared, shared, shared}, 1);
+        recordFinished(store, spec, 4, 5000); // submitted, then 5,000 changes at once
+        StoreFile file(store.path());
+        QTRY_COMPARE_WITH_TIMEOUT(
+            file.value("SELECT count(*) FROM tasks WHERE state = 'succeeded'").toInt(), 5000,
+            10000);
+        QTRY_COMPARE_WITH_TIMEOUT(file.count("tasks"), 5003, 10000);
+        QTRY_COMPARE_WITH_TIMEOUT(file.count("submissions"), 0, 10000);
+        QCOMPARE(file.value("SELECT group_concat(sequence) FROM tasks WHERE id <= 3").toString(),
+                 QStringLiteral("1,2,3"));
+    }
+
+    // Forgetting a task never lets it come back from a submissions row after a crash.
+    void forgottenTaskDoesNotComeBackFromItsSubmission()
+    {
+        QTemporaryDir data;
+        QTemporaryDir crashed;
+        {
+            TaskStore store;
+            QCOMPARE(store.open(data.path()).status, TaskStore::OpenStatus::Opened);
+            TaskSpec spec;
+            spec.file = "/x/a.lua";
+            auto shared = std::make_shared<const TaskSpec>(spec);
+            store.submitted({1, 2, 3}, {shared, shared, shared}, 1);
+            StoreFile file(store.path());
+            QTRY_COMPARE_WITH_TIMEOUT(file.count("submissions"), 1, 5000);
+            TaskSnapshot done;
+            done.id = 2;
+            done.state = TaskState::Succeeded;
+            done.attempt = 1;
+            done.sequence = 2;
+            done.finishedAtMs = 2000;
+            store.published(batchOf({done}));
+            store.forget({2});
+            QTRY_VERIFY_WITH_TIMEOUT(file.count("submissions") == 0 && file.count("tasks") == 2,
+                                     5000);
+            copyStore(store.path(), crashed.path());
+        }
+        TaskStore store;
+        QCOMPARE(store.open(crashed.path()).status, TaskStore::OpenStatus::Opened);
+        const TaskStore::Recovery recovery = store.recover();
+        QCOMPARE(recovery.tasks.size(), 2);
+        QCOMPARE(recovery.tasks[0].snapshot.id, TaskId(1));
+        QCOMPARE(recovery.tasks[1].snapshot.id, TaskId(3));
+        QCOMPARE(recovery.lastId, TaskId(3));
+    }
+
+    // A store of the first version (no submissions table) is brought up to date in place.
+    void storeOfTheFirstVersionGainsTheSubmissionsTable()
+    {
+        QTemporaryDir data;
+        TaskSpec spec;
+        spec.file = "/x/a.lua";
+        QString path;
+        {
+            TaskStore store;
+            QCOMPARE(store.open(data.path()).status, TaskStore::OpenStatus::Opened);
+            recordFinished(store, spec, 1, 2);
+            store.sync();
+            path = store.path();
+        }
+        {
+            StoreFile file(path);
+            file.value("DROP TABLE submissions");
+            file.value("PRAGMA user_version = 1");
+            QCOMPARE(file.value("PRAGMA user_version").toInt(), 1);
+        }
+        TaskStore store;
+        const TaskStore::OpenResult opened = store.open(data.path());
+        QCOMPARE(opened.status, TaskStore::OpenStatus::Opened);
+        QCOMPARE(store.recover().tasks.size(), 2);
+        auto shared = std::make_shared<const TaskSpec>(spec);
+        store.submitted({3}, {shared}, 3);
+        store.sync();
+        StoreFile file(path);
+        QCOMPARE(file.value("PRAGMA user_version").toInt(), 2);
+        QCOMPARE(file.count("tasks"), 3);
     }
 
     void copiesOfOneSpecShareOneRow()

@@ -207,8 +207,8 @@ void TaskStore::Writer::call(const std::function<void()> &function)
 }
 
 // Waits for work: queued items (then for the batch window, unless a caller waits, or
-// BatchWindow after a submission arrived), the next sample of running tasks, or the
-// retry of a failed transaction.
+// BatchWindow after a submission arrived), the next sample of running tasks, the retry
+// of a failed transaction, or the time to give submitted tasks their rows.
 void TaskStore::Writer::waitForWork(std::vector<Item> *items, bool *stopping)
 {
     std::optional<Clock::time_point> deadline;
@@ -216,6 +216,9 @@ void TaskStore::Writer::waitForWork(std::vector<Item> *items, bool *stopping)
         deadline = m_nextSample;
     if (m_retryAt && (!deadline || *m_retryAt < *deadline))
         deadline = m_retryAt;
+    if (m_submittedSince && !m_retryAt &&
+        (!deadline || *m_submittedSince + SubmittedRowsAfter < *deadline))
+        deadline = *m_submittedSince + SubmittedRowsAfter;
     std::unique_lock lock(m_mutex);
     while (m_queue.empty() && !m_stopping) {
         if (!deadline)
