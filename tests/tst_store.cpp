@@ -1088,6 +1088,11 @@ private Q_SLOTS:
         QTRY_COMPARE_WITH_TIMEOUT(file.count("submissions"), 0, 10000);
         QCOMPARE(file.value("SELECT group_concat(sequence) FROM tasks WHERE id <= 3").toString(),
                  QStringLiteral("1,2,3"));
+        // Started and finished between two batches, and still seen to run.
+        QVERIFY(file.value("SELECT transitions FROM tasks WHERE id = 4")
+                    .toString()
+                    .contains(QRegularExpression(QStringLiteral(
+                        "^pending@[0-9]+ running@1000 succeeded@2000$"))));
     }
 
     // Forgetting a task never lets it come back from a submissions row after a crash.

@@ -429,6 +429,10 @@ void TaskStore::Writer::observe(TaskId id, Record &record, const TaskSnapshot &s
         return;
     if (!record.transitions.isEmpty())
         record.transitions += u' ';
+    // Started and ended between two batches: it ran all the same.
+    if (record.state == TaskState::Pending && isFinished(snapshot.state) &&
+        snapshot.attempt > 0 && snapshot.startedAtMs >= 0)
+        record.transitions += QStringLiteral("running@%1 ").arg(snapshot.startedAtMs);
     record.transitions +=
         taskStateName(snapshot.state) + u'@' + QString::number(enteredAt(snapshot, atMs));
     record.state = snapshot.state;
