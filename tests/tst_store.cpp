@@ -130,16 +130,25 @@ EngineUpdate batchOf(const QList<TaskSnapshot> &changed)
     return update;
 }
 
-// Feeds `count` tasks of one spec straight into a store's journal interface, finished.
-void recordFinished(TaskStore &store, const TaskSpec &spec, TaskId first, int count)
+// Submits `count` tasks of one spec (ids and queue sequences from `first` on) straight
+// into a store's journal interface.
+void submitCopies(TaskStore &store, const TaskSpec &spec, TaskId first, int count)
 {
     auto shared = std::make_shared<const TaskSpec>(spec);
     QList<TaskId> ids;
     QList<std::shared_ptr<const TaskSpec>> specs;
-    QList<TaskSnapshot> done;
     for (int i = 0; i < count; ++i) {
         ids.append(first + TaskId(i));
         specs.append(shared);
+    }
+    store.submitted(ids, specs, qint64(first));
+}
+
+// Feeds `count` tasks of one spec straight into a store's journal interface, finished.
+void recordFinished(TaskStore &store, const TaskSpec &spec, TaskId first, int count)
+{
+    QList<TaskSnapshot> done;
+    for (int i = 0; i < count; ++i) {
         TaskSnapshot s;
         s.id = first + TaskId(i);
         s.state = TaskState::Succeeded;
@@ -149,7 +158,7 @@ void recordFinished(TaskStore &store, const TaskSpec &spec, TaskId first, int co
         s.finishedAtMs = 2000 + i;
         done.append(s);
     }
-    store.submitted(ids, specs, qint64(first));
+    submitCopies(store, spec, first, count);
     store.published(batchOf(done));
 }
 
@@ -580,8 +589,7 @@ private Q_SLOTS:
         QCOMPARE(store.open(data.path()).status, TaskStore::OpenStatus::Opened);
         TaskSpec spec;
         spec.file = "/x/gone.lua";
-        auto shared = std::make_shared<const TaskSpec>(spec);
-        store.submitted({1, 2}, {shared, shared}, 1);
+        submitCopies(store, spec, 1, 2);
         store.sync();
         StoreFile file(store.path());
         QCOMPARE(file.count("tasks"), 2);
@@ -1077,8 +1085,7 @@ private Q_SLOTS:
         QCOMPARE(store.open(data.path()).status, TaskStore::OpenStatus::Opened);
         TaskSpec spec;
         spec.file = "/x/a.lua";
-        auto shared = std::make_shared<const TaskSpec>(spec);
-        store.submitted({1, 2, 3}, {shared, shared, shared}, 1);
+        submitCopies(store, spec, 1, 3);
         recordFinished(store, spec, 4, 5000); // submitted, then 5,000 changes at once
         StoreFile file(store.path());
         QTRY_COMPARE_WITH_TIMEOUT(
@@ -1105,8 +1112,7 @@ private Q_SLOTS:
             QCOMPARE(store.open(data.path()).status, TaskStore::OpenStatus::Opened);
             TaskSpec spec;
             spec.file = "/x/a.lua";
-            auto shared = std::make_shared<const TaskSpec>(spec);
-            store.submitted({1, 2, 3}, {shared, shared, shared}, 1);
+            submitCopies(store, spec, 1, 3);
             StoreFile file(store.path());
             QTRY_COMPARE_WITH_TIMEOUT(file.count("submissions"), 1, 5000);
             TaskSnapshot done;
@@ -1154,8 +1160,7 @@ private Q_SLOTS:
         const TaskStore::OpenResult opened = store.open(data.path());
         QCOMPARE(opened.status, TaskStore::OpenStatus::Opened);
         QCOMPARE(store.recover().tasks.size(), 2);
-        auto shared = std::make_shared<const TaskSpec>(spec);
-        store.submitted({3}, {shared}, 3);
+        submitCopies(store, spec, 3, 1);
         store.sync();
         StoreFile file(path);
         QCOMPARE(file.value("PRAGMA user_version").toInt(), 2);
