@@ -1194,6 +1194,39 @@ private Q_SLOTS:
         QCOMPARE(recovery.tasks.first().spec, recovery.tasks[999].spec);
         QVERIFY(recovery.tasks.first().spec != recovery.tasks.last().spec);
     }
+
+    // Specs copied by value (a spec object per task) are still one row per content, and a
+    // spec that differs in anything but its address gets its own.
+    void equalSpecsShareOneRowHoweverTheyWereCopied()
+    {
+        ScriptDir dir;
+        QTemporaryDir data;
+        TaskStore store;
+        QCOMPARE(store.open(data.path()).status, TaskStore::OpenStatus::Opened);
+        const TaskSpec one = dir.spec("one.lua", "return 1");
+        TaskSpec withArg = one;
+        withArg.args.append({QStringLiteral("k"), QStringLiteral("v")});
+        QList<TaskSpec> specs;
+        for (int i = 0; i < 300; ++i)
+            specs.append(i % 3 == 2 ? withArg : one);
+        {
+            Engine engine(Engine::Options{.publishIntervalMs = 20});
+            store.attach(&engine);
+            engine.pause();
+            engine.submit(specs);
+            engine.submit(one);
+            QCOMPARE(engine.liveCounts().pending, 301); // handed to the store by now
+            store.sync();
+            store.detach();
+        }
+        StoreFile file(store.path());
+        QCOMPARE(file.count("tasks"), 301);
+        QCOMPARE(file.count("specs"), 2);
+        QCOMPARE(file.value("SELECT count(*) FROM tasks t JOIN specs s ON s.id = t.spec_id"
+                            " WHERE s.args LIKE '%\"k\"%'")
+                     .toInt(),
+                 100);
+    }
 };
 
 QTEST_GUILESS_MAIN(tst_TaskStore)

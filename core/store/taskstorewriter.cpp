@@ -46,6 +46,22 @@ qint64 enteredAt(const TaskSnapshot &s, qint64 batchMs)
     }
 }
 
+size_t contentKey(const TaskSpec &spec)
+{
+    return qHashMulti(0, spec.file, int(spec.kind), spec.command, spec.name, spec.priority,
+                      spec.group, spec.timeoutMs, spec.retries, spec.retryDelayMs,
+                      spec.memoryBytes, spec.source);
+}
+
+// Whether two specs make the same spec row.
+bool sameSpec(const TaskSpec &a, const TaskSpec &b)
+{
+    return a.file == b.file && a.kind == b.kind && a.command == b.command && a.name == b.name &&
+           a.priority == b.priority && a.group == b.group && a.timeoutMs == b.timeoutMs &&
+           a.retries == b.retries && a.retryDelayMs == b.retryDelayMs &&
+           a.memoryBytes == b.memoryBytes && a.args == b.args && a.source == b.source;
+}
+
 void keepTail(QStringList &tail, const QStringList &lines)
 {
     if (lines.size() >= TailLines) {
@@ -283,8 +299,8 @@ TaskStore::Recovery TaskStore::Writer::recover(int historyLimit)
         for (qsizetype i = 0; i < tasks.size(); ++i) {
             const qint64 row = recovered->specRows[i];
             if (!m_specOfRow.contains(row)) {
-                m_specRows.emplace(tasks[i].spec.get(), SpecRow{row, tasks[i].spec});
-                m_specOfRow.insert(row, tasks[i].spec.get());
+                keepSpecRow(SpecRow{row, tasks[i].spec});
+                m_rowsByContent.emplace(contentKey(*tasks[i].spec), SpecRow{row, tasks[i].spec});
             }
             const TaskId id = tasks[i].snapshot.id;
             if (tasks[i].snapshot.state == TaskState::Pending) {
@@ -551,21 +567,20 @@ bool TaskStore::Writer::flush(bool materialize)
     }
     if (!ok) {
         m_stagedSpecs.clear();
+        m_stagedContent.clear();
         report(m_db->lastError());
         ++m_failures;
         m_retryAt = Clock::now() + std::chrono::seconds(1 << qMin(m_failures - 1, 5));
         return false;
     }
 
-    for (auto &[spec, row] : m_stagedSpecs) {
-        m_specOfRow.insert(row.row, spec);
-        m_specRows.insert_or_assign(spec, std::move(row));
-    }
+    for (auto &[spec, row] : m_stagedSpecs)
+        keepSpecRow(row);
     m_stagedSpecs.clear();
-    for (qint64 row : deletedSpecs) {
-        if (const TaskSpec *spec = m_specOfRow.take(row))
-            m_specRows.erase(spec);
-    }
+    m_rowsByContent.merge(m_stagedContent);
+    m_stagedContent.clear();
+    for (qint64 row : deletedSpecs)
+        dropSpecRow(row);
     if (materialize) {
         // Their tasks have rows now: a record, when one is needed, comes from the row.
         m_submitted.clear();
@@ -636,7 +651,7 @@ bool TaskStore::Writer::write(TaskId id, Record &record, std::optional<Written> 
     return true;
 }
 
-// The row of `spec`, inserting it (staged until the commit) the first time it is seen.
+// The row of `spec`: the one of an equal spec, else a new one (staged until the commit).
 qint64 TaskStore::Writer::specRow(const std::shared_ptr<const TaskSpec> &spec)
 {
     if (!spec)
@@ -645,10 +660,46 @@ qint64 TaskStore::Writer::specRow(const std::shared_ptr<const TaskSpec> &spec)
         return it->second.row;
     if (auto it = m_stagedSpecs.find(spec.get()); it != m_stagedSpecs.end())
         return it->second.row;
-    const qint64 row = m_db->insertSpec(*spec);
-    if (row)
-        m_stagedSpecs.emplace(spec.get(), SpecRow{row, spec});
+    const size_t key = contentKey(*spec);
+    auto equal = [&](const std::unordered_multimap<size_t, SpecRow> &rows) -> qint64 {
+        for (auto [it, end] = rows.equal_range(key); it != end; ++it) {
+            if (sameSpec(*it->second.spec, *spec))
+                return it->second.row;
+        }
+        return 0;
+    };
+    qint64 row = equal(m_rowsByContent);
+    if (!row)
+        row = equal(m_stagedContent);
+    if (!row) {
+        row = m_db->insertSpec(*spec);
+        if (!row)
+            return 0;
+        m_stagedContent.emplace(key, SpecRow{row, spec});
+    }
+    m_stagedSpecs.emplace(spec.get(), SpecRow{row, spec});
     return row;
+}
+
+// Maps the spec of `row` to it (one more of the specs that use the row).
+void TaskStore::Writer::keepSpecRow(const SpecRow &row)
+{
+    m_specOfRow.insert(row.row, row.spec.get());
+    m_specRows.insert_or_assign(row.spec.get(), row);
+}
+
+// Forgets a deleted spec row, by every spec that used it and by content.
+void TaskStore::Writer::dropSpecRow(qint64 row)
+{
+    const QList<const TaskSpec *> specs = m_specOfRow.values(row);
+    if (!specs.isEmpty()) {
+        auto [it, end] = m_rowsByContent.equal_range(contentKey(*specs.first()));
+        while (it != end)
+            it = it->second.row == row ? m_rowsByContent.erase(it) : std::next(it);
+    }
+    for (const TaskSpec *spec : specs)
+        m_specRows.erase(spec);
+    m_specOfRow.remove(row);
 }
 
 // After a commit: what was written is no longer pending, and finished tasks are let go

@@ -4,6 +4,7 @@
 #include "taskstore.h"
 
 #include <QHash>
+#include <QMultiHash>
 #include <QSet>
 #include <QString>
 
@@ -171,8 +172,9 @@ private:
     Clock::duration m_window; // the batch window, after the last drain
     std::map<TaskId, Run> m_submitted; // by first id
     std::optional<Clock::time_point> m_submittedSince; // the oldest written run's drain
-    // Spec rows by the shared spec that made them (kept alive while mapped, so that the
-    // address is never another spec's); the staged ones await their commit.
+    // Spec rows by each shared spec that uses them (kept alive while mapped, so that the
+    // address is never another spec's), and by content (a hash of the spec: equal specs
+    // share a row, however they were copied); the staged ones await their commit.
     struct SpecRow
     {
         qint64 row = 0;
@@ -180,7 +182,11 @@ private:
     };
     std::unordered_map<const TaskSpec *, SpecRow> m_specRows;
     std::unordered_map<const TaskSpec *, SpecRow> m_stagedSpecs;
-    QHash<qint64, const TaskSpec *> m_specOfRow;
+    QMultiHash<qint64, const TaskSpec *> m_specOfRow;
+    std::unordered_multimap<size_t, SpecRow> m_rowsByContent;
+    std::unordered_multimap<size_t, SpecRow> m_stagedContent;
+    void keepSpecRow(const SpecRow &row);
+    void dropSpecRow(qint64 row);
     QSet<TaskId> m_restoredFinished; // published once by Engine::restore: nothing new
     QSet<TaskId> m_unknown;          // published, but never submitted to the store
     QSet<QString> m_reported;
