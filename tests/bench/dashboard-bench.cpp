@@ -1,5 +1,5 @@
 // taskdeck-dashboard-bench [--mode synthetic|engine] [--tasks N] [--changes-per-s N]
-//                          [--seconds S] [--sort COLUMN] [--filter TEXT]
+//                          [--seconds S] [--sort COLUMN] [--filter TEXT] [--store DIR]
 // SPEC section 6 "dashboard": the dashboard window lists 100,000 tasks while 5,000 change
 // state per second, and the GUI event loop must never stall more than 50 ms (p99 < 16 ms).
 //
@@ -11,10 +11,12 @@
 //   the engine publishes them (every 100 ms): first one batch of N new pending tasks, then
 //   batches of state changes (start, finish, progress) at the requested rate.
 // --mode engine: the real engine runs N Lua tasks that sleep 0.5-1.5 s, with enough of
-//   them running at once to make about that many state changes per second.
+//   them running at once to make about that many state changes per second. With --store
+//   the engine records into a task store in DIR, as the dashboard's does.
 #include "engine.h"
 #include "mainwindow.h"
 #include "scriptloader.h"
+#include "store/taskstore.h"
 #include "taskfilterproxymodel.h"
 #include "tasktablemodel.h"
 
@@ -216,6 +218,8 @@ int main(int argc, char *argv[])
     parser.addOption({QStringLiteral("filter"), QStringLiteral("text filter"),
                       QStringLiteral("text")});
     parser.addOption({QStringLiteral("verbose"), QStringLiteral("print each stall > 16 ms")});
+    parser.addOption({QStringLiteral("store"), QStringLiteral("record into a task store in dir"),
+                      QStringLiteral("dir")});
     parser.process(app);
     const bool engineMode = parser.value(QStringLiteral("mode")) == QStringLiteral("engine");
     const int tasks = parser.value(QStringLiteral("tasks")).toInt();
@@ -226,8 +230,19 @@ int main(int argc, char *argv[])
     // task, 1 s on average each) make `rate` changes per second.
     Engine::Options options;
     options.maxRunning = engineMode ? std::max(1, rate / 2) : 16;
+    TaskStore store; // outlives the engine, which tells it until its end
+    if (parser.isSet(QStringLiteral("store"))) {
+        const TaskStore::OpenResult opened = store.open(parser.value(QStringLiteral("store")));
+        if (opened.status == TaskStore::OpenStatus::Failed)
+            qFatal("%s", qPrintable(opened.message));
+        store.recover();
+    }
     Engine engine(options);
     MainWindow window(&engine);
+    if (store.isOpen()) {
+        store.attach(&engine);
+        window.setStore(&store);
+    }
     window.resize(1400, 900);
     window.taskView()->sortByColumn(parser.value(QStringLiteral("sort")).toInt(),
                                     Qt::AscendingOrder);
@@ -311,6 +326,8 @@ int main(int argc, char *argv[])
         app.quit();
     });
     app.exec();
+    window.setStore(nullptr);
+    store.detach();
 
     std::vector<double> stalls = probe.stallsMs();
     std::sort(stalls.begin(), stalls.end());
@@ -319,6 +336,7 @@ int main(int argc, char *argv[])
     QJsonObject out{
         {QStringLiteral("scenario"), QStringLiteral("dashboard")},
         {QStringLiteral("mode"), engineMode ? QStringLiteral("engine") : QStringLiteral("synthetic")},
+        {QStringLiteral("store"), store.isOpen()},
         {QStringLiteral("tasks"), tasks},
         {QStringLiteral("rows_listed"), window.taskModel()->rowCount()},
         {QStringLiteral("listed_after_ms"), listedMs},
