@@ -145,8 +145,8 @@ public:
         QList<qint64> specRows; // specRows[i] is the row of recovery.tasks[i].spec
     };
     // TaskStore::recover, in one transaction: submitted tasks without a row get theirs
-    // (pending), running tasks become interrupted at
-    // `nowMs`; spec rows no task uses are deleted if `deleteUnusedSpecs`. nullopt on error.
+    // (pending), running tasks become interrupted at `nowMs`; spec rows no task uses are
+    // deleted if `deleteUnusedSpecs`. nullopt on error.
     std::optional<Recovered> recover(int historyLimit, qint64 nowMs, bool deleteUnusedSpecs);
 
 private:

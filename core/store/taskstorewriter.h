@@ -12,9 +12,9 @@
 #include <condition_variable>
 #include <functional>
 #include <future>
+#include <map>
 #include <memory>
 #include <mutex>
-#include <map>
 #include <optional>
 #include <set>
 #include <unordered_map>
@@ -142,6 +142,9 @@ private:
     bool flush(bool materialize = false);
     bool write(TaskId id, Record &record, std::optional<Written> *written);
     qint64 specRow(const std::shared_ptr<const TaskSpec> &spec);
+    struct SpecRow;
+    void keepSpecRow(const SpecRow &row);
+    void dropSpecRow(qint64 row);
     void settle(const std::vector<Written> &written);
     void report(const QString &problem);
 
@@ -185,8 +188,6 @@ private:
     QMultiHash<qint64, const TaskSpec *> m_specOfRow;
     std::unordered_multimap<size_t, SpecRow> m_rowsByContent;
     std::unordered_multimap<size_t, SpecRow> m_stagedContent;
-    void keepSpecRow(const SpecRow &row);
-    void dropSpecRow(qint64 row);
     QSet<TaskId> m_restoredFinished; // published once by Engine::restore: nothing new
     QSet<TaskId> m_unknown;          // published, but never submitted to the store
     QSet<QString> m_reported;
