@@ -77,8 +77,24 @@ QJsonObject InstanceService::submit(const InstanceProtocol::Request &request)
 
 QJsonObject InstanceService::ps(const InstanceProtocol::Request &request) const
 {
+    const QList<TaskSnapshot> snapshots = m_engine->tasks();
+    // Stacks and wait reasons in one look-up each, not one per task.
+    QList<TaskId> running;
+    QList<TaskId> pending;
+    if (request.stacks) {
+        for (const TaskSnapshot &task : snapshots) {
+            if (task.state == TaskState::Running)
+                running.append(task.id);
+            else if (task.state == TaskState::Pending)
+                pending.append(task.id);
+        }
+    }
+    const QList<std::shared_ptr<const CoroutineStack>> stacks = m_engine->liveStacks(running);
+    const QStringList reasons = m_engine->waitReasons(pending);
+    qsizetype nextRunning = 0;
+    qsizetype nextPending = 0;
     QJsonArray tasks;
-    for (const TaskSnapshot &task : m_engine->tasks()) {
+    for (const TaskSnapshot &task : snapshots) {
         QJsonObject object = TaskJson::task(task);
         object.insert(QStringLiteral("priority"), task.priority);
         object.insert(QStringLiteral("group"), task.group);
@@ -86,11 +102,11 @@ QJsonObject InstanceService::ps(const InstanceProtocol::Request &request) const
                       task.progress < 0 ? QJsonValue(QJsonValue::Null) : QJsonValue(task.progress));
         if (request.stacks) {
             if (task.state == TaskState::Running) {
-                const auto stack = m_engine->liveStack(task.id);
+                const auto &stack = stacks[nextRunning++];
                 object.insert(QStringLiteral("stack"), stack ? QJsonValue(TaskJson::stack(*stack))
                                                              : QJsonValue(QJsonValue::Null));
             } else if (task.state == TaskState::Pending) {
-                object.insert(QStringLiteral("waiting"), m_engine->waitReason(task.id));
+                object.insert(QStringLiteral("waiting"), reasons[nextPending++]);
             } else if (task.stack) { // an ended task's final stack, also when it succeeded
                 object.insert(QStringLiteral("stack"), TaskJson::stack(*task.stack));
             }

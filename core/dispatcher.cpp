@@ -639,6 +639,27 @@ std::shared_ptr<const CoroutineStack> Dispatcher::liveStack(TaskId id) const
 
 QString Dispatcher::waitReason(TaskId id) const
 {
+    return waitReason(id, [this](TaskId queued) { return m_queue.position(queued); });
+}
+
+QStringList Dispatcher::waitReasons(const QList<TaskId> &ids) const
+{
+    std::optional<QHash<TaskId, int>> positions; // only when a reason needs one
+    const auto position = [&](TaskId queued) {
+        if (!positions)
+            positions = m_queue.positions();
+        return positions->value(queued);
+    };
+    QStringList reasons;
+    reasons.reserve(ids.size());
+    for (TaskId id : ids)
+        reasons.append(waitReason(id, position));
+    return reasons;
+}
+
+// Why `id` is still pending; `position` gives its place in the queue.
+QString Dispatcher::waitReason(TaskId id, const std::function<int(TaskId)> &position) const
+{
     const Task *task = find(id);
     if (!task || task->state != TaskState::Pending)
         return {};
@@ -656,8 +677,8 @@ QString Dispatcher::waitReason(TaskId id) const
     if (m_limit.running() >= m_limit.maxRunning())
         return QStringLiteral("all %1 slots running; #%2 in the queue")
             .arg(m_limit.maxRunning())
-            .arg(m_queue.position(id));
-    return QStringLiteral("#%1 in the queue").arg(m_queue.position(id));
+            .arg(position(id));
+    return QStringLiteral("#%1 in the queue").arg(position(id));
 }
 
 void Dispatcher::pokeRuns()

@@ -11,6 +11,7 @@
 #include <QObject>
 #include <QTimer>
 
+#include <functional>
 #include <memory>
 #include <unordered_map>
 #include <vector>
@@ -66,6 +67,7 @@ public:
     EngineCounts counts() const { return m_counts; }
     // Why a pending task has not started yet, in the user's words.
     QString waitReason(TaskId id) const;
+    QStringList waitReasons(const QList<TaskId> &ids) const; // queue places found once
     std::shared_ptr<const CoroutineStack> liveStack(TaskId id) const;
 
     // Stops every run now and releases `done` once none is left.
@@ -131,6 +133,7 @@ private:
     void buryRuns();
     void checkShutdown();
     void pokeRuns();
+    QString waitReason(TaskId id, const std::function<int(TaskId)> &position) const;
     TaskSnapshot makeSnapshot(const Task &task) const;
     RunServices services();
 

@@ -249,6 +249,22 @@ std::shared_ptr<const CoroutineStack> Engine::liveStack(TaskId id) const
     return query([id](Dispatcher *d) { return d->liveStack(id); });
 }
 
+QStringList Engine::waitReasons(const QList<TaskId> &ids) const
+{
+    return query([&ids](Dispatcher *d) { return d->waitReasons(ids); });
+}
+
+QList<std::shared_ptr<const CoroutineStack>> Engine::liveStacks(const QList<TaskId> &ids) const
+{
+    return query([&ids](Dispatcher *d) {
+        QList<std::shared_ptr<const CoroutineStack>> stacks;
+        stacks.reserve(ids.size());
+        for (TaskId id : ids)
+            stacks.append(d->liveStack(id));
+        return stacks;
+    });
+}
+
 EngineCounts Engine::liveCounts() const
 {
     return query([](Dispatcher *d) { return d->counts(); });

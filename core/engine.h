@@ -79,6 +79,9 @@ public:
     QStringList log(TaskId id) const;
     QString waitReason(TaskId id) const;
     std::shared_ptr<const CoroutineStack> liveStack(TaskId id) const;
+    // The same for many tasks in one look-up, in the order of `ids`.
+    QStringList waitReasons(const QList<TaskId> &ids) const;
+    QList<std::shared_ptr<const CoroutineStack>> liveStacks(const QList<TaskId> &ids) const;
     EngineCounts liveCounts() const;
     // Delivers the changes made so far through updated() now, without waiting for the
     // publish interval.

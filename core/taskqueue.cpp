@@ -1,5 +1,7 @@
 #include "taskqueue.h"
 
+#include <algorithm>
+
 #include <QStringList>
 
 #include <climits>
@@ -167,6 +169,20 @@ int TaskQueue::size(const QString &group) const
 {
     auto it = m_groups.find(group);
     return it == m_groups.end() ? 0 : int(it->second.pending.size());
+}
+
+QHash<TaskId, int> TaskQueue::positions() const
+{
+    std::vector<Key> all;
+    all.reserve(m_where.size());
+    for (const auto &[name, group] : m_groups)
+        all.insert(all.end(), group.pending.begin(), group.pending.end());
+    std::sort(all.begin(), all.end());
+    QHash<TaskId, int> places;
+    places.reserve(qsizetype(all.size()));
+    for (size_t i = 0; i < all.size(); ++i)
+        places.insert(all[i].id, int(i) + 1);
+    return places;
 }
 
 int TaskQueue::position(TaskId id) const

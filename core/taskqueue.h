@@ -53,6 +53,8 @@ public:
     int size(const QString &group) const;
     // 1-based place among all pending tasks in start order (ignoring limits); O(n).
     int position(TaskId id) const;
+    // The places of every pending task at once; O(n log n).
+    QHash<TaskId, int> positions() const;
 
 private:
     struct Key

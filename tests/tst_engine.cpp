@@ -113,6 +113,27 @@ private Q_SLOTS:
         const QList<TaskId> ids = engine.submit(specs);
         QTRY_COMPARE(engine.liveCounts().running, 6); // 2 of net, 4 of other
         QCOMPARE(engine.waitReason(ids[6]), QStringLiteral("group net: 2/2 running"));
+        // Many in one look-up, in the order asked: a running task waits for nothing and
+        // has a live stack; a pending one has none.
+        QCOMPARE(engine.waitReasons({ids[6], ids[0], ids[4]}),
+                 QStringList({QStringLiteral("group net: 2/2 running"), QString(),
+                              QStringLiteral("group net: 2/2 running")}));
+        engine.setMaxRunning(6); // all slots taken: the reasons give queue places
+        engine.setGroupLimit("net", 0);
+        QCOMPARE(engine.waitReasons({ids[6], ids[4]}),
+                 QStringList({QStringLiteral("all 6 slots running; #2 in the queue"),
+                              QStringLiteral("all 6 slots running; #1 in the queue")}));
+        QCOMPARE(engine.waitReason(ids[6]), QStringLiteral("all 6 slots running; #2 in the queue"));
+        engine.setGroupLimit("net", 2);
+        engine.setMaxRunning(10);
+        auto hasFrames = [](const std::shared_ptr<const CoroutineStack> &stack) {
+            return stack && !stack->frames.isEmpty();
+        };
+        QTRY_VERIFY(hasFrames(engine.liveStacks({ids[6], ids[0]}).value(1))); // once it waits
+        const auto stacks = engine.liveStacks({ids[0], ids[6]});
+        QCOMPARE(stacks.size(), 2);
+        QVERIFY(hasFrames(stacks[0]));
+        QVERIFY(!stacks[1]);
         engine.setGroupLimit("net", 3);
         QTRY_COMPARE(engine.liveCounts().running, 7);
         openGate(gate);

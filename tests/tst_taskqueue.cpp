@@ -386,6 +386,12 @@ void tst_TaskQueue::positionIsThePlaceInStartOrder()
     QCOMPARE(queue.position(2), 2);
     QVERIFY(queue.moveToBottom(2));
     QCOMPARE(queue.position(2), 4);
+
+    // All at once: the same places.
+    const QHash<TaskId, int> places = queue.positions();
+    QCOMPARE(places.size(), 4);
+    for (TaskId id : {1, 2, 3, 4})
+        QCOMPARE(places.value(id), queue.position(id));
 }
 
 void tst_TaskQueue::sizeCountsPendingTasksPerGroup()

@@ -479,34 +479,37 @@ void TaskStore::Writer::sample()
     order.insert(order.end(), next, m_running.end());
     order.insert(order.end(), m_running.begin(), next);
 
-    int asked = 0;
+    QList<TaskId> asked; // the first MaxSampled with a record, in one question
+    for (TaskId id : order) {
+        if (asked.size() == MaxSampled)
+            break;
+        if (m_records.count(id))
+            asked.append(id);
+    }
+    QList<std::shared_ptr<const CoroutineStack>> stacks;
+    {
+        // Held for the question, so that setEngine(nullptr) waits for it at most.
+        std::lock_guard lock(m_engineMutex);
+        if (m_engine && !asked.isEmpty()) {
+            // Blocking, answered by the engine thread; never called on that thread.
+            stacks = m_engine->liveStacks(asked);
+            m_sampleCursor = asked.last();
+        }
+    }
+    for (qsizetype i = 0; i < stacks.size(); ++i) {
+        if (!stacks[i])
+            continue;
+        Record &record = m_records.at(asked[i]);
+        QString text = StoreCodec::stackText(stacks[i]);
+        if (text != record.sample) {
+            record.sample = std::move(text);
+            record.sampleChanged = true;
+        }
+    }
     for (TaskId id : order) {
         auto it = m_records.find(id);
-        if (it == m_records.end())
-            continue;
-        Record &record = it->second;
-        if (asked < MaxSampled) {
-            std::shared_ptr<const CoroutineStack> stack;
-            {
-                // Held per question, so that setEngine(nullptr) waits for one at most.
-                std::lock_guard lock(m_engineMutex);
-                if (m_engine) {
-                    ++asked;
-                    m_sampleCursor = id;
-                    // Blocking, answered by the engine thread; never called on that thread.
-                    stack = m_engine->liveStack(id);
-                }
-            }
-            if (stack) {
-                QString text = StoreCodec::stackText(stack);
-                if (text != record.sample) {
-                    record.sample = std::move(text);
-                    record.sampleChanged = true;
-                }
-            }
-        }
-        if (record.sampleChanged || record.tailChanged)
-            markDirty(id, record);
+        if (it != m_records.end() && (it->second.sampleChanged || it->second.tailChanged))
+            markDirty(id, it->second);
     }
 }
 
