@@ -181,6 +181,8 @@ int runDashboard(QApplication &app)
     window.show();
     if (!opened.message.isEmpty())
         window.showNotice(opened.message);
+    if (!recovery.problem.isEmpty())
+        window.showNotice(recovery.problem); // already on stderr, as the store warns
     for (const QString &group : std::as_const(recovery.interruptedGroups))
         window.setGroupPaused(group, true);
     if (recovery.interrupted > 0)

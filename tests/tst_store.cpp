@@ -1136,6 +1136,46 @@ private Q_SLOTS:
         QCOMPARE(recovery.lastId, TaskId(3));
     }
 
+    // Damaged submissions rows (not JSON, not arrays, runs without their integers, with an
+    // endless count or a spec that is not there) are skipped and counted; everything else
+    // comes back.
+    void damagedSubmissionsAreSkippedAndTheRestComesBack()
+    {
+        QTemporaryDir data;
+        TaskSpec spec;
+        spec.file = "/x/a.lua";
+        QString path;
+        {
+            TaskStore store;
+            QCOMPARE(store.open(data.path()).status, TaskStore::OpenStatus::Opened);
+            recordFinished(store, spec, 1, 2);
+            store.sync();
+            submitCopies(store, spec, 3, 4);
+            path = store.path();
+            StoreFile file(path);
+            QTRY_COMPARE_WITH_TIMEOUT(file.count("submissions"), 1, 5000);
+            for (const char *damaged :
+                 {"'garbage'", "'5'", "'[[1, 2]]'", "'[[100, 10000000000, 1, 1, 0, 1, 1]]'",
+                  "'[[200, 2, 999, 1, 0, 1, 1]]'", "x'00ff'"})
+                QVERIFY(file.value(QStringLiteral("INSERT INTO submissions (tasks) VALUES (%1)"
+                                                  " RETURNING id")
+                                       .arg(QLatin1String(damaged)))
+                            .isValid());
+        } // closed without sync(): tasks 3-6 are only in their submissions row
+        TaskStore store;
+        QCOMPARE(store.open(data.path()).status, TaskStore::OpenStatus::Opened);
+        const TaskStore::Recovery recovery = store.recover();
+        QCOMPARE(recovery.finished, 2);
+        QCOMPARE(recovery.pending, 4);
+        QCOMPARE(recovery.tasks.last().snapshot.id, TaskId(6));
+        QCOMPARE(recovery.lastId, TaskId(6));
+        QVERIFY2(recovery.problem.contains(QStringLiteral("6 damaged record(s)")),
+                 qPrintable(recovery.problem));
+        StoreFile file(path);
+        QCOMPARE(file.count("submissions"), 0);
+        QCOMPARE(file.count("tasks"), 6);
+    }
+
     // A store of the first version (no submissions table) is brought up to date in place.
     void storeOfTheFirstVersionGainsTheSubmissionsTable()
     {

@@ -78,6 +78,22 @@ const char *const SchemaVersion2[] = {
     "CREATE TABLE submissions (id INTEGER PRIMARY KEY, tasks TEXT NOT NULL)",
 };
 
+// The runs of the submissions rows, each with whether it can be read: a row that is not
+// a JSON array, or a run without its integers, a count from 1 to 10,000,000 or an
+// existing spec row, is damaged and skipped (never a crash, a task row of NULL id or an
+// endless count).
+const char *const SubmittedRuns =
+    "WITH RECURSIVE readable(tasks) AS MATERIALIZED"
+    " (SELECT tasks FROM submissions WHERE json_valid(tasks)),"
+    " entry(v, ok) AS MATERIALIZED (SELECT g.value, coalesce("
+    " g.type = 'array' AND json_type(g.value, '$[0]') = 'integer'"
+    " AND json_extract(g.value, '$[0]') > 0 AND json_type(g.value, '$[1]') = 'integer'"
+    " AND json_extract(g.value, '$[1]') BETWEEN 1 AND 10000000"
+    " AND json_extract(g.value, '$[2]') IN (SELECT id FROM specs)"
+    " AND json_type(g.value, '$[3]') = 'integer' AND json_type(g.value, '$[4]') = 'integer'"
+    " AND json_type(g.value, '$[5]') = 'integer' AND json_type(g.value, '$[6]') = 'integer', 0)"
+    " FROM readable, json_each(readable.tasks) AS g WHERE json_type(readable.tasks) = 'array')";
+
 int sqliteCode(const QSqlError &error)
 {
     return error.nativeErrorCode().toInt() & 0xff;
@@ -427,6 +443,7 @@ struct StoreDatabase::Statements
         , insertSpec(db)
         , insertSubmission(db)
         , materializeSubmissions(db)
+        , countDamagedSubmissions(db)
         , deleteSubmissions(db)
         , removeMade(db)
         , updateExact(db)
@@ -452,19 +469,26 @@ struct StoreDatabase::Statements
              QStringLiteral("INSERT INTO submissions (tasks) VALUES (CAST(? AS TEXT))")},
             // Each run counts its ids up; a task written since its submission has its row.
             {&materializeSubmissions,
-             QStringLiteral(
-                 "WITH RECURSIVE run(id, last, spec, max_attempts, priority, sequence, submitted)"
-                 " AS (SELECT json_extract(g.value, '$[0]'),"
-                 " json_extract(g.value, '$[0]') + json_extract(g.value, '$[1]') - 1,"
-                 " json_extract(g.value, '$[2]'), json_extract(g.value, '$[3]'),"
-                 " json_extract(g.value, '$[4]'), json_extract(g.value, '$[5]'),"
-                 " json_extract(g.value, '$[6]') FROM submissions AS s, json_each(s.tasks) AS g"
-                 " UNION ALL SELECT id + 1, last, spec, max_attempts, priority, sequence + 1,"
-                 " submitted FROM run WHERE id < last)"
-                 " INSERT OR IGNORE INTO tasks (id, spec_id, max_attempts, priority, attempt,"
-                 " state, submitted_at, sequence, transitions)"
-                 " SELECT id, spec, max_attempts, priority, 0, 'pending', submitted, sequence,"
-                 " coalesce('pending@' || submitted, '') FROM run")},
+             QLatin1String(SubmittedRuns) +
+                 QStringLiteral(
+                     ", run(id, last, spec, max_attempts, priority, sequence, submitted)"
+                     " AS (SELECT json_extract(v, '$[0]'),"
+                     " json_extract(v, '$[0]') + json_extract(v, '$[1]') - 1,"
+                     " json_extract(v, '$[2]'), json_extract(v, '$[3]'),"
+                     " json_extract(v, '$[4]'), json_extract(v, '$[5]'),"
+                     " json_extract(v, '$[6]') FROM entry WHERE ok"
+                     " UNION ALL SELECT id + 1, last, spec, max_attempts, priority, sequence + 1,"
+                     " submitted FROM run WHERE id < last)"
+                     " INSERT OR IGNORE INTO tasks (id, spec_id, max_attempts, priority, attempt,"
+                     " state, submitted_at, sequence, transitions)"
+                     " SELECT id, spec, max_attempts, priority, 0, 'pending', submitted, sequence,"
+                     " 'pending@' || submitted FROM run")},
+            {&countDamagedSubmissions,
+             QLatin1String(SubmittedRuns) +
+                 QStringLiteral(" SELECT (SELECT count(*) FROM submissions"
+                                " WHERE CASE WHEN json_valid(tasks) THEN json_type(tasks) != 'array'"
+                                " ELSE 1 END)"
+                                " + (SELECT count(*) FROM entry WHERE NOT ok)")},
             {&deleteSubmissions, QStringLiteral("DELETE FROM submissions")},
             {&removeMade, QStringLiteral("DELETE FROM tasks WHERE spec_id = -1")},
             {&updateExact, QStringLiteral("UPDATE tasks SET status = ?, error = ? WHERE id = ?")},
@@ -521,6 +545,7 @@ struct StoreDatabase::Statements
     QSqlQuery insertSpec;
     QSqlQuery insertSubmission;
     QSqlQuery materializeSubmissions;
+    QSqlQuery countDamagedSubmissions;
     QSqlQuery deleteSubmissions;
     std::unordered_map<quint32, std::unique_ptr<QSqlQuery>> rows; // by shape
     std::unique_ptr<QSqlQuery> failed;                            // the last that failed
@@ -1026,6 +1051,12 @@ std::optional<StoreDatabase::Recovered> StoreDatabase::recover(int historyLimit,
     q.setForwardOnly(true);
 
     // Submitted tasks that had no row yet are pending ones.
+    Recovered out;
+    QSqlQuery &damaged = m_statements->countDamagedSubmissions;
+    if (!damaged.exec())
+        return abort(damaged);
+    out.damagedSubmissions = damaged.next() ? damaged.value(0).toInt() : 0;
+    damaged.finish();
     if (!materializeSubmissions()) {
         m_db.rollback();
         return std::nullopt;
@@ -1156,7 +1187,6 @@ std::optional<StoreDatabase::Recovered> StoreDatabase::recover(int historyLimit,
         return made;
     };
 
-    Recovered out;
     TaskStore::Recovery &recovery = out.recovery;
     recovery.tasks.reserve(qsizetype(finished.size() + pending.size()));
     auto take = [&](Row &row) {

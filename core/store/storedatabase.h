@@ -143,6 +143,7 @@ public:
     {
         TaskStore::Recovery recovery;
         QList<qint64> specRows; // specRows[i] is the row of recovery.tasks[i].spec
+        int damagedSubmissions = 0; // submissions rows or runs skipped as unreadable
     };
     // TaskStore::recover, in one transaction: submitted tasks without a row get theirs
     // (pending), running tasks become interrupted at `nowMs`; spec rows no task uses are

@@ -68,6 +68,9 @@ public:
         int interrupted = 0; // tasks this call found running and marked interrupted
         int finished = 0;    // finished tasks in `tasks` (the interrupted included)
         TaskId lastId = 0;   // the highest id ever stored: new tasks start after it
+        // One line for the user when something could not be read back (also warned
+        // about); empty when all was.
+        QString problem;
     };
     // Reads back what the last run left. Call once, after open() and before attach().
     // Tasks still marked running are written back as interrupted (with their last sampled

@@ -291,8 +291,12 @@ TaskStore::Recovery TaskStore::Writer::recover(int historyLimit)
     Recovery recovery;
     call([&] {
         auto recovered = m_db->recover(historyLimit, epochMs(), m_specRows.empty());
+        auto problem = [&](const QString &what) {
+            report(what);
+            recovery.problem = QStringLiteral("task store %1: %2").arg(m_path, what);
+        };
         if (!recovered) {
-            report(QStringLiteral("cannot read back the tasks: ") + m_db->lastError());
+            problem(QStringLiteral("cannot read back the tasks: ") + m_db->lastError());
             return;
         }
         const QList<RestoredTask> &tasks = recovered->recovery.tasks;
@@ -312,6 +316,10 @@ TaskStore::Recovery TaskStore::Writer::recover(int historyLimit)
             }
         }
         recovery = std::move(recovered->recovery);
+        if (recovered->damagedSubmissions > 0)
+            problem(QStringLiteral("%1 damaged record(s) of submitted tasks skipped; the rest "
+                                   "was read back")
+                        .arg(recovered->damagedSubmissions));
     });
     return recovery;
 }
