@@ -3,40 +3,17 @@
 
 #include <QCoreApplication>
 #include <QDir>
-#include <QElapsedTimer>
 #include <QFileInfo>
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
-#include <QProcess>
 #include <QRegularExpression>
 #include <QSet>
 #include <QTest>
 
 namespace {
 
-// What one run of the binary left behind.
-struct Run
-{
-    bool finished = false;
-    int exitCode = -1;
-    QByteArray out;
-    QByteArray err;
-    qint64 elapsedMs = 0;
-
-    QStringList outLines() const { return lines(out); }
-    QStringList errLines() const { return lines(err); }
-    static QStringList lines(const QByteArray &bytes)
-    {
-        return QString::fromUtf8(bytes).split(u'\n', Qt::SkipEmptyParts);
-    }
-    QString describe() const
-    {
-        return QStringLiteral("exit %1\n--- stdout:\n%2--- stderr:\n%3")
-            .arg(exitCode)
-            .arg(QString::fromUtf8(out), QString::fromUtf8(err));
-    }
-};
+using Run = ProgramRun;
 
 // The environment of a machine with no display at all.
 QProcessEnvironment headlessEnvironment()
@@ -127,24 +104,7 @@ void tst_Cli::initTestCase()
 
 Run tst_Cli::run(const QStringList &args, const QString &workDir) const
 {
-    QProcess process;
-    process.setProcessEnvironment(headlessEnvironment());
-    process.setWorkingDirectory(workDir);
-    process.setStandardInputFile(QProcess::nullDevice());
-    QElapsedTimer timer;
-    timer.start();
-    process.start(m_bin, args);
-    Run result;
-    result.finished = process.waitForFinished(30000);
-    if (!result.finished) {
-        process.kill();
-        process.waitForFinished(5000);
-    }
-    result.elapsedMs = timer.elapsed();
-    result.exitCode = process.exitStatus() == QProcess::NormalExit ? process.exitCode() : -1;
-    result.out = process.readAllStandardOutput();
-    result.err = process.readAllStandardError();
-    return result;
+    return runProgram(m_bin, args, headlessEnvironment(), workDir, 30000);
 }
 
 QList<QJsonObject> tst_Cli::jsonLines(const Run &run) const

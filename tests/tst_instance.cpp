@@ -8,7 +8,6 @@
 
 #include <QCoreApplication>
 #include <QDir>
-#include <QElapsedTimer>
 #include <QFileInfo>
 #include <QJsonArray>
 #include <QJsonDocument>
@@ -50,30 +49,16 @@ QJsonObject readReply(QLocalSocket &socket, int timeoutMs = 5000)
     return parseLine(socket.readLine().trimmed());
 }
 
-// What one run of the binary left behind.
-struct Run
-{
-    bool finished = false;
-    int exitCode = -1;
-    QByteArray out;
-    QByteArray err;
-    qint64 elapsedMs = 0;
+using Run = ProgramRun;
 
-    QStringList outLines() const { return QString::fromUtf8(out).split(u'\n', Qt::SkipEmptyParts); }
-    QString describe() const
-    {
-        return QStringLiteral("exit %1\n--- stdout:\n%2--- stderr:\n%3")
-            .arg(exitCode)
-            .arg(QString::fromUtf8(out), QString::fromUtf8(err));
-    }
-    QList<QJsonObject> jsonLines() const
-    {
-        QList<QJsonObject> objects;
-        for (const QString &line : outLines())
-            objects.append(parseLine(line.toUtf8()));
-        return objects;
-    }
-};
+// The JSON objects a run printed, a line each.
+QList<QJsonObject> jsonLines(const Run &run)
+{
+    QList<QJsonObject> objects;
+    for (const QString &line : run.outLines())
+        objects.append(parseLine(line.toUtf8()));
+    return objects;
+}
 
 QJsonObject taskById(const QList<QJsonObject> &tasks, qint64 id)
 {
@@ -581,24 +566,7 @@ void tst_Instance::clientWithoutServerSaysNobodyListens()
 
 Run tst_Instance::run(const QStringList &args, const QString &workDir) const
 {
-    QProcess process;
-    process.setProcessEnvironment(m_env);
-    process.setWorkingDirectory(workDir.isEmpty() ? QDir::tempPath() : workDir);
-    process.setStandardInputFile(QProcess::nullDevice());
-    QElapsedTimer timer;
-    timer.start();
-    process.start(m_bin, args);
-    Run result;
-    result.finished = process.waitForFinished(60000);
-    if (!result.finished) {
-        process.kill();
-        process.waitForFinished(5000);
-    }
-    result.elapsedMs = timer.elapsed();
-    result.exitCode = process.exitStatus() == QProcess::NormalExit ? process.exitCode() : -1;
-    result.out = process.readAllStandardOutput();
-    result.err = process.readAllStandardError();
-    return result;
+    return runProgram(m_bin, args, m_env, workDir, 60000);
 }
 
 QList<QJsonObject> tst_Instance::ps(const QString &dataDir, bool stacks) const
@@ -609,7 +577,7 @@ QList<QJsonObject> tst_Instance::ps(const QString &dataDir, bool stacks) const
     const Run r = run(args);
     if (r.exitCode != 0)
         qWarning("ps failed: %s", qPrintable(r.describe()));
-    return r.jsonLines();
+    return jsonLines(r);
 }
 
 QString tst_Instance::psState(const QString &dataDir, qint64 id) const

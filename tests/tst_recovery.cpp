@@ -22,18 +22,7 @@ QString binary()
     return qEnvironmentVariable("TASKDECK_BIN");
 }
 
-struct Result
-{
-    int exitCode = -1;
-    QByteArray out;
-    QByteArray err;
-    QString describe() const
-    {
-        return QStringLiteral("exit %1\n--- stdout:\n%2--- stderr:\n%3")
-            .arg(exitCode)
-            .arg(QString::fromUtf8(out), QString::fromUtf8(err));
-    }
-};
+using Result = ProgramRun;
 
 // One Taskdeck "home": its data directory, and settings and XDG folders of its own so
 // that a test never reads or writes the user's.
@@ -56,20 +45,7 @@ public:
 
     Result run(const QStringList &arguments, int timeoutMs = 30000) const
     {
-        QProcess process;
-        process.setProcessEnvironment(m_env);
-        process.start(binary(), arguments);
-        Result result;
-        if (!process.waitForFinished(timeoutMs)) {
-            process.kill();
-            process.waitForFinished();
-            result.err = "timed out";
-            return result;
-        }
-        result.exitCode = process.exitStatus() == QProcess::NormalExit ? process.exitCode() : -1;
-        result.out = process.readAllStandardOutput();
-        result.err = process.readAllStandardError();
-        return result;
+        return runProgram(binary(), arguments, m_env, {}, timeoutMs);
     }
     Result client(const QString &command, const QStringList &arguments = {}) const
     {

@@ -1,7 +1,59 @@
 #include "testsupport.h"
 
+#include <QDir>
+#include <QElapsedTimer>
 #include <QFile>
+#include <QProcess>
 #include <QTest>
+
+namespace {
+
+QStringList linesOf(const QByteArray &bytes)
+{
+    return QString::fromUtf8(bytes).split(u'\n', Qt::SkipEmptyParts);
+}
+
+} // namespace
+
+QStringList ProgramRun::outLines() const
+{
+    return linesOf(out);
+}
+
+QStringList ProgramRun::errLines() const
+{
+    return linesOf(err);
+}
+
+QString ProgramRun::describe() const
+{
+    return QStringLiteral("exit %1\n--- stdout:\n%2--- stderr:\n%3")
+        .arg(exitCode)
+        .arg(QString::fromUtf8(out), QString::fromUtf8(err));
+}
+
+ProgramRun runProgram(const QString &program, const QStringList &args,
+                      const QProcessEnvironment &env, const QString &workDir, int timeoutMs)
+{
+    QProcess process;
+    process.setProcessEnvironment(env);
+    process.setWorkingDirectory(workDir.isEmpty() ? QDir::tempPath() : workDir);
+    process.setStandardInputFile(QProcess::nullDevice());
+    QElapsedTimer timer;
+    timer.start();
+    process.start(program, args);
+    ProgramRun result;
+    result.finished = process.waitForFinished(timeoutMs);
+    if (!result.finished) {
+        process.kill();
+        process.waitForFinished(5000);
+    }
+    result.elapsedMs = timer.elapsed();
+    result.exitCode = process.exitStatus() == QProcess::NormalExit ? process.exitCode() : -1;
+    result.out = process.readAllStandardOutput();
+    result.err = process.readAllStandardError();
+    return result;
+}
 
 ScriptDir::ScriptDir() = default;
 

@@ -4,7 +4,27 @@
 #include "scriptloader.h"
 
 #include <QList>
+#include <QProcessEnvironment>
 #include <QTemporaryDir>
+
+// What one run of a program left behind.
+struct ProgramRun
+{
+    bool finished = false; // false: killed at the time limit
+    int exitCode = -1;     // -1 unless it exited normally
+    QByteArray out;
+    QByteArray err;
+    qint64 elapsedMs = 0;
+
+    QStringList outLines() const;
+    QStringList errLines() const;
+    QString describe() const; // exit code, stdout and stderr, for a failure message
+};
+// Runs `program` to its end with an empty stdin, in `workDir` (the temporary folder when
+// empty); killed after `timeoutMs`.
+ProgramRun runProgram(const QString &program, const QStringList &args,
+                      const QProcessEnvironment &env, const QString &workDir = {},
+                      int timeoutMs = 30000);
 
 // Script files written for one test into a temporary folder.
 class ScriptDir
