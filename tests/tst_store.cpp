@@ -162,6 +162,25 @@ void recordFinished(TaskStore &store, const TaskSpec &spec, TaskId first, int co
     store.published(batchOf(done));
 }
 
+// What a store in `dir` gives back after tasks 1-3 finished, `forgotten` was forgotten
+// and Taskdeck restarted (nothing when a store cannot be opened there).
+TaskStore::Recovery recoverAfterForgetting(const QString &dir, TaskId forgotten)
+{
+    {
+        TaskStore store;
+        if (store.open(dir).status != TaskStore::OpenStatus::Opened)
+            return {};
+        TaskSpec spec;
+        spec.file = "/x/a.lua";
+        recordFinished(store, spec, 1, 3);
+        store.forget({forgotten});
+    }
+    TaskStore store;
+    if (store.open(dir).status != TaskStore::OpenStatus::Opened)
+        return {};
+    return store.recover();
+}
+
 // Texts a task may hand over: JSON's special characters, every kind of control
 // character, NUL (inside and at the ends), characters outside the BMP, and texts that
 // read as JSON themselves. (Not U+FFFE or U+FFFF: SQLite reads those back as U+FFFD.)
@@ -971,17 +990,7 @@ private Q_SLOTS:
     void forgottenTasksStayForgottenAfterARestart()
     {
         QTemporaryDir data;
-        {
-            TaskStore store;
-            QCOMPARE(store.open(data.path()).status, TaskStore::OpenStatus::Opened);
-            TaskSpec spec;
-            spec.file = "/x/a.lua";
-            recordFinished(store, spec, 1, 3);
-            store.forget({1});
-        }
-        TaskStore store;
-        QCOMPARE(store.open(data.path()).status, TaskStore::OpenStatus::Opened);
-        const TaskStore::Recovery recovery = store.recover();
+        const TaskStore::Recovery recovery = recoverAfterForgetting(data.path(), 1);
         QCOMPARE(recovery.tasks.size(), 2);
         QCOMPARE(recovery.tasks[0].snapshot.id, TaskId(2));
         QCOMPARE(recovery.tasks[1].snapshot.id, TaskId(3));
@@ -992,17 +1001,7 @@ private Q_SLOTS:
     void idsOfForgottenTasksAreNeverUsedAgain()
     {
         QTemporaryDir data;
-        {
-            TaskStore store;
-            QCOMPARE(store.open(data.path()).status, TaskStore::OpenStatus::Opened);
-            TaskSpec spec;
-            spec.file = "/x/a.lua";
-            recordFinished(store, spec, 1, 3);
-            store.forget({3});
-        }
-        TaskStore store;
-        QCOMPARE(store.open(data.path()).status, TaskStore::OpenStatus::Opened);
-        const TaskStore::Recovery recovery = store.recover();
+        const TaskStore::Recovery recovery = recoverAfterForgetting(data.path(), 3);
         QCOMPARE(recovery.tasks.size(), 2);
         QCOMPARE(recovery.lastId, TaskId(3));
         Engine engine;

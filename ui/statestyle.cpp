@@ -3,7 +3,6 @@
 #include <QGuiApplication>
 #include <QHash>
 #include <QPainter>
-#include <QPainterPath>
 #include <QPalette>
 #include <QPixmap>
 
@@ -107,18 +106,17 @@ QPixmap drawStateIcon(TaskState state, int size)
     p.drawEllipse(QRectF(1, 1, 14, 14));
     p.setPen(mark);
     p.setBrush(Qt::NoBrush);
-    switch (state) {
-    case TaskState::Running: {
-        QPainterPath play;
-        play.moveTo(6.3, 4.8);
-        play.lineTo(11.4, 8);
-        play.lineTo(6.3, 11.2);
-        play.closeSubpath();
+    const auto fillWhite = [&p](std::initializer_list<QPointF> corners) {
+        p.save();
         p.setPen(Qt::NoPen);
         p.setBrush(Qt::white);
-        p.drawPath(play);
+        p.drawPolygon(QPolygonF(QList<QPointF>(corners)));
+        p.restore();
+    };
+    switch (state) {
+    case TaskState::Running: // a play triangle
+        fillWhite({{6.3, 4.8}, {11.4, 8}, {6.3, 11.2}});
         break;
-    }
     case TaskState::Succeeded:
         p.drawPolyline(QPolygonF({QPointF(4.8, 8.3), QPointF(7.1, 10.5), QPointF(11.3, 5.6)}));
         break;
@@ -133,21 +131,9 @@ QPixmap drawStateIcon(TaskState state, int size)
     case TaskState::Cancelled:
         p.drawLine(QPointF(5, 8), QPointF(11, 8));
         break;
-    case TaskState::Interrupted: {
-        // A lightning bolt: cut short by a power cut, a crash or a kill.
-        QPainterPath bolt;
-        bolt.moveTo(9.9, 2.6);
-        bolt.lineTo(4.5, 9.1);
-        bolt.lineTo(7.6, 9.1);
-        bolt.lineTo(6.1, 13.4);
-        bolt.lineTo(11.5, 6.9);
-        bolt.lineTo(8.4, 6.9);
-        bolt.closeSubpath();
-        p.setPen(Qt::NoPen);
-        p.setBrush(Qt::white);
-        p.drawPath(bolt);
+    case TaskState::Interrupted: // a lightning bolt: cut short by a power cut, a crash or a kill
+        fillWhite({{9.9, 2.6}, {4.5, 9.1}, {7.6, 9.1}, {6.1, 13.4}, {11.5, 6.9}, {8.4, 6.9}});
         break;
-    }
     case TaskState::Pending:
         break;
     }
