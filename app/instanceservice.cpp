@@ -49,8 +49,9 @@ QJsonObject InstanceService::open(const InstanceProtocol::Request &request)
 
 QJsonObject InstanceService::submit(const InstanceProtocol::Request &request)
 {
-    QJsonArray ids;
-    QJsonArray submitted;
+    // Every file loaded first, then queued at once: the first file's tasks do not start
+    // before a later file (of a higher priority, say) is queued.
+    QList<std::pair<TaskSpec, int>> accepted;
     QJsonArray rejected;
     for (const QString &file : request.files) {
         ScriptLoader::Result loaded = ScriptLoader::load(file);
@@ -59,13 +60,20 @@ QJsonObject InstanceService::submit(const InstanceProtocol::Request &request)
             continue;
         }
         request.overrides.applyTo(*loaded.spec);
+        accepted.append({*loaded.spec, request.repeat});
+    }
+    const QList<TaskId> queued = accepted.isEmpty() ? QList<TaskId>() : m_engine->submit(accepted);
+    QJsonArray ids;
+    QJsonArray submitted;
+    qsizetype next = 0;
+    for (const auto &[spec, copies] : std::as_const(accepted)) {
         QJsonArray fileIds;
-        for (TaskId id : m_engine->submit(*loaded.spec, request.repeat)) {
-            fileIds.append(qint64(id));
-            ids.append(qint64(id));
+        for (int i = 0; i < copies; ++i, ++next) {
+            fileIds.append(qint64(queued[next]));
+            ids.append(qint64(queued[next]));
         }
-        submitted.append(QJsonObject{{QStringLiteral("file"), loaded.spec->file},
-                                     {QStringLiteral("name"), loaded.spec->name},
+        submitted.append(QJsonObject{{QStringLiteral("file"), spec.file},
+                                     {QStringLiteral("name"), spec.name},
                                      {QStringLiteral("ids"), fileIds}});
     }
     if (!ids.isEmpty())
@@ -89,8 +97,9 @@ QJsonObject InstanceService::ps(const InstanceProtocol::Request &request) const
                 pending.append(task.id);
         }
     }
-    const QList<std::shared_ptr<const CoroutineStack>> stacks = m_engine->liveStacks(running);
-    const QStringList reasons = m_engine->waitReasons(pending);
+    const QList<std::shared_ptr<const CoroutineStack>> stacks =
+        running.isEmpty() ? QList<std::shared_ptr<const CoroutineStack>>() : m_engine->liveStacks(running);
+    const QStringList reasons = pending.isEmpty() ? QStringList() : m_engine->waitReasons(pending);
     qsizetype nextRunning = 0;
     qsizetype nextPending = 0;
     QJsonArray tasks;
@@ -121,13 +130,19 @@ QJsonObject InstanceService::cancel(const InstanceProtocol::Request &request)
     QJsonArray cancelled;
     QJsonArray finished;
     QJsonArray unknown;
-    QList<TaskId> toCancel;
+    QList<TaskId> asked; // each once, in the order given
     QSet<TaskId> seen;
     for (TaskId id : request.ids) {
-        if (seen.contains(id))
-            continue;
-        seen.insert(id);
-        const auto task = m_engine->task(id);
+        if (!seen.contains(id)) {
+            seen.insert(id);
+            asked.append(id);
+        }
+    }
+    QList<TaskId> toCancel;
+    const QList<std::optional<TaskSnapshot>> tasks = m_engine->tasks(asked);
+    for (qsizetype i = 0; i < asked.size(); ++i) {
+        const TaskId id = asked[i];
+        const std::optional<TaskSnapshot> &task = tasks[i];
         if (!task) {
             unknown.append(qint64(id));
         } else if (isFinished(task->state)) {

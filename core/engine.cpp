@@ -83,28 +83,34 @@ TaskId Engine::submit(const TaskSpec &spec)
 
 QList<TaskId> Engine::submit(const TaskSpec &spec, int copies)
 {
-    auto shared = std::make_shared<const TaskSpec>(spec);
-    QList<TaskId> ids;
-    QList<std::shared_ptr<const TaskSpec>> specs;
-    ids.reserve(copies);
-    specs.reserve(copies);
-    const TaskId first = m_nextId.fetch_add(TaskId(copies));
-    for (int i = 0; i < copies; ++i) {
-        ids.append(first + TaskId(i));
-        specs.append(shared);
-    }
-    post([ids, specs](Dispatcher *d) { d->submit(ids, specs); });
-    return ids;
+    return submit(QList<std::pair<TaskSpec, int>>{{spec, copies}});
 }
 
 QList<TaskId> Engine::submit(const QList<TaskSpec> &list)
 {
+    QList<std::pair<TaskSpec, int>> each;
+    each.reserve(list.size());
+    for (const TaskSpec &spec : list)
+        each.append({spec, 1});
+    return submit(each);
+}
+
+QList<TaskId> Engine::submit(const QList<std::pair<TaskSpec, int>> &specsAndCopies)
+{
+    qsizetype count = 0;
+    for (const auto &[spec, copies] : specsAndCopies)
+        count += qMax(0, copies);
     QList<TaskId> ids;
     QList<std::shared_ptr<const TaskSpec>> specs;
-    const TaskId first = m_nextId.fetch_add(TaskId(list.size()));
-    for (qsizetype i = 0; i < list.size(); ++i) {
-        ids.append(first + TaskId(i));
-        specs.append(std::make_shared<const TaskSpec>(list[i]));
+    ids.reserve(count);
+    specs.reserve(count);
+    TaskId next = m_nextId.fetch_add(TaskId(count));
+    for (const auto &[spec, copies] : specsAndCopies) {
+        auto shared = std::make_shared<const TaskSpec>(spec);
+        for (int i = 0; i < copies; ++i) {
+            ids.append(next++);
+            specs.append(shared);
+        }
     }
     post([ids, specs](Dispatcher *d) { d->submit(ids, specs); });
     return ids;
@@ -232,6 +238,17 @@ std::optional<TaskSnapshot> Engine::task(TaskId id) const
 QList<TaskSnapshot> Engine::tasks() const
 {
     return query([](Dispatcher *d) { return d->snapshots(); });
+}
+
+QList<std::optional<TaskSnapshot>> Engine::tasks(const QList<TaskId> &ids) const
+{
+    return query([&ids](Dispatcher *d) {
+        QList<std::optional<TaskSnapshot>> snapshots;
+        snapshots.reserve(ids.size());
+        for (TaskId id : ids)
+            snapshots.append(d->snapshot(id));
+        return snapshots;
+    });
 }
 
 QStringList Engine::log(TaskId id) const

@@ -40,6 +40,9 @@ public:
     TaskId submit(const TaskSpec &spec);
     QList<TaskId> submit(const TaskSpec &spec, int copies);
     QList<TaskId> submit(const QList<TaskSpec> &specs);
+    // Each spec `copies` times (its copies share it), all queued at once: none starts
+    // before the last is queued. Ids in the order given.
+    QList<TaskId> submit(const QList<std::pair<TaskSpec, int>> &specsAndCopies);
 
     // Tasks brought back from a journal keep their ids; new ids continue after them and
     // after `lastUsedId` (ids a journal has seen but does not bring back).
@@ -80,6 +83,7 @@ public:
     QString waitReason(TaskId id) const;
     std::shared_ptr<const CoroutineStack> liveStack(TaskId id) const;
     // The same for many tasks in one look-up, in the order of `ids`.
+    QList<std::optional<TaskSnapshot>> tasks(const QList<TaskId> &ids) const;
     QStringList waitReasons(const QList<TaskId> &ids) const;
     QList<std::shared_ptr<const CoroutineStack>> liveStacks(const QList<TaskId> &ids) const;
     EngineCounts liveCounts() const;

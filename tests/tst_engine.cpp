@@ -63,6 +63,23 @@ private Q_SLOTS:
         QCOMPARE(readLines(order), QStringList({"b", "d", "e", "a", "c"}));
     }
 
+    // Specs with copies submitted together are queued before any starts (no pause): the
+    // higher priority goes first though given last.
+    void specsWithCopiesSubmittedTogetherAreQueuedBeforeAnyStarts()
+    {
+        ScriptDir dir;
+        const QString order = dir.path() + "/order";
+        const TaskSpec base = dir.spec("t.lua", appendName(order));
+        Engine engine(Engine::Options{.maxRunning = 1});
+        const QList<TaskId> ids = engine.submit(QList<std::pair<TaskSpec, int>>{
+            {named(base, "low", 0), 2}, {named(base, "high", 5), 2}});
+        QCOMPARE(ids.size(), 4);
+        QTRY_VERIFY_WITH_TIMEOUT(allFinished(engine, ids), 10000);
+        QCOMPARE(readLines(order), QStringList({"high", "high", "low", "low"}));
+        QCOMPARE(engine.task(ids[0])->name, QStringLiteral("low"));
+        QCOMPARE(engine.task(ids[3])->name, QStringLiteral("high"));
+    }
+
     void reprioritizingAPendingTaskTakesEffectAtOnce()
     {
         ScriptDir dir;
@@ -130,6 +147,11 @@ private Q_SLOTS:
             return stack && !stack->frames.isEmpty();
         };
         QTRY_VERIFY(hasFrames(engine.liveStacks({ids[6], ids[0]}).value(1))); // once it waits
+        const auto found = engine.tasks({ids[6], TaskId(999999), ids[0]});
+        QCOMPARE(found.size(), 3);
+        QVERIFY(found[0] && found[0]->id == ids[6] && found[0]->state == TaskState::Pending);
+        QVERIFY(!found[1]);
+        QVERIFY(found[2] && found[2]->state == TaskState::Running);
         const auto stacks = engine.liveStacks({ids[0], ids[6]});
         QCOMPARE(stacks.size(), 2);
         QVERIFY(hasFrames(stacks[0]));

@@ -947,20 +947,9 @@ QList<TaskSnapshot> MainWindow::snapshotsOf(const QList<TaskId> &ids) const
 {
     QList<TaskSnapshot> snapshots;
     snapshots.reserve(ids.size());
-    if (ids.size() <= 64) {
-        for (TaskId id : ids)
-            if (std::optional<TaskSnapshot> task = m_engine->task(id))
-                snapshots.append(std::move(*task));
-        return snapshots;
-    }
-    const QList<TaskSnapshot> all = m_engine->tasks();
-    QHash<TaskId, qsizetype> at;
-    at.reserve(all.size());
-    for (qsizetype i = 0; i < all.size(); ++i)
-        at.insert(all[i].id, i);
-    for (TaskId id : ids)
-        if (const auto it = at.constFind(id); it != at.constEnd())
-            snapshots.append(all[*it]);
+    for (std::optional<TaskSnapshot> &task : m_engine->tasks(ids))
+        if (task)
+            snapshots.append(std::move(*task));
     return snapshots;
 }
 
