@@ -1154,7 +1154,8 @@ private Q_SLOTS:
             StoreFile file(path);
             QTRY_COMPARE_WITH_TIMEOUT(file.count("submissions"), 1, 5000);
             for (const char *damaged :
-                 {"'garbage'", "'5'", "'[[1, 2]]'", "'[[100, 10000000000, 1, 1, 0, 1, 1]]'",
+                 {"'garbage'", "'5'", "'[\"x\", 7]'", "'[[1, 2]]'",
+                  "'[[100, 10000000000, 1, 1, 0, 1, 1]]'",
                   "'[[200, 2, 999, 1, 0, 1, 1]]'", "x'00ff'"})
                 QVERIFY(file.value(QStringLiteral("INSERT INTO submissions (tasks) VALUES (%1)"
                                                   " RETURNING id")
@@ -1168,11 +1169,41 @@ private Q_SLOTS:
         QCOMPARE(recovery.pending, 4);
         QCOMPARE(recovery.tasks.last().snapshot.id, TaskId(6));
         QCOMPARE(recovery.lastId, TaskId(6));
-        QVERIFY2(recovery.problem.contains(QStringLiteral("6 damaged record(s)")),
+        QVERIFY2(recovery.problem.contains(QStringLiteral("8 damaged record(s)")),
                  qPrintable(recovery.problem));
         StoreFile file(path);
         QCOMPARE(file.count("submissions"), 0);
         QCOMPARE(file.count("tasks"), 6);
+    }
+
+    // When the tasks cannot be read back, the problem is named and new tasks still take
+    // ids after every stored one (their rows are never overwritten).
+    void failedRecoveryStillKeepsStoredIdsFromReuse()
+    {
+        QTemporaryDir data;
+        TaskSpec spec;
+        spec.file = "/x/a.lua";
+        QString path;
+        {
+            TaskStore store;
+            QCOMPARE(store.open(data.path()).status, TaskStore::OpenStatus::Opened);
+            recordFinished(store, spec, 1, 3);
+            store.sync();
+            path = store.path();
+        }
+        {
+            StoreFile file(path);
+            file.value("UPDATE tasks SET state = 'running' WHERE id = 2");
+            file.value("CREATE TRIGGER refuse BEFORE UPDATE ON tasks"
+                       " BEGIN SELECT RAISE(ABORT, 'refused'); END");
+        }
+        TaskStore store;
+        QCOMPARE(store.open(data.path()).status, TaskStore::OpenStatus::Opened);
+        const TaskStore::Recovery recovery = store.recover();
+        QVERIFY2(recovery.problem.contains(QStringLiteral("cannot read back the tasks")),
+                 qPrintable(recovery.problem));
+        QVERIFY(recovery.tasks.isEmpty());
+        QCOMPARE(recovery.lastId, TaskId(3));
     }
 
     // A store of the first version (no submissions table) is brought up to date in place.

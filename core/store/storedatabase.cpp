@@ -85,14 +85,14 @@ const char *const SchemaVersion2[] = {
 const char *const SubmittedRuns =
     "WITH RECURSIVE readable(tasks) AS MATERIALIZED"
     " (SELECT tasks FROM submissions WHERE json_valid(tasks)),"
-    " entry(v, ok) AS MATERIALIZED (SELECT g.value, coalesce("
-    " g.type = 'array' AND json_type(g.value, '$[0]') = 'integer'"
+    " entry(v, ok) AS MATERIALIZED (SELECT g.value, CASE WHEN g.type = 'array' THEN coalesce("
+    " json_type(g.value, '$[0]') = 'integer'"
     " AND json_extract(g.value, '$[0]') > 0 AND json_type(g.value, '$[1]') = 'integer'"
     " AND json_extract(g.value, '$[1]') BETWEEN 1 AND 10000000"
     " AND json_extract(g.value, '$[2]') IN (SELECT id FROM specs)"
     " AND json_type(g.value, '$[3]') = 'integer' AND json_type(g.value, '$[4]') = 'integer'"
     " AND json_type(g.value, '$[5]') = 'integer' AND json_type(g.value, '$[6]') = 'integer', 0)"
-    " FROM readable, json_each(readable.tasks) AS g WHERE json_type(readable.tasks) = 'array')";
+    " ELSE 0 END FROM readable, json_each(readable.tasks) AS g WHERE json_type(readable.tasks) = 'array')";
 
 int sqliteCode(const QSqlError &error)
 {
@@ -947,6 +947,23 @@ bool StoreDatabase::writeTasks(TaskRows &rows)
     return ok;
 }
 
+std::optional<TaskId> StoreDatabase::highestId()
+{
+    QSqlQuery q(m_db);
+    if (!q.exec(QStringLiteral("SELECT max(coalesce((SELECT MAX(id) FROM tasks), 0),"
+                               " coalesce((SELECT value FROM meta"
+                               " WHERE key = 'forgotten_max_id'), 0),"
+                               " coalesce((SELECT max(json_extract(g.value, '$[0]')"
+                               " + json_extract(g.value, '$[1]') - 1) FROM submissions AS s,"
+                               " json_each(s.tasks) AS g WHERE json_valid(s.tasks)"
+                               " AND g.type = 'array'), 0))")) ||
+        !q.next()) {
+        fail(q);
+        return std::nullopt;
+    }
+    return TaskId(q.value(0).toLongLong());
+}
+
 bool StoreDatabase::insertSubmissions(const std::vector<SubmittedRun> &runs)
 {
     if (runs.empty())
@@ -1213,13 +1230,12 @@ std::optional<StoreDatabase::Recovered> StoreDatabase::recover(int historyLimit,
         recovery.pending += take(row) ? 1 : 0;
     recovery.interruptedGroups = groups;
     // Ids are never used twice, even those of tasks left out of the history or forgotten.
-    if (!q.exec(QStringLiteral("SELECT max(coalesce((SELECT MAX(id) FROM tasks), 0),"
-                               " coalesce((SELECT value FROM meta"
-                               " WHERE key = 'forgotten_max_id'), 0))")))
-        return abort(q);
-    if (q.next())
-        recovery.lastId = TaskId(q.value(0).toLongLong());
-    q.finish();
+    const std::optional<TaskId> lastId = highestId();
+    if (!lastId) {
+        m_db.rollback();
+        return std::nullopt;
+    }
+    recovery.lastId = *lastId;
     if (!commit())
         return std::nullopt;
     return out;

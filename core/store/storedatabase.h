@@ -120,6 +120,9 @@ public:
     // Records submitted tasks as one submissions row: a durable record of them that costs
     // next to nothing per task, where a tasks row each costs a B-tree insert per index.
     bool insertSubmissions(const std::vector<SubmittedRun> &runs);
+    // The highest task id the store has ever held (rows, forgotten ones, submissions), or
+    // nullopt on error.
+    std::optional<TaskId> highestId();
     // Gives every task of the submissions rows that has no tasks row one (pending, with
     // what its submission told), and deletes the submissions rows.
     bool materializeSubmissions();

@@ -297,6 +297,8 @@ TaskStore::Recovery TaskStore::Writer::recover(int historyLimit)
         };
         if (!recovered) {
             problem(QStringLiteral("cannot read back the tasks: ") + m_db->lastError());
+            // New tasks must still not take the ids (and so the rows) of stored ones.
+            recovery.lastId = m_db->highestId().value_or(0);
             return;
         }
         const QList<RestoredTask> &tasks = recovered->recovery.tasks;
