@@ -125,11 +125,24 @@ void Dispatcher::restore(const QList<RestoredTask> &tasks)
     if (m_shuttingDown)
         return;
     m_tasks.reserve(m_tasks.size() + size_t(tasks.size()));
+    // Pending tasks keep their queue sequences (so the journal has nothing to rewrite);
+    // those without one (0), and every task after them, come after all of them.
+    qint64 lowest = 0;
+    qint64 highest = 0;
+    for (const RestoredTask &restored : tasks) {
+        if (restored.snapshot.state == TaskState::Pending) {
+            lowest = qMin(lowest, restored.snapshot.sequence);
+            highest = qMax(highest, restored.snapshot.sequence);
+        }
+    }
+    m_queue.reserveSequences(lowest, highest);
     for (const RestoredTask &restored : tasks) {
         const TaskSnapshot &s = restored.snapshot;
         if (!restored.spec || m_tasks.count(s.id))
             continue;
         Task &task = addTask(s.id, restored.spec);
+        if (s.state == TaskState::Pending && s.sequence != 0)
+            task.sequence = s.sequence;
         task.priority = s.priority;
         task.attempt = s.attempt;
         task.submittedAtMs = s.submittedAtMs;

@@ -24,6 +24,13 @@ public:
     qint64 nextSequence() { return ++m_lastSeq; }
     // What nextSequence() will return, without taking it.
     qint64 upcomingSequence() const { return m_lastSeq + 1; }
+    // Sequences from `lowest` to `highest` are taken (tasks brought back with theirs): new
+    // ones at the end come after `highest`, moves to the top before `lowest`.
+    void reserveSequences(qint64 lowest, qint64 highest)
+    {
+        m_lastSeq = qMax(m_lastSeq, highest);
+        m_topSeq = qMin(m_topSeq, lowest);
+    }
 
     void push(TaskId id, const QString &group, int priority, qint64 sequence);
     bool remove(TaskId id);

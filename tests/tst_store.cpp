@@ -694,6 +694,66 @@ private Q_SLOTS:
         QCOMPARE(file.count("specs"), 7);
     }
 
+    // Restored pending tasks keep their queue sequences (moved-to-top ones included), so
+    // their rows need no rewrite; tasks queued after the restart go after them, and a
+    // move to the top still goes before all of them.
+    void restoredQueueKeepsItsSequencesAndNewTasksComeAfter()
+    {
+        ScriptDir dir;
+        QTemporaryDir data;
+        const TaskSpec spec = dir.spec("t.lua", "return 1");
+        QString before;
+        {
+            TaskStore store;
+            QCOMPARE(store.open(data.path()).status, TaskStore::OpenStatus::Opened);
+            store.recover();
+            Engine engine(Engine::Options{.publishIntervalMs = 20});
+            store.attach(&engine);
+            engine.pause();
+            const QList<TaskId> ids = engine.submit(spec, 5);
+            engine.moveToTop(ids[3]);
+            engine.flush();
+            QCOMPARE(engine.liveCounts().pending, 5); // handed to the store by now
+            store.sync();
+            store.detach();
+            before = StoreFile(store.path())
+                         .value("SELECT group_concat(id || ':' || sequence, ' ') FROM"
+                                " (SELECT id, sequence FROM tasks ORDER BY id)")
+                         .toString();
+        }
+        QVERIFY2(before.contains(QStringLiteral("4:-")), qPrintable(before));
+
+        TaskStore store;
+        QCOMPARE(store.open(data.path()).status, TaskStore::OpenStatus::Opened);
+        const TaskStore::Recovery recovery = store.recover();
+        QCOMPARE(recovery.pending, 5);
+        Engine engine(Engine::Options{.publishIntervalMs = 20});
+        engine.pause();
+        engine.restore(recovery.tasks, recovery.lastId);
+        store.attach(&engine);
+        const TaskId later = engine.submit(spec);
+        engine.flush();
+        QCOMPARE(engine.liveCounts().pending, 6);
+        store.sync();
+        StoreFile file(store.path());
+        QCOMPARE(file.value("SELECT group_concat(id || ':' || sequence, ' ') FROM"
+                            " (SELECT id, sequence FROM tasks WHERE id <= 5 ORDER BY id)")
+                     .toString(),
+                 before);
+        QCOMPARE(file.value(QStringLiteral("SELECT count(*) FROM tasks WHERE sequence >="
+                                           " (SELECT sequence FROM tasks WHERE id = %1)")
+                                .arg(later))
+                     .toInt(),
+                 1);
+        engine.moveToTop(later);
+        engine.flush();
+        QCOMPARE(engine.liveCounts().pending, 6);
+        store.sync();
+        QCOMPARE(file.value("SELECT id FROM tasks ORDER BY sequence LIMIT 1").toLongLong(),
+                 qint64(later));
+        store.detach();
+    }
+
     void taskRunningAtACrashComesBackInterruptedWithItsStack()
     {
         ScriptDir dir;

@@ -308,14 +308,13 @@ TaskStore::Recovery TaskStore::Writer::recover(int historyLimit)
                 keepSpecRow(SpecRow{row, tasks[i].spec});
                 m_rowsByContent.emplace(contentKey(*tasks[i].spec), SpecRow{row, tasks[i].spec});
             }
-            const TaskId id = tasks[i].snapshot.id;
-            if (tasks[i].snapshot.state == TaskState::Pending) {
-                Record &record = m_records[id];
+            const TaskSnapshot &s = tasks[i].snapshot;
+            if (s.state == TaskState::Pending) {
+                Record &record = m_records[s.id];
                 record.inDb = true;
                 keepTail(record.tail, tasks[i].log);
-            } else {
-                m_restoredFinished.insert(id);
             }
+            m_restored.insert_or_assign(s.id, Restored{s.state, s.priority, s.attempt, s.sequence});
         }
         recovery = std::move(recovered->recovery);
         if (recovered->damagedSubmissions > 0)
@@ -361,10 +360,14 @@ void TaskStore::Writer::applySubmission(const Submission &submission)
 void TaskStore::Writer::applyBatch(const Batch &batch)
 {
     for (const TaskSnapshot &snapshot : batch.update.changed) {
-        // Engine::restore publishes the finished tasks recover() returned: unchanged.
-        if (isFinished(snapshot.state) && !m_records.count(snapshot.id) &&
-            m_restoredFinished.remove(snapshot.id))
-            continue;
+        if (const auto it = m_restored.find(snapshot.id); it != m_restored.end()) {
+            const Restored was = it->second;
+            m_restored.erase(it);
+            if (snapshot.state == was.state && snapshot.priority == was.priority &&
+                snapshot.attempt == was.attempt &&
+                (was.state != TaskState::Pending || snapshot.sequence == was.sequence))
+                continue; // as recover() returned it
+        }
         if (!m_records.count(snapshot.id) && snapshot.state == TaskState::Pending &&
             snapshot.attempt == 0) {
             // Still as submitted (a submission's first batch): its run tells as much.
@@ -398,7 +401,7 @@ void TaskStore::Writer::applyForgetting(const Forgetting &forgetting)
         m_records.erase(id);
         m_unwritten.erase(id);
         m_running.erase(id);
-        m_restoredFinished.remove(id);
+        m_restored.erase(id);
         m_forgets.push_back(id);
     }
 }

@@ -188,7 +188,16 @@ private:
     QMultiHash<qint64, const TaskSpec *> m_specOfRow;
     std::unordered_multimap<size_t, SpecRow> m_rowsByContent;
     std::unordered_multimap<size_t, SpecRow> m_stagedContent;
-    QSet<TaskId> m_restoredFinished; // published once by Engine::restore: nothing new
+    // The tasks recover() returned, as it returned them: Engine::restore publishes each
+    // once, and that batch tells nothing new unless the task changed meanwhile.
+    struct Restored
+    {
+        TaskState state = TaskState::Pending;
+        int priority = 0;
+        int attempt = 0;
+        qint64 sequence = 0;
+    };
+    std::unordered_map<TaskId, Restored> m_restored;
     QSet<TaskId> m_unknown;          // published, but never submitted to the store
     QSet<QString> m_reported;
     int m_failures = 0;
