@@ -21,11 +21,6 @@ using Console::printErr;
 
 using Console::printOut;
 
-QByteArray compact(const QJsonObject &object)
-{
-    return QJsonDocument(object).toJson(QJsonDocument::Compact) + '\n';
-}
-
 QString oneLine(QString text, int max)
 {
     text.replace(u'\n', QStringLiteral(" | "));
@@ -178,7 +173,7 @@ int submit(const QStringList &arguments)
         return InstanceCommand::Failure;
 
     if (command.json()) {
-        printOut(compact(*reply));
+        printOut(InstanceProtocol::line(*reply));
     } else {
         QByteArray out;
         for (const QJsonValue &value : reply->value(QStringLiteral("submitted")).toArray()) {
@@ -304,7 +299,7 @@ int ps(const QStringList &arguments)
     if (command.json()) {
         QByteArray out;
         for (const QJsonValue &task : tasks)
-            out += compact(task.toObject());
+            out += InstanceProtocol::line(task.toObject());
         printOut(out);
         return InstanceCommand::Success;
     }
@@ -391,7 +386,7 @@ int cancel(const QStringList &arguments)
 
     const QJsonArray unknown = reply->value(QStringLiteral("unknown")).toArray();
     if (command.json()) {
-        printOut(compact(*reply));
+        printOut(InstanceProtocol::line(*reply));
     } else {
         QByteArray out;
         for (const QJsonValue &id : reply->value(QStringLiteral("cancelled")).toArray())

@@ -89,14 +89,9 @@ int RunCommand::start(const QStringList &arguments)
         return AllSucceeded;
     }
 
-    auto positiveInt = [](const QString &text, int min) -> std::optional<int> {
-        bool ok = false;
-        const int n = text.toInt(&ok);
-        return ok && n >= min ? std::optional<int>(n) : std::nullopt;
-    };
     Engine::Options options;
     if (parser.isSet(maxOpt)) {
-        const auto n = positiveInt(parser.value(maxOpt), 1);
+        const auto n = intAtLeast(parser.value(maxOpt), 1);
         if (!n)
             return usageError(QStringLiteral("--max-concurrency needs an integer >= 1, not \"%1\"")
                                   .arg(parser.value(maxOpt)));
@@ -105,7 +100,7 @@ int RunCommand::start(const QStringList &arguments)
     QList<std::pair<QString, int>> groupLimits;
     for (const QString &value : parser.values(groupOpt)) {
         const qsizetype eq = value.indexOf(u'=');
-        const auto n = eq > 0 ? positiveInt(value.mid(eq + 1), 1) : std::nullopt;
+        const auto n = eq > 0 ? intAtLeast(value.mid(eq + 1), 1) : std::nullopt;
         if (!n)
             return usageError(
                 QStringLiteral("--group needs NAME=LIMIT with LIMIT >= 1, not \"%1\"").arg(value));

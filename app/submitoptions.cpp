@@ -5,16 +5,12 @@
 #include <climits>
 #include <optional>
 
-namespace {
-
 std::optional<int> intAtLeast(const QString &text, int min)
 {
     bool ok = false;
     const int n = text.toInt(&ok);
     return ok && n >= min ? std::optional<int>(n) : std::nullopt;
 }
-
-} // namespace
 
 SubmitOptions::SubmitOptions()
     : m_timeoutOption(QStringLiteral("timeout"),

@@ -5,7 +5,12 @@
 #include <QCommandLineOption>
 #include <QString>
 
+#include <optional>
+
 class QCommandLineParser;
+
+// An option's whole-number value when it is one and at least `min`; else nullopt.
+std::optional<int> intAtLeast(const QString &text, int min);
 
 // The options of `taskdeck run` and `taskdeck submit` that shape each task submitted:
 // --timeout, --priority, --arg, --repeat, --retries and --memory (SPEC section 5), read

@@ -20,6 +20,10 @@ void TaskFilterProxyModel::setText(const QString &text)
     if (text == m_text)
         return;
     m_text = text;
+    const QStringView digits = QStringView(text).mid(text.startsWith(u'#') ? 1 : 0);
+    bool isId = false;
+    const qulonglong id = digits.toULongLong(&isId);
+    m_textId = isId && QString::number(id) == digits ? TaskId(id) : 0;
     invalidateRowsFilter();
 }
 
@@ -85,11 +89,11 @@ bool TaskFilterProxyModel::filterAcceptsRow(int sourceRow, const QModelIndex &so
     if (m_text.isEmpty())
         return true;
     const auto has = [this](const QString &s) { return s.contains(m_text, Qt::CaseInsensitive); };
-    // The summary may differ from the details ("retrying after: ..."); the details are the
-    // whole result or error, traceback included.
-    return has(row.name) || has(row.group) || has(row.file) || has(row.summary)
-           || has(row.details) || QString::number(row.id) == m_text
-           || (m_text.startsWith(u'#') && QString::number(row.id) == QStringView(m_text).mid(1));
+    // The details are the whole result or error, traceback included; the summary is their
+    // first line, unless it says something else ("retrying after: ...").
+    return (m_textId != 0 && row.id == m_textId) || has(row.name) || has(row.group) ||
+           has(row.file) || has(row.details) ||
+           (!row.details.startsWith(row.summary) && has(row.summary));
 }
 
 bool TaskFilterProxyModel::lessThan(const QModelIndex &left, const QModelIndex &right) const

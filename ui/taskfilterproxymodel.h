@@ -1,5 +1,7 @@
 #pragma once
 
+#include "taskspec.h"
+
 #include <QSortFilterProxyModel>
 
 class TaskTableModel;
@@ -42,6 +44,7 @@ protected:
 private:
     TaskTableModel *m_tasks = nullptr;
     QString m_text;
+    TaskId m_textId = 0; // the task id m_text names ("12" or "#12"), or 0
     StateFilter m_state = StateFilter::All;
     QString m_group;
 };
