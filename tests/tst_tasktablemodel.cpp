@@ -395,6 +395,29 @@ private Q_SLOTS:
         QCOMPARE(ids, shown);
     }
 
+    // A task waiting to retry says so in its summary, which the details do not hold: the
+    // filter finds it by either.
+    void filterFindsARetryingTaskByItsSummaryAndItsError()
+    {
+        TaskTableModel model;
+        TaskFilterProxyModel proxy;
+        proxy.setSourceModel(&model);
+        TaskSnapshot retrying = task(1);
+        retrying.attempt = 1;
+        retrying.error = QStringLiteral("upload failed\nstack traceback: ...");
+        model.applyUpdate(batch({retrying, task(2)}));
+        for (const QString &text : {QStringLiteral("retrying after"), QStringLiteral("UPLOAD"),
+                                    QStringLiteral("traceback")}) {
+            proxy.setText(text);
+            QCOMPARE(proxy.rowCount(), 1);
+            QCOMPARE(proxy.index(0, 0).data(TaskTableModel::IdRole).value<TaskId>(), TaskId(1));
+        }
+        proxy.setText(QStringLiteral("#2"));
+        QCOMPARE(proxy.rowCount(), 1);
+        proxy.setText(QStringLiteral("02")); // not how ids are written
+        QCOMPARE(proxy.rowCount(), 0);
+    }
+
     void filterFollowsChanges()
     {
         TaskTableModel model;
