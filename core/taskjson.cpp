@@ -14,18 +14,23 @@ QJsonValue time(qint64 epochMs)
            + u'Z';
 }
 
+QJsonArray frames(const QList<StackFrame> &frames)
+{
+    QJsonArray array;
+    for (const StackFrame &f : frames)
+        array.append(QJsonObject{{QStringLiteral("file"), f.file},
+                                 {QStringLiteral("line"), f.line},
+                                 {QStringLiteral("function"), f.function}});
+    return array;
+}
+
 QJsonObject stack(const CoroutineStack &stack)
 {
-    QJsonArray frames;
-    for (const StackFrame &f : stack.frames)
-        frames.append(QJsonObject{{QStringLiteral("file"), f.file},
-                                  {QStringLiteral("line"), f.line},
-                                  {QStringLiteral("function"), f.function}});
     QJsonArray children;
     for (const CoroutineStack &child : stack.children)
         children.append(TaskJson::stack(child));
     return QJsonObject{
-        {QStringLiteral("frames"), frames},
+        {QStringLiteral("frames"), frames(stack.frames)},
         {QStringLiteral("awaiting"),
          stack.awaiting.isEmpty() ? QJsonValue(QJsonValue::Null) : QJsonValue(stack.awaiting)},
         {QStringLiteral("children"), children},

@@ -2,6 +2,7 @@
 
 #include "tasksnapshot.h"
 
+#include <QJsonArray>
 #include <QJsonObject>
 
 // The JSON of SPEC section 5: one object per task, as `taskdeck run --json` prints it.
@@ -10,6 +11,8 @@ namespace TaskJson {
 QJsonObject task(const TaskSnapshot &task);
 // {"frames": [{"file", "line", "function"}...], "awaiting", "children": [...]}
 QJsonObject stack(const CoroutineStack &stack);
+// [{"file", "line", "function"}...], innermost first (also how the task store keeps them).
+QJsonArray frames(const QList<StackFrame> &frames);
 // ISO 8601 UTC with milliseconds, "2026-11-21T22:30:01.123Z"; null for -1.
 QJsonValue time(qint64 epochMs);
 

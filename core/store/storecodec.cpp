@@ -1,5 +1,7 @@
 #include "storecodec.h"
 
+#include "taskjson.h"
+
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
@@ -10,14 +12,11 @@ namespace StoreCodec {
 
 namespace {
 
+// TaskJson::stack's frames, with what the public JSON leaves out: coroutine ids and since
+// when each awaits.
 QJsonObject stackObject(const CoroutineStack &stack)
 {
-    QJsonArray frames;
-    for (const StackFrame &f : stack.frames)
-        frames.append(QJsonObject{{QStringLiteral("file"), f.file},
-                                  {QStringLiteral("line"), f.line},
-                                  {QStringLiteral("function"), f.function}});
-    QJsonObject object{{QStringLiteral("frames"), frames}};
+    QJsonObject object{{QStringLiteral("frames"), TaskJson::frames(stack.frames)}};
     if (stack.id != 0)
         object.insert(QStringLiteral("id"), stack.id);
     if (!stack.awaiting.isEmpty())
@@ -85,15 +84,20 @@ std::shared_ptr<const CoroutineStack> stackFromText(const QString &text)
 
 // QJsonDocument holds only objects and arrays: a result goes in as the one element of
 // an array, and the brackets are taken off for the column.
+std::optional<qint64> integerResult(const QJsonValue &result)
+{
+    if (!result.isDouble())
+        return std::nullopt;
+    const qint64 integer = result.toInteger(std::numeric_limits<qint64>::min());
+    return double(integer) == result.toDouble() ? std::optional<qint64>(integer) : std::nullopt;
+}
+
 QString resultText(const QJsonValue &result)
 {
     if (result.isUndefined())
         return {};
-    if (result.isDouble()) { // the common case, without a document: integers as they are
-        const qint64 integer = result.toInteger(std::numeric_limits<qint64>::min());
-        if (double(integer) == result.toDouble())
-            return QString::number(integer);
-    }
+    if (const auto integer = integerResult(result)) // the common case, without a document
+        return QString::number(*integer);
     const QString text = compact(QJsonArray{result});
     return text.mid(1, text.size() - 2);
 }

@@ -20,6 +20,8 @@ namespace StoreCodec {
 QString stackText(const std::shared_ptr<const CoroutineStack> &stack);
 std::shared_ptr<const CoroutineStack> stackFromText(const QString &text);
 
+// A result that is a whole number (the common case), as one; else nullopt.
+std::optional<qint64> integerResult(const QJsonValue &result);
 // A result as JSON text ("42", "\"ok\"", "{...}"); empty for an undefined result.
 QString resultText(const QJsonValue &result);
 QJsonValue resultFromText(const QString &text);

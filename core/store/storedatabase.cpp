@@ -385,15 +385,12 @@ quint32 appendText(std::string &out, int column, const QString &text, bool *exac
 // The result column: StoreCodec::resultText, without making a QString for an integer.
 quint32 appendResult(std::string &out, const QJsonValue &result)
 {
-    if (result.isDouble()) {
-        const qint64 integer = result.toInteger(std::numeric_limits<qint64>::min());
-        if (double(integer) == result.toDouble()) {
-            char text[32] = {',', '"'};
-            char *end = std::to_chars(text + 2, text + sizeof text - 1, integer).ptr;
-            *end++ = '"';
-            out.append(text, size_t(end - text));
-            return hasValue(Result);
-        }
+    if (const auto integer = StoreCodec::integerResult(result)) {
+        char text[32] = {',', '"'};
+        char *end = std::to_chars(text + 2, text + sizeof text - 1, *integer).ptr;
+        *end++ = '"';
+        out.append(text, size_t(end - text));
+        return hasValue(Result);
     }
     return appendText(out, Result, StoreCodec::resultText(result));
 }
