@@ -2,7 +2,7 @@
 # Installs what building and testing Taskdeck needs on Debian 12, skipping what is there.
 set -euo pipefail
 packages=(
-    build-essential cmake ninja-build pkg-config
+    build-essential cmake ninja-build pkg-config ccache
     qt6-base-dev qt6-base-dev-tools libgl-dev
     libqt6sql6-sqlite        # the task store (Qt Sql's SQLite driver)
     liblua5.4-dev
