@@ -19,7 +19,9 @@
 #include <QTemporaryDir>
 #include <QTest>
 #include <QThread>
+#include <QTimer>
 
+#include <algorithm>
 #include <cstring>
 #include <memory>
 #include <sys/socket.h>
@@ -118,6 +120,8 @@ private slots:
     void requestSplitAcrossWritesIsAnsweredOnce();
     void hundredClientsAtOnceAreServedUpToTheLimitAndTheRestToldSo();
     void idleConnectionIsClosed();
+    void clientTricklingBytesIsDroppedAtTheIdleTimeout();
+    void idleClientsAtTheLimitGiveWayToANewClient();
     void socketLeftByACrashedInstanceIsReplaced();
     void secondServerOnALiveSocketFails();
     void socketNameIsPrivateAndDependsOnTheCanonicalDataDir();
@@ -327,16 +331,27 @@ void tst_Instance::lineOverOneMebibyteIsRefusedAndItsConnectionClosed()
     InstanceServer server(echo);
     QVERIFY2(server.listen(m_name), qPrintable(server.errorString()));
     QLocalSocket socket;
+    // Whatever arrives is kept as it arrives: once the socket is unconnected Qt may
+    // already have closed it, and what it had read is no longer readable.
+    QByteArray received;
+    connect(&socket, &QLocalSocket::readyRead, &socket, [&] { received += socket.readAll(); });
     socket.connectToServer(m_name);
     QVERIFY(socket.waitForConnected(5000));
-    // 2 MiB without a newline, written as a client would, while the server reads.
-    const QByteArray chunk(64 * 1024, 'x');
-    for (int i = 0; i < 32 && socket.state() == QLocalSocket::ConnectedState; ++i) {
-        socket.write(chunk);
+    // One byte over the limit without a newline, written while the server reads. Not
+    // more: bytes still being written when the server closes would fail the client's
+    // write, and Qt then drops the refusal unread (a race with the server's close).
+    qint64 left = InstanceProtocol::MaxRequestBytes + 1;
+    while (left > 0 && socket.state() == QLocalSocket::ConnectedState) {
+        const qint64 n = qMin<qint64>(left, 64 * 1024);
+        socket.write(QByteArray(n, 'x'));
+        left -= n;
         QTest::qWait(0);
     }
+    QCOMPARE(left, 0);
     QTRY_COMPARE_WITH_TIMEOUT(socket.state(), QLocalSocket::UnconnectedState, 10000);
-    const QJsonObject reply = parseLine(socket.readLine().trimmed());
+    if (socket.isOpen())
+        received += socket.readAll();
+    const QJsonObject reply = parseLine(received.trimmed());
     QCOMPARE(reply.value("ok"), QJsonValue(false));
     QVERIFY2(reply.value("error").toString().contains("1 MiB"),
              qPrintable(reply.value("error").toString()));
@@ -419,6 +434,7 @@ void tst_Instance::requestSplitAcrossWritesIsAnsweredOnce()
 void tst_Instance::hundredClientsAtOnceAreServedUpToTheLimitAndTheRestToldSo()
 {
     InstanceServer server(echo);
+    server.setEvictIdleAfter(600000); // however slowly they come, none counts as idle
     QVERIFY2(server.listen(m_name), qPrintable(server.errorString()));
     std::vector<std::unique_ptr<QLocalSocket>> sockets;
     for (int i = 0; i < 100; ++i) {
@@ -466,6 +482,54 @@ void tst_Instance::idleConnectionIsClosed()
     QTRY_COMPARE_WITH_TIMEOUT(socket.state(), QLocalSocket::UnconnectedState, 5000);
     QTRY_COMPARE(server.clientCount(), 0);
     QVERIFY(serverAnswers(m_name));
+}
+
+void tst_Instance::clientTricklingBytesIsDroppedAtTheIdleTimeout()
+{
+    InstanceServer server(echo);
+    server.setIdleTimeout(500);
+    QVERIFY2(server.listen(m_name), qPrintable(server.errorString()));
+    QLocalSocket socket;
+    socket.connectToServer(m_name);
+    QVERIFY(socket.waitForConnected(5000));
+    // A byte every 50 ms, never a whole request: bytes alone must not keep the slot.
+    QTimer trickle;
+    connect(&trickle, &QTimer::timeout, &socket, [&] {
+        if (socket.state() == QLocalSocket::ConnectedState)
+            socket.write(" ");
+    });
+    trickle.start(50);
+    QTRY_COMPARE_WITH_TIMEOUT(socket.state(), QLocalSocket::UnconnectedState, 10000);
+    QTRY_COMPARE(server.clientCount(), 0);
+    QVERIFY(serverAnswers(m_name));
+}
+
+void tst_Instance::idleClientsAtTheLimitGiveWayToANewClient()
+{
+    InstanceServer server(echo);
+    server.setMaxClients(4);
+    server.setEvictIdleAfter(200);
+    QVERIFY2(server.listen(m_name), qPrintable(server.errorString()));
+    // Four clients that connect and then say nothing hold every slot...
+    std::vector<std::unique_ptr<QLocalSocket>> idle;
+    for (int i = 0; i < 4; ++i) {
+        idle.push_back(std::make_unique<QLocalSocket>());
+        idle.back()->connectToServer(m_name);
+        QVERIFY(idle.back()->waitForConnected(5000));
+    }
+    QTRY_COMPARE(server.clientCount(), 4);
+    QTest::qWait(300); // ...for longer than the eviction time
+
+    // ...yet the command line is served, and only one idle client lost its slot.
+    QLocalSocket client;
+    client.connectToServer(m_name);
+    QVERIFY(client.waitForConnected(5000));
+    client.write("{\"cmd\":\"ps\"}\n");
+    QCOMPARE(readReply(client).value("ok"), QJsonValue(true));
+    QTRY_COMPARE(server.clientCount(), 4);
+    QTRY_VERIFY(std::count_if(idle.begin(), idle.end(), [](const auto &s) {
+                    return s->state() == QLocalSocket::UnconnectedState;
+                }) == 1);
 }
 
 void tst_Instance::socketLeftByACrashedInstanceIsReplaced()

@@ -1,6 +1,7 @@
 #include "instanceserver.h"
 
 #include <QLocalServer>
+#include <QElapsedTimer>
 #include <QLocalSocket>
 #include <QPointer>
 #include <QTimer>
@@ -45,10 +46,19 @@ public:
                 drop();
         });
         m_idle.start();
+        m_idleSince.start();
         if (socket->bytesAvailable() > 0)
             QMetaObject::invokeMethod(this, &Connection::read, Qt::QueuedConnection);
     }
-    ~Connection() override { --m_server->m_clients; }
+    ~Connection() override
+    {
+        if (!m_dropped)
+            --m_server->m_clients;
+    }
+
+    // How long since the client connected or last completed a request; -1 once closing.
+    qint64 idleMs() const { return m_closing ? -1 : m_idleSince.elapsed(); }
+    void evict() { drop(); }
 
 private:
     // Handles every complete line received so far; keeps the unfinished rest.
@@ -57,7 +67,8 @@ private:
         const QByteArray bytes = m_socket->readAll();
         if (m_closing)
             return; // draining what the client still sends until it sees the close
-        m_idle.start();
+        // Only a complete request restarts the idle time (below): a client trickling a
+        // byte now and then holds its slot no longer than one that sends nothing.
         // What was kept holds no newline: look for one in the new bytes only, so that a
         // line trickling in byte by byte costs linear time.
         const qsizetype searchFrom = m_buffer.size();
@@ -85,6 +96,8 @@ private:
             answer(line);
             if (!alive)
                 return;
+            m_idle.start();
+            m_idleSince.start();
         }
         m_buffer.remove(0, start);
         if (m_buffer.size() > InstanceProtocol::MaxRequestBytes)
@@ -125,6 +138,7 @@ private:
         if (m_dropped)
             return;
         m_dropped = true;
+        --m_server->m_clients; // its slot is free from now on
         m_closing = true;
         m_idle.stop();
         m_socket->abort();
@@ -135,6 +149,7 @@ private:
     QLocalSocket *m_socket;
     QByteArray m_buffer;
     QTimer m_idle;
+    QElapsedTimer m_idleSince;
     bool m_closing = false;
     bool m_dropped = false;
 };
@@ -198,6 +213,8 @@ QString InstanceServer::fullServerName() const
 void InstanceServer::acceptConnections()
 {
     while (QLocalSocket *socket = m_server->nextPendingConnection()) {
+        if (m_clients >= m_maxClients)
+            evictIdlest();
         if (m_clients < m_maxClients) {
             new Connection(this, socket);
             continue;
@@ -209,4 +226,25 @@ void InstanceServer::acceptConnections()
         if (socket->state() == QLocalSocket::UnconnectedState)
             socket->deleteLater();
     }
+}
+
+// At the client limit: drops the client that has been idle longest (no complete request
+// since it connected or since its last one), if that is at least the eviction time, so
+// that clients which hold a slot and send nothing cannot lock the command line out.
+// A dropped client only loses a connection it was not using.
+void InstanceServer::evictIdlest()
+{
+    Connection *idlest = nullptr;
+    qint64 longest = -1;
+    for (QObject *child : children()) {
+        auto *connection = dynamic_cast<Connection *>(child);
+        if (!connection)
+            continue;
+        if (const qint64 ms = connection->idleMs(); ms > longest) {
+            longest = ms;
+            idlest = connection;
+        }
+    }
+    if (idlest && longest >= m_evictIdleMs)
+        idlest->evict(); // counts itself out at once; deleted later
 }

@@ -15,8 +15,9 @@ class QLocalSocket;
 // connections from this user only, reads request lines, hands each valid request to
 // the handler and writes its reply. Whatever a client sends (garbage, endless lines,
 // hundreds of connections) costs it an error reply or its connection, never the
-// instance: lines are capped, idle clients dropped, clients counted. Main thread (the
-// thread that owns it); the handler runs there too.
+// instance: lines are capped, clients counted, and a client without a complete request
+// for a while is dropped (at the client limit, sooner). Main thread (the thread that
+// owns it); the handler runs there too.
 class InstanceServer : public QObject
 {
     Q_OBJECT
@@ -26,6 +27,7 @@ public:
 
     static constexpr int DefaultMaxClients = 64;
     static constexpr int DefaultIdleTimeoutMs = 30000;
+    static constexpr int DefaultEvictIdleMs = 1000;
 
     explicit InstanceServer(Handler handler, QObject *parent = nullptr);
     ~InstanceServer() override;
@@ -41,11 +43,15 @@ public:
 
     int clientCount() const { return m_clients; }
     void setMaxClients(int count) { m_maxClients = count; }
+    // A client without a complete request for this long is dropped.
     void setIdleTimeout(int ms) { m_idleTimeoutMs = ms; }
+    // At the client limit, a new client takes the slot of one idle for this long.
+    void setEvictIdleAfter(int ms) { m_evictIdleMs = ms; }
 
 private:
     class Connection;
     void acceptConnections();
+    void evictIdlest();
 
     Handler m_handler;
     QLocalServer *m_server;
@@ -53,4 +59,5 @@ private:
     int m_clients = 0;
     int m_maxClients = DefaultMaxClients;
     int m_idleTimeoutMs = DefaultIdleTimeoutMs;
+    int m_evictIdleMs = DefaultEvictIdleMs;
 };
