@@ -317,6 +317,7 @@ private Q_SLOTS:
             "io.output(io.tmpfile())\n"
             "keep = setmetatable({}, {__gc = function() log('finalizer of task 1') end})\n"
             "return 1\n",
+            "collectgarbage()\ncollectgarbage()\n"
             "return io.output() == io.stdout\n",
         });
         QCOMPARE(t[0].state, TaskState::Succeeded);

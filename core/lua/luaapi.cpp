@@ -1242,6 +1242,15 @@ int LuaTask::l_handleToString(lua_State *L)
     return 1;
 }
 
+// The task whose code runs on `L`, or an error: a finalizer may run between tasks.
+static LuaTask *runningTask(lua_State *L, const char *what)
+{
+    Coroutine *co = LuaTask::context(L);
+    if (!co || !co->task)
+        luaL_error(L, "%s: not inside a task", what);
+    return co->task;
+}
+
 static QString joinArgs(lua_State *L, const char *separator)
 {
     const int n = lua_gettop(L);
@@ -1259,13 +1268,15 @@ static QString joinArgs(lua_State *L, const char *separator)
 
 int LuaTask::l_log(lua_State *L)
 {
-    context(L)->task->appendLog(joinArgs(L, " "));
+    LuaTask *t = runningTask(L, "log");
+    t->appendLog(joinArgs(L, " "));
     return 0;
 }
 
 int LuaTask::l_print(lua_State *L)
 {
-    context(L)->task->appendLog(joinArgs(L, "\t"));
+    LuaTask *t = runningTask(L, "print");
+    t->appendLog(joinArgs(L, "\t"));
     return 0;
 }
 
@@ -1276,7 +1287,7 @@ int LuaTask::l_progress(lua_State *L)
         return luaL_argerror(L, 1, "not a number");
     size_t len = 0;
     const char *message = luaL_optlstring(L, 2, "", &len);
-    LuaTask *t = context(L)->task;
+    LuaTask *t = runningTask(L, "progress");
     t->m_out.progressSet = true;
     t->m_out.progress = std::clamp(fraction, 0.0, 1.0);
     t->m_out.status = QString::fromUtf8(message, qsizetype(len));
@@ -1551,8 +1562,7 @@ int LuaTask::l_exec(lua_State *L)
     const int opts = 2;
     if (!lua_isnoneornil(L, opts))
         luaL_checktype(L, opts, LUA_TTABLE);
-    Coroutine *here = context(L);
-    request->workingDirectory = QFileInfo(here->task->m_spec->file).absolutePath();
+    request->workingDirectory = QFileInfo(runningTask(L, "exec")->m_spec->file).absolutePath();
     if (!lua_isnoneornil(L, opts)) {
         if (lua_getfield(L, opts, "cwd") == LUA_TSTRING)
             request->workingDirectory = QString::fromUtf8(lua_tostring(L, -1));

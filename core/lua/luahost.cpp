@@ -104,15 +104,14 @@ bool LuaHost::recycle()
     if (m_dirty) {
         // Nothing of the task may stay reachable (its globals, through the current env
         // and its chunk's _ENV), so that its finalizers run now, not in the next task.
+        // The chunk is dropped, not given another _ENV: the task's closures share that
+        // upvalue, and its finalizers still need the task's globals.
         m_dirty = false;
         lua_pushnil(m_state);
         lua_rawsetp(m_state, LUA_REGISTRYINDEX, &EnvKey);
-        for (const Chunk &chunk : m_chunks) {
-            lua_rawgeti(m_state, LUA_REGISTRYINDEX, chunk.ref);
-            lua_pushnil(m_state);
-            lua_setupvalue(m_state, -2, 1);
-            lua_pop(m_state, 1);
-        }
+        for (const Chunk &chunk : m_chunks)
+            luaL_unref(m_state, LUA_REGISTRYINDEX, chunk.ref);
+        m_chunks.clear();
         lua_rawgetp(m_state, LUA_REGISTRYINDEX, &StdinKey);
         lua_setfield(m_state, LUA_REGISTRYINDEX, "_IO_input");
         lua_rawgetp(m_state, LUA_REGISTRYINDEX, &StdoutKey);
