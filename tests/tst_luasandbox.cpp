@@ -115,13 +115,14 @@ private Q_SLOTS:
             "  refused(debug.setmetatable, print, {}),\n"
             "  refused(function() string.gsub('ab', '.', function()\n"
             "    debug.setlocal(2, 1, 'other') end) end),\n"
+            "  refused(function() for i = 1, 3 do debug.setlocal(1, 1, 'x') end end),\n"
             "  refused(debug.sethook, print, 'c'),\n"
             "  refused(debug.debug),\n"
             "}\n",
             "return {1 + 1, (getmetatable('') or 0) ~= nil}"});
         QVERIFY2(t[0].state == TaskState::Succeeded, qPrintable(t[0].error));
         QCOMPARE(json(t[0].result), QByteArray("[[true,true,true,true,true,true,true,true,true,"
-                                               "true,true,true]]"));
+                                               "true,true,true,true]]"));
         QVERIFY2(t[1].state == TaskState::Succeeded, qPrintable(t[1].error));
         QCOMPARE(json(t[1].result), QByteArray("[[2,true]]"));
     }

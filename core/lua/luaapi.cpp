@@ -490,6 +490,26 @@ int l_debugLocal(lua_State *L)
     return callOriginal(L);
 }
 
+// debug.setlocal, and not into the VM's own slots of a Lua frame either (a loop's
+// counters, temporaries), which the VM's code trusts.
+int l_debugSetlocal(lua_State *L)
+{
+    const int arg = lua_type(L, 1) == LUA_TTHREAD ? 1 : 0;
+    lua_State *L1 = arg ? lua_tothread(L, 1) : L;
+    const int level = int(luaL_checkinteger(L, arg + 1));
+    const int n = int(luaL_checkinteger(L, arg + 2));
+    lua_Debug ar;
+    if (lua_getstack(L1, level, &ar) && lua_checkstack(L1, 1)) {
+        const char *name = lua_getlocal(L1, &ar, n);
+        if (name) {
+            lua_pop(L1, 1);
+            if (name[0] == '(')
+                return luaL_error(L, "debug.setlocal: not for the VM's own slots (%s)", name);
+        }
+    }
+    return l_debugLocal(L);
+}
+
 int l_collectgarbage(lua_State *L)
 {
     static const char *const allowed[] = {"collect", "count", "step", "isrunning"};
@@ -643,13 +663,12 @@ int l_require(lua_State *L)
     return requireDone(L, LUA_OK, 0);
 }
 
-} // namespace
-
-int LuaTask::l_coclose(lua_State *L)
+// coroutine.close, but not for a coroutine the engine runs.
+int l_coclose(lua_State *L)
 {
     lua_State *co = lua_tothread(L, 1);
     if (co) {
-        Coroutine *c = context(co);
+        Coroutine *c = LuaTask::context(co);
         if (c && c->L == co)
             return luaL_error(L, "coroutine.close: not for a coroutine of spawn()");
     }
@@ -658,7 +677,7 @@ int LuaTask::l_coclose(lua_State *L)
 
 // Called by installApi once the globals are complete (the global table on the stack):
 // locks the shared parts down and makes every task's globals fall back to them.
-void LuaTask::installSandbox(lua_State *L)
+void installSandbox(lua_State *L)
 {
     const int g = lua_gettop(L);
     // The shared metatables: of strings, files and the engine's types.
@@ -687,7 +706,7 @@ void LuaTask::installSandbox(lua_State *L)
     wrap(L, -1, "setlocale", &l_setlocale);
     lua_pop(L, 1);
     lua_getfield(L, g, "coroutine");
-    wrap(L, -1, "close", &LuaTask::l_coclose);
+    wrap(L, -1, "close", &l_coclose);
     lua_pop(L, 1);
     lua_getfield(L, g, "package");
     setRefused(L, -1, "loadlib", "package.loadlib is not available in a task");
@@ -712,7 +731,7 @@ void LuaTask::installSandbox(lua_State *L)
     wrap(L, debug, "setupvalue", &l_debugUpvalue);
     wrap(L, debug, "upvalueid", &l_debugUpvalue);
     wrap(L, debug, "getlocal", &l_debugLocal);
-    wrap(L, debug, "setlocal", &l_debugLocal);
+    wrap(L, debug, "setlocal", &l_debugSetlocal);
     lua_pop(L, 1);
 
     // Each task gets its own global table that falls back to `base`: the functions of
@@ -744,6 +763,8 @@ void LuaTask::installSandbox(lua_State *L)
     lua_rawsetp(L, LUA_REGISTRYINDEX, LuaHost::envMetaKey());
     lua_settop(L, g);
 }
+
+} // namespace
 
 void LuaTask::installApi(lua_State *L)
 {

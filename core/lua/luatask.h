@@ -192,8 +192,6 @@ private:
     static int auxwrap(lua_State *L);
     static int auxresume(lua_State *L, lua_State *co, int narg);
     static Coroutine *checkHandle(lua_State *L, int index);
-    static int l_coclose(lua_State *L);
-    static void installSandbox(lua_State *L); // luaapi.cpp: what tasks cannot change
 
     // engine side
     void dispatchSlice();
