@@ -176,6 +176,16 @@ private Q_SLOTS:
                         "os.setlocale is not available", "return tostring(0.5)", "[\"0.5\"]");
     }
 
+    void engineStdinIsNotReadable()
+    {
+        verifyContained("assert(not pcall(io.read))\n"
+                        "assert(not pcall(io.stdin.read, io.stdin))\n"
+                        "assert(not pcall(io.lines))\n"
+                        "io.input(io.tmpfile())\n"
+                        "return io.read('a')\n",
+                        {}, "return {pcall(io.read)}", "[[false,\"default input file is closed\"]]");
+    }
+
     // ---- item 2: binary chunks ----
 
     void loadRefusesBinaryChunks()

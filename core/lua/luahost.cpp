@@ -68,6 +68,16 @@ LuaHost::LuaHost()
     m_state = lua_newstate(&LuaHost::allocate, this);
     lua_gc(m_state, LUA_GCINC, 300, 200);
     luaL_openlibs(m_state);
+    // The engine's stdin is not a task's to read (a read would hold its worker until
+    // the terminal answers): io.stdin and the default input are a closed file.
+    if (luaL_dostring(m_state, "local f = io.open('/dev/null') if f then f:close() "
+                               "io.stdin = f end return f")
+        == LUA_OK) {
+        if (lua_isnil(m_state, -1))
+            lua_pop(m_state, 1);
+        else
+            lua_setfield(m_state, LUA_REGISTRYINDEX, "_IO_input");
+    }
     lua_getfield(m_state, LUA_REGISTRYINDEX, "_IO_input"); // restored by recycle()
     lua_rawsetp(m_state, LUA_REGISTRYINDEX, &StdinKey);
     lua_getfield(m_state, LUA_REGISTRYINDEX, "_IO_output");
