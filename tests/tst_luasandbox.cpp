@@ -183,7 +183,8 @@ private Q_SLOTS:
                         "assert(not pcall(io.lines))\n"
                         "io.input(io.tmpfile())\n"
                         "return io.read('a')\n",
-                        {}, "return {pcall(io.read)}", "[[false,\"default input file is closed\"]]");
+                        {}, "return {pcall(io.read)}",
+                        "[[false,\"default input file is closed\"]]");
     }
 
     // ---- item 2: binary chunks ----
