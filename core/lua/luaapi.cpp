@@ -983,9 +983,8 @@ namespace {
 
 Coroutine *toHandle(lua_State *L, int index)
 {
-    // luaL_checkudata looks the metatable up by name; this is on every hot path.
-    if (lua_type(L, index) != LUA_TUSERDATA)
-        return nullptr;
+    // luaL_checkudata looks the metatable up by name; this is on every hot path. (A
+    // light userdata has no metatable: no task can give it one.)
     void *p = lua_touserdata(L, index);
     if (p && lua_getmetatable(L, index)) {
         lua_rawgetp(L, LUA_REGISTRYINDEX, &HandleKey);
@@ -1238,17 +1237,19 @@ int LuaTask::l_handleId(lua_State *L)
     return 1;
 }
 
+// Scripts cannot reach this (the metatable is protected); still, it checks what it
+// gets, cheaply (it runs for every handle), and leaves an empty record behind, so that
+// a second call destroys nothing twice.
 int LuaTask::l_handleGc(lua_State *L)
 {
-    Coroutine *co = toHandle(L, 1);
-    if (!co)
+    if (lua_type(L, 1) != LUA_TUSERDATA || lua_rawlen(L, 1) != sizeof(Coroutine))
         return 0;
+    auto *co = static_cast<Coroutine *>(lua_touserdata(L, 1));
     // A thread that outlives its handle (coroutine.running() kept it) no longer names it.
     if (co->L && context(co->L) == co)
         *static_cast<Coroutine **>(lua_getextraspace(co->L)) = nullptr;
     co->~Coroutine();
-    lua_pushnil(L); // no second call can reach the destroyed record
-    lua_setmetatable(L, 1);
+    new (co) Coroutine;
     return 0;
 }
 
