@@ -26,11 +26,11 @@ char HandleKey;
 constexpr qint64 LookInAfterNs = 50'000'000;
 constexpr qint64 BlockingNs = 100'000'000;
 
-// Makes a unique error object: a table whose tostring is `text`; is_cancelled and
+// Makes a unique error object: a userdata whose tostring is `text`; is_cancelled and
 // is_timeout recognise these by identity.
 void makeMarker(lua_State *L, void *key, const char *text)
 {
-    lua_newtable(L);
+    lua_newuserdatauv(L, 0, 0); // not a table: no task can store anything in it
     lua_newtable(L);
     lua_pushstring(L, text);
     lua_pushcclosure(
@@ -42,6 +42,8 @@ void makeMarker(lua_State *L, void *key, const char *text)
     lua_setfield(L, -2, "__tostring");
     lua_pushstring(L, "TaskdeckError");
     lua_setfield(L, -2, "__name");
+    lua_pushstring(L, "TaskdeckError");
+    lua_setfield(L, -2, "__metatable");
     lua_setmetatable(L, -2);
     lua_rawsetp(L, LUA_REGISTRYINDEX, key);
 }
@@ -55,6 +57,8 @@ bool isMarker(lua_State *L, int index, void *key)
     return same;
 }
 
+Coroutine *toHandle(lua_State *L, int index);
+
 qint64 epochMs()
 {
     return QDateTime::currentMSecsSinceEpoch();
@@ -64,15 +68,15 @@ const char Prelude[] = R"LUA(
 -- The coroutine toolkit of SPEC section 2, on top of the engine's primitives:
 -- spawn, suspend/wake (a coroutine waits until woken or cancelled), waitgroup (waits on
 -- handles), outcome (a handle's result), shield. Runs once per Lua host.
-local timeout_error, HandleMeta, waitgroup, suspend, wake, current, outcome, shield_handle =
+local timeout_error, is_handle, waitgroup, suspend, wake, current, outcome, shield_handle =
     ...
-local error, pcall, select, type, setmetatable, getmetatable, ipairs =
-    error, pcall, select, type, setmetatable, getmetatable, ipairs
-local pack, unpack = table.pack, table.unpack
+local error, pcall, select, type, setmetatable, ipairs =
+    error, pcall, select, type, setmetatable, ipairs
+local pack, unpack, math_type = table.pack, table.unpack, math.type
 
 local function handle_list(...)
     local first = ...
-    if select('#', ...) == 1 and type(first) == 'table' and getmetatable(first) ~= HandleMeta then
+    if select('#', ...) == 1 and type(first) == 'table' and not is_handle(first) then
         return first
     end
     return {...}
@@ -83,7 +87,7 @@ function gather(...)
     local ok, err = pcall(waitgroup, list, "first_error", nil, "gather")
     if not ok then -- the gatherer was cancelled (or given a non-handle)
         for i = 1, #list do
-            if getmetatable(list[i]) == HandleMeta then list[i]:cancel() end
+            if is_handle(list[i]) then list[i]:cancel() end
         end
         error(err, 0)
     end
@@ -143,7 +147,7 @@ function wait_for(target, seconds, ...)
     local h = target
     if type(target) == 'function' then
         h = spawn(target, ...)
-    elseif getmetatable(target) ~= HandleMeta then
+    elseif not is_handle(target) then
         error("wait_for: expected a handle or a function", 2)
     end
     local ok, finished = pcall(waitgroup, {h}, "all", seconds, "wait_for")
@@ -161,7 +165,7 @@ function wait_for(target, seconds, ...)
 end
 
 function shield(h)
-    if getmetatable(h) ~= HandleMeta then error("shield: expected a handle", 2) end
+    if not is_handle(h) then error("shield: expected a handle", 2) end
     shield_handle(h)
     waitgroup({h}, "all", nil, "shield")
     return h:wait()
@@ -211,6 +215,7 @@ end
 local Lock_ = {}
 Lock_.__index = Lock_
 Lock_.__name = "Lock"
+Lock_.__metatable = "Lock" -- shared by every task: read-only
 function Lock() return setmetatable({_locked = false, _waiters = fifo()}, Lock_) end
 function Lock_:acquire()
     if not self._locked then
@@ -230,9 +235,10 @@ Lock_.with = with
 local Semaphore_ = {}
 Semaphore_.__index = Semaphore_
 Semaphore_.__name = "Semaphore"
+Semaphore_.__metatable = "Semaphore" -- shared by every task: read-only
 function Semaphore(n)
     n = n == nil and 1 or n
-    if math.type(n) ~= "integer" or n < 0 then
+    if math_type(n) ~= "integer" or n < 0 then
         error("Semaphore: the value must be an integer >= 0", 2)
     end
     return setmetatable({_value = n, _waiters = fifo()}, Semaphore_)
@@ -255,6 +261,7 @@ Semaphore_.with = with
 local Event_ = {}
 Event_.__index = Event_
 Event_.__name = "Event"
+Event_.__metatable = "Event" -- shared by every task: read-only
 function Event() return setmetatable({_set = false, _waiters = fifo()}, Event_) end
 function Event_:set()
     if self._set then return end
@@ -272,9 +279,10 @@ end
 local Queue_ = {}
 Queue_.__index = Queue_
 Queue_.__name = "Queue"
+Queue_.__metatable = "Queue" -- shared by every task: read-only
 function Queue(maxsize)
     maxsize = maxsize or 0
-    if math.type(maxsize) ~= "integer" or maxsize < 0 then
+    if math_type(maxsize) ~= "integer" or maxsize < 0 then
         error("Queue: maxsize must be an integer >= 0 (0: unbounded)", 2)
     end
     return setmetatable({_items = fifo(), _max = maxsize, _getters = fifo(),
@@ -338,6 +346,426 @@ QString luaMarkerText(lua_State *L, int index)
     return {};
 }
 
+// ---- the sandbox (issue 17) ----
+//
+// Every task runs in a host state shared with the tasks before and after it. What they
+// share is immutable to them: the standard library tables are copied into a task's own
+// globals on first use (libIndex), the metatables the engine gives out are protected
+// (__metatable), and the parts of the libraries that could break memory safety or reach
+// the shared tables (the registry, upvalues and locals of engine code, type-wide
+// metatables, binary chunks, the collector's settings) are refused.
+
+namespace {
+
+int refused(lua_State *L)
+{
+    return luaL_error(L, "%s", lua_tostring(L, lua_upvalueindex(1)));
+}
+
+void setRefused(lua_State *L, int table, const char *field, const char *message)
+{
+    table = lua_absindex(L, table);
+    lua_pushstring(L, message);
+    lua_pushcclosure(L, &refused, 1);
+    lua_setfield(L, table, field);
+}
+
+// Replaces table[field] by `fn`, which gets the original as its first upvalue.
+void wrap(lua_State *L, int table, const char *field, lua_CFunction fn)
+{
+    table = lua_absindex(L, table);
+    lua_getfield(L, table, field);
+    lua_pushcclosure(L, fn, 1);
+    lua_setfield(L, table, field);
+}
+
+// Calls the wrapped original with this call's arguments; returns what it returns.
+int callOriginal(lua_State *L)
+{
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
+    return lua_gettop(L);
+}
+
+// __index of the table behind every task's globals: a standard library table (held by
+// the host's original global table, upvalue 1) is copied into the running task's globals
+// on first use. A task that never names one pays nothing.
+int libIndex(lua_State *L)
+{
+    lua_settop(L, 2);
+    lua_pushvalue(L, 2);
+    if (lua_rawget(L, lua_upvalueindex(1)) != LUA_TTABLE
+        || lua_rawequal(L, 3, lua_upvalueindex(1)))
+        return 0;
+    if (!LuaHost::pushCurrentEnv(L)) // 4
+        return luaL_error(L, "%s: not inside a task", lua_tostring(L, 2));
+    lua_newtable(L); // 5: the copy
+    lua_pushnil(L);
+    while (lua_next(L, 3)) {
+        lua_pushvalue(L, -2);
+        lua_insert(L, -2);
+        lua_rawset(L, 5);
+    }
+    if (qstrcmp(lua_tostring(L, 2), "package") == 0) {
+        // Modules a task requires are its own (see l_require).
+        lua_newtable(L);
+        lua_setfield(L, 5, "loaded");
+        lua_newtable(L);
+        lua_setfield(L, 5, "preload");
+        lua_pushnil(L);
+        lua_setfield(L, 5, "searchers");
+    }
+    lua_pushvalue(L, 2);
+    lua_pushvalue(L, 5);
+    lua_rawset(L, 4);
+    return 1;
+}
+
+// setmetatable as in the base library; a metatable with __gc tells the host that the
+// task leaves finalizers behind, which then run before the host serves another task.
+int l_setmetatable(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    const int t = lua_type(L, 2);
+    luaL_argexpected(L, t == LUA_TNIL || t == LUA_TTABLE, 2, "nil or table");
+    if (luaL_getmetafield(L, 1, "__metatable") != LUA_TNIL)
+        return luaL_error(L, "cannot change a protected metatable");
+    if (t == LUA_TTABLE) {
+        if (lua_getfield(L, 2, "__gc") != LUA_TNIL)
+            LuaHost::of(L)->markDirty();
+        lua_pop(L, 1);
+    }
+    lua_settop(L, 2);
+    lua_setmetatable(L, 1);
+    return 1;
+}
+
+int l_debugSetmetatable(lua_State *L)
+{
+    if (lua_type(L, 1) != LUA_TTABLE)
+        return luaL_error(L, "debug.setmetatable: the metatable of a %s is shared by every "
+                             "task; only a table may get one in a task",
+                          luaL_typename(L, 1));
+    return l_setmetatable(L);
+}
+
+// The function at `arg` is the script's own Lua code, not a C function or the toolkit's.
+void checkScriptFunction(lua_State *L, int arg, const char *name)
+{
+    luaL_checktype(L, arg, LUA_TFUNCTION);
+    lua_Debug ar;
+    lua_pushvalue(L, arg);
+    lua_getinfo(L, ">S", &ar);
+    if (qstrcmp(ar.what, "C") == 0 || qstrcmp(ar.source, "=taskdeck") == 0)
+        luaL_error(L, "%s: not available on the engine's functions", name);
+}
+
+int l_debugUpvalue(lua_State *L)
+{
+    checkScriptFunction(L, 1, "debug.getupvalue/setupvalue/upvalueid");
+    return callOriginal(L);
+}
+
+// debug.getlocal/setlocal([thread,] level, n [, value]): not in a C function's frame (its
+// stack slots hold what it relies on) or the toolkit's.
+int l_debugLocal(lua_State *L)
+{
+    const int arg = lua_type(L, 1) == LUA_TTHREAD ? 1 : 0;
+    lua_State *L1 = arg ? lua_tothread(L, 1) : L;
+    if (lua_type(L, arg + 1) == LUA_TFUNCTION) // parameter names only
+        return callOriginal(L);
+    lua_Integer level = luaL_checkinteger(L, arg + 1);
+    lua_Debug ar;
+    if (lua_getstack(L1, int(level), &ar)) {
+        lua_getinfo(L1, "S", &ar);
+        if (qstrcmp(ar.what, "C") == 0 || qstrcmp(ar.source, "=taskdeck") == 0)
+            return luaL_error(L, "debug.getlocal/setlocal: not available in the engine's "
+                                 "frames");
+    }
+    if (L1 == L) { // the original counts this wrapper's frame too
+        lua_pushinteger(L, level + 1);
+        lua_replace(L, arg + 1);
+    }
+    return callOriginal(L);
+}
+
+// debug.setlocal, and not into the VM's own slots of a Lua frame either (a loop's
+// counters, temporaries), which the VM's code trusts.
+int l_debugSetlocal(lua_State *L)
+{
+    const int arg = lua_type(L, 1) == LUA_TTHREAD ? 1 : 0;
+    lua_State *L1 = arg ? lua_tothread(L, 1) : L;
+    const int level = int(luaL_checkinteger(L, arg + 1));
+    const int n = int(luaL_checkinteger(L, arg + 2));
+    lua_Debug ar;
+    if (lua_getstack(L1, level, &ar) && lua_checkstack(L1, 1)) {
+        const char *name = lua_getlocal(L1, &ar, n);
+        if (name) {
+            lua_pop(L1, 1);
+            if (name[0] == '(')
+                return luaL_error(L, "debug.setlocal: not for the VM's own slots (%s)", name);
+        }
+    }
+    return l_debugLocal(L);
+}
+
+int l_collectgarbage(lua_State *L)
+{
+    static const char *const allowed[] = {"collect", "count", "step", "isrunning"};
+    const char *option = luaL_optstring(L, 1, "collect");
+    for (const char *name : allowed) {
+        if (qstrcmp(option, name) == 0)
+            return callOriginal(L);
+    }
+    return luaL_error(L, "collectgarbage('%s') is not available in a task: the collector "
+                         "serves the tasks after it too",
+                      option);
+}
+
+// os.setlocale(): only the query; the locale belongs to the whole process, and its
+// other threads (and tasks) read it all the time.
+int l_setlocale(lua_State *L)
+{
+    if (!lua_isnoneornil(L, 1))
+        return luaL_error(L, "os.setlocale is not available in a task (the locale is the "
+                             "whole process's); os.setlocale() tells it");
+    return callOriginal(L);
+}
+
+// io.input/io.output with a file: the host resets the defaults after the task.
+int l_ioDefault(lua_State *L)
+{
+    if (!lua_isnoneornil(L, 1))
+        LuaHost::of(L)->markDirty();
+    return callOriginal(L);
+}
+
+// load(chunk [, name [, mode [, env]]]): text only, and in the task's globals by default
+// (the host's own are nobody's to change).
+int l_load(lua_State *L)
+{
+    const int n = lua_gettop(L);
+    lua_settop(L, 4);
+    lua_pushliteral(L, "t");
+    lua_replace(L, 3);
+    if (n < 4) {
+        if (!LuaHost::pushCurrentEnv(L))
+            lua_pushnil(L);
+        lua_replace(L, 4);
+    }
+    return callOriginal(L);
+}
+
+// loadfile(name [, mode [, env]]), the same way; never from stdin (the engine's).
+int l_loadfile(lua_State *L)
+{
+    luaL_checkstring(L, 1);
+    const int n = lua_gettop(L);
+    lua_settop(L, 3);
+    lua_pushliteral(L, "t");
+    lua_replace(L, 2);
+    if (n < 3) {
+        if (!LuaHost::pushCurrentEnv(L))
+            lua_pushnil(L);
+        lua_replace(L, 3);
+    }
+    return callOriginal(L);
+}
+
+// Loads the text file `name` with the task's globals as its _ENV, or raises.
+void loadTextFile(lua_State *L, const char *name)
+{
+    if (luaL_loadfilex(L, name, "t") != LUA_OK)
+        lua_error(L);
+    if (LuaHost::pushCurrentEnv(L)) {
+        if (!lua_setupvalue(L, -2, 1))
+            lua_pop(L, 1);
+    }
+}
+
+int dofileDone(lua_State *L, int, lua_KContext)
+{
+    return lua_gettop(L) - 1;
+}
+
+int l_dofile(lua_State *L)
+{
+    const char *name = luaL_checkstring(L, 1);
+    lua_settop(L, 1);
+    loadTextFile(L, name);
+    lua_callk(L, 0, LUA_MULTRET, 0, &dofileDone);
+    return dofileDone(L, LUA_OK, 0);
+}
+
+// Stack of require while a module runs: 1 name, 2 the task's package.loaded, 3 file
+// name, 4 the module's result.
+int requireDone(lua_State *L, int, lua_KContext)
+{
+    if (!lua_isnil(L, 4))
+        lua_setfield(L, 2, lua_tostring(L, 1));
+    else
+        lua_pop(L, 1);
+    if (lua_getfield(L, 2, lua_tostring(L, 1)) == LUA_TNIL) {
+        lua_pop(L, 1);
+        lua_pushboolean(L, 1);
+        lua_pushvalue(L, -1);
+        lua_setfield(L, 2, lua_tostring(L, 1));
+    }
+    lua_insert(L, 3);
+    return 2;
+}
+
+// require(name): the task's copy of a standard library, or a Lua text file found on the
+// task's package.path, run with the task's globals and kept in its package.loaded.
+// Upvalues: the host's original globals, package.searchpath.
+int l_require(lua_State *L)
+{
+    const char *name = luaL_checkstring(L, 1);
+    lua_settop(L, 1);
+    if (!LuaHost::pushCurrentEnv(L)) // 2
+        return luaL_error(L, "require: not inside a task");
+    if (lua_getfield(L, 2, "package") != LUA_TTABLE) // 3
+        return luaL_error(L, "require: 'package' must be a table");
+    if (lua_getfield(L, 3, "loaded") != LUA_TTABLE) // 4
+        return luaL_error(L, "require: 'package.loaded' must be a table");
+    if (lua_getfield(L, 4, name) != LUA_TNIL) // 5
+        return 1;
+    lua_pop(L, 1);
+    lua_pushvalue(L, 1);
+    if (lua_rawget(L, lua_upvalueindex(1)) == LUA_TTABLE // a standard library
+        && !lua_rawequal(L, -1, lua_upvalueindex(1))) {
+        lua_getfield(L, 2, name);
+        lua_pushvalue(L, -1);
+        lua_setfield(L, 4, name);
+        return 1;
+    }
+    lua_pop(L, 1);
+    lua_pushvalue(L, lua_upvalueindex(2));
+    lua_pushvalue(L, 1);
+    if (lua_getfield(L, 3, "path") != LUA_TSTRING)
+        return luaL_error(L, "require: 'package.path' must be a string");
+    lua_call(L, 2, 2);
+    if (lua_isnil(L, -2))
+        return luaL_error(L, "module '%s' not found:%s", name, lua_tostring(L, -1));
+    lua_pop(L, 1);
+    lua_replace(L, 3);
+    lua_replace(L, 2); // 1 name, 2 loaded, 3 file name
+    const char *file = lua_tostring(L, 3);
+    if (luaL_loadfilex(L, file, "t") != LUA_OK)
+        return luaL_error(L, "error loading module '%s' from file '%s':\n\t%s", name, file,
+                          lua_tostring(L, -1));
+    if (LuaHost::pushCurrentEnv(L) && !lua_setupvalue(L, -2, 1))
+        lua_pop(L, 1);
+    lua_pushvalue(L, 1);
+    lua_pushvalue(L, 3); // 4 the module, 5 and 6 its arguments
+    lua_callk(L, 2, 1, 0, &requireDone);
+    return requireDone(L, LUA_OK, 0);
+}
+
+// coroutine.close, but not for a coroutine the engine runs.
+int l_coclose(lua_State *L)
+{
+    lua_State *co = lua_tothread(L, 1);
+    if (co) {
+        Coroutine *c = LuaTask::context(co);
+        if (c && c->L == co)
+            return luaL_error(L, "coroutine.close: not for a coroutine of spawn()");
+    }
+    return callOriginal(L);
+}
+
+// Called by installApi once the globals are complete (the global table on the stack):
+// locks the shared parts down and makes every task's globals fall back to them.
+void installSandbox(lua_State *L)
+{
+    const int g = lua_gettop(L);
+    // The shared metatables: of strings, files and the engine's types.
+    lua_pushliteral(L, "");
+    lua_getmetatable(L, -1);
+    lua_pushliteral(L, "string");
+    lua_setfield(L, -2, "__metatable");
+    lua_pop(L, 2);
+    luaL_getmetatable(L, LUA_FILEHANDLE);
+    lua_pushliteral(L, "FILE*");
+    lua_setfield(L, -2, "__metatable");
+    lua_pop(L, 1);
+
+    wrap(L, g, "load", &l_load);
+    wrap(L, g, "loadfile", &l_loadfile);
+    lua_pushcfunction(L, &l_dofile);
+    lua_setfield(L, g, "dofile");
+    wrap(L, g, "collectgarbage", &l_collectgarbage);
+    lua_pushcfunction(L, &l_setmetatable);
+    lua_setfield(L, g, "setmetatable");
+    lua_getfield(L, g, "io");
+    wrap(L, -1, "input", &l_ioDefault);
+    wrap(L, -1, "output", &l_ioDefault);
+    lua_pop(L, 1);
+    lua_getfield(L, g, "os");
+    wrap(L, -1, "setlocale", &l_setlocale);
+    lua_pop(L, 1);
+    lua_getfield(L, g, "coroutine");
+    wrap(L, -1, "close", &l_coclose);
+    lua_pop(L, 1);
+    lua_getfield(L, g, "package");
+    setRefused(L, -1, "loadlib", "package.loadlib is not available in a task");
+    lua_pushvalue(L, g);
+    lua_getfield(L, -2, "searchpath");
+    lua_pushcclosure(L, &l_require, 2);
+    lua_setfield(L, g, "require");
+    lua_pop(L, 1);
+
+    lua_getfield(L, g, "debug");
+    const int debug = lua_gettop(L);
+    setRefused(L, debug, "getregistry", "debug.getregistry is not available in a task");
+    setRefused(L, debug, "upvaluejoin", "debug.upvaluejoin is not available in a task");
+    setRefused(L, debug, "setuservalue", "debug.setuservalue is not available in a task");
+    setRefused(L, debug, "getuservalue", "debug.getuservalue is not available in a task");
+    setRefused(L, debug, "debug", "debug.debug is not available in a task (no console)");
+    lua_getfield(L, g, "getmetatable"); // honours __metatable
+    lua_setfield(L, debug, "getmetatable");
+    lua_pushcfunction(L, &l_debugSetmetatable);
+    lua_setfield(L, debug, "setmetatable");
+    wrap(L, debug, "getupvalue", &l_debugUpvalue);
+    wrap(L, debug, "setupvalue", &l_debugUpvalue);
+    wrap(L, debug, "upvalueid", &l_debugUpvalue);
+    wrap(L, debug, "getlocal", &l_debugLocal);
+    wrap(L, debug, "setlocal", &l_debugSetlocal);
+    lua_pop(L, 1);
+
+    // Each task gets its own global table that falls back to `base`: the functions of
+    // the original globals (a table read, as fast as before), then libIndex for the
+    // library tables.
+    lua_newtable(L);
+    const int base = lua_gettop(L);
+    lua_pushnil(L);
+    while (lua_next(L, g)) {
+        if (lua_type(L, -1) == LUA_TTABLE) {
+            lua_pop(L, 1);
+            continue;
+        }
+        lua_pushvalue(L, -2);
+        lua_insert(L, -2);
+        lua_rawset(L, base);
+    }
+    lua_createtable(L, 0, 1);
+    lua_pushvalue(L, g);
+    lua_pushcclosure(L, &libIndex, 1);
+    lua_setfield(L, -2, "__index");
+    lua_setmetatable(L, base);
+
+    lua_createtable(L, 0, 2);
+    lua_pushvalue(L, base);
+    lua_setfield(L, -2, "__index");
+    lua_pushliteral(L, "globals");
+    lua_setfield(L, -2, "__metatable");
+    lua_rawsetp(L, LUA_REGISTRYINDEX, LuaHost::envMetaKey());
+    lua_settop(L, g);
+}
+
+} // namespace
+
 void LuaTask::installApi(lua_State *L)
 {
     *static_cast<Coroutine **>(lua_getextraspace(L)) = nullptr;
@@ -368,9 +796,11 @@ void LuaTask::installApi(lua_State *L)
     lua_setfield(L, -2, "http");
 
     // `task`: one read-only proxy per host answering for the task that runs, so a task
-    // costs no table until it reads task.args.
-    lua_newtable(L);
-    lua_createtable(L, 0, 2);
+    // costs no table until it reads task.args (a userdata: rawset cannot reach it).
+    lua_newuserdatauv(L, 0, 0);
+    lua_createtable(L, 0, 3);
+    lua_pushliteral(L, "task");
+    lua_setfield(L, -2, "__metatable");
     lua_pushcfunction(L, &LuaTask::l_taskIndex);
     lua_setfield(L, -2, "__index");
     lua_pushstring(L, "task is read-only");
@@ -418,13 +848,18 @@ void LuaTask::installApi(lua_State *L)
     lua_setfield(L, -2, "__gc");
     lua_pushcfunction(L, &LuaTask::l_handleToString);
     lua_setfield(L, -2, "__tostring");
+    lua_pushliteral(L, "handle"); // its __gc and methods are not for scripts to call
+    lua_setfield(L, -2, "__metatable");
     lua_pop(L, 1);
 
     // The toolkit written in Lua, defining its globals in this (the base) table.
     if (luaL_loadbufferx(L, Prelude, sizeof(Prelude) - 1, "=taskdeck", "t") != LUA_OK)
         qFatal("taskdeck prelude: %s", lua_tostring(L, -1));
     lua_rawgetp(L, LUA_REGISTRYINDEX, &TimeoutKey);
-    luaL_getmetatable(L, HandleMeta);
+    lua_pushcfunction(L, [](lua_State *L) -> int {
+        lua_pushboolean(L, toHandle(L, 1) != nullptr);
+        return 1;
+    });
     lua_pushcfunction(L, &LuaTask::l_waitGroup);
     lua_pushcfunction(L, &LuaTask::l_suspend);
     lua_pushcfunction(L, &LuaTask::l_wake);
@@ -436,11 +871,7 @@ void LuaTask::installApi(lua_State *L)
     });
     lua_call(L, 8, 0);
 
-    // Each task gets its own global table that falls back to this one.
-    lua_newtable(L);
-    lua_pushvalue(L, -2);
-    lua_setfield(L, -2, "__index");
-    lua_setfield(L, LUA_REGISTRYINDEX, "taskdeck.envmeta");
+    installSandbox(L);
     lua_pop(L, 1);
 }
 
@@ -548,9 +979,12 @@ int LuaTask::sleepDone(lua_State *L, int, intptr_t)
     return 0;
 }
 
-static Coroutine *toHandle(lua_State *L, int index)
+namespace {
+
+Coroutine *toHandle(lua_State *L, int index)
 {
-    // luaL_checkudata looks the metatable up by name; this is on every hot path.
+    // luaL_checkudata looks the metatable up by name; this is on every hot path. (A
+    // light userdata has no metatable: no task can give it one.)
     void *p = lua_touserdata(L, index);
     if (p && lua_getmetatable(L, index)) {
         lua_rawgetp(L, LUA_REGISTRYINDEX, &HandleKey);
@@ -561,6 +995,8 @@ static Coroutine *toHandle(lua_State *L, int index)
     }
     return nullptr;
 }
+
+} // namespace
 
 Coroutine *LuaTask::checkHandle(lua_State *L, int index)
 {
@@ -801,9 +1237,19 @@ int LuaTask::l_handleId(lua_State *L)
     return 1;
 }
 
+// Scripts cannot reach this (the metatable is protected); still, it checks what it
+// gets, cheaply (it runs for every handle), and leaves an empty record behind, so that
+// a second call destroys nothing twice.
 int LuaTask::l_handleGc(lua_State *L)
 {
-    static_cast<Coroutine *>(lua_touserdata(L, 1))->~Coroutine();
+    if (lua_type(L, 1) != LUA_TUSERDATA || lua_rawlen(L, 1) != sizeof(Coroutine))
+        return 0;
+    auto *co = static_cast<Coroutine *>(lua_touserdata(L, 1));
+    // A thread that outlives its handle (coroutine.running() kept it) no longer names it.
+    if (co->L && context(co->L) == co)
+        *static_cast<Coroutine **>(lua_getextraspace(co->L)) = nullptr;
+    co->~Coroutine();
+    new (co) Coroutine;
     return 0;
 }
 
@@ -816,6 +1262,15 @@ int LuaTask::l_handleToString(lua_State *L)
                                         : "done";
     lua_pushfstring(L, "coroutine #%d (%s)", co->id, state);
     return 1;
+}
+
+// The task whose code runs on `L`, or an error: a finalizer may run between tasks.
+static LuaTask *runningTask(lua_State *L, const char *what)
+{
+    Coroutine *co = LuaTask::context(L);
+    if (!co || !co->task)
+        luaL_error(L, "%s: not inside a task", what);
+    return co->task;
 }
 
 static QString joinArgs(lua_State *L, const char *separator)
@@ -835,13 +1290,15 @@ static QString joinArgs(lua_State *L, const char *separator)
 
 int LuaTask::l_log(lua_State *L)
 {
-    context(L)->task->appendLog(joinArgs(L, " "));
+    LuaTask *t = runningTask(L, "log");
+    t->appendLog(joinArgs(L, " "));
     return 0;
 }
 
 int LuaTask::l_print(lua_State *L)
 {
-    context(L)->task->appendLog(joinArgs(L, "\t"));
+    LuaTask *t = runningTask(L, "print");
+    t->appendLog(joinArgs(L, "\t"));
     return 0;
 }
 
@@ -852,7 +1309,7 @@ int LuaTask::l_progress(lua_State *L)
         return luaL_argerror(L, 1, "not a number");
     size_t len = 0;
     const char *message = luaL_optlstring(L, 2, "", &len);
-    LuaTask *t = context(L)->task;
+    LuaTask *t = runningTask(L, "progress");
     t->m_out.progressSet = true;
     t->m_out.progress = std::clamp(fraction, 0.0, 1.0);
     t->m_out.status = QString::fromUtf8(message, qsizetype(len));
@@ -909,6 +1366,12 @@ int LuaTask::l_coresume(lua_State *L)
 {
     lua_State *co = lua_tothread(L, 1);
     luaL_argexpected(L, co, 1, "coroutine");
+    if (Coroutine *c = context(co); c && c->L == co) {
+        lua_pushboolean(L, 0);
+        lua_pushliteral(L, "cannot resume a coroutine of spawn() by hand: the engine "
+                           "resumes it");
+        return 2;
+    }
     const int r = auxresume(L, co, lua_gettop(L) - 1);
     if (r < 0) {
         lua_pushboolean(L, 0);
@@ -1121,8 +1584,7 @@ int LuaTask::l_exec(lua_State *L)
     const int opts = 2;
     if (!lua_isnoneornil(L, opts))
         luaL_checktype(L, opts, LUA_TTABLE);
-    Coroutine *here = context(L);
-    request->workingDirectory = QFileInfo(here->task->m_spec->file).absolutePath();
+    request->workingDirectory = QFileInfo(runningTask(L, "exec")->m_spec->file).absolutePath();
     if (!lua_isnoneornil(L, opts)) {
         if (lua_getfield(L, opts, "cwd") == LUA_TSTRING)
             request->workingDirectory = QString::fromUtf8(lua_tostring(L, -1));

@@ -6,6 +6,43 @@
 
 #include <cstdlib>
 
+namespace {
+
+char EnvKey;
+char EnvMetaKey;
+char StdinKey;
+char StdoutKey;
+
+// Bounds the finalizers a task left behind, run between tasks with no task to cancel
+// them: after ~10M instructions every instruction raises (a pcall cannot hold on), and
+// the collector drops the error.
+void finalizerHook(lua_State *L, lua_Debug *)
+{
+    lua_sethook(L, &finalizerHook, LUA_MASKCOUNT, 1);
+    luaL_error(L, "a finalizer ran too long");
+}
+
+void runFinalizers(lua_State *L)
+{
+    lua_sethook(L, &finalizerHook, LUA_MASKCOUNT, 10'000'000);
+    lua_gc(L, LUA_GCCOLLECT);
+    lua_sethook(L, nullptr, 0, 0);
+}
+
+} // namespace
+
+void *LuaHost::envMetaKey()
+{
+    return &EnvMetaKey;
+}
+
+LuaHost *LuaHost::of(lua_State *L)
+{
+    void *ud = nullptr;
+    lua_getallocf(L, &ud);
+    return static_cast<LuaHost *>(ud);
+}
+
 void *LuaHost::allocate(void *ud, void *ptr, size_t osize, size_t nsize)
 {
     auto *host = static_cast<LuaHost *>(ud);
@@ -31,6 +68,20 @@ LuaHost::LuaHost()
     m_state = lua_newstate(&LuaHost::allocate, this);
     lua_gc(m_state, LUA_GCINC, 300, 200);
     luaL_openlibs(m_state);
+    // The engine's stdin is not a task's to read (a read would hold its worker until
+    // the terminal answers): io.stdin and the default input are a closed file.
+    if (luaL_dostring(m_state, "local f = io.open('/dev/null') if f then f:close() "
+                               "io.stdin = f end return f")
+        == LUA_OK) {
+        if (lua_isnil(m_state, -1))
+            lua_pop(m_state, 1);
+        else
+            lua_setfield(m_state, LUA_REGISTRYINDEX, "_IO_input");
+    }
+    lua_getfield(m_state, LUA_REGISTRYINDEX, "_IO_input"); // restored by recycle()
+    lua_rawsetp(m_state, LUA_REGISTRYINDEX, &StdinKey);
+    lua_getfield(m_state, LUA_REGISTRYINDEX, "_IO_output");
+    lua_rawsetp(m_state, LUA_REGISTRYINDEX, &StdoutKey);
     LuaTask::installApi(m_state);
     lua_gc(m_state, LUA_GCCOLLECT);
     m_baseline = m_used;
@@ -38,8 +89,10 @@ LuaHost::LuaHost()
 
 LuaHost::~LuaHost()
 {
-    if (m_state)
+    if (m_state) {
+        lua_sethook(m_state, &finalizerHook, LUA_MASKCOUNT, 10'000'000);
         lua_close(m_state);
+    }
 }
 
 void LuaHost::setTaskLimit(size_t bytes)
@@ -58,6 +111,25 @@ bool LuaHost::recycle()
 {
     lua_settop(m_state, 0);
     clearLimit();
+    if (m_dirty) {
+        // Nothing of the task may stay reachable (its globals, through the current env
+        // and its chunk's _ENV), so that its finalizers run now, not in the next task.
+        // The chunk is dropped, not given another _ENV: the task's closures share that
+        // upvalue, and its finalizers still need the task's globals.
+        m_dirty = false;
+        lua_pushnil(m_state);
+        lua_rawsetp(m_state, LUA_REGISTRYINDEX, &EnvKey);
+        for (const Chunk &chunk : m_chunks)
+            luaL_unref(m_state, LUA_REGISTRYINDEX, chunk.ref);
+        m_chunks.clear();
+        lua_rawgetp(m_state, LUA_REGISTRYINDEX, &StdinKey);
+        lua_setfield(m_state, LUA_REGISTRYINDEX, "_IO_input");
+        lua_rawgetp(m_state, LUA_REGISTRYINDEX, &StdoutKey);
+        lua_setfield(m_state, LUA_REGISTRYINDEX, "_IO_output");
+        runFinalizers(m_state);
+        if (m_dirty) // a finalizer set another: let lua_close run it
+            return false;
+    }
     constexpr size_t Slack = 2 * 1024 * 1024; // the collector's own pace handles less
     constexpr size_t KeepAtMost = 8 * 1024 * 1024;
     if (m_used > m_baseline + Slack)
@@ -93,6 +165,26 @@ void LuaHost::pushChunk(const QByteArray &source, const QString &file)
         lua_error(m_state); // "file:line: message"
     lua_pushvalue(m_state, -1);
     m_chunks.push_back(Chunk{source, luaL_ref(m_state, LUA_REGISTRYINDEX)});
+}
+
+void LuaHost::pushTaskEnv()
+{
+    lua_State *L = m_state;
+    lua_createtable(L, 0, 1);
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &EnvMetaKey);
+    lua_setmetatable(L, -2);
+    lua_pushvalue(L, -1);
+    lua_setfield(L, -2, "_G");
+    lua_pushvalue(L, -1);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &EnvKey);
+}
+
+bool LuaHost::pushCurrentEnv(lua_State *L)
+{
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &EnvKey) == LUA_TTABLE)
+        return true;
+    lua_pop(L, 1);
+    return false;
 }
 
 void LuaHost::keepSpareThread(int ref)

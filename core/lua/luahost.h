@@ -23,6 +23,8 @@ public:
     LuaHost &operator=(const LuaHost &) = delete;
 
     lua_State *state() const { return m_state; }
+    // The host owning `L` (any thread of its state).
+    static LuaHost *of(lua_State *L);
     size_t used() const { return m_used; }
     // Caps the heap at `bytes` above what the host uses now (its libraries).
     void setTaskLimit(size_t bytes);
@@ -39,6 +41,19 @@ public:
     int takeSpareThread() { return std::exchange(m_spareThread, -2); }
     void keepSpareThread(int ref);
 
+    // Pushes a fresh global table for the next task and makes it the current one: its
+    // standard library tables are copied into it on first use (see luaapi.cpp), so what a
+    // task changes is never seen by the tasks after it.
+    void pushTaskEnv();
+    // Pushes the current task's global table; false (nothing pushed) between tasks.
+    static bool pushCurrentEnv(lua_State *L);
+    // The task left something behind that the next one must not meet: finalizers
+    // (__gc), or io's default files. recycle() then collects and resets the state.
+    void markDirty() { m_dirty = true; }
+    // The registry key (its address) of the metatable of a task's globals, which the
+    // task API sets.
+    static void *envMetaKey();
+
 private:
     static void *allocate(void *ud, void *ptr, size_t osize, size_t nsize);
 
@@ -47,6 +62,7 @@ private:
     size_t m_limit = size_t(-1);
     size_t m_baseline = 0;
     bool m_limitHit = false;
+    bool m_dirty = false;
     struct Chunk
     {
         QByteArray source; // keeps the data, and so its address, alive

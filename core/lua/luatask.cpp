@@ -308,11 +308,7 @@ bool LuaTask::begin()
         LuaTask *t = static_cast<LuaTask *>(lua_touserdata(L, 1));
         const TaskSpec &spec = *t->m_spec;
         lua_settop(L, 0);
-        lua_createtable(L, 0, 1); // 1: env (`task` is a shared proxy: see luaapi.cpp)
-        lua_getfield(L, LUA_REGISTRYINDEX, "taskdeck.envmeta");
-        lua_setmetatable(L, 1);
-        lua_pushvalue(L, 1);
-        lua_setfield(L, 1, "_G");
+        t->m_host->pushTaskEnv(); // 1: env (`task` is a shared proxy: see luaapi.cpp)
 
         t->m_host->pushChunk(spec.source, spec.file); // 2: main chunk
         lua_pushvalue(L, 1);
