@@ -18,7 +18,10 @@
 //   open    {"files": [absolute paths]} -> {"queued": N}  (as a drop on the window)
 //   submit  {"files": [...], "priority"?, "timeout_ms"?, "retries"?, "memory_bytes"?,
 //            "args"?: ["KEY=VALUE"...], "repeat"?}
-//           -> {"ids": [...], "submitted": [{"file", "name", "ids"}...], "rejected": ["..."]}
+//           -> {"ids": [...], "submitted": [{"file", "name", "ids"}...], "rejected": ["..."],
+//               "saved": bool (on disk; false without a store, with a "warning")}; when
+//               the store cannot write them: {"ok": false, "error", "saved": false, and
+//               the fields above} (the tasks are queued all the same, but not saved)
 //   ps      {"stacks"?: bool} -> {"tasks": [TaskJson::task + "priority", "group",
 //            "progress"; with stacks: running tasks' live "stack", pending ones' "waiting"]}
 //   cancel  {"ids": [...]} -> {"cancelled": [ids], "finished": [{"id", "state"}],
