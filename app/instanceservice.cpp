@@ -43,10 +43,18 @@ QString InstanceService::commit()
 
 QJsonObject InstanceService::open(const InstanceProtocol::Request &request)
 {
+    // The window, brought to the front, shows a store that cannot write; the reply tells
+    // it too, for the command that handed the files over.
     const int queued = m_openFiles(request.files);
-    if (queued > 0)
-        commit();
-    return InstanceProtocol::ok({{QStringLiteral("queued"), queued}});
+    QJsonObject reply{{QStringLiteral("queued"), queued},
+                      {QStringLiteral("saved"), m_store != nullptr}};
+    if (queued > 0 && m_store) {
+        if (const QString problem = commit(); !problem.isEmpty()) {
+            reply.insert(QStringLiteral("saved"), false);
+            reply.insert(QStringLiteral("warning"), problem);
+        }
+    }
+    return InstanceProtocol::ok(reply);
 }
 
 QJsonObject InstanceService::submit(const InstanceProtocol::Request &request)

@@ -15,7 +15,8 @@
 // `taskdeck FILE...`, `submit`, `ps` and `cancel` commands: one JSON object per line
 // (UTF-8, ended by '\n') each way. A request is {"cmd": ..., ...}; its reply is
 // {"ok": true, ...} or {"ok": false, "error": "one line"}. Requests, by "cmd":
-//   open    {"files": [absolute paths]} -> {"queued": N}  (as a drop on the window)
+//   open    {"files": [absolute paths]} -> {"queued": N, "saved": bool, "warning"?}
+//           (as a drop on the window; "warning" says why they are not saved)
 //   submit  {"files": [...], "priority"?, "timeout_ms"?, "retries"?, "memory_bytes"?,
 //            "args"?: ["KEY=VALUE"...], "repeat"?}
 //           -> {"ids": [...], "submitted": [{"file", "name", "ids"}...], "rejected": ["..."],
