@@ -977,9 +977,9 @@ void tst_Instance::submitThatTheStoreCannotWriteExitsOneAndSaysTheTasksAreNotSav
     const QString store = QDir(data.path()).filePath("taskdeck.db");
     const QStringList err = full.errLines();
     QCOMPARE(err.size(), 1);
-    QVERIFY2(err.first().startsWith(
-                 QStringLiteral("taskdeck: NOT SAVED: cannot write the task store %1: ").arg(store)),
-             qPrintable(full.describe()));
+    const QString expected =
+        QStringLiteral("taskdeck: NOT SAVED: cannot write the task store %1: ").arg(store);
+    QVERIFY2(err.first().startsWith(expected), qPrintable(full.describe()));
     QVERIFY2(err.first().endsWith(QStringLiteral("; task %1 is queued and will run, but will be "
                                                  "lost if Taskdeck stops before its store can "
                                                  "write again")

@@ -54,7 +54,8 @@ void parseLines(const QByteArray &input)
             check(!why->isEmpty() && !why->contains(u'\n'), "a refusal that is not one line");
             continue;
         }
-        const QJsonObject json = InstanceProtocol::toJson(std::get<InstanceProtocol::Request>(parsed));
+        const QJsonObject json =
+            InstanceProtocol::toJson(std::get<InstanceProtocol::Request>(parsed));
         const QByteArray again = InstanceProtocol::line(json);
         check(again.endsWith('\n') && again.count('\n') == 1, "a request line of several lines");
         const auto reparsed = InstanceProtocol::parse(again.chopped(1));

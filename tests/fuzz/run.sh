@@ -28,8 +28,8 @@ status=0
 for harness in scriptloader protocol store; do
     mkdir -p "$build/corpus/$harness"
     echo "== fuzz_$harness: ${seconds}s"
-    if ! "$build/tests/fuzz/fuzz_$harness" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
-        -max_len=65536 -print_final_stats=1 -artifact_prefix="$build/findings/$harness-" \
+    if ! "$build/tests/fuzz/fuzz_$harness" -max_total_time="$seconds" -timeout=10 \
+        -rss_limit_mb=2048 -max_len=65536 -print_final_stats=1 -artifact_prefix="$build/findings/$harness-" \
         "$build/corpus/$harness" "$here/corpus/$harness" 2>"$build/fuzz_$harness.log"; then
         tail -n 40 "$build/fuzz_$harness.log" >&2
         echo "fuzz_$harness FAILED: see $build/fuzz_$harness.log and $build/findings/" >&2
