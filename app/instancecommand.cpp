@@ -80,8 +80,10 @@ public:
     }
 
     // Sends `request` to the Taskdeck running for the data directory. On any failure
-    // (none running, no answer, an error reply) says why on stderr and returns nullopt.
-    std::optional<QJsonObject> ask(const InstanceProtocol::Request &request) const
+    // (none running, no answer, an error reply unless `errorReplies`) says why on stderr
+    // and returns nullopt.
+    std::optional<QJsonObject> ask(const InstanceProtocol::Request &request,
+                                   bool errorReplies = false) const
     {
         const QString dir = dataDir();
         QString why;
@@ -107,7 +109,7 @@ public:
                          .arg(dir, client.errorString()));
             return std::nullopt;
         }
-        if (!reply->value(QStringLiteral("ok")).toBool()) {
+        if (!errorReplies && !reply->value(QStringLiteral("ok")).toBool()) {
             printErr(QStringLiteral("taskdeck: the running Taskdeck refused: %1")
                          .arg(reply->value(QStringLiteral("error")).toString()));
             return std::nullopt;
@@ -138,8 +140,10 @@ int submit(const QStringList &arguments)
 {
     CommandLine command(QStringLiteral("submit"),
                         QStringLiteral("Submits task scripts to the running Taskdeck.\n"
-                                       "Exit status: 0 all submitted; 1 a file was rejected or "
-                                       "no Taskdeck runs; 2 usage error."));
+                                       "Exit status: 0 all submitted (and saved, if the "
+                                       "Taskdeck has a task store); 1 a file was rejected, "
+                                       "the tasks could not be saved, or no Taskdeck runs; 2 "
+                                       "usage error."));
     SubmitOptions options;
     options.addTo(command.parser());
     command.parser().addPositionalArgument(QStringLiteral("FILE"),
@@ -168,9 +172,17 @@ int submit(const QStringList &arguments)
         request.files.append(absolute);
         given.insert(absolute, file);
     }
-    const auto reply = command.ask(request);
+    // An error reply that has ids: the tasks are queued but the store could not save them.
+    const auto reply = command.ask(request, true);
     if (!reply)
         return InstanceCommand::Failure;
+    const bool ok = reply->value(QStringLiteral("ok")).toBool();
+    const QJsonArray ids = reply->value(QStringLiteral("ids")).toArray();
+    if (!ok && !reply->contains(QStringLiteral("ids"))) {
+        printErr(QStringLiteral("taskdeck: the running Taskdeck refused: %1")
+                     .arg(reply->value(QStringLiteral("error")).toString()));
+        return InstanceCommand::Failure;
+    }
 
     if (command.json()) {
         printOut(InstanceProtocol::line(*reply));
@@ -191,6 +203,23 @@ int submit(const QStringList &arguments)
     const QJsonArray rejected = reply->value(QStringLiteral("rejected")).toArray();
     for (const QJsonValue &reason : rejected)
         printErr(QStringLiteral("taskdeck: %1").arg(reason.toString()));
+    const QString which = QStringLiteral("%1 %2").arg(
+        ids.size() == 1 ? QStringLiteral("task") : QStringLiteral("tasks"), idList(ids));
+    if (!ok) {
+        // Queued in the running Taskdeck's memory, and its store keeps trying to write them.
+        printErr(QStringLiteral("taskdeck: NOT SAVED: %1; %2 %3 queued and will run, but "
+                                "will be lost if Taskdeck stops before its store can write "
+                                "again")
+                     .arg(reply->value(QStringLiteral("error")).toString(), which,
+                          ids.size() == 1 ? QStringLiteral("is") : QStringLiteral("are")));
+        return InstanceCommand::Failure;
+    }
+    if (!ids.isEmpty() && !reply->value(QStringLiteral("saved")).toBool(true))
+        printErr(QStringLiteral("taskdeck: NOT SAVED: %1; %2 will run, but will not survive a "
+                                "restart of Taskdeck")
+                     .arg(reply->value(QStringLiteral("warning"))
+                              .toString(QStringLiteral("the running Taskdeck has no task store")),
+                          which));
     return rejected.isEmpty() ? InstanceCommand::Success : InstanceCommand::Failure;
 }
 

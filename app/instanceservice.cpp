@@ -30,21 +30,31 @@ QJsonObject InstanceService::handle(const InstanceProtocol::Request &request)
     return InstanceProtocol::error(QStringLiteral("unknown command"));
 }
 
-void InstanceService::commit()
+QString InstanceService::commit()
 {
     // Requests reach the engine thread in order: once this query is answered, the
     // submissions before it have been handed to the journal.
     m_engine->liveCounts();
-    if (m_store)
-        m_store->sync();
+    QString problem;
+    if (m_store && !m_store->sync(&problem) && problem.isEmpty())
+        problem = QStringLiteral("cannot write the task store");
+    return problem;
 }
 
 QJsonObject InstanceService::open(const InstanceProtocol::Request &request)
 {
+    // The window, brought to the front, shows a store that cannot write; the reply tells
+    // it too, for the command that handed the files over.
     const int queued = m_openFiles(request.files);
-    if (queued > 0)
-        commit();
-    return InstanceProtocol::ok({{QStringLiteral("queued"), queued}});
+    QJsonObject reply{{QStringLiteral("queued"), queued},
+                      {QStringLiteral("saved"), m_store != nullptr}};
+    if (queued > 0 && m_store) {
+        if (const QString problem = commit(); !problem.isEmpty()) {
+            reply.insert(QStringLiteral("saved"), false);
+            reply.insert(QStringLiteral("warning"), problem);
+        }
+    }
+    return InstanceProtocol::ok(reply);
 }
 
 QJsonObject InstanceService::submit(const InstanceProtocol::Request &request)
@@ -76,11 +86,28 @@ QJsonObject InstanceService::submit(const InstanceProtocol::Request &request)
                                      {QStringLiteral("name"), spec.name},
                                      {QStringLiteral("ids"), fileIds}});
     }
-    if (!ids.isEmpty())
-        commit();
-    return InstanceProtocol::ok({{QStringLiteral("ids"), ids},
-                                 {QStringLiteral("submitted"), submitted},
-                                 {QStringLiteral("rejected"), rejected}});
+    QJsonObject reply{{QStringLiteral("ids"), ids},
+                      {QStringLiteral("submitted"), submitted},
+                      {QStringLiteral("rejected"), rejected},
+                      {QStringLiteral("saved"), m_store != nullptr}};
+    if (!m_store) {
+        reply.insert(QStringLiteral("warning"),
+                     QStringLiteral("the running Taskdeck has no task store (see its window "
+                                    "for why)"));
+        return InstanceProtocol::ok(reply);
+    }
+    if (ids.isEmpty())
+        return InstanceProtocol::ok(reply);
+    // The tasks are queued whatever the store says: they run, and the store keeps trying
+    // to write them; the error tells the client they are not safe across a restart.
+    if (const QString problem = commit(); !problem.isEmpty()) {
+        reply.insert(QStringLiteral("saved"), false);
+        QJsonObject error = InstanceProtocol::error(problem);
+        for (auto it = reply.constBegin(); it != reply.constEnd(); ++it)
+            error.insert(it.key(), it.value());
+        return error;
+    }
+    return InstanceProtocol::ok(reply);
 }
 
 QJsonObject InstanceService::ps(const InstanceProtocol::Request &request) const

@@ -8,6 +8,7 @@ packages=(
     liblua5.4-dev
     python3                  # the asyncio peer benchmark
     xvfb xauth imagemagick   # screenshots of the dashboard
+    clang libclang-rt-14-dev # tests/fuzz (libFuzzer's runtime is only recommended by clang)
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -93,9 +93,11 @@ private:
     // The JSON lines of `taskdeck ps --json [--stacks]` for `dataDir`.
     QList<QJsonObject> ps(const QString &dataDir, bool stacks = false) const;
     QString psState(const QString &dataDir, qint64 id) const;
-    // Starts a dashboard for `dataDir` and waits until it answers `ps`.
+    // Starts a dashboard for `dataDir` and waits until it answers `ps`; with
+    // `fileSizeLimit`, it cannot grow a file past so many bytes (a full disk).
     std::unique_ptr<QProcess> startDashboard(const QString &dataDir,
-                                             const QStringList &files = {}) const;
+                                             const QStringList &files = {},
+                                             qint64 fileSizeLimit = 0) const;
     // Ends it with SIGTERM; fails the test unless it exits cleanly (status 0).
     void stopDashboard(QProcess &dashboard) const;
     // A new connection sends `ps` and gets an ok reply.
@@ -139,6 +141,8 @@ private slots:
     void otherDataDirIsASeparateInstance();
     void twoDashboardsStartingTogetherMakeOneInstance();
     void acknowledgedSubmitSurvivesAKill9();
+    void submitThatTheStoreCannotWriteExitsOneAndSaysTheTasksAreNotSaved();
+    void submitWithoutAStoreSaysTheTasksWillNotSurviveARestart();
     void usageErrorExitsTwo_data();
     void usageErrorExitsTwo();
     void helpExitsZero_data();
@@ -650,9 +654,13 @@ QString tst_Instance::psState(const QString &dataDir, qint64 id) const
 }
 
 std::unique_ptr<QProcess> tst_Instance::startDashboard(const QString &dataDir,
-                                                       const QStringList &files) const
+                                                       const QStringList &files,
+                                                       qint64 fileSizeLimit) const
 {
     auto dashboard = std::make_unique<QProcess>();
+    if (fileSizeLimit > 0)
+        dashboard->setChildProcessModifier(
+            [fileSizeLimit] { FileSizeLimit::setInChild(fileSizeLimit); });
     dashboard->setProcessEnvironment(m_env);
     dashboard->setStandardInputFile(QProcess::nullDevice());
     dashboard->setProcessChannelMode(QProcess::ForwardedErrorChannel);
@@ -1007,6 +1015,81 @@ void tst_Instance::acknowledgedSubmitSurvivesAKill9()
         QStringList({"pending", "running", "interrupted"}).contains(task.value("state").toString()),
         qPrintable(task.value("state").toString()));
     stopDashboard(*again);
+}
+
+// A full disk (the dashboard may not grow a file past 256 KiB): a submit the store cannot
+// write exits 1 and says so, and its tasks are queued all the same.
+void tst_Instance::submitThatTheStoreCannotWriteExitsOneAndSaysTheTasksAreNotSaved()
+{
+    QTemporaryDir data;
+    ScriptDir scripts;
+    const QString small = scripts.write("small.lua", "return 1\n");
+    // Its source goes into the store with it: more than the store's files may grow.
+    const QString big =
+        scripts.write("big.lua", "--" + QByteArray(600 * 1024, 'x') + "\nreturn 2\n");
+    auto dashboard = startDashboard(data.path(), {}, 256 * 1024);
+    QVERIFY(dashboard);
+
+    const Run saved = run({"submit", "--data-dir", data.path(), small});
+    QCOMPARE(saved.exitCode, 0);
+    QVERIFY2(saved.err.isEmpty(), qPrintable(saved.describe()));
+
+    const Run full = run({"submit", "--data-dir", data.path(), big});
+    QCOMPARE(full.exitCode, 1);
+    const QList<qint64> ids = submittedIds(full);
+    QCOMPARE(ids.size(), 1);
+    const QString store = QDir(data.path()).filePath("taskdeck.db");
+    const QStringList err = full.errLines();
+    QCOMPARE(err.size(), 1);
+    const QString expected =
+        QStringLiteral("taskdeck: NOT SAVED: cannot write the task store %1: ").arg(store);
+    QVERIFY2(err.first().startsWith(expected), qPrintable(full.describe()));
+    QVERIFY2(err.first().endsWith(QStringLiteral("; task %1 is queued and will run, but will be "
+                                                 "lost if Taskdeck stops before its store can "
+                                                 "write again")
+                                      .arg(ids.first())),
+             qPrintable(full.describe()));
+    QTRY_COMPARE_WITH_TIMEOUT(psState(data.path(), ids.first()), QStringLiteral("succeeded"),
+                              20000);
+
+    // The store keeps failing (what it could not write is still due) and says so each time.
+    const Run json = run({"submit", "--json", "--data-dir", data.path(), small, small});
+    QCOMPARE(json.exitCode, 1);
+    const QJsonObject reply = parseLine(json.out.trimmed());
+    QCOMPARE(reply.value("ok"), QJsonValue(false));
+    QCOMPARE(reply.value("saved"), QJsonValue(false));
+    QVERIFY2(reply.value("error").toString().startsWith("cannot write the task store "),
+             qPrintable(json.describe()));
+    QCOMPARE(reply.value("ids").toArray().size(), 2);
+    QVERIFY2(json.err.contains("NOT SAVED"), qPrintable(json.describe()));
+    stopDashboard(*dashboard);
+}
+
+// A dashboard that runs without a store (its file is a directory) queues what is
+// submitted, and the submit says on stderr that it will not survive a restart.
+void tst_Instance::submitWithoutAStoreSaysTheTasksWillNotSurviveARestart()
+{
+    QTemporaryDir data;
+    QVERIFY(QDir(data.path()).mkdir("taskdeck.db"));
+    ScriptDir scripts;
+    const QString path = scripts.write("a.lua", "return 1\n");
+    const QString other = scripts.write("b.lua", "return 2\n");
+    auto dashboard = startDashboard(data.path());
+    QVERIFY(dashboard);
+    const Run r = run({"submit", "--data-dir", data.path(), path, other});
+    QCOMPARE(r.exitCode, 0);
+    const QList<qint64> ids = submittedIds(r);
+    QCOMPARE(ids.size(), 2);
+    QCOMPARE(r.errLines(),
+             QStringList{QStringLiteral("taskdeck: NOT SAVED: the running Taskdeck has no task "
+                                        "store (see its window for why); tasks %1-%2 will run, "
+                                        "but will not survive a restart of Taskdeck")
+                             .arg(ids.first())
+                             .arg(ids.first() + 1)});
+    const Run json = run({"submit", "--json", "--data-dir", data.path(), path});
+    QCOMPARE(json.exitCode, 0);
+    QCOMPARE(parseLine(json.out.trimmed()).value("saved"), QJsonValue(false));
+    stopDashboard(*dashboard);
 }
 
 void tst_Instance::usageErrorExitsTwo_data()

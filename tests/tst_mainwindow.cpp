@@ -24,6 +24,7 @@
 #include <QDockWidget>
 #include <QDropEvent>
 #include <QFile>
+#include <QFrame>
 #include <QHeaderView>
 #include <QJsonArray>
 #include <QJsonDocument>
@@ -790,6 +791,55 @@ private Q_SLOTS:
         QTest::mouseClick(close[1], Qt::LeftButton);
         QVERIFY(bar->notices().isEmpty());
         QVERIFY(!bar->isVisible());
+    }
+
+    // A store that cannot write (a full disk: a file size limit) is an error at the top of
+    // the window that the user cannot dismiss, and it goes once the store writes again.
+    void storeThatCannotWriteIsAnErrorUntilItWritesAgain()
+    {
+        QTemporaryDir data;
+        TaskStore store;
+        QCOMPARE(store.open(data.path()).status, TaskStore::OpenStatus::Opened);
+        store.recover();
+        Engine engine;
+        MainWindow window(&engine);
+        window.setStore(&store);
+        window.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&window));
+        NoticeBar *bar = window.noticeBar();
+        window.showNotice(QStringLiteral("an earlier notice"));
+        TaskSpec big;
+        big.file = "/x/big.lua";
+        big.source = QByteArray(4 * 1024 * 1024, 'x');
+        auto shared = std::make_shared<const TaskSpec>(big);
+        {
+            FileSizeLimit full(1024 * 1024);
+            QVERIFY(full.isSet());
+            store.submitted({1}, {shared}, 1);
+            QVERIFY(!store.sync());
+        }
+        QTRY_COMPARE(bar->errors().size(), 1);
+        const QString error = bar->errors().constFirst();
+        QVERIFY2(error.startsWith(QStringLiteral("Tasks are not being saved: cannot write the "
+                                                 "task store %1: ")
+                                      .arg(store.path())),
+                 qPrintable(error));
+        QVERIFY(bar->isVisible());
+        QCOMPARE(bar->notices(), QStringList{QStringLiteral("an earlier notice")});
+        QVERIFY(bar->findChild<QLabel *>("errorText")->isVisible());
+        // Above the notices, and no close button of its own.
+        QFrame *errorFrame = bar->findChild<QFrame *>("error");
+        QVERIFY(errorFrame);
+        QVERIFY(errorFrame->findChildren<QToolButton *>("dismissNotice").isEmpty());
+        QVERIFY(errorFrame->y() < bar->findChild<QFrame *>("notice")->y());
+        bar->dismissAll();
+        QCOMPARE(bar->errors().size(), 1);
+        QVERIFY(bar->isVisible());
+
+        QVERIFY(store.sync()); // the limit is gone: what failed is written
+        QTRY_VERIFY(bar->errors().isEmpty());
+        QVERIFY(!bar->isVisible());
+        window.setStore(nullptr);
     }
 
     void clearFinishedWithAStoreForgetsTheClearedTasks()

@@ -1357,6 +1357,64 @@ private Q_SLOTS:
                      .toInt(),
                  100);
     }
+
+    // A full disk (a file size limit, the same to SQLite): sync() says that what it was
+    // handed is not on disk and why, writeProblem() says so until a write succeeds, and
+    // the writer keeps the work and writes it once it can.
+    void writeThatFailsIsReportedToSyncAndWrittenOnceItCan()
+    {
+        QTemporaryDir data;
+        TaskSpec small;
+        small.file = "/x/small.lua";
+        small.source = "return 1";
+        TaskSpec big = small;
+        big.file = "/x/big.lua";
+        big.source = QByteArray(4 * 1024 * 1024, 'x'); // more than a file of 1 MiB holds
+        QString path;
+        {
+            TaskStore store;
+            QCOMPARE(store.open(data.path()).status, TaskStore::OpenStatus::Opened);
+            store.recover();
+            path = store.path();
+            submitCopies(store, small, 1, 2);
+            QVERIFY(store.sync());
+            QVERIFY(store.writeProblem().isEmpty());
+            {
+                FileSizeLimit full(1024 * 1024);
+                QVERIFY(full.isSet());
+                submitCopies(store, big, 3, 4);
+                QString problem;
+                QVERIFY(!store.sync(&problem));
+                QVERIFY2(problem.startsWith(QStringLiteral("cannot write the task store %1: ")
+                                                .arg(path)) &&
+                             problem.size() > path.size() + 30,
+                         qPrintable(problem));
+                QCOMPARE(store.writeProblem(), problem);
+                submitCopies(store, small, 7, 1); // still failing, for everything
+                QVERIFY(!store.sync());
+                QCOMPARE(store.writeProblem(), problem);
+            }
+            QString problem;
+            QVERIFY2(store.sync(&problem), qPrintable(problem));
+            QVERIFY(problem.isEmpty());
+            QVERIFY(store.writeProblem().isEmpty());
+        }
+        TaskStore store;
+        QCOMPARE(store.open(data.path()).status, TaskStore::OpenStatus::Opened);
+        const TaskStore::Recovery recovery = store.recover();
+        QCOMPARE(recovery.pending, 7);
+        QCOMPARE(recovery.tasks.size(), 7);
+        QCOMPARE(recovery.tasks[2].snapshot.id, TaskId(3));
+        QCOMPARE(recovery.tasks[2].spec->source.size(), big.source.size());
+    }
+
+    // Without a store there is nothing to write: sync() succeeds and nothing is wrong.
+    void storeThatIsNotOpenHasNothingToSync()
+    {
+        TaskStore store;
+        QVERIFY(store.sync());
+        QVERIFY(store.writeProblem().isEmpty());
+    }
 };
 
 QTEST_GUILESS_MAIN(tst_TaskStore)

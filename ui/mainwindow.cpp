@@ -595,6 +595,7 @@ void MainWindow::applyUpdate(const EngineUpdate &update)
 void MainWindow::tick()
 {
     ++m_ticks;
+    updateStoreProblem();
     m_chart->addSample(m_counts);
     m_countsBar->setCounts(m_counts, steadyMs());
     if (m_ticks % 4 == 0) {
@@ -902,6 +903,29 @@ void MainWindow::clearFinished()
     forget(cleared);
     statusBar()->showMessage(tr("Cleared %n finished task(s)", nullptr, removed), 4000);
     updateStatus();
+}
+
+void MainWindow::setStore(TaskStore *store)
+{
+    m_store = store;
+    updateStoreProblem();
+}
+
+void MainWindow::updateStoreProblem()
+{
+    const QString problem = m_store ? m_store->writeProblem() : QString();
+    if (problem == m_storeProblem)
+        return;
+    m_storeProblem = problem;
+    const QString key = QString::fromLatin1(storeErrorKey);
+    if (problem.isEmpty()) {
+        m_notices->clearError(key);
+        return;
+    }
+    m_notices->setError(key, tr("Tasks are not being saved: %1. They run, but what is not "
+                                "saved is lost if Taskdeck stops; Taskdeck keeps trying, "
+                                "and this goes away once the store writes again.")
+                                 .arg(problem));
 }
 
 void MainWindow::showNotice(const QString &text)

@@ -57,7 +57,9 @@ public:
     // store, the tasks the user removes from the table ("Clear finished", and the failed
     // rows "Retry failed" replaces) are forgotten by it too, so that they do not come back
     // on the next start. The store must outlive the window or be unset with nullptr.
-    void setStore(TaskStore *store) { m_store = store; }
+    // While the store cannot write, an error stands at the top of the window (see
+    // storeErrorKey) until it writes again.
+    void setStore(TaskStore *store);
     TaskStore *store() const { return m_store; }
 
     // Shows `text` (plain text) in a notice at the top of the window until the user
@@ -65,6 +67,8 @@ public:
     // stack, each with its own close button.
     void showNotice(const QString &text);
     NoticeBar *noticeBar() const { return m_notices; }
+    // The key of the store's error in the notice bar.
+    static constexpr const char *storeErrorKey = "store";
 
     // Pauses or resumes one group, as its "Paused" box in the limits panel does; pausing
     // shows the panel so that the user sees why the group's tasks wait. Use this rather
@@ -136,12 +140,15 @@ private:
     QList<TaskId> selectedFinishedTasks() const;
     QList<TaskSnapshot> snapshotsOf(const QList<TaskId> &ids) const;
     void forget(const QList<TaskId> &ids);
+    // Shows, updates or clears the store's error to match its writeProblem().
+    void updateStoreProblem();
     void changeSelectedPriority(int delta);
     // Handles a drag or drop of files wherever it lands in the window.
     bool handleFileDrag(QEvent *event);
 
     Engine *m_engine;
     TaskStore *m_store = nullptr;
+    QString m_storeProblem; // as shown
     TaskTableModel *m_model;
     TaskFilterProxyModel *m_proxy;
     TaskItemDelegate *m_delegate;

@@ -9,7 +9,9 @@ class QVBoxLayout;
 
 // Messages the user must see and decides when to put away, stacked at the top of the
 // window: problems with the task store, what came back after a restart. Each notice has
-// its own close button; the bar takes no room when there is none. Main thread.
+// its own close button. Above them, errors: states that last (a store that cannot
+// write), shown in red without a close button until their owner clears them. The bar
+// takes no room when there is neither. Main thread.
 class NoticeBar : public QWidget
 {
     Q_OBJECT
@@ -27,6 +29,13 @@ public:
     void dismiss(int index);
     void dismissAll();
 
+    // Shows `text` as the error of `key` (a new text replaces the old one) until
+    // clearError(key); errors stand above the notices, in the order first set.
+    void setError(const QString &key, const QString &text);
+    void clearError(const QString &key);
+    // The texts of the errors shown, first set first.
+    QStringList errors() const;
+
 Q_SIGNALS:
     void dismissed(const QString &text);
 
@@ -34,9 +43,12 @@ protected:
     void changeEvent(QEvent *event) override;
 
 private:
-    void restyle(QFrame *notice);
+    QFrame *makeFrame(const QString &text, bool error);
+    void restyle(QFrame *notice, bool error);
     void remove(QFrame *notice);
+    void updateVisibility();
 
     QVBoxLayout *m_layout;
     QList<QFrame *> m_notices;
+    QList<std::pair<QString, QFrame *>> m_errors; // by key
 };

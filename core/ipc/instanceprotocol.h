@@ -15,10 +15,14 @@
 // `taskdeck FILE...`, `submit`, `ps` and `cancel` commands: one JSON object per line
 // (UTF-8, ended by '\n') each way. A request is {"cmd": ..., ...}; its reply is
 // {"ok": true, ...} or {"ok": false, "error": "one line"}. Requests, by "cmd":
-//   open    {"files": [absolute paths]} -> {"queued": N}  (as a drop on the window)
+//   open    {"files": [absolute paths]} -> {"queued": N, "saved": bool, "warning"?}
+//           (as a drop on the window; "warning" says why they are not saved)
 //   submit  {"files": [...], "priority"?, "timeout_ms"?, "retries"?, "memory_bytes"?,
 //            "args"?: ["KEY=VALUE"...], "repeat"?}
-//           -> {"ids": [...], "submitted": [{"file", "name", "ids"}...], "rejected": ["..."]}
+//           -> {"ids": [...], "submitted": [{"file", "name", "ids"}...], "rejected": ["..."],
+//               "saved": bool (on disk; false without a store, with a "warning")}; when
+//               the store cannot write them: {"ok": false, "error", "saved": false, and
+//               the fields above} (the tasks are queued all the same, but not saved)
 //   ps      {"stacks"?: bool} -> {"tasks": [TaskJson::task + "priority", "group",
 //            "progress"; with stacks: running tasks' live "stack", pending ones' "waiting"]}
 //   cancel  {"ids": [...]} -> {"cancelled": [ids], "finished": [{"id", "state"}],

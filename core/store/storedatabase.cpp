@@ -66,8 +66,8 @@ const char *const Schema[] = {
     // forget() asks whether a spec is still used.
     "CREATE INDEX tasks_by_spec ON tasks(spec_id)",
     // recover() reads these states; the finished rest only through tasks_by_finish.
-    "CREATE INDEX tasks_to_recover ON tasks(state)"
-    " WHERE state = 'pending' OR state = 'running' OR state = 'interrupted'",
+    ("CREATE INDEX tasks_to_recover ON tasks(state)"
+     " WHERE state = 'pending' OR state = 'running' OR state = 'interrupted'"),
     "CREATE INDEX tasks_by_finish ON tasks(finished_at) WHERE finished_at IS NOT NULL",
     // forgotten_max_id: the highest id forget() deleted, so that ids are never reused.
     "CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL)",

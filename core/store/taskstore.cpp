@@ -66,10 +66,14 @@ void TaskStore::detach()
     m_engine = nullptr;
 }
 
-void TaskStore::sync()
+bool TaskStore::sync(QString *problem)
 {
-    if (m_writer)
-        m_writer->sync();
+    return !m_writer || m_writer->sync(problem);
+}
+
+QString TaskStore::writeProblem() const
+{
+    return m_writer ? m_writer->writeProblem() : QString();
 }
 
 void TaskStore::forget(const QList<TaskId> &ids)

@@ -25,7 +25,7 @@ class Engine;
 // engine tells its journal until it is destroyed (its last batch holds the tasks that
 // shutdown interrupted), so the store must outlive it. Nothing here throws or aborts: a
 // store that failed to open does nothing, and errors while writing are warned about
-// (once per distinct error) and retried.
+// (once per distinct error), kept (writeProblem(), sync()) and retried.
 class TaskStore : public EngineJournal
 {
 public:
@@ -85,9 +85,16 @@ public:
     // engine stays journalled to this store: what it publishes until its end is written.
     void detach();
 
-    // Blocks until everything handed over so far is committed to disk (or, when writing
-    // fails, has been tried once).
-    void sync();
+    // Blocks until everything handed over so far is committed to disk, or writing it has
+    // failed once. Returns whether it is on disk; if not, `problem` gets one line saying
+    // why (as writeProblem()). Without an open store there is nothing to write: true.
+    bool sync(QString *problem = nullptr);
+
+    // Empty while the store writes; else one line naming the file and why the last write
+    // failed ("cannot write the task store /x/taskdeck.db: database or disk is full"),
+    // until a write succeeds again (the writer retries what failed, backing off up to
+    // 32 s; sync() retries at once). Any thread.
+    QString writeProblem() const;
 
     // Deletes finished tasks from the store (the dashboard's "clear finished").
     void forget(const QList<TaskId> &ids);

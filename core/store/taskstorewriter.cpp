@@ -275,9 +275,19 @@ void TaskStore::Writer::forget(const QList<TaskId> &ids)
     enqueue(Forgetting{ids}, false);
 }
 
-void TaskStore::Writer::sync()
+bool TaskStore::Writer::sync(QString *problem)
 {
-    call([] {});
+    bool written = true;
+    call([&] { written = m_flushed; });
+    if (!written && problem)
+        *problem = writeProblem();
+    return written;
+}
+
+QString TaskStore::Writer::writeProblem() const
+{
+    std::lock_guard lock(m_problemMutex);
+    return m_writeProblem;
 }
 
 void TaskStore::Writer::setEngine(Engine *engine)
@@ -336,7 +346,7 @@ void TaskStore::Writer::apply(Item &item)
     } else if (const auto *forgetting = std::get_if<Forgetting>(&item)) {
         applyForgetting(*forgetting);
     } else if (const auto *called = std::get_if<Call>(&item)) {
-        flush(true);
+        m_flushed = flush(true);
         called->run();
     }
 }
@@ -584,7 +594,10 @@ bool TaskStore::Writer::flush(bool materialize)
     if (!ok) {
         m_stagedSpecs.clear();
         m_stagedContent.clear();
-        report(m_db->lastError());
+        m_writeError = m_db->lastError();
+        report(m_writeError);
+        setWriteProblem(QStringLiteral("cannot write the task store %1: %2")
+                            .arg(m_path, m_writeError));
         ++m_failures;
         m_retryAt = Clock::now() + std::chrono::seconds(1 << qMin(m_failures - 1, 5));
         return false;
@@ -610,6 +623,13 @@ bool TaskStore::Writer::flush(bool materialize)
     settle(written);
     m_forgets.clear();
     m_sampleTick = false;
+    if (m_failures > 0) {
+        qWarning("taskdeck: task store %s: writing again; what had failed is written now",
+                 qPrintable(m_path));
+        m_reported.remove(m_writeError); // a later failure is told again
+        m_writeError.clear();
+        setWriteProblem({});
+    }
     m_failures = 0;
     m_retryAt.reset();
     return true;
@@ -748,6 +768,12 @@ void TaskStore::Writer::settle(const std::vector<Written> &written)
         }
     }
     m_dirty.clear();
+}
+
+void TaskStore::Writer::setWriteProblem(const QString &problem)
+{
+    std::lock_guard lock(m_problemMutex);
+    m_writeProblem = problem;
 }
 
 void TaskStore::Writer::report(const QString &problem)

@@ -32,7 +32,8 @@ class QThread;
 // drain is one INSERT. Log tails (the last 200 lines) are kept here while a task is
 // unfinished and written when its state changes, when it ends, and with the 1 s samples
 // of the live stacks of running tasks. A failed transaction keeps its work and is tried
-// again later (warning once per distinct error).
+// again later (warning once per distinct error); until one commits, writeProblem() says
+// why, and sync() returns false.
 //
 // Under a flood the writer keeps out of the engine's way:
 // - A submission is kept as runs of tasks (consecutive ids of one spec), written as one
@@ -59,7 +60,8 @@ public:
     // The engine whose running tasks are sampled, or nullptr; returns once a question to
     // the old engine in progress is answered, so that it is not used any more.
     void setEngine(Engine *engine);
-    void sync();
+    bool sync(QString *problem);
+    QString writeProblem() const; // any thread
 
     // Any thread.
     void submitted(const QList<TaskId> &ids, const QList<std::shared_ptr<const TaskSpec>> &specs,
@@ -87,7 +89,7 @@ private:
     };
     struct Call
     {
-        std::function<void()> run;
+        std::function<void()> run; // after a flush; m_flushed says whether it wrote all
     };
     using Item = std::variant<Submission, Batch, Forgetting, Call>;
 
@@ -147,6 +149,7 @@ private:
     void dropSpecRow(qint64 row);
     void settle(const std::vector<Written> &written);
     void report(const QString &problem);
+    void setWriteProblem(const QString &problem);
 
     QString m_path;
     std::unique_ptr<QThread> m_thread;
@@ -160,6 +163,9 @@ private:
 
     std::mutex m_engineMutex; // held while asking m_engine
     Engine *m_engine = nullptr;
+
+    mutable std::mutex m_problemMutex; // guards m_writeProblem
+    QString m_writeProblem;            // set and cleared by the writer thread
 
     // ---- writer thread only ----
     std::unique_ptr<StoreDatabase> m_db;
@@ -202,4 +208,6 @@ private:
     QSet<QString> m_reported;
     int m_failures = 0;
     std::optional<Clock::time_point> m_retryAt;
+    bool m_flushed = true;  // the last flush wrote everything
+    QString m_writeError;   // of the last failed flush, until one succeeds
 };

@@ -6,6 +6,10 @@
 #include <QProcess>
 #include <QTest>
 
+#include <csignal>
+
+#include <sys/resource.h>
+
 namespace {
 
 QStringList linesOf(const QByteArray &bytes)
@@ -149,4 +153,39 @@ QList<QStringList> parseCsv(const QString &text)
         records.append(record);
     }
     return records;
+}
+
+FileSizeLimit::FileSizeLimit(qint64 bytes)
+{
+    rlimit limit{};
+    if (getrlimit(RLIMIT_FSIZE, &limit) != 0 ||
+        (limit.rlim_max != RLIM_INFINITY && limit.rlim_max < rlim_t(bytes)))
+        return;
+    m_oldSoft = limit.rlim_cur;
+    m_oldHandler = std::signal(SIGXFSZ, SIG_IGN);
+    limit.rlim_cur = rlim_t(bytes);
+    m_set = setrlimit(RLIMIT_FSIZE, &limit) == 0;
+    if (!m_set)
+        std::signal(SIGXFSZ, m_oldHandler);
+}
+
+void FileSizeLimit::lift()
+{
+    if (!m_set)
+        return;
+    rlimit limit{};
+    getrlimit(RLIMIT_FSIZE, &limit);
+    limit.rlim_cur = rlim_t(m_oldSoft);
+    setrlimit(RLIMIT_FSIZE, &limit);
+    std::signal(SIGXFSZ, m_oldHandler);
+    m_set = false;
+}
+
+void FileSizeLimit::setInChild(qint64 bytes)
+{
+    ::signal(SIGXFSZ, SIG_IGN);
+    rlimit limit{};
+    getrlimit(RLIMIT_FSIZE, &limit);
+    limit.rlim_cur = rlim_t(bytes);
+    setrlimit(RLIMIT_FSIZE, &limit);
 }

@@ -69,3 +69,26 @@ QStringList readLines(const QString &path);
 // Splits RFC 4180 text into records of fields: commas outside quotes split, "" inside
 // quotes is a quote, CRLF ends a record (quoted fields may hold anything).
 QList<QStringList> parseCsv(const QString &text);
+
+// A full disk without root: while alive, this process cannot grow a file past `bytes`
+// (RLIMIT_FSIZE), and a write that would fails (EFBIG, as SQLite reports an I/O error or
+// "database or disk is full") instead of raising SIGXFSZ, which is ignored meanwhile.
+// lift() (or the end of its scope) restores both.
+class FileSizeLimit
+{
+public:
+    explicit FileSizeLimit(qint64 bytes);
+    ~FileSizeLimit() { lift(); }
+    FileSizeLimit(const FileSizeLimit &) = delete;
+    FileSizeLimit &operator=(const FileSizeLimit &) = delete;
+    bool isSet() const { return m_set; }
+    void lift();
+    // The same for a child process, between fork and exec (QProcess's child process
+    // modifier): the limit and the ignored signal are inherited through exec.
+    static void setInChild(qint64 bytes);
+
+private:
+    bool m_set = false;
+    quint64 m_oldSoft = 0;
+    void (*m_oldHandler)(int) = nullptr;
+};
