@@ -16,3 +16,7 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 LSAN_OPTIONS=suppressions=$PWD/tests/support/lsan.supp:print_suppressions=0 \
 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     ctest --test-dir build-sanitize --output-on-failure -j"$jobs"
+
+# A short bounded fuzz run of the script loader, the socket protocol and the store's
+# recovery (libFuzzer; the longer run is in the README's Testing section).
+tests/fuzz/run.sh 10
