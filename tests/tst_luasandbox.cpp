@@ -187,6 +187,32 @@ private Q_SLOTS:
                         "[[false,\"default input file is closed\"]]");
     }
 
+    void standardOutputAndErrorGoToTheTaskLog()
+    {
+        const QList<TaskSnapshot> t = runInTurn({
+            "io.write('one\\ntwo', '\\n')\n"
+            "io.stdout:write('three\\n'):write(4, '\\n')\n"
+            "io.stderr:write('five')\n"
+            "io.output():write('six\\n')\n"
+            "io.flush()\n"
+            "assert(not pcall(io.write, {}))\n"
+            "local f = io.tmpfile()\nio.output(f)\nio.write('to the file')\n"
+            "f:seek('set')\nreturn f:read('a')\n",
+        });
+        QVERIFY2(t[0].state == TaskState::Succeeded, qPrintable(t[0].error));
+        QCOMPARE(json(t[0].result), QByteArray("[\"to the file\"]"));
+        QCOMPARE(m_logs[0], QStringList({"one", "two", "three", "4", "five", "six"}));
+    }
+
+    void processesThatEscapeTheEngineAreRefused()
+    {
+        verifyContained("local ok, e = pcall(os.execute, 'sleep 300 &')\n"
+                        "assert(not ok and e:find('use exec()', 1, true), e)\n"
+                        "assert(os.execute() == false)\n"
+                        "io.popen('sleep 300 &')\n",
+                        "t1.lua:4: io.popen is not available to tasks", "return 1", "[1]");
+    }
+
     // ---- item 2: binary chunks ----
 
     void loadRefusesBinaryChunks()

@@ -4,6 +4,8 @@
 
 #include <lua.hpp>
 
+#include <QtGlobal>
+
 #include <cstdlib>
 
 namespace {
@@ -27,6 +29,80 @@ void runFinalizers(lua_State *L)
     lua_sethook(L, &finalizerHook, LUA_MASKCOUNT, 10'000'000);
     lua_gc(L, LUA_GCCOLLECT);
     lua_sethook(L, nullptr, 0, 0);
+}
+
+// What a task writes to its standard output or error goes to its log, as print() does:
+// the engine's own stdout carries `taskdeck run --json`, and its terminal is the user's.
+// io.stdout, io.stderr and the default output are userdata (a script cannot rawset into
+// them) whose write() logs a line per "\n"; io.write and io.flush follow io.output(), so a
+// file a task chose still gets its writes. os.execute and io.popen are refused: the
+// processes they start could be neither cancelled nor contained, which exec() does.
+constexpr char StandardOutputScript[] = R"lua(
+local log, select, type, error, tostring = log, select, type, error, tostring
+local concat, output = table.concat, io.output
+local function logText(...)
+    local parts = {}
+    for i = 1, select('#', ...) do
+        local v = select(i, ...)
+        local t = type(v)
+        if t ~= 'string' and t ~= 'number' then
+            error("bad argument #" .. i .. " to 'write' (string expected, got " .. t .. ")", 3)
+        end
+        parts[i] = v
+    end
+    local text = concat(parts)
+    if text == '' then return end
+    if text:sub(-1) == '\n' then text = text:sub(1, -2) end
+    for line in (text .. '\n'):gmatch('(.-)\n') do log(line) end
+end
+local function methods(name)
+    local m = {}
+    function m.write(self, ...) logText(...) return self end
+    function m.flush(self) return self end
+    function m.setvbuf() return true end
+    function m.seek() return nil, 'Illegal seek', 29 end
+    function m.close() return nil, 'cannot close standard file' end
+    function m.read() return nil, 'Bad file descriptor', 9 end
+    function m.lines() error('standard ' .. name .. ' cannot be read', 2) end
+    return {__index = m, __name = 'FILE*', __metatable = 'file',
+            __tostring = function() return 'file (task ' .. name .. ')' end}
+end
+local function refuse(name)
+    return function()
+        error(name .. ' is not available to tasks: use exec(), which can be cancelled and '
+              .. 'ends every process it starts', 2)
+    end
+end
+local function install(stdout, stderr)
+    io.stdout, io.stderr = stdout, stderr
+    io.write = function(...) return output():write(...) end
+    io.flush = function() return output():flush() end
+    io.popen = refuse('io.popen')
+    os.execute = function(command)
+        if command == nil then return false end -- "is a shell available?": not to tasks
+        return refuse('os.execute')()
+    end
+end
+return methods('output'), methods('error'), install
+)lua";
+
+void routeStandardOutput(lua_State *L)
+{
+    if (luaL_loadbufferx(L, StandardOutputScript, sizeof StandardOutputScript - 1, "=taskdeck",
+                         "t")
+        != LUA_OK)
+        qFatal("taskdeck standard output: %s", lua_tostring(L, -1));
+    lua_call(L, 0, 3); // output metatable, error metatable, install
+    lua_newuserdatauv(L, 0, 0);
+    lua_pushvalue(L, -4);
+    lua_setmetatable(L, -2);
+    lua_pushvalue(L, -1);
+    lua_setfield(L, LUA_REGISTRYINDEX, "_IO_output"); // the default output
+    lua_newuserdatauv(L, 0, 0);
+    lua_pushvalue(L, -4);
+    lua_setmetatable(L, -2);
+    lua_call(L, 2, 0); // install(stdout, stderr)
+    lua_pop(L, 2);
 }
 
 } // namespace
@@ -78,11 +154,12 @@ LuaHost::LuaHost()
         else
             lua_setfield(m_state, LUA_REGISTRYINDEX, "_IO_input");
     }
+    LuaTask::installApi(m_state);
+    routeStandardOutput(m_state);
     lua_getfield(m_state, LUA_REGISTRYINDEX, "_IO_input"); // restored by recycle()
     lua_rawsetp(m_state, LUA_REGISTRYINDEX, &StdinKey);
     lua_getfield(m_state, LUA_REGISTRYINDEX, "_IO_output");
     lua_rawsetp(m_state, LUA_REGISTRYINDEX, &StdoutKey);
-    LuaTask::installApi(m_state);
     lua_gc(m_state, LUA_GCCOLLECT);
     m_baseline = m_used;
 }
