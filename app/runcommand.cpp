@@ -109,8 +109,8 @@ int RunCommand::start(const QStringList &arguments)
     if (parser.isSet(graceOpt)) {
         const auto ms = ScriptLoader::parseDuration(parser.value(graceOpt));
         if (!ms)
-            return usageError(QStringLiteral("--grace needs a duration such as 500ms or 5s, not "
-                                             "\"%1\"")
+            return usageError(QStringLiteral("--grace needs a duration of at most 365 days such "
+                                             "as 500ms or 5s, not \"%1\"")
                                   .arg(parser.value(graceOpt)));
         options.gracePeriodMs = *ms;
     }

@@ -357,6 +357,8 @@ void tst_Cli::usageErrorExitsTwoAndRunsNothing_data()
     QTest::newRow("unitless --timeout") << QStringList{"--timeout", "10"} << true;
     QTest::newRow("word --timeout") << QStringList{"--timeout", "soon"} << true;
     QTest::newRow("zero --timeout") << QStringList{"--timeout", "0s"} << true;
+    QTest::newRow("--timeout past 365 days") << QStringList{"--timeout", "2562048h"} << true;
+    QTest::newRow("--grace past 365 days") << QStringList{"--grace", "9000h"} << true;
     QTest::newRow("--timeout without value") << QStringList{"--timeout"} << false;
     QTest::newRow("no files") << QStringList{"--json"} << false;
     QTest::newRow("nothing at all") << QStringList{} << false;

@@ -263,6 +263,12 @@ void tst_Instance::malformedRequestGetsAnErrorAndTheServerGoesOn_data()
     QTest::newRow("zero timeout") << QByteArray(
                                          "{\"cmd\":\"submit\",\"files\":[\"/a\"],\"timeout_ms\":0}")
                                   << "\"timeout_ms\"";
+    QTest::newRow("memory under 64KiB")
+        << QByteArray("{\"cmd\":\"submit\",\"files\":[\"/a\"],\"memory_bytes\":1}")
+        << "\"memory_bytes\"";
+    QTest::newRow("timeout past 365 days")
+        << QByteArray("{\"cmd\":\"submit\",\"files\":[\"/a\"],\"timeout_ms\":9223372036854}")
+        << "\"timeout_ms\"";
     QTest::newRow("negative retries")
         << QByteArray("{\"cmd\":\"submit\",\"files\":[\"/a\"],\"retries\":-1}") << "\"retries\"";
     QTest::newRow("huge repeat")

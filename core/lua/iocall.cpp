@@ -2,6 +2,8 @@
 
 #include "httpclient.h"
 
+#include "../deadline.h"
+
 #include <QNetworkReply>
 #include <QNetworkRequest>
 #include <QUrl>
@@ -51,7 +53,7 @@ std::unique_ptr<IoCall> IoCall::start(std::shared_ptr<IoRequest> request, TimerH
 void IoCall::armTimeout()
 {
     if (m_request->timeoutMs > 0)
-        m_timeout = m_timers.add(steadyNowNs() + m_request->timeoutMs * 1000000,
+        m_timeout = m_timers.add(deadlineAfterMs(m_request->timeoutMs),
                                  [this] {
                                      m_timeout = 0;
                                      timedOut();

@@ -3,6 +3,8 @@
 #include "luahost.h"
 #include "luavalue.h"
 
+#include "../deadline.h"
+
 #include <QDateTime>
 #include <QFileInfo>
 
@@ -538,7 +540,7 @@ int LuaTask::l_sleep(lua_State *L)
     Coroutine *co = waitingCoroutine(L, "sleep");
     seconds = std::max(0.0, seconds);
     return suspend(L, co, "sleep", seconds,
-                   seconds > 1e9 ? -2 : steadyNowNs() + qint64(seconds * 1e9), &sleepDone);
+                   deadlineAfterSeconds(seconds), &sleepDone);
 }
 
 int LuaTask::sleepDone(lua_State *L, int, intptr_t)
@@ -646,6 +648,8 @@ int LuaTask::l_waitGroup(lua_State *L)
     const char *modeName = luaL_checkstring(L, 2);
     const double timeout = luaL_optnumber(L, 3, -1);
     const char *kind = luaL_optstring(L, 4, "wait");
+    if (std::isnan(timeout))
+        return luaL_error(L, "%s: the timeout is not a number", kind);
     const WaitGroup::Mode mode = qstrcmp(modeName, "first") == 0 ? WaitGroup::First
                                  : qstrcmp(modeName, "first_error") == 0
                                      ? WaitGroup::FirstError
@@ -683,7 +687,7 @@ int LuaTask::l_waitGroup(lua_State *L)
     for (Coroutine *co : pending)
         co->waiters.push_back(group);
     me->group = group;
-    const qint64 deadline = timeout > 0 ? steadyNowNs() + qint64(timeout * 1e9) : -2;
+    const qint64 deadline = timeout > 0 ? deadlineAfterSeconds(timeout) : -2;
     return suspend(L, me, kind, double(pending.size()), deadline, &waitGroupDone);
 }
 
@@ -1006,8 +1010,8 @@ qint64 timeoutOption(lua_State *L, int opts)
     qint64 ms = -1;
     if (!lua_isnil(L, -1)) {
         const double s = luaL_checknumber(L, -1);
-        if (!(s > 0))
-            luaL_error(L, "timeout must be a number of seconds > 0");
+        if (!(s > 0) || s > double(MaxDurationMs / 1000))
+            luaL_error(L, "timeout must be a number of seconds > 0 and at most 365 days");
         ms = qint64(s * 1000);
     }
     lua_pop(L, 1);
