@@ -1154,6 +1154,22 @@ int LuaTask::httpCall(lua_State *L, const QByteArray &method, const QString &url
     request->body = std::move(body);
     request->headers = stringPairs(L, opts, "headers");
     request->timeoutMs = timeoutOption(L, opts);
+    // The body is buffered before the task sees it: at most opts.max_body bytes (64 MiB by
+    // default), never more than the task's memory cap, which then counts it again.
+    const LuaTask *task = context(L)->task;
+    const qint64 memory = task->m_spec->memoryBytes > 0 ? task->m_spec->memoryBytes
+                                                        : task->m_services.defaultMemoryLimit;
+    request->maxBody = qMin(request->maxBody, memory);
+    if (!lua_isnoneornil(L, opts)) {
+        if (lua_getfield(L, opts, "max_body") != LUA_TNIL) {
+            int isInteger = 0;
+            const lua_Integer n = lua_tointegerx(L, -1, &isInteger);
+            if (!isInteger || n < 0)
+                return luaL_error(L, "%s: max_body must be a number of bytes >= 0", name);
+            request->maxBody = qMin<qint64>(n, memory);
+        }
+        lua_pop(L, 1);
+    }
     request->what = QStringLiteral("%1(%2)").arg(QString::fromUtf8(name), shorten(url));
     return startIo(L, std::move(request));
 }
