@@ -74,6 +74,9 @@ QString SubmitOptions::read(const QCommandLineParser &parser)
             return QStringLiteral("--memory needs a size such as 64KiB, 32MiB or 1GiB, not "
                                   "\"%1\"")
                 .arg(parser.value(m_memoryOption));
+        if (*bytes < ScriptLoader::MinMemoryBytes)
+            return QStringLiteral("--memory needs at least 64KiB, not \"%1\"")
+                .arg(parser.value(m_memoryOption));
         m_overrides.memoryBytes = *bytes;
     }
     for (const QString &value : parser.values(m_argOption)) {

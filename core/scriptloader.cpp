@@ -220,6 +220,8 @@ ScriptLoader::Result ScriptLoader::load(const QString &path)
                 return bad(QStringLiteral("@memory must be a size such as 64KiB, 32MiB or 1GiB, "
                                           "not \"%1\"")
                                .arg(value));
+            if (*bytes < MinMemoryBytes)
+                return bad(QStringLiteral("@memory must be at least 64KiB, not \"%1\"").arg(value));
             spec.memoryBytes = *bytes;
         } else if (key == u"arg") {
             const auto arg = parseArg(value);

@@ -177,6 +177,24 @@ private Q_SLOTS:
         QTRY_COMPARE(stateOf(engine, fine), TaskState::Succeeded);
     }
 
+    // A cap under 1 KiB (only possible through the API: @memory starts at 64KiB) once
+    // read "memory limit exceeded (0 KiB)".
+    void memoryLimitMessageGivesSmallCapsInBytes()
+    {
+        ScriptDir dir;
+        Engine engine;
+        TaskSpec tiny = dir.spec("tiny.lua", "local t = {} for i = 1, 1e6 do t[i] = i end\n");
+        tiny.memoryBytes = 100;
+        TaskSpec kib = dir.spec("kib.lua", "local t = {} for i = 1, 1e7 do t[i] = i end\n");
+        kib.memoryBytes = 256 * 1024;
+        const TaskId a = engine.submit(tiny);
+        const TaskId b = engine.submit(kib);
+        QTRY_VERIFY_WITH_TIMEOUT(isFinished(stateOf(engine, a)), 10000);
+        QTRY_VERIFY_WITH_TIMEOUT(isFinished(stateOf(engine, b)), 10000);
+        QCOMPARE(engine.task(a)->error, QStringLiteral("memory limit exceeded (100 bytes)"));
+        QCOMPARE(engine.task(b)->error, QStringLiteral("memory limit exceeded (256 KiB)"));
+    }
+
     void defaultMemoryCapStopsARunawayTask()
     {
         Engine::Options options;
