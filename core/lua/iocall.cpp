@@ -172,6 +172,7 @@ void ExecCall::finishIfExited()
     if (m_child.stderrFd() >= 0)
         drain(m_child.stderrFd(), m_request->stderrData);
     m_child.signalGroup(SIGKILL); // no grandchild outlives the call
+    m_child.killEscaped();        // nor one that left the group
     m_reactor->unwatch(m_child.pidFd());
     m_child.reap();
     m_request->code = exit->exited ? exit->code : 128 + exit->signal;
@@ -182,6 +183,7 @@ void ExecCall::finishIfExited()
 void ExecCall::timedOut()
 {
     m_child.signalGroup(SIGKILL);
+    m_child.killEscaped();
     m_request->error = QStringLiteral("%1 timed out after %2")
                            .arg(m_request->what, seconds(m_request->timeoutMs));
     complete();

@@ -49,6 +49,8 @@ bool readStat(pid_t pid, ProcessTree::Process &process)
             process.ppid = pid_t(strtol(field, nullptr, 10));
         else if (index == 5)
             process.pgid = pid_t(strtol(field, nullptr, 10));
+        else if (index == 6)
+            process.sid = pid_t(strtol(field, nullptr, 10));
         else if (index == 22)
             process.startTicks = strtoll(field, nullptr, 10);
         field = strchr(field, ' ');
@@ -82,6 +84,34 @@ template <typename Keep> std::vector<ProcessTree::Process> allProcesses(Keep kee
 bool isGone(char state)
 {
     return state == 'Z' || state == 'X' || state == 'x';
+}
+
+// Whether /proc/PID/environ (the environment the process was exec'ed with) holds the
+// whole entry `marker`.
+bool hasEnvironmentEntry(pid_t pid, const QByteArray &marker)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/environ", int(pid));
+    const int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    QByteArray environment;
+    char buffer[16 * 1024];
+    for (;;) {
+        const ssize_t n = read(fd, buffer, sizeof buffer);
+        if (n <= 0 || environment.size() > 4 * 1024 * 1024)
+            break;
+        environment.append(buffer, n);
+    }
+    close(fd);
+    for (qsizetype at = environment.indexOf(marker); at >= 0;
+         at = environment.indexOf(marker, at + 1)) {
+        const qsizetype end = at + marker.size();
+        if ((at == 0 || environment.at(at - 1) == '\0')
+            && (end == environment.size() || environment.at(end) == '\0'))
+            return true;
+    }
+    return false;
 }
 
 QString commandLine(const ProcessTree::Process &process)
@@ -154,6 +184,37 @@ ProcessTree ProcessTree::read(pid_t leader, pid_t pgid)
             stack.push_back(it->second);
     }
     return tree;
+}
+
+std::vector<ProcessTree::Process> ProcessTree::marked(const QByteArray &marker)
+{
+    const pid_t self = getpid();
+    const std::vector<Process> all = allProcesses([](const Process &) { return true; });
+    std::unordered_map<pid_t, std::vector<size_t>> children;
+    for (size_t i = 0; i < all.size(); ++i)
+        children[all[i].ppid].push_back(i);
+    std::vector<Process> found;
+    std::vector<pid_t> parents{self};
+    while (!parents.empty()) {
+        const pid_t parent = parents.back();
+        parents.pop_back();
+        const auto it = children.find(parent);
+        if (it == children.end())
+            continue;
+        for (const size_t i : it->second) {
+            const Process &process = all[i];
+            parents.push_back(process.pid);
+            if (!isGone(process.state) && hasEnvironmentEntry(process.pid, marker))
+                found.push_back(process);
+        }
+    }
+    return found;
+}
+
+std::vector<ProcessTree::Process> ProcessTree::zombieChildren()
+{
+    const pid_t self = getpid();
+    return allProcesses([self](const Process &p) { return p.ppid == self && p.state == 'Z'; });
 }
 
 bool ProcessTree::groupHasLiveMembers(pid_t pgid)
