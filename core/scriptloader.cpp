@@ -221,7 +221,8 @@ ScriptLoader::Result ScriptLoader::load(const QString &path)
                                           "not \"%1\"")
                                .arg(value));
             if (*bytes < MinMemoryBytes)
-                return bad(QStringLiteral("@memory must be at least 64KiB, not \"%1\"").arg(value));
+                return bad(
+                    QStringLiteral("@memory must be at least 64KiB, not \"%1\"").arg(value));
             spec.memoryBytes = *bytes;
         } else if (key == u"arg") {
             const auto arg = parseArg(value);

@@ -729,7 +729,7 @@ void tst_Instance::psShowsControlCharactersOfATaskInsteadOfObeyingThem()
 {
     QTemporaryDir data;
     ScriptDir scripts;
-    const QString path = scripts.write("hostile.lua", "-- @name \x1b]0;owned\x07evil\n"
+    const QString path = scripts.write("hostile.lua", "-- @name \x1b]0;owned\x07" "evil\n"
                                                       "error('\\27[2Jred\\194\\155x', 0)\n");
     auto dashboard = startDashboard(data.path());
     QVERIFY(dashboard);
@@ -744,7 +744,8 @@ void tst_Instance::psShowsControlCharactersOfATaskInsteadOfObeyingThem()
     QVERIFY2(!text.contains(QChar(0x1b)) && !text.contains(QChar(0x07))
                  && !text.contains(QChar(0x9b)),
              table.out.toPercentEncoding().constData());
-    QVERIFY2(text.contains(QStringLiteral("\\x1b]0;owned\\x07evil")), qPrintable(table.describe()));
+    QVERIFY2(text.contains(QStringLiteral("\\x1b]0;owned\\x07evil")),
+             qPrintable(table.describe()));
     QVERIFY2(text.contains(QStringLiteral("\\x1b[2Jred\\u009bx")), qPrintable(table.describe()));
     stopDashboard(*dashboard);
 }
