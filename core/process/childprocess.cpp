@@ -187,7 +187,7 @@ QString ChildProcess::Exit::toString() const
 
 ChildProcess::~ChildProcess()
 {
-    if (m_pid > 0)
+    if (m_pid > 0 && !(m_reaped && m_escapedKilled))
         killEscaped();
     if (m_pid > 0 && !m_reaped) {
         kill(-m_pid, SIGKILL);
@@ -395,17 +395,24 @@ void ChildProcess::signalEscaped(int sig, const std::vector<pid_t> &signalled)
 }
 
 // A few rounds, for processes forked while we were killing their parents. Waits (up to
-// 200 ms in all) until the killed ones have died, so that their zombies are ours to reap
-// now rather than at some later call.
+// 200 ms a round) until the killed ones, and descendants caught exiting, have died, so
+// that their zombies are ours to reap now rather than at some later call.
 void ChildProcess::killEscaped()
 {
     if (m_pid <= 0)
         return;
+    m_escapedKilled = true;
     for (int round = 0; round < 4; ++round) {
-        const std::vector<ProcessTree::Process> found = ProcessTree::marked(m_marker);
-        if (found.empty())
-            break;
+        std::vector<pid_t> exiting; // marked or not: we cannot tell any more
+        const std::vector<ProcessTree::Process> found = ProcessTree::marked(m_marker, &exiting);
         std::vector<pollfd> dying;
+        if (round > 0)
+            exiting.clear(); // waited for once: not a reason to go on
+        for (const pid_t pid : exiting)
+            if (const int fd = int(syscall(SYS_pidfd_open, pid, 0)); fd >= 0)
+                dying.push_back(pollfd{fd, POLLIN, 0});
+        if (found.empty() && dying.empty())
+            break;
         for (const ProcessTree::Process &p : found) {
             if (p.pid == m_pid) {
                 if (!m_reaped)

@@ -203,6 +203,7 @@ void ProcessTask::finish()
     closeOutput(StderrTag);
     flushLog();
     m_reactor->removeClient(std::exchange(m_client, 0));
+    ChildProcess::reapOrphans(); // the group's last members, orphaned to us as they died
 
     RunOutcome outcome;
     if (m_cancelled || m_stopped) {

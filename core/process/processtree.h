@@ -33,7 +33,9 @@ public:
     // Live descendants of this process whose environment holds the entry `marker`
     // ("NAME=VALUE"): with this process a child subreaper, every process a child started
     // and that inherited the marker, even one that left its group and was orphaned.
-    static std::vector<Process> marked(const QByteArray &marker);
+    // `exiting` gets the descendants whose environment cannot be read (exiting ones).
+    static std::vector<Process> marked(const QByteArray &marker,
+                                       std::vector<pid_t> *exiting = nullptr);
     // Zombie children of this process.
     static std::vector<Process> zombieChildren();
 
