@@ -21,9 +21,12 @@ using Console::printErr;
 
 using Console::printOut;
 
+using Console::printText;
+
 QString oneLine(QString text, int max)
 {
     text.replace(u'\n', QStringLiteral(" | "));
+    text = Console::escaped(text);
     return text.size() > max ? text.left(max - 1) + QStringLiteral("…") : text;
 }
 
@@ -381,7 +384,7 @@ int ps(const QStringList &arguments)
                  !waiting.isEmpty())
             out += QStringLiteral("    waiting: %1\n").arg(waiting);
     }
-    printOut(out.toUtf8());
+    printText(out);
     return InstanceCommand::Success;
 }
 

@@ -145,7 +145,7 @@ int runDashboard(QApplication &app)
     const QString socketName = InstanceProtocol::serverName(dataDir, &socketProblem);
     if (socketName.isEmpty())
         printErr(QStringLiteral("taskdeck: no single-instance socket: %1").arg(socketProblem));
-    QDir().mkpath(dataDir);
+    TaskStore::makeDataDir(dataDir);
     QLockFile lock(QDir(dataDir).filePath(QStringLiteral("taskdeck.lock")));
     lock.setStaleLockTime(0); // stale only when its process is gone, however old
     switch (handOverOrLock(socketName, files, lock)) {

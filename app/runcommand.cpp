@@ -30,6 +30,8 @@ using Console::printErr;
 
 using Console::printOut;
 
+using Console::printText;
+
 int usageError(const QString &message)
 {
     printErr(QStringLiteral("taskdeck run: %1").arg(message));
@@ -41,6 +43,24 @@ QString oneLine(QString text, int max = 200)
 {
     text.replace(u'\n', QStringLiteral(" | "));
     return text.size() > max ? text.left(max) + QStringLiteral("…") : text;
+}
+
+// The parser reads single-dash words as long options (-max-concurrency), so "-j4" would be
+// an unknown option "j4": split it into "-j" "4", as make and xargs users expect. Only
+// before a "--", after which everything is a file.
+QStringList splitAttachedJ(const QStringList &arguments)
+{
+    QStringList out;
+    bool options = true;
+    for (const QString &a : arguments) {
+        if (a == u"--")
+            options = false;
+        if (options && a.size() > 2 && a.startsWith(u"-j") && a[2] != u'=')
+            out << QStringLiteral("-j") << a.mid(2);
+        else
+            out << a;
+    }
+    return out;
 }
 
 } // namespace
@@ -78,7 +98,7 @@ int RunCommand::start(const QStringList &arguments)
     parser.addPositionalArgument(QStringLiteral("FILE"), QStringLiteral("Task scripts to run."),
                                  QStringLiteral("FILE..."));
 
-    if (!parser.parse(QStringList{QStringLiteral("taskdeck run")} + arguments))
+    if (!parser.parse(QStringList{QStringLiteral("taskdeck run")} + splitAttachedJ(arguments)))
         return usageError(parser.errorText());
     if (parser.isSet(helpOpt)) {
         printOut(parser.helpText().toLocal8Bit());
@@ -109,8 +129,8 @@ int RunCommand::start(const QStringList &arguments)
     if (parser.isSet(graceOpt)) {
         const auto ms = ScriptLoader::parseDuration(parser.value(graceOpt));
         if (!ms)
-            return usageError(QStringLiteral("--grace needs a duration such as 500ms or 5s, not "
-                                             "\"%1\"")
+            return usageError(QStringLiteral("--grace needs a duration of at most 365 days such "
+                                             "as 500ms or 5s, not \"%1\"")
                                   .arg(parser.value(graceOpt)));
         options.gracePeriodMs = *ms;
     }
@@ -181,13 +201,13 @@ void RunCommand::onUpdate(const EngineUpdate &update)
 {
     clearProgress();
     if (!m_json) {
-        QByteArray out;
+        QString out;
         for (const LogLines &log : update.logs) {
             const QString label = m_labels.value(log.id);
             for (const QString &line : log.lines)
-                out += QStringLiteral("[%1] %2\n").arg(label, line).toUtf8();
+                out += QStringLiteral("[%1] %2\n").arg(label, Console::escaped(line));
         }
-        printOut(out);
+        printText(out);
     }
     for (const TaskSnapshot &task : update.changed)
         if (isFinished(task.state) && m_waiting.remove(task.id))
@@ -242,7 +262,7 @@ void RunCommand::report(const TaskSnapshot &task)
         for (const StackFrame &f : task.stack->frames)
             line += QStringLiteral("    at %1:%2 in %3\n").arg(f.file).arg(f.line).arg(f.function);
     }
-    printOut(line.toUtf8());
+    printText(line);
 }
 
 void RunCommand::drawProgress(const EngineCounts &c)

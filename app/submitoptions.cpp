@@ -49,8 +49,8 @@ QString SubmitOptions::read(const QCommandLineParser &parser)
         const QString value = parser.value(m_timeoutOption);
         const auto ms = ScriptLoader::parseDuration(value);
         if (!ms || *ms <= 0)
-            return QStringLiteral("--timeout needs a duration such as 250ms, 30s, 5m or 2h, not "
-                                  "\"%1\"")
+            return QStringLiteral("--timeout needs a duration of at most 365 days such as 250ms, "
+                                  "30s, 5m or 2h, not \"%1\"")
                 .arg(value);
         m_overrides.timeoutMs = *ms;
     }
@@ -73,6 +73,9 @@ QString SubmitOptions::read(const QCommandLineParser &parser)
         if (!bytes)
             return QStringLiteral("--memory needs a size such as 64KiB, 32MiB or 1GiB, not "
                                   "\"%1\"")
+                .arg(parser.value(m_memoryOption));
+        if (*bytes < ScriptLoader::MinMemoryBytes)
+            return QStringLiteral("--memory needs at least 64KiB, not \"%1\"")
                 .arg(parser.value(m_memoryOption));
         m_overrides.memoryBytes = *bytes;
     }

@@ -1,5 +1,7 @@
 #include "dispatcher.h"
 
+#include "deadline.h"
+
 #include "lua/luahost.h"
 #include "lua/luatask.h"
 #include "process/processtask.h"
@@ -210,7 +212,7 @@ void Dispatcher::startTask(Task &task)
     if (task.spec->timeoutMs > 0) {
         const TaskId id = task.id;
         const int attempt = task.attempt;
-        task.timeoutTimer = m_timers.add(steadyNowNs() + task.spec->timeoutMs * 1000000,
+        task.timeoutTimer = m_timers.add(deadlineAfterMs(task.spec->timeoutMs),
                                          [this, id, attempt] {
                                              Task *t = find(id);
                                              if (!t || t->state != TaskState::Running
@@ -248,7 +250,7 @@ void Dispatcher::requestCancel(Task &task, CancelReason reason)
     markDirty(task);
     const TaskId id = task.id;
     const int attempt = task.attempt;
-    task.graceTimer = m_timers.add(steadyNowNs() + m_settings.gracePeriodMs * 1000000,
+    task.graceTimer = m_timers.add(deadlineAfterMs(m_settings.gracePeriodMs),
                                    [this, id, attempt] {
                                        Task *t = find(id);
                                        if (t && t->run && t->attempt == attempt) {
@@ -370,9 +372,9 @@ void Dispatcher::retryLater(Task &task)
     setState(task, TaskState::Pending);
     task.waitingRetry = true;
     const int doublings = qMin(task.attempt - 1, 20);
-    const qint64 delayMs = task.spec->retryDelayMs << doublings;
+    const qint64 delayMs = doubledMs(task.spec->retryDelayMs, doublings);
     const TaskId id = task.id;
-    task.retryTimer = m_timers.add(steadyNowNs() + delayMs * 1000000, [this, id] {
+    task.retryTimer = m_timers.add(deadlineAfterMs(delayMs), [this, id] {
         Task *t = find(id);
         if (!t || !t->waitingRetry)
             return;

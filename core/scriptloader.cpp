@@ -1,5 +1,7 @@
 #include "scriptloader.h"
 
+#include "deadline.h"
+
 #include <QFile>
 #include <QFileInfo>
 #include <QRegularExpression>
@@ -52,7 +54,7 @@ std::optional<qint64> ScriptLoader::parseDuration(const QString &text)
     const QString unit = match.captured(2);
     const double scale = unit == u"ms" ? 1 : unit == u"s" ? 1e3 : unit == u"m" ? 60e3 : 3600e3;
     const double ms = value * scale;
-    if (!std::isfinite(ms) || ms > 1e15)
+    if (!std::isfinite(ms) || ms > double(MaxDurationMs))
         return std::nullopt;
     return qint64(std::llround(ms));
 }
@@ -201,8 +203,8 @@ ScriptLoader::Result ScriptLoader::load(const QString &path)
         } else if (key == u"timeout" || key == u"retry-delay") {
             const auto ms = parseDuration(value);
             if (!ms || (key == u"timeout" && *ms <= 0))
-                return bad(QStringLiteral("@%1 must be a duration such as 250ms, 30s, 5m or 2h, "
-                                          "not \"%2\"")
+                return bad(QStringLiteral("@%1 must be a duration of at most 365 days such as "
+                                          "250ms, 30s, 5m or 2h, not \"%2\"")
                                .arg(key, value));
             (key == u"timeout" ? spec.timeoutMs : spec.retryDelayMs) = *ms;
         } else if (key == u"retries") {
@@ -218,6 +220,9 @@ ScriptLoader::Result ScriptLoader::load(const QString &path)
                 return bad(QStringLiteral("@memory must be a size such as 64KiB, 32MiB or 1GiB, "
                                           "not \"%1\"")
                                .arg(value));
+            if (*bytes < MinMemoryBytes)
+                return bad(
+                    QStringLiteral("@memory must be at least 64KiB, not \"%1\"").arg(value));
             spec.memoryBytes = *bytes;
         } else if (key == u"arg") {
             const auto arg = parseArg(value);

@@ -32,11 +32,15 @@ public:
     };
 
     static constexpr qint64 MaxLuaSize = 1024 * 1024;
+    // The smallest @memory (--memory, memory_bytes) accepted: below it a Lua task cannot
+    // even start its main chunk, nor a process map its program.
+    static constexpr qint64 MinMemoryBytes = 64 * 1024;
 
     // `path` is shown in errors as given; the spec holds the absolute path.
     static Result load(const QString &path);
 
-    // "250ms", "30s", "5m", "2h" (decimals allowed): milliseconds, or nullopt.
+    // "250ms", "30s", "5m", "2h" (decimals allowed): milliseconds, or nullopt (also when
+    // longer than MaxDurationMs, 365 days).
     static std::optional<qint64> parseDuration(const QString &text);
     // "512B", "64KiB", "32MiB", "1GiB": bytes, or nullopt.
     static std::optional<qint64> parseSize(const QString &text);

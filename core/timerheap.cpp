@@ -2,8 +2,11 @@
 
 #include <algorithm>
 
+// A deadline before the clock's epoch (a wrapped sum) is simply in the past: it fires at
+// the next fireDue() instead of reading as "no timer" and wedging the heap.
 TimerHeap::Id TimerHeap::add(qint64 deadlineNs, Callback callback)
 {
+    deadlineNs = qMax<qint64>(0, deadlineNs);
     const Id id = m_nextId++;
     const bool earliest = m_heap.empty() || deadlineNs < m_heap.front().deadline;
     m_heap.push_back(Entry{deadlineNs, id, std::move(callback)});

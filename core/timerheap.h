@@ -16,13 +16,15 @@ public:
     using Id = quint64;
     using Callback = std::function<void()>;
 
+    // A negative deadline counts as 0 (due now); use deadlineAfterMs() (deadline.h) to
+    // turn a duration into a deadline without overflow.
     Id add(qint64 deadlineNs, Callback callback);
     // Called by add() when it sets a new earliest deadline, so the owner can re-arm.
     void setEarliestChanged(std::function<void(qint64)> notify) { m_notify = std::move(notify); }
     void cancel(Id id);
     // Runs every callback due at `nowNs`; callbacks may add or cancel timers.
     void fireDue(qint64 nowNs);
-    // -1 when empty
+    // -1 when empty (every stored deadline is >= 0)
     qint64 nextDeadline();
     bool isEmpty() { return nextDeadline() < 0; }
     size_t size() const { return m_pending.size(); }

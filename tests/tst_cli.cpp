@@ -53,6 +53,22 @@ QByteArray compact(const QJsonValue &value)
     return QJsonDocument(QJsonArray{value}).toJson(QJsonDocument::Compact);
 }
 
+const QByteArray hostileScript =
+    "-- @name \x1b]0;owned\x07\x1b[2Jevil\xc2\x9b" "31m\n"
+    "print('\\27[2J\\rlog\\8hidden')\n"
+    "error('\\27[31mred\\r\\27[Kgone\\194\\155x', 0)\n";
+
+// True when `bytes` hold no control character a terminal obeys (but newlines and tabs).
+bool terminalSafe(const QByteArray &bytes)
+{
+    const QString text = QString::fromUtf8(bytes);
+    for (QChar c : text)
+        if ((c.unicode() < 0x20 && c != u'\n' && c != u'\t')
+            || (c.unicode() >= 0x7f && c.unicode() <= 0x9f))
+            return false;
+    return true;
+}
+
 } // namespace
 
 class tst_Cli : public QObject
@@ -87,6 +103,8 @@ private slots:
     void argReachesTaskArgsAndOverridesScriptArg();
     void maxConcurrencyOneRunsOneAtATimeInPriorityOrder();
     void priorityOptionOverridesDirective();
+    void controlCharactersOfATaskAreShownNotObeyed();
+    void attachedJValueIsAcceptedLikeMake();
     void groupLimitKeepsTasksOfThatGroupApart();
     void helpAndVersionExitZero_data();
     void helpAndVersionExitZero();
@@ -357,6 +375,8 @@ void tst_Cli::usageErrorExitsTwoAndRunsNothing_data()
     QTest::newRow("unitless --timeout") << QStringList{"--timeout", "10"} << true;
     QTest::newRow("word --timeout") << QStringList{"--timeout", "soon"} << true;
     QTest::newRow("zero --timeout") << QStringList{"--timeout", "0s"} << true;
+    QTest::newRow("--timeout past 365 days") << QStringList{"--timeout", "2562048h"} << true;
+    QTest::newRow("--grace past 365 days") << QStringList{"--grace", "9000h"} << true;
     QTest::newRow("--timeout without value") << QStringList{"--timeout"} << false;
     QTest::newRow("no files") << QStringList{"--json"} << false;
     QTest::newRow("nothing at all") << QStringList{} << false;
@@ -369,6 +389,7 @@ void tst_Cli::usageErrorExitsTwoAndRunsNothing_data()
     QTest::newRow("--priority word") << QStringList{"--priority", "high"} << true;
     QTest::newRow("--arg without =") << QStringList{"--arg", "who"} << true;
     QTest::newRow("--memory unitless") << QStringList{"--memory", "100"} << true;
+    QTest::newRow("--memory 1B") << QStringList{"--memory", "1B"} << true;
 }
 
 void tst_Cli::usageErrorExitsTwoAndRunsNothing()
@@ -469,6 +490,42 @@ void tst_Cli::maxConcurrencyOneRunsOneAtATimeInPriorityOrder()
     QCOMPARE(r.exitCode, 0);
     QCOMPARE(readLines(out), (QStringList{"start high", "end high", "start mid", "end mid",
                                           "start low", "end low"}));
+}
+
+// Escape sequences in a name, a log line or an error once rewrote the user's terminal.
+void tst_Cli::controlCharactersOfATaskAreShownNotObeyed()
+{
+    ScriptDir dir;
+    const QString path = dir.write("hostile.lua", hostileScript);
+    const Run r = run({"run", path});
+    QVERIFY2(r.finished, qPrintable(r.describe()));
+    QCOMPARE(r.exitCode, 1);
+    QVERIFY2(terminalSafe(r.out), r.out.toPercentEncoding().constData());
+    QVERIFY2(terminalSafe(r.err), r.err.toPercentEncoding().constData());
+    QVERIFY2(r.out.contains("\\x1b]0;owned\\x07\\x1b[2Jevil\\u009b31m"),
+             qPrintable(r.describe()));
+    QVERIFY2(r.out.contains("\\x1b[2J\\x0dlog\\x08hidden"), qPrintable(r.describe()));
+    QVERIFY2(r.out.contains("\\x1b[31mred\\x0d\\x1b[Kgone\\u009bx"), qPrintable(r.describe()));
+    // --json needs no escaping of its own: its encoder escapes control characters.
+    const Run json = run({"run", "--json", path});
+    QVERIFY2(!json.out.contains('\x1b'), json.out.constData());
+}
+
+// "-j1" was refused as the unknown option "j1".
+void tst_Cli::attachedJValueIsAcceptedLikeMake()
+{
+    ScriptDir dir;
+    const QString out = dir.path() + QStringLiteral("/order.txt");
+    const QString low = dir.write("low.lua", markerScript(out, "-- @name low\n-- @priority 1\n"));
+    const QString high =
+        dir.write("high.lua", markerScript(out, "-- @name high\n-- @priority 3\n"));
+    const Run r = run({"run", "-j1", low, high});
+    QVERIFY2(r.finished, qPrintable(r.describe()));
+    QCOMPARE(r.exitCode, 0);
+    QCOMPARE(readLines(out), (QStringList{"start high", "end high", "start low", "end low"}));
+    const Run bad = run({"run", "-j0", low});
+    QCOMPARE(bad.exitCode, 2);
+    QVERIFY2(bad.err.contains("--max-concurrency"), qPrintable(bad.describe()));
 }
 
 void tst_Cli::priorityOptionOverridesDirective()

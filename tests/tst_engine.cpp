@@ -228,6 +228,28 @@ private Q_SLOTS:
         QVERIFY(t.finishedAtMs - t.startedAtMs < 3000);
     }
 
+    // 2562048h in nanoseconds wraps a qint64: the deadline went negative and no timer of
+    // the engine ever fired again (sleeps, timeouts, retry delays, grace periods).
+    void durationsTooLongForNanosecondsWedgeNoTimer()
+    {
+        ScriptDir dir;
+        Engine engine;
+        TaskSpec endless = dir.spec("forever.lua", "sleep(math.huge)\n");
+        endless.timeoutMs = qint64(2562048) * 3600 * 1000;
+        TaskSpec retried = dir.spec("retried.lua", "error('once')\n");
+        retried.retries = 25;
+        retried.retryDelayMs = qint64(3000000) * 3600 * 1000;
+        engine.setGracePeriod(qint64(2562048) * 3600 * 1000);
+        const TaskId a = engine.submit(endless);
+        const TaskId b = engine.submit(retried);
+        QTRY_VERIFY_WITH_TIMEOUT(isSuspended(engine, a), 5000);
+        QTRY_COMPARE_WITH_TIMEOUT(engine.task(b)->attempt, 1, 5000);
+        const TaskId c = engine.submit(dir.spec("nap.lua", "sleep(0.05) return 'woke'\n"));
+        QTRY_COMPARE_WITH_TIMEOUT(stateOf(engine, c), TaskState::Succeeded, 10000);
+        engine.cancel(a);
+        QTRY_VERIFY_WITH_TIMEOUT(isFinished(stateOf(engine, a)), 10000);
+    }
+
     void timeoutStopsACpuLoop()
     {
         ScriptDir dir;

@@ -133,6 +133,7 @@ private slots:
     // The real binary against a running dashboard.
     void submitPsAndCancelTalkToTheRunningDashboard();
     void psStacksShowsWhereARunningTaskIsSuspended();
+    void psShowsControlCharactersOfATaskInsteadOfObeyingThem();
     void fileArgumentIsHandedToTheRunningDashboard();
     void garbageOnTheDashboardsSocketLeavesItWorking();
     void submitOptionsReachTheTasks();
@@ -271,6 +272,12 @@ void tst_Instance::malformedRequestGetsAnErrorAndTheServerGoesOn_data()
     QTest::newRow("zero timeout") << QByteArray(
                                          "{\"cmd\":\"submit\",\"files\":[\"/a\"],\"timeout_ms\":0}")
                                   << "\"timeout_ms\"";
+    QTest::newRow("memory under 64KiB")
+        << QByteArray("{\"cmd\":\"submit\",\"files\":[\"/a\"],\"memory_bytes\":1}")
+        << "\"memory_bytes\"";
+    QTest::newRow("timeout past 365 days")
+        << QByteArray("{\"cmd\":\"submit\",\"files\":[\"/a\"],\"timeout_ms\":9223372036854}")
+        << "\"timeout_ms\"";
     QTest::newRow("negative retries")
         << QByteArray("{\"cmd\":\"submit\",\"files\":[\"/a\"],\"retries\":-1}") << "\"retries\"";
     QTest::newRow("huge repeat")
@@ -786,6 +793,32 @@ void tst_Instance::psStacksShowsWhereARunningTaskIsSuspended()
     QVERIFY2(text.contains(QStringLiteral("\n    awaiting sleep(60)\n      at %1:2 in ").arg(path)),
              qPrintable(table.describe()));
 
+    stopDashboard(*dashboard);
+}
+
+// An escape sequence in a name or an error once reached the terminal of `taskdeck ps`.
+void tst_Instance::psShowsControlCharactersOfATaskInsteadOfObeyingThem()
+{
+    QTemporaryDir data;
+    ScriptDir scripts;
+    const QString path = scripts.write("hostile.lua", "-- @name \x1b]0;owned\x07" "evil\n"
+                                                      "error('\\27[2Jred\\194\\155x', 0)\n");
+    auto dashboard = startDashboard(data.path());
+    QVERIFY(dashboard);
+    const Run submitted = run({"submit", "--data-dir", data.path(), path});
+    QCOMPARE(submitted.exitCode, 0);
+    const qint64 id = submittedIds(submitted).value(0);
+    QTRY_COMPARE_WITH_TIMEOUT(psState(data.path(), id), QStringLiteral("failed"), 10000);
+
+    const Run table = run({"ps", "--stacks", "--data-dir", data.path()});
+    QCOMPARE(table.exitCode, 0);
+    const QString text = QString::fromUtf8(table.out);
+    QVERIFY2(!text.contains(QChar(0x1b)) && !text.contains(QChar(0x07))
+                 && !text.contains(QChar(0x9b)),
+             table.out.toPercentEncoding().constData());
+    QVERIFY2(text.contains(QStringLiteral("\\x1b]0;owned\\x07evil")),
+             qPrintable(table.describe()));
+    QVERIFY2(text.contains(QStringLiteral("\\x1b[2Jred\\u009bx")), qPrintable(table.describe()));
     stopDashboard(*dashboard);
 }
 

@@ -12,7 +12,8 @@
 #include <csignal>
 
 // A small HTTP/1.1 server on loopback: GET /echo/X answers X, /missing 404, /slow
-// answers after 3 s, POST echoes the body. Counts the connections open at once.
+// answers after 3 s, /forever streams a body without end, /big announces and sends 2 MiB,
+// POST echoes the body. Counts the connections open at once.
 class TestServer : public QObject
 {
     Q_OBJECT
@@ -36,6 +37,8 @@ public:
         return QStringLiteral("http://127.0.0.1:%1%2").arg(m_server.serverPort()).arg(path);
     }
     int peak() const { return m_peak; }
+    int open() const { return m_open; }
+    qint64 streamed() const { return m_streamed; }
 
 private:
     void serve(QTcpSocket *s)
@@ -69,13 +72,33 @@ private:
             reply(404, "no such page");
         else if (path.startsWith("/slow"))
             QTimer::singleShot(3000, s, [reply] { reply(200, "late"); });
+        else if (path.startsWith("/forever"))
+            streamForever(s);
+        else if (path.startsWith("/big"))
+            reply(200, QByteArray(2 * 1024 * 1024, 'b'));
         else if (path.startsWith("/hold"))
             QTimer::singleShot(300, s, [reply, path] { reply(200, path); });
         else
             reply(200, path.mid(6));
     }
+    // A body with no length, so it ends only when the connection does: 256 KiB whenever
+    // less than 1 MiB waits to be sent, until the client goes away.
+    void streamForever(QTcpSocket *s)
+    {
+        s->write("HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n\r\n");
+        auto *pump = new QTimer(s);
+        connect(pump, &QTimer::timeout, s, [this, s] {
+            if (s->state() != QAbstractSocket::ConnectedState || s->bytesToWrite() > (1 << 20))
+                return;
+            s->write(QByteArray(256 * 1024, 'x'));
+            m_streamed += 256 * 1024;
+        });
+        pump->start(2);
+    }
+
     QTcpServer m_server;
     QHash<QTcpSocket *, QByteArray> m_buffers;
+    qint64 m_streamed = 0;
     int m_open = 0;
     int m_peak = 0;
 };
@@ -93,6 +116,82 @@ private:
     }
 
 private Q_SLOTS:
+    // An endless body once grew to 1.8 GB in 3 s and ended the process in bad_alloc.
+    void anEndlessBodyFailsAtMaxBodyNamingTheUrlAndTheTransferStops()
+    {
+        TestServer server;
+        ScriptDir dir;
+        Engine engine;
+        const QString url = server.url("/forever");
+        const TaskSnapshot t = runToEnd(
+            engine, dir,
+            QStringLiteral("-- @timeout 10s\n"
+                           "local ok, err = pcall(http.get, '%1', {max_body = 1000000})\n"
+                           "return err")
+                .arg(url)
+                .toUtf8());
+        QCOMPARE(t.state, TaskState::Succeeded);
+        QCOMPARE(t.result.toString(),
+                 QStringLiteral("http.get(%1): the response body is larger than 1000000 bytes "
+                                "(raise max_body, within @memory)")
+                     .arg(url));
+        QTRY_COMPARE_WITH_TIMEOUT(server.open(), 0, 10000);
+    }
+
+    void bodiesAreCappedByTheTaskMemoryByDefault()
+    {
+        TestServer server;
+        ScriptDir dir;
+        Engine engine;
+        const TaskSnapshot t = runToEnd(
+            engine, dir,
+            QStringLiteral("-- @timeout 10s\n-- @memory 1MiB\n"
+                           "local ok, err = pcall(http.get, '%1')\n"
+                           "local ok2, err2 = pcall(http.get, '%2', {max_body = 1e12})\n"
+                           "return {err, err2}")
+                .arg(server.url("/forever"), server.url("/big"))
+                .toUtf8());
+        QCOMPARE(t.state, TaskState::Succeeded);
+        const QJsonArray r = t.result.toArray();
+        for (const QJsonValue &error : r)
+            QVERIFY2(error.toString().contains("larger than 1048576 bytes"),
+                     qPrintable(error.toString()));
+        QCOMPARE(r.size(), 2);
+        QTRY_COMPARE_WITH_TIMEOUT(server.open(), 0, 10000);
+        // Within the cap, a body is whole.
+        const TaskSnapshot whole = runToEnd(
+            engine, dir,
+            QStringLiteral("return #http.get('%1', {max_body = 2 * 1024 * 1024}).body")
+                .arg(server.url("/big"))
+                .toUtf8());
+        QCOMPARE(whole.result.toInteger(), 2 * 1024 * 1024);
+    }
+
+    void aTimeoutOrACancelStopsAnEndlessTransfer()
+    {
+        TestServer server;
+        ScriptDir dir;
+        Engine engine;
+        const QString get = QStringLiteral("http.get('%1', {max_body = 1e9})\n")
+                                .arg(server.url("/forever"));
+        const TaskSnapshot timedOut =
+            runToEnd(engine, dir, "-- @timeout 300ms\n" + get.toUtf8());
+        QCOMPARE(timedOut.state, TaskState::TimedOut);
+        QTRY_COMPARE_WITH_TIMEOUT(server.open(), 0, 10000);
+        const TaskSnapshot own = runToEnd(
+            engine, dir,
+            QStringLiteral("return select(2, pcall(http.get, '%1', {timeout = 0.3}))")
+                .arg(server.url("/forever"))
+                .toUtf8());
+        QVERIFY2(own.result.toString().contains("timed out"), qPrintable(own.result.toString()));
+        QTRY_COMPARE_WITH_TIMEOUT(server.open(), 0, 10000);
+        const TaskId id = engine.submit(dir.spec("t.lua", get.toUtf8()));
+        QTRY_VERIFY_WITH_TIMEOUT(server.open() == 1 && server.streamed() > 0, 10000);
+        engine.cancel(id);
+        QTRY_COMPARE_WITH_TIMEOUT(stateOf(engine, id), TaskState::Cancelled, 10000);
+        QTRY_COMPARE_WITH_TIMEOUT(server.open(), 0, 10000);
+    }
+
     void execReturnsCodeAndOutputsNotAnError()
     {
         ScriptDir dir;

@@ -177,6 +177,24 @@ private Q_SLOTS:
         QTRY_COMPARE(stateOf(engine, fine), TaskState::Succeeded);
     }
 
+    // A cap under 1 KiB (only possible through the API: @memory starts at 64KiB) once
+    // read "memory limit exceeded (0 KiB)".
+    void memoryLimitMessageGivesSmallCapsInBytes()
+    {
+        ScriptDir dir;
+        Engine engine;
+        TaskSpec tiny = dir.spec("tiny.lua", "local t = {} for i = 1, 1e6 do t[i] = i end\n");
+        tiny.memoryBytes = 100;
+        TaskSpec kib = dir.spec("kib.lua", "local t = {} for i = 1, 1e7 do t[i] = i end\n");
+        kib.memoryBytes = 256 * 1024;
+        const TaskId a = engine.submit(tiny);
+        const TaskId b = engine.submit(kib);
+        QTRY_VERIFY_WITH_TIMEOUT(isFinished(stateOf(engine, a)), 10000);
+        QTRY_VERIFY_WITH_TIMEOUT(isFinished(stateOf(engine, b)), 10000);
+        QCOMPARE(engine.task(a)->error, QStringLiteral("memory limit exceeded (100 bytes)"));
+        QCOMPARE(engine.task(b)->error, QStringLiteral("memory limit exceeded (256 KiB)"));
+    }
+
     void defaultMemoryCapStopsARunawayTask()
     {
         Engine::Options options;
@@ -238,6 +256,32 @@ private Q_SLOTS:
     {
         const TaskSnapshot t = runToEnd("sleep(0) sleep(-5) coroutine.yield() return 'ok'");
         QCOMPARE(t.result.toString(), QStringLiteral("ok"));
+    }
+
+    // sleep(math.huge) and sleep(1e300) wait until cancelled (here: the main chunk ending
+    // cancels them); NaN is refused; a NaN wait timeout too; a huge I/O timeout is refused.
+    void sleepAndTimeoutsOfAbsurdLengthAreHandled()
+    {
+        const TaskSnapshot t = runToEnd(
+            "local a = spawn(sleep, math.huge)\n"
+            "local b = spawn(sleep, 1e300)\n"
+            "sleep(0.01)\n"
+            "local okn, en = pcall(sleep, 0/0)\n"
+            "local okw, ew = pcall(wait_for, function() sleep(0.01) end, 0/0)\n"
+            "local okx, ex = pcall(exec, 'true', {timeout = 1e300})\n"
+            "local oki, ei = pcall(exec, 'true', {timeout = math.huge})\n"
+            "return {a:done(), b:done(), okn, okw, tostring(ew), okx, tostring(ex), oki}\n");
+        QCOMPARE(t.state, TaskState::Succeeded);
+        const QJsonArray r = t.result.toArray();
+        QCOMPARE(r.size(), 8);
+        QCOMPARE(r[0].toBool(), false);
+        QCOMPARE(r[1].toBool(), false);
+        QCOMPARE(r[2].toBool(), false);
+        QCOMPARE(r[3].toBool(), false);
+        QVERIFY2(r[4].toString().contains("not a number"), qPrintable(r[4].toString()));
+        QCOMPARE(r[5].toBool(), false);
+        QVERIFY2(r[6].toString().contains("at most 365 days"), qPrintable(r[6].toString()));
+        QCOMPARE(r[7].toBool(), false);
     }
 
     void sleepRejectsNonNumbers()

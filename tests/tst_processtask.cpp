@@ -45,6 +45,62 @@ bool isAlive(pid_t pid)
     return close < 0 || close + 2 >= text.size() || text.at(close + 2) != 'Z';
 }
 
+// Processes whose command line is exactly `argv`, as pid -> state ('Z' for a zombie).
+QHash<pid_t, char> processesRunning(const QList<QByteArray> &argv)
+{
+    const QByteArray wanted = argv.join('\0') + '\0';
+    QHash<pid_t, char> found;
+    const QStringList entries = QDir(QStringLiteral("/proc")).entryList(QDir::Dirs);
+    for (const QString &entry : entries) {
+        bool ok = false;
+        const pid_t pid = pid_t(entry.toInt(&ok));
+        if (!ok)
+            continue;
+        QFile cmdline(QStringLiteral("/proc/%1/cmdline").arg(pid));
+        QFile stat(QStringLiteral("/proc/%1/stat").arg(pid));
+        if (!stat.open(QIODevice::ReadOnly))
+            continue;
+        const QByteArray text = stat.readAll();
+        const qsizetype close = text.lastIndexOf(')');
+        const char state = close > 0 && close + 2 < text.size() ? text.at(close + 2) : '?';
+        // A zombie has no command line left: known by its name and its parent (us).
+        const bool ours = cmdline.open(QIODevice::ReadOnly) && cmdline.readAll() == wanted;
+        if (ours)
+            found.insert(pid, state);
+        else if (state == 'Z' && text.contains("(sleep) Z " + QByteArray::number(getpid()) + ' '))
+            found.insert(pid, state);
+    }
+    return found;
+}
+
+// A `sleep` no other test runs, and the way to find it.
+struct Escapee
+{
+    QByteArray seconds = "301." + QByteArray::number(getpid()) + QByteArray::number(++count);
+    QList<QByteArray> argv() const { return {"sleep", seconds}; }
+    int alive() const
+    {
+        int n = 0;
+        for (char state : processesRunning(argv()))
+            n += state != 'Z';
+        return n;
+    }
+    // Zombie sleeps of this process (ours: nobody else reaps them).
+    int zombies() const
+    {
+        int n = 0;
+        for (char state : processesRunning(argv()))
+            n += state == 'Z';
+        return n;
+    }
+    ~Escapee() // never leave one behind, whatever the test found
+    {
+        for (pid_t pid : processesRunning(argv()).keys())
+            kill(pid, SIGKILL);
+    }
+    static inline int count = 0;
+};
+
 // This process's peak resident set, in KiB, from /proc/self/status.
 qint64 peakRssKiB()
 {
@@ -278,6 +334,56 @@ private Q_SLOTS:
         QTRY_VERIFY_WITH_TIMEOUT(hasState(engine, id, TaskState::Cancelled), 5000);
         QVERIFY(!isAlive(pidIn(dir.path() + "/gc.pid")));
         QVERIFY(engine.task(id)->stack);
+    }
+
+    // `( setsid sleep 301 & )` left its group and was orphaned: it outlived the task.
+    void escapedProcessesDieWithTheTask()
+    {
+        ScriptDir dir;
+        Engine engine(options());
+        Escapee escapee;
+        const TaskId id = engine.submit(dir.spec(
+            "escape.sh", "( setsid sleep " + escapee.seconds + " & ); echo started\n"));
+        QTRY_VERIFY_WITH_TIMEOUT(hasState(engine, id, TaskState::Succeeded), 10000);
+        QTRY_COMPARE_WITH_TIMEOUT(escapee.alive(), 0, 10000);
+        QTRY_COMPARE_WITH_TIMEOUT(escapee.zombies(), 0, 10000);
+    }
+
+    void escapedProcessesDieWhenTheTaskIsCancelled()
+    {
+        ScriptDir dir;
+        Engine engine(options());
+        Escapee escapee;
+        const TaskId id = engine.submit(dir.spec(
+            "escape.sh", "( setsid sleep " + escapee.seconds + " & ); echo started; sleep 100\n"));
+        QTRY_COMPARE_WITH_TIMEOUT(escapee.alive(), 1, 10000);
+        engine.cancel(id);
+        QTRY_VERIFY_WITH_TIMEOUT(hasState(engine, id, TaskState::Cancelled), 10000);
+        QTRY_COMPARE_WITH_TIMEOUT(escapee.alive(), 0, 10000);
+        QTRY_COMPARE_WITH_TIMEOUT(escapee.zombies(), 0, 10000);
+    }
+
+    void processesEscapingLuaExecDieWithTheCall()
+    {
+        ScriptDir dir;
+        Engine engine(options());
+        Escapee escapee;
+        const TaskId id = engine.submit(dir.spec(
+            "escape.lua", "return exec('( setsid sleep " + escapee.seconds
+                              + " & ); echo started').stdout\n"));
+        QTRY_VERIFY_WITH_TIMEOUT(hasState(engine, id, TaskState::Succeeded), 10000);
+        QCOMPARE(engine.task(id)->result.toString(), QStringLiteral("started\n"));
+        QTRY_COMPARE_WITH_TIMEOUT(escapee.alive(), 0, 10000);
+        QTRY_COMPARE_WITH_TIMEOUT(escapee.zombies(), 0, 10000);
+
+        Escapee second;
+        const TaskId cancelled = engine.submit(dir.spec(
+            "escape2.lua", "exec('( setsid sleep " + second.seconds + " & ); sleep 100')\n"));
+        QTRY_COMPARE_WITH_TIMEOUT(second.alive(), 1, 10000);
+        engine.cancel(cancelled);
+        QTRY_VERIFY_WITH_TIMEOUT(hasState(engine, cancelled, TaskState::Cancelled), 10000);
+        QTRY_COMPARE_WITH_TIMEOUT(second.alive(), 0, 10000);
+        QTRY_COMPARE_WITH_TIMEOUT(second.zombies(), 0, 10000);
     }
 
     void stoppingTheEngineKillsRunningProcesses()

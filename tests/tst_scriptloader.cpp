@@ -417,6 +417,10 @@ void tst_ScriptLoader::malformedDirectiveRejectsWithFileAndLine_data()
         << "t.lua" << QByteArray("-- @timeout 30\n") << 1 << "@timeout";
     QTest::newRow("timeout in days")
         << "t.lua" << QByteArray("-- @timeout 1d\n") << 1 << "@timeout";
+    QTest::newRow("timeout whose nanoseconds wrap")
+        << "t.lua" << QByteArray("-- @timeout 2562048h\n") << 1 << "@timeout";
+    QTest::newRow("retry-delay past 365 days")
+        << "t.sh" << QByteArray("# @retry-delay 3000000h\n") << 1 << "@retry-delay";
     QTest::newRow("bad retry-delay")
         << "t.lua" << QByteArray("-- @retry-delay soon\n") << 1 << "@retry-delay";
     QTest::newRow("negative retries")
@@ -424,6 +428,10 @@ void tst_ScriptLoader::malformedDirectiveRejectsWithFileAndLine_data()
     QTest::newRow("size without i") << "t.lua" << QByteArray("-- @memory 64KB\n") << 1 << "@memory";
     QTest::newRow("size a word") << "t.lua" << QByteArray("-- @memory lots\n") << 1 << "@memory";
     QTest::newRow("zero size") << "t.lua" << QByteArray("-- @memory 0MiB\n") << 1 << "@memory";
+    QTest::newRow("one byte of memory") << "t.lua" << QByteArray("-- @memory 1B\n") << 1
+                                        << "@memory";
+    QTest::newRow("memory under 64KiB") << "t.sh" << QByteArray("# @memory 63KiB\n") << 1
+                                        << "@memory";
     QTest::newRow("unitless size") << "t.lua" << QByteArray("-- @memory 1024\n") << 1 << "@memory";
     QTest::newRow("@arg without =") << "t.lua" << QByteArray("-- @arg who\n") << 1 << "@arg";
     QTest::newRow("@arg without key") << "t.lua" << QByteArray("-- @arg =x\n") << 1 << "@arg";
@@ -508,6 +516,9 @@ void tst_ScriptLoader::parseDuration_data()
     QTest::newRow("exponent") << "1e3ms" << qint64(-1);
     QTest::newRow("word") << "soon" << qint64(-1);
     QTest::newRow("absurdly long") << "99999999999999h" << qint64(-1);
+    QTest::newRow("365 days, the longest") << "8760h" << qint64(8760) * 3600 * 1000;
+    QTest::newRow("past 365 days") << "8760.5h" << qint64(-1);
+    QTest::newRow("wraps ms * 1e6") << "2562048h" << qint64(-1);
 }
 
 void tst_ScriptLoader::parseDuration()

@@ -21,6 +21,7 @@
 #include <cmath>
 #include <cstring>
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 namespace {
@@ -627,6 +628,39 @@ private Q_SLOTS:
         QCOMPARE(file.count("tasks"), 1);
         QCOMPARE(file.value("SELECT state FROM tasks WHERE id = 2").toString(),
                  QStringLiteral("succeeded"));
+    }
+
+    // The store holds script sources and @arg values: only its owner may read it, its
+    // WAL and shared-memory files included, and a new data directory is private too.
+    void storeFilesAndANewDataDirectoryArePrivate()
+    {
+        QTemporaryDir data;
+        const QString dir = data.path() + QStringLiteral("/new/taskdeck");
+        const QString db = dir + QStringLiteral("/taskdeck.db");
+        auto mode = [](const QString &path) {
+            struct stat st;
+            return ::stat(QFile::encodeName(path).constData(), &st) == 0 ? int(st.st_mode & 0777)
+                                                                          : -1;
+        };
+        {
+            TaskStore store;
+            QCOMPARE(store.open(dir).status, TaskStore::OpenStatus::Opened);
+            TaskSpec spec;
+            spec.file = "/x/secret.lua";
+            spec.source = "return 'token'";
+            submitCopies(store, spec, 1, 1);
+            store.sync();
+            QCOMPARE(mode(dir), 0700);
+            QCOMPARE(mode(db), 0600);
+            QCOMPARE(mode(db + "-wal"), 0600);
+            QCOMPARE(mode(db + "-shm"), 0600);
+        }
+        // A store made readable by others before is tightened when opened.
+        QVERIFY(::chmod(QFile::encodeName(db).constData(), 0644) == 0);
+        TaskStore store;
+        QCOMPARE(store.open(dir).status, TaskStore::OpenStatus::Opened);
+        store.sync();
+        QCOMPARE(mode(db), 0600);
     }
 
     void queueComesBackInTheSameOrder()

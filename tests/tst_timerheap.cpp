@@ -1,4 +1,5 @@
 // TimerHeap: the engine's one heap of deadlines (sleeps, timeouts, retry delays).
+#include "deadline.h"
 #include "timerheap.h"
 
 #include <QTest>
@@ -19,6 +20,9 @@ private slots:
     void nextDeadlineIsMinusOneWhenEmpty();
     void earliestChangedFiresOnlyForANewEarliestDeadline();
     void steadyClockGoesForward();
+    void aDeadlineInThePastStillFiresAndHidesNoOther();
+    void aSaturatedDeadlineSortsLast();
+    void durationsBecomeDeadlinesWithoutOverflow();
 };
 
 void tst_TimerHeap::firesInDeadlineOrder_data()
@@ -225,6 +229,57 @@ void tst_TimerHeap::steadyClockGoesForward()
     const qint64 b = steadyNowNs();
     QVERIFY(a > 0);
     QVERIFY(b >= a);
+}
+
+// A wrapped (negative) deadline once read as "no timers" and wedged every timer after it.
+void tst_TimerHeap::aDeadlineInThePastStillFiresAndHidesNoOther()
+{
+    TimerHeap heap;
+    QList<int> fired;
+    heap.add(-5, [&] { fired.append(0); });
+    heap.add(std::numeric_limits<qint64>::min(), [&] { fired.append(1); });
+    heap.add(10, [&] { fired.append(2); });
+    QVERIFY(!heap.isEmpty());
+    QCOMPARE(heap.nextDeadline(), 0);
+    heap.fireDue(20);
+    QCOMPARE(fired, (QList<int>{0, 1, 2}));
+    QVERIFY(heap.isEmpty());
+}
+
+void tst_TimerHeap::aSaturatedDeadlineSortsLast()
+{
+    TimerHeap heap;
+    QList<int> fired;
+    heap.add(NeverNs, [&] { fired.append(0); });
+    heap.add(deadlineAfterMs(std::numeric_limits<qint64>::max(), 100), [&] { fired.append(1); });
+    heap.add(10, [&] { fired.append(2); });
+    QCOMPARE(heap.nextDeadline(), 10);
+    heap.fireDue(1000);
+    QCOMPARE(fired, QList<int>{2});
+    QCOMPARE(heap.nextDeadline(), NeverNs);
+    heap.add(50, [&] { fired.append(3); }); // timers added later still fire
+    heap.fireDue(2000);
+    QCOMPARE(fired, (QList<int>{2, 3}));
+    QCOMPARE(heap.size(), size_t(2));
+}
+
+void tst_TimerHeap::durationsBecomeDeadlinesWithoutOverflow()
+{
+    const qint64 now = steadyNowNs();
+    QCOMPARE(deadlineAfterMs(250, now), now + 250000000);
+    QCOMPARE(deadlineAfterMs(0, now), now);
+    QCOMPARE(deadlineAfterMs(-7, now), now);
+    // 2562048h: ms * 1000000 wraps a qint64
+    QCOMPARE(deadlineAfterMs(qint64(2562048) * 3600 * 1000, now), NeverNs);
+    QCOMPARE(deadlineAfterMs(std::numeric_limits<qint64>::max(), now), NeverNs);
+    QVERIFY(deadlineAfterMs(MaxDurationMs, now) > now);
+    QCOMPARE(deadlineAfterSeconds(1e300, now), NeverNs);
+    QCOMPARE(deadlineAfterSeconds(std::numeric_limits<double>::infinity(), now), NeverNs);
+    QCOMPARE(deadlineAfterSeconds(std::nan(""), now), now);
+    QCOMPARE(deadlineAfterSeconds(-1, now), now);
+    QCOMPARE(deadlineAfterSeconds(0.5, now), now + 500000000);
+    QCOMPARE(doubledMs(1000, 3), 8000);
+    QCOMPARE(doubledMs(qint64(3000000) * 3600 * 1000, 20), MaxDurationMs);
 }
 
 QTEST_GUILESS_MAIN(tst_TimerHeap)

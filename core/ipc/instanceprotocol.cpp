@@ -1,5 +1,7 @@
 #include "instanceprotocol.h"
 
+#include "../deadline.h"
+
 #include <QCryptographicHash>
 #include <QDir>
 #include <QFile>
@@ -95,10 +97,11 @@ std::variant<Request, QString> parseObject(const QJsonObject &object)
         std::optional<int> repeat;
         if (!optionalInteger(object, QStringLiteral("priority"), INT_MIN, INT_MAX, o.priority,
                              why) ||
-            !optionalInteger(object, QStringLiteral("timeout_ms"), 1, qint64(1e15), o.timeoutMs,
+            !optionalInteger(object, QStringLiteral("timeout_ms"), 1, MaxDurationMs, o.timeoutMs,
                              why) ||
             !optionalInteger(object, QStringLiteral("retries"), 0, INT_MAX, o.retries, why) ||
-            !optionalInteger(object, QStringLiteral("memory_bytes"), 1, qint64(1e15), o.memoryBytes,
+            !optionalInteger(object, QStringLiteral("memory_bytes"), ScriptLoader::MinMemoryBytes,
+                             qint64(1e15), o.memoryBytes,
                              why) ||
             !optionalInteger(object, QStringLiteral("repeat"), 1, MaxTasksPerSubmit, repeat, why))
             return why;

@@ -2,6 +2,8 @@
 
 #include "httpclient.h"
 
+#include "../deadline.h"
+
 #include <QNetworkReply>
 #include <QNetworkRequest>
 #include <QUrl>
@@ -51,7 +53,7 @@ std::unique_ptr<IoCall> IoCall::start(std::shared_ptr<IoRequest> request, TimerH
 void IoCall::armTimeout()
 {
     if (m_request->timeoutMs > 0)
-        m_timeout = m_timers.add(steadyNowNs() + m_request->timeoutMs * 1000000,
+        m_timeout = m_timers.add(deadlineAfterMs(m_request->timeoutMs),
                                  [this] {
                                      m_timeout = 0;
                                      timedOut();
@@ -170,6 +172,7 @@ void ExecCall::finishIfExited()
     if (m_child.stderrFd() >= 0)
         drain(m_child.stderrFd(), m_request->stderrData);
     m_child.signalGroup(SIGKILL); // no grandchild outlives the call
+    m_child.killEscaped();        // nor one that left the group
     m_reactor->unwatch(m_child.pidFd());
     m_child.reap();
     m_request->code = exit->exited ? exit->code : 128 + exit->signal;
@@ -180,6 +183,7 @@ void ExecCall::finishIfExited()
 void ExecCall::timedOut()
 {
     m_child.signalGroup(SIGKILL);
+    m_child.killEscaped();
     m_request->error = QStringLiteral("%1 timed out after %2")
                            .arg(m_request->what, seconds(m_request->timeoutMs));
     complete();
@@ -193,11 +197,47 @@ HttpCall::HttpCall(std::shared_ptr<IoRequest> request, TimerHeap &timers, Done d
 
 HttpCall::~HttpCall()
 {
-    QObject::disconnect(m_connection);
+    stop(true);
+}
+
+// Lets go of the reply without hearing from it again; `abort` ends an unfinished transfer
+// (closing its connection, so that an endless response stops arriving).
+void HttpCall::stop(bool abort)
+{
+    for (const QMetaObject::Connection &connection : std::as_const(m_connections))
+        QObject::disconnect(connection);
+    m_connections.clear();
     if (m_reply) {
-        m_reply->abort();
+        if (abort)
+            m_reply->abort();
         m_reply->deleteLater();
+        m_reply = nullptr;
     }
+}
+
+// Moves what has arrived of the body into the request, as it arrives, so that the reply
+// buffers nothing; false (the call failed and is complete) once it exceeds maxBody, as
+// announced by Content-Length or as received.
+bool HttpCall::takeBody()
+{
+    QNetworkReply *reply = m_reply;
+    const QVariant length = reply->header(QNetworkRequest::ContentLengthHeader);
+    const qint64 announced = length.isValid() ? length.toLongLong() : -1;
+    if (announced <= m_request->maxBody && m_request->replyBody.size() + reply->bytesAvailable()
+                                               <= m_request->maxBody) {
+        m_request->replyBody += reply->readAll();
+        return true;
+    }
+    stop(true);
+    m_request->replyBody.clear();
+    m_request->replyHeaders.clear();
+    m_request->status = 0;
+    m_request->error = QStringLiteral("%1: the response body is larger than %2 bytes (raise "
+                                      "max_body, within @memory)")
+                           .arg(m_request->what)
+                           .arg(m_request->maxBody);
+    complete();
+    return false;
 }
 
 void HttpCall::begin()
@@ -213,8 +253,12 @@ void HttpCall::begin()
     for (const auto &[name, value] : m_request->headers)
         request.setRawHeader(name, value);
     m_reply = m_client->send(m_request->method, request, m_request->body);
-    m_connection = QObject::connect(m_reply, &QNetworkReply::finished, m_reply,
-                                    [this] { finished(); });
+    m_connections.append(QObject::connect(m_reply, &QNetworkReply::finished, m_reply,
+                                          [this] { finished(); }));
+    m_connections.append(QObject::connect(m_reply, &QNetworkReply::metaDataChanged, m_reply,
+                                          [this] { takeBody(); }));
+    m_connections.append(QObject::connect(m_reply, &QNetworkReply::readyRead, m_reply,
+                                          [this] { takeBody(); }));
     armTimeout();
 }
 
@@ -224,26 +268,21 @@ void HttpCall::finished()
     const QVariant status = reply->attribute(QNetworkRequest::HttpStatusCodeAttribute);
     if (!status.isValid()) {
         m_request->error = QStringLiteral("%1: %2").arg(m_request->what, reply->errorString());
+        m_request->replyBody.clear();
     } else {
+        if (!takeBody())
+            return;
         m_request->status = status.toInt();
         for (const auto &pair : reply->rawHeaderPairs())
             m_request->replyHeaders.append(pair);
-        m_request->replyBody = reply->readAll();
     }
-    QObject::disconnect(m_connection);
-    reply->deleteLater();
-    m_reply = nullptr;
+    stop(false);
     complete();
 }
 
 void HttpCall::timedOut()
 {
-    QObject::disconnect(m_connection);
-    if (m_reply) {
-        m_reply->abort();
-        m_reply->deleteLater();
-        m_reply = nullptr;
-    }
+    stop(true);
     m_request->error = QStringLiteral("%1 timed out after %2")
                            .arg(m_request->what, seconds(m_request->timeoutMs));
     complete();

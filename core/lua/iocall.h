@@ -73,8 +73,10 @@ public:
 private:
     void timedOut() override;
     void finished();
+    bool takeBody();
+    void stop(bool abort);
 
     std::shared_ptr<HttpClient> m_client;
     QPointer<QNetworkReply> m_reply;
-    QMetaObject::Connection m_connection;
+    QList<QMetaObject::Connection> m_connections;
 };

@@ -31,6 +31,7 @@ struct IoRequest
     QString url;
     Headers headers;
     QByteArray body;
+    qint64 maxBody = 64 * 1024 * 1024; // the longest reply body taken; longer fails the call
 
     // the result, written on the engine thread before the coroutine is woken
     QString error;           // a failure that the call raises, naming what failed

@@ -3,6 +3,8 @@
 #include "luahost.h"
 #include "luavalue.h"
 
+#include "../deadline.h"
+
 #include <QDateTime>
 #include <QFileInfo>
 
@@ -969,7 +971,7 @@ int LuaTask::l_sleep(lua_State *L)
     Coroutine *co = waitingCoroutine(L, "sleep");
     seconds = std::max(0.0, seconds);
     return suspend(L, co, "sleep", seconds,
-                   seconds > 1e9 ? -2 : steadyNowNs() + qint64(seconds * 1e9), &sleepDone);
+                   deadlineAfterSeconds(seconds), &sleepDone);
 }
 
 int LuaTask::sleepDone(lua_State *L, int, intptr_t)
@@ -1082,6 +1084,8 @@ int LuaTask::l_waitGroup(lua_State *L)
     const char *modeName = luaL_checkstring(L, 2);
     const double timeout = luaL_optnumber(L, 3, -1);
     const char *kind = luaL_optstring(L, 4, "wait");
+    if (std::isnan(timeout))
+        return luaL_error(L, "%s: the timeout is not a number", kind);
     const WaitGroup::Mode mode = qstrcmp(modeName, "first") == 0 ? WaitGroup::First
                                  : qstrcmp(modeName, "first_error") == 0
                                      ? WaitGroup::FirstError
@@ -1119,7 +1123,7 @@ int LuaTask::l_waitGroup(lua_State *L)
     for (Coroutine *co : pending)
         co->waiters.push_back(group);
     me->group = group;
-    const qint64 deadline = timeout > 0 ? steadyNowNs() + qint64(timeout * 1e9) : -2;
+    const qint64 deadline = timeout > 0 ? deadlineAfterSeconds(timeout) : -2;
     return suspend(L, me, kind, double(pending.size()), deadline, &waitGroupDone);
 }
 
@@ -1469,8 +1473,8 @@ qint64 timeoutOption(lua_State *L, int opts)
     qint64 ms = -1;
     if (!lua_isnil(L, -1)) {
         const double s = luaL_checknumber(L, -1);
-        if (!(s > 0))
-            luaL_error(L, "timeout must be a number of seconds > 0");
+        if (!(s > 0) || s > double(MaxDurationMs / 1000))
+            luaL_error(L, "timeout must be a number of seconds > 0 and at most 365 days");
         ms = qint64(s * 1000);
     }
     lua_pop(L, 1);
@@ -1612,6 +1616,22 @@ int LuaTask::httpCall(lua_State *L, const QByteArray &method, const QString &url
     request->body = std::move(body);
     request->headers = stringPairs(L, opts, "headers");
     request->timeoutMs = timeoutOption(L, opts);
+    // The body is buffered before the task sees it: at most opts.max_body bytes (64 MiB by
+    // default), never more than the task's memory cap, which then counts it again.
+    const LuaTask *task = context(L)->task;
+    const qint64 memory = task->m_spec->memoryBytes > 0 ? task->m_spec->memoryBytes
+                                                        : task->m_services.defaultMemoryLimit;
+    request->maxBody = qMin(request->maxBody, memory);
+    if (!lua_isnoneornil(L, opts)) {
+        if (lua_getfield(L, opts, "max_body") != LUA_TNIL) {
+            int isInteger = 0;
+            const lua_Integer n = lua_tointegerx(L, -1, &isInteger);
+            if (!isInteger || n < 0)
+                return luaL_error(L, "%s: max_body must be a number of bytes >= 0", name);
+            request->maxBody = qMin<qint64>(n, memory);
+        }
+        lua_pop(L, 1);
+    }
     request->what = QStringLiteral("%1(%2)").arg(QString::fromUtf8(name), shorten(url));
     return startIo(L, std::move(request));
 }

@@ -522,7 +522,8 @@ QString LuaTask::errorText(lua_State *L, int status, int index) const
     if (status == LUA_ERRMEM && m_host && m_host->limitHit()) {
         const qint64 limit = m_spec->memoryBytes > 0 ? m_spec->memoryBytes
                                                      : m_services.defaultMemoryLimit;
-        return QStringLiteral("memory limit exceeded (%1 KiB)").arg(limit / 1024);
+        return limit < 1024 ? QStringLiteral("memory limit exceeded (%1 bytes)").arg(limit)
+                            : QStringLiteral("memory limit exceeded (%1 KiB)").arg(limit / 1024);
     }
     if (lua_isnil(L, index))
         return QStringLiteral("cancelled");

@@ -1,17 +1,26 @@
 #include "childprocess.h"
 
+#include "processtree.h"
+
 #include "../timerheap.h"
 
 #include <QFile>
 #include <QStandardPaths>
 
+#include <algorithm>
+#include <atomic>
+#include <mutex>
+#include <unordered_set>
 #include <vector>
 
 #include <cerrno>
 #include <csignal>
 #include <cstring>
 #include <fcntl.h>
+#include <poll.h>
 #include <sched.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -137,6 +146,29 @@ QString interpreterOf(const QString &file)
     return line.startsWith("#!") ? QString::fromUtf8(line.mid(2).trimmed()) : QString();
 }
 
+// The ChildProcess leaders not reaped yet (their owners reap them through their pidfds),
+// shared by the engine threads of the process: reapOrphans() leaves them alone.
+struct Orphans
+{
+    std::mutex mutex;
+    std::unordered_set<pid_t> leaders;
+};
+
+Orphans &orphans()
+{
+    static Orphans instance;
+    return instance;
+}
+
+// Makes this process a child subreaper, once: orphans of our descendants come to us.
+void becomeSubreaper()
+{
+    static const bool done = prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0;
+    Q_UNUSED(done);
+}
+
+std::atomic<quint64> nextScope{1};
+
 } // namespace
 
 QString ChildProcess::Exit::toString() const
@@ -155,11 +187,11 @@ QString ChildProcess::Exit::toString() const
 
 ChildProcess::~ChildProcess()
 {
+    if (m_pid > 0 && !(m_reaped && m_escapedKilled))
+        killEscaped();
     if (m_pid > 0 && !m_reaped) {
         kill(-m_pid, SIGKILL);
-        siginfo_t info;
-        while (waitid(P_PIDFD, id_t(m_pidFd), &info, WEXITED) != 0 && errno == EINTR) {
-        }
+        reap();
     }
     closeFd(m_pidFd);
     closeFd(m_stdout);
@@ -190,9 +222,13 @@ QString ChildProcess::start(const Options &options)
         shellArgv = pointersTo(shellStrings);
     }
 
+    becomeSubreaper();
+    m_marker = "TASKDECK_SCOPE=" + QByteArray::number(getpid()) + '.'
+               + QByteArray::number(nextScope.fetch_add(1));
     std::vector<QByteArray> added;
     for (const auto &[key, value] : options.environment)
         added.push_back(key + '=' + value);
+    added.push_back(m_marker);
     std::vector<char *> envp;
     for (char **entry = environ; entry && *entry; ++entry) {
         bool replaced = false;
@@ -250,9 +286,14 @@ QString ChildProcess::start(const Options &options)
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
     int pidFd = -1;
+    // The leader is known as one before any other thread's reapOrphans() can see it.
+    std::unique_lock registry(orphans().mutex);
     const pid_t pid = clone(childMain, childStack + sizeof childStack,
                             CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD, &plan, &pidFd);
     const int cloneError = errno;
+    if (pid > 0)
+        orphans().leaders.insert(pid);
+    registry.unlock();
     pthread_sigmask(SIG_SETMASK, &old, nullptr);
 #if defined(__SANITIZE_ADDRESS__)
     ASAN_UNPOISON_MEMORY_REGION(childStack, sizeof childStack); // the child's frames
@@ -277,6 +318,10 @@ QString ChildProcess::start(const Options &options)
     while (waitid(P_PIDFD, id_t(pidFd), &info, WEXITED) != 0 && errno == EINTR) {
     }
     close(pidFd);
+    {
+        const std::lock_guard lock(orphans().mutex);
+        orphans().leaders.erase(pid);
+    }
     closeFd(m_stdout);
     closeFd(m_stderr);
     const int error = plan.error;
@@ -335,6 +380,73 @@ void ChildProcess::reap()
     }
     m_reaped = true;
     closeFd(m_pidFd);
+    const std::lock_guard lock(orphans().mutex);
+    orphans().leaders.erase(m_pid);
+}
+
+void ChildProcess::signalEscaped(int sig, const std::vector<pid_t> &signalled)
+{
+    if (m_pid <= 0)
+        return;
+    for (const ProcessTree::Process &p : ProcessTree::marked(m_marker))
+        if (p.pgid != m_pid && std::find(signalled.begin(), signalled.end(), p.pid)
+                                   == signalled.end())
+            kill(p.pid, sig);
+}
+
+// A few rounds, for processes forked while we were killing their parents. Waits (up to
+// 200 ms a round) until the killed ones, and descendants caught exiting, have died, so
+// that their zombies are ours to reap now rather than at some later call.
+void ChildProcess::killEscaped()
+{
+    if (m_pid <= 0)
+        return;
+    m_escapedKilled = true;
+    for (int round = 0; round < 4; ++round) {
+        std::vector<pid_t> exiting; // marked or not: we cannot tell any more
+        const std::vector<ProcessTree::Process> found = ProcessTree::marked(m_marker, &exiting);
+        std::vector<pollfd> dying;
+        if (round > 0)
+            exiting.clear(); // waited for once: not a reason to go on
+        for (const pid_t pid : exiting)
+            if (const int fd = int(syscall(SYS_pidfd_open, pid, 0)); fd >= 0)
+                dying.push_back(pollfd{fd, POLLIN, 0});
+        if (found.empty() && dying.empty())
+            break;
+        for (const ProcessTree::Process &p : found) {
+            if (p.pid == m_pid) {
+                if (!m_reaped)
+                    kill(p.pid, SIGKILL); // its zombie stays until reap()
+                continue;
+            }
+            const int fd = int(syscall(SYS_pidfd_open, p.pid, 0));
+            kill(p.pid, SIGKILL);
+            if (fd >= 0)
+                dying.push_back(pollfd{fd, POLLIN, 0});
+        }
+        const qint64 until = steadyNowNs() + 200000000;
+        for (pollfd &d : dying) {
+            while (poll(&d, 1, int(qMax<qint64>(0, (until - steadyNowNs()) / 1000000))) < 0
+                   && errno == EINTR) {
+            }
+            close(d.fd);
+        }
+    }
+    reapOrphans();
+}
+
+// Reaps our zombie children outside our process group or session: orphans from the
+// groups of ChildProcesses (every leader has a group of its own) and processes that
+// escaped them. Never a ChildProcess leader (its owner reaps it through its pidfd), never
+// a child that stayed in our group (a QProcess's, whose exit Qt reads).
+void ChildProcess::reapOrphans()
+{
+    const pid_t ourGroup = getpgrp();
+    const pid_t ourSession = getsid(0);
+    const std::lock_guard lock(orphans().mutex);
+    for (const ProcessTree::Process &p : ProcessTree::zombieChildren())
+        if ((p.pgid != ourGroup || p.sid != ourSession) && !orphans().leaders.contains(p.pid))
+            waitpid(p.pid, nullptr, WNOHANG);
 }
 
 void ChildProcess::closeStdout()

@@ -7,12 +7,19 @@
 
 #include <optional>
 #include <utility>
+#include <vector>
 
 #include <sys/types.h>
 
 // A child process started for a process task: the leader of a process group of its own
 // (its pid is the group id), with stdin on /dev/null, a pidfd, and non-blocking read
 // ends of its stdout and stderr pipes. Used on one thread (the engine thread).
+//
+// Its descendants carry TASKDECK_SCOPE=<unique> in their environment, and the engine's
+// process is a child subreaper (set at the first start()): a process that escaped the
+// group (setsid) and was orphaned is re-parented to us, not to init, so killEscaped()
+// still finds it through /proc and ends it, and reapOrphans() collects its exit. Only
+// a process that clears its environment and escapes is out of reach.
 //
 // The leader is reaped only through reap(), after its exit was seen with peekExit():
 // until then its zombie keeps the group id reserved, so signalGroup() can never reach
@@ -62,6 +69,15 @@ public:
 
     // kill(-pgid, sig) while the leader is unreaped; a no-op afterwards.
     void signalGroup(int sig);
+    // Sends `sig` to every live process this child started that left its group, wherever
+    // it went (its parent died): found by the marker in its environment. Skips the pids
+    // in `signalled`.
+    void signalEscaped(int sig, const std::vector<pid_t> &signalled = {});
+    // SIGKILLs those, waits briefly for them to die and reaps the ones orphaned to us.
+    void killEscaped();
+    // Reaps processes that were orphaned to this process (a child subreaper) and have
+    // exited, never a leader of a ChildProcess, whose exit its owner reads.
+    static void reapOrphans();
     // The leader's exit status, leaving it a zombie; nullopt while it runs.
     std::optional<Exit> peekExit();
     // Reaps the exited leader and closes the pidfd.
@@ -76,4 +92,6 @@ private:
     int m_stderr = -1;
     bool m_reaped = false;
     qint64 m_startedAtNs = 0;
+    QByteArray m_marker; // "TASKDECK_SCOPE=<our pid>.<n>", in the environment of the child
+    bool m_escapedKilled = false; // killEscaped() ran (after the exit: nothing to redo)
 };

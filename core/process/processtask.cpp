@@ -164,6 +164,7 @@ void ProcessTask::leaderExited()
     if (!m_cancelled && !m_stopped && !m_exit->succeeded())
         m_lastStack = ProcessTree::read(m_child.pid(), m_child.pid()).toStack(m_spec->command);
     m_child.signalGroup(SIGKILL);
+    m_child.killEscaped(); // those that left the group, orphaned or not
     m_reactor->unwatch(m_child.pidFd());
     m_child.reap();
     m_groupWaitStartNs = steadyNowNs();
@@ -202,6 +203,7 @@ void ProcessTask::finish()
     closeOutput(StderrTag);
     flushLog();
     m_reactor->removeClient(std::exchange(m_client, 0));
+    ChildProcess::reapOrphans(); // the group's last members, orphaned to us as they died
 
     RunOutcome outcome;
     if (m_cancelled || m_stopped) {
@@ -249,11 +251,14 @@ void ProcessTask::signalTree(int sig)
     m_child.signalGroup(sig);
     for (const pid_t pid : tree.outsideGroup())
         kill(pid, sig);
+    const std::vector<pid_t> outside = tree.outsideGroup();
+    m_child.signalEscaped(sig, outside); // also those orphaned after leaving the group
     // A stopped process (^Z, SIGSTOP) only acts on SIGTERM once continued.
     if (sig == SIGTERM) {
         m_child.signalGroup(SIGCONT);
         for (const pid_t pid : tree.outsideGroup())
             kill(pid, SIGCONT);
+        m_child.signalEscaped(SIGCONT, outside);
     }
 }
 

@@ -18,9 +18,9 @@
 // The run reports runFinished() once the leader has been reaped AND no live process is
 // left in its group: when the leader exits, whatever it left in the group is SIGKILLed,
 // and the concurrency slot is held until those processes are gone. Processes that left
-// the group (setsid) are signalled too on cancel and stop if they are still descendants
-// of the leader; once the leader has exited they cannot be found (best effort: a cgroup
-// or PR_SET_CHILD_SUBREAPER would be needed to follow double-forking daemons).
+// the group (setsid) are signalled too on cancel and stop, and SIGKILLed when the leader
+// exits, even once orphaned: the engine is a child subreaper and finds them by the marker
+// ChildProcess puts in their environment (see childprocess.h).
 //
 // Its stack (liveStack(), and RunOutcome::stack when it did not succeed: the tree when
 // it was cancelled or, for a failure, when the leader exited) is its process tree, one

@@ -49,6 +49,8 @@ bool readStat(pid_t pid, ProcessTree::Process &process)
             process.ppid = pid_t(strtol(field, nullptr, 10));
         else if (index == 5)
             process.pgid = pid_t(strtol(field, nullptr, 10));
+        else if (index == 6)
+            process.sid = pid_t(strtol(field, nullptr, 10));
         else if (index == 22)
             process.startTicks = strtoll(field, nullptr, 10);
         field = strchr(field, ' ');
@@ -82,6 +84,39 @@ template <typename Keep> std::vector<ProcessTree::Process> allProcesses(Keep kee
 bool isGone(char state)
 {
     return state == 'Z' || state == 'X' || state == 'x';
+}
+
+enum class Entry { Absent, Present, Unreadable };
+
+// Whether /proc/PID/environ (the environment the process was exec'ed with) holds the
+// whole entry `marker`; Unreadable when it reads empty: the process is exiting (its
+// memory is gone, its zombie not there yet).
+Entry environmentEntry(pid_t pid, const QByteArray &marker)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/environ", int(pid));
+    const int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return Entry::Absent; // not ours to read (setuid): none of our markers either
+    QByteArray environment;
+    char buffer[16 * 1024];
+    for (;;) {
+        const ssize_t n = read(fd, buffer, sizeof buffer);
+        if (n <= 0 || environment.size() > 4 * 1024 * 1024)
+            break;
+        environment.append(buffer, n);
+    }
+    close(fd);
+    if (environment.isEmpty())
+        return Entry::Unreadable;
+    for (qsizetype at = environment.indexOf(marker); at >= 0;
+         at = environment.indexOf(marker, at + 1)) {
+        const qsizetype end = at + marker.size();
+        if ((at == 0 || environment.at(at - 1) == '\0')
+            && (end == environment.size() || environment.at(end) == '\0'))
+            return Entry::Present;
+    }
+    return Entry::Absent;
 }
 
 QString commandLine(const ProcessTree::Process &process)
@@ -154,6 +189,110 @@ ProcessTree ProcessTree::read(pid_t leader, pid_t pgid)
             stack.push_back(it->second);
     }
     return tree;
+}
+
+namespace {
+
+// Appends the children of `pid` (of all its threads) as /proc/PID/task/TID/children lists
+// them; false when there is no such file (a kernel without CONFIG_PROC_CHILDREN).
+bool appendChildren(pid_t pid, std::vector<pid_t> &out)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/task", int(pid));
+    DIR *dir = opendir(path);
+    if (!dir)
+        return false;
+    bool found = false;
+    while (const dirent *entry = readdir(dir)) {
+        if (entry->d_name[0] < '0' || entry->d_name[0] > '9')
+            continue;
+        char file[320];
+        snprintf(file, sizeof file, "/proc/%d/task/%s/children", int(pid), entry->d_name);
+        const int fd = open(file, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            continue;
+        found = true;
+        QByteArray text;
+        char buffer[4096];
+        ssize_t n;
+        while ((n = read(fd, buffer, sizeof buffer)) > 0)
+            text.append(buffer, n);
+        close(fd);
+        for (const QByteArray &word : text.split(' '))
+            if (const long child = strtol(word.constData(), nullptr, 10); child > 0)
+                out.push_back(pid_t(child));
+    }
+    closedir(dir);
+    return found;
+}
+
+} // namespace
+
+// Walks down from this process through the children files: a handful of reads when we
+// have few descendants, however many processes the machine runs. Without those files,
+// one pass over every process in /proc.
+std::vector<ProcessTree::Process> ProcessTree::marked(const QByteArray &marker,
+                                                      std::vector<pid_t> *exiting)
+{
+    auto consider = [&](const Process &process, std::vector<Process> &found) {
+        if (isGone(process.state))
+            return;
+        const Entry entry = environmentEntry(process.pid, marker);
+        if (entry == Entry::Present)
+            found.push_back(process);
+        else if (entry == Entry::Unreadable && exiting)
+            exiting->push_back(process.pid);
+    };
+    const pid_t self = getpid();
+    std::vector<pid_t> pending;
+    if (appendChildren(self, pending)) {
+        std::vector<Process> found;
+        for (int visited = 0; !pending.empty() && visited < 100000; ++visited) {
+            const pid_t pid = pending.back();
+            pending.pop_back();
+            Process process;
+            if (!readStat(pid, process))
+                continue;
+            appendChildren(pid, pending);
+            consider(process, found);
+        }
+        return found;
+    }
+    const std::vector<Process> all = allProcesses([](const Process &) { return true; });
+    std::unordered_map<pid_t, std::vector<size_t>> children;
+    for (size_t i = 0; i < all.size(); ++i)
+        children[all[i].ppid].push_back(i);
+    std::vector<Process> found;
+    std::vector<pid_t> parents{self};
+    while (!parents.empty()) {
+        const pid_t parent = parents.back();
+        parents.pop_back();
+        const auto it = children.find(parent);
+        if (it == children.end())
+            continue;
+        for (const size_t i : it->second) {
+            const Process &process = all[i];
+            parents.push_back(process.pid);
+            consider(process, found);
+        }
+    }
+    return found;
+}
+
+std::vector<ProcessTree::Process> ProcessTree::zombieChildren()
+{
+    const pid_t self = getpid();
+    std::vector<pid_t> children;
+    if (appendChildren(self, children)) {
+        std::vector<Process> zombies;
+        for (const pid_t pid : children) {
+            Process process;
+            if (readStat(pid, process) && process.state == 'Z')
+                zombies.push_back(process);
+        }
+        return zombies;
+    }
+    return allProcesses([self](const Process &p) { return p.ppid == self && p.state == 'Z'; });
 }
 
 bool ProcessTree::groupHasLiveMembers(pid_t pgid)

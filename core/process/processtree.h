@@ -21,6 +21,7 @@ public:
         pid_t pid = 0;
         pid_t ppid = 0;
         pid_t pgid = 0;
+        pid_t sid = 0;
         char state = '?';      // as in /proc/pid/stat: R, S, D, Z, T...
         qint64 startTicks = 0; // clock ticks after boot
         QByteArray name;       // /proc/pid/comm
@@ -29,6 +30,14 @@ public:
     static ProcessTree read(pid_t leader, pid_t pgid);
     // Whether a process other than a zombie is in group `pgid`.
     static bool groupHasLiveMembers(pid_t pgid);
+    // Live descendants of this process whose environment holds the entry `marker`
+    // ("NAME=VALUE"): with this process a child subreaper, every process a child started
+    // and that inherited the marker, even one that left its group and was orphaned.
+    // `exiting` gets the descendants whose environment cannot be read (exiting ones).
+    static std::vector<Process> marked(const QByteArray &marker,
+                                       std::vector<pid_t> *exiting = nullptr);
+    // Zombie children of this process.
+    static std::vector<Process> zombieChildren();
 
     const std::vector<Process> &processes() const { return m_processes; }
     // Live descendants of the leader that left its group (setsid, setpgid): a signal to

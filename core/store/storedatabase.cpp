@@ -18,6 +18,10 @@
 #include <limits>
 #include <unordered_map>
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 namespace {
 
 // SQLite's primary result codes that mean "this file is damaged or not a database".
@@ -120,11 +124,29 @@ qint64 timeFrom(const QVariant &value)
     return value.isNull() ? -1 : value.toLongLong();
 }
 
+// The store file `path` readable by its owner only (0600), created so when missing (an
+// empty file is a new SQLite database), and so are its -wal and -shm files when present:
+// SQLite creates those with the database file's mode. Tightens a store made before.
+void makePrivate(const QString &path)
+{
+    const QByteArray name = QFile::encodeName(path);
+    const int fd = ::open(name.constData(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd >= 0)
+        ::close(fd);
+    for (const char *suffix : {"", "-wal", "-shm", "-journal"}) {
+        const QByteArray file = name + suffix;
+        struct stat st;
+        if (::lstat(file.constData(), &st) == 0 && S_ISREG(st.st_mode)
+            && (st.st_mode & 077) != 0)
+            ::chmod(file.constData(), st.st_mode & 0700);
+    }
+}
+
 // Why `dir` cannot hold the store file `file`, or empty when it can. Creates `dir`
 // when missing, and nothing else.
 QString locationProblem(const QString &dir, const QString &file)
 {
-    if (!QFileInfo(dir).isDir() && !QDir().mkpath(dir)) {
+    if (!TaskStore::makeDataDir(dir)) {
         // The nearest existing ancestor tells why.
         QFileInfo existing(dir);
         while (!existing.exists() && existing.absolutePath() != existing.absoluteFilePath())
@@ -632,6 +654,7 @@ StoreDatabase::Outcome StoreDatabase::connect(QString *problem)
         *problem = QStringLiteral("the Qt SQLite driver is not available");
         return Outcome::Unusable;
     }
+    makePrivate(m_path);
     m_db.setDatabaseName(m_path);
     m_db.setConnectOptions(QStringLiteral("QSQLITE_BUSY_TIMEOUT=5000"));
     if (!m_db.open()) {

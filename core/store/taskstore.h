@@ -32,6 +32,10 @@ public:
     // QStandardPaths::AppDataLocation (e.g. ~/.local/share/Taskdeck/taskdeck).
     static QString defaultDataDir();
     static constexpr const char *fileName = "taskdeck.db";
+    // Creates `dir` (and missing parents) for the store, the leaf private to the user
+    // (0700): the store holds script sources and @arg values. An existing directory is
+    // left as it is (it may be one the user named). False when it cannot be created.
+    static bool makeDataDir(const QString &dir);
 
     TaskStore();
     ~TaskStore() override; // writes what is queued, then closes
