@@ -147,11 +147,8 @@ void Dispatcher::restore(const QList<RestoredTask> &tasks)
         task.attempt = s.attempt;
         task.submittedAtMs = s.submittedAtMs;
         task.startedAtMs = s.startedAtMs;
-        if (!restored.log.isEmpty()) {
-            task.log = std::make_unique<LogBuffer>();
-            for (const QString &line : restored.log)
-                task.log->append(line);
-        }
+        if (!restored.log.isEmpty())
+            appendLog(task, restored.log);
         // A task cannot come back running: whoever restores decides what it became.
         const TaskState state = s.state == TaskState::Running ? TaskState::Interrupted : s.state;
         if (state == TaskState::Pending) {
@@ -167,6 +164,8 @@ void Dispatcher::restore(const QList<RestoredTask> &tasks)
             task.status = s.status;
             task.finishedAtMs = s.finishedAtMs;
             setState(task, state);
+            if (task.log && isFinished(state))
+                m_finishedLogs.push_back(task.id);
         }
         markDirty(task);
     }
@@ -387,6 +386,10 @@ void Dispatcher::finishTask(Task &task, TaskState state)
 {
     task.finishedAtMs = epochMs();
     setState(task, state);
+    if (task.log) {
+        m_finishedLogs.push_back(task.id);
+        trimLogs();
+    }
 }
 
 void Dispatcher::buryRuns()
@@ -509,18 +512,48 @@ void Dispatcher::runLog(TaskId id, QStringList lines)
     Task *task = find(id);
     if (!task)
         return;
-    if (!task->log)
-        task->log = std::make_unique<LogBuffer>();
-    for (const QString &line : lines)
-        task->log->append(line);
-    // Observers get at most this many new lines per task per batch; the rest is in the
-    // task's LogBuffer.
+    appendLog(*task, lines);
+    // Observers get at most this many new lines (and bytes) per task per batch; the rest
+    // is in the task's LogBuffer.
     constexpr qsizetype MaxLinesPerBatch = 5000;
     QStringList &pending = m_newLogs[id];
-    const qsizetype room = MaxLinesPerBatch - pending.size();
-    if (room > 0)
-        pending.append(lines.size() <= room ? lines : lines.mid(0, room));
+    qint64 &pendingBytes = m_newLogBytes[id];
+    const qint64 maxBytes = qMin(m_settings.logBytesPerTask, LogBuffer::DefaultMaxBytes);
+    for (const QString &line : lines) {
+        if (pending.size() >= MaxLinesPerBatch || pendingBytes >= maxBytes)
+            break;
+        pendingBytes += LogBuffer::cost(line);
+        pending.append(line);
+    }
     markDirty(*task);
+}
+
+// Appends to the task's log, keeping the total held by all logs in view: past
+// logBytesTotal, finished tasks' logs are trimmed, oldest first.
+void Dispatcher::appendLog(Task &task, const QStringList &lines)
+{
+    if (!task.log)
+        task.log = std::make_unique<LogBuffer>(m_settings.logBytesPerTask);
+    const qint64 before = task.log->bytes();
+    for (const QString &line : lines)
+        task.log->append(line);
+    m_logBytes += task.log->bytes() - before;
+    trimLogs();
+}
+
+void Dispatcher::trimLogs()
+{
+    // A trimmed log keeps a little of its beginning and end, and the marker.
+    constexpr qint64 TrimmedLogBytes = 16 * 1024;
+    while (m_logBytes > m_settings.logBytesTotal && !m_finishedLogs.empty()) {
+        Task *task = find(m_finishedLogs.front());
+        m_finishedLogs.pop_front();
+        if (!task || !task->log || !isFinished(task->state))
+            continue;
+        const qint64 before = task->log->bytes();
+        task->log->shrink(TrimmedLogBytes);
+        m_logBytes += task->log->bytes() - before;
+    }
 }
 
 void Dispatcher::runProgress(TaskId id, double fraction, const QString &message)
@@ -587,6 +620,7 @@ void Dispatcher::publish()
     for (auto it = m_newLogs.begin(); it != m_newLogs.end(); ++it)
         update.logs.append(LogLines{it.key(), std::move(it.value())});
     m_newLogs.clear();
+    m_newLogBytes.clear();
     if (m_journal)
         m_journal->published(update);
     Q_EMIT published(update);

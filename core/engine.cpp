@@ -26,6 +26,8 @@ Engine::Engine(const Options &options, QObject *parent)
     settings.gracePeriodMs = options.gracePeriodMs;
     settings.publishIntervalMs = options.publishIntervalMs;
     settings.defaultMemoryLimit = options.defaultMemoryLimit;
+    settings.logBytesPerTask = options.logBytesPerTask;
+    settings.logBytesTotal = options.logBytesTotal;
 
     m_thread = new QThread;
     m_thread->setObjectName(QStringLiteral("taskdeck-engine"));

@@ -249,11 +249,13 @@ private:
     RunOutcome m_mainOutcome;
     bool m_hookCancelRaised = false;
     qint64 m_lastFlushNs = 0;
+    qint64 m_outLogBytes = 0; // in m_out.log
 
     // Output of a long slice, handed over while it still runs (a CPU-bound task's log
     // must show up live too).
     mutable QMutex m_liveMutex;
     QStringList m_liveLog;
+    qint64 m_liveLogBytes = 0;
     qint64 m_liveDropped = 0;
     bool m_liveProgressSet = false;
     double m_liveProgress = 0;
