@@ -1,6 +1,7 @@
 #include "luatask.h"
 
 #include "luahost.h"
+#include "luapattern.h"
 #include "luavalue.h"
 
 #include <QDateTime>
@@ -340,6 +341,7 @@ QString luaMarkerText(lua_State *L, int index)
 
 void LuaTask::installApi(lua_State *L)
 {
+    luaOpenInterruptiblePatterns(L); // string.find & co. that a cancel or timeout can stop
     *static_cast<Coroutine **>(lua_getextraspace(L)) = nullptr;
     makeMarker(L, &CancelledKey, "cancelled");
     makeMarker(L, &StoppedKey, "stopped");

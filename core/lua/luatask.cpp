@@ -15,6 +15,10 @@ namespace {
 constexpr qint64 LookInAfterNs = 50'000'000;
 constexpr int MaxLogLinesPerSlice = 10000;
 constexpr int MaxUndeliveredLines = 50000;
+// Log text a slice holds before handing it over, and the engine thread may leave
+// undelivered, in bytes as stored (UTF-16): a task's log is bounded outside @memory.
+constexpr qint64 MaxSliceLogBytes = 1 << 20;
+constexpr qint64 MaxUndeliveredLogBytes = 4 << 20;
 constexpr int MaxLogLineBytes = 64 * 1024;
 constexpr int MaxChildrenShown = 100;
 constexpr qint64 BlockingMs = 100;
@@ -145,6 +149,7 @@ void LuaTask::done()
     deliverLive();
     SliceOutput out = std::move(m_out);
     m_out = SliceOutput();
+    m_outLogBytes = 0;
     if (!out.log.isEmpty())
         m_services.observer.runLog(m_id, std::move(out.log));
     if (out.progressSet)
@@ -192,6 +197,7 @@ void LuaTask::deliverLive()
     {
         QMutexLocker lock(&m_liveMutex);
         lines.swap(m_liveLog);
+        m_liveLogBytes = 0;
         if (m_liveDropped > 0)
             lines.prepend(QStringLiteral("[taskdeck: %1 log lines dropped]")
                               .arg(std::exchange(m_liveDropped, 0)));
@@ -455,18 +461,24 @@ void LuaTask::ended(Coroutine *co, int status, int nresults)
     if (co == m_main) {
         m_mainEnded = true;
         if (status == LUA_OK) {
-            QJsonValue result;
-            const int base = lua_gettop(co->L) - nresults + 1;
-            if (nresults == 1) {
-                result = luaToJson(co->L, base);
-            } else if (nresults > 1) {
-                QJsonArray values;
-                for (int i = 0; i < nresults; ++i)
-                    values.append(luaToJson(co->L, base + i));
-                result = values;
+            // The results as JSON, within the task's memory cap (however often a table
+            // is reused in them) and cut short by a cancel or a timeout.
+            LuaJsonBudget budget;
+            budget.maxBytes = qMin(budget.maxBytes, m_spec->memoryBytes > 0
+                                                        ? m_spec->memoryBytes
+                                                        : m_services.defaultMemoryLimit);
+            budget.cancel = &m_cancelLevel;
+            QString error;
+            const QJsonValue result = luaResultsToJson(co->L, lua_gettop(co->L) - nresults + 1,
+                                                       nresults, budget, &error);
+            if (error.isEmpty()) {
+                m_mainOutcome.kind = RunOutcome::Succeeded;
+                m_mainOutcome.result = result;
+            } else {
+                m_mainOutcome.kind = error == u"cancelled" ? RunOutcome::Cancelled
+                                                           : RunOutcome::Failed;
+                m_mainOutcome.error = error;
             }
-            m_mainOutcome.kind = RunOutcome::Succeeded;
-            m_mainOutcome.result = result;
         } else {
             // The stack where it ended, children included, before they are cancelled.
             m_mainOutcome.stack = std::make_shared<CoroutineStack>(captureTree(co));
@@ -533,7 +545,7 @@ QString LuaTask::errorText(lua_State *L, int status, int index) const
     const QString marker = luaMarkerText(L, index);
     if (!marker.isEmpty())
         return marker;
-    return luaErrorToString(L, index, m_host->state());
+    return luaErrorToString(L, index, m_host->state(), &m_cancelLevel);
 }
 
 CoroutineStack LuaTask::captureTree(Coroutine *co) const
@@ -669,12 +681,14 @@ void LuaTask::flushLive()
     if (m_out.log.isEmpty() && !m_out.progressSet)
         return;
     QMutexLocker lock(&m_liveMutex);
-    if (m_liveLog.size() > MaxUndeliveredLines) {
+    if (m_liveLog.size() > MaxUndeliveredLines || m_liveLogBytes > MaxUndeliveredLogBytes) {
         // The engine thread is not keeping up: drop the older undelivered lines.
         m_liveDropped += m_liveLog.size();
         m_liveLog.clear();
+        m_liveLogBytes = 0;
     }
     m_liveLog.append(std::move(m_out.log));
+    m_liveLogBytes += std::exchange(m_outLogBytes, 0);
     m_out.log.clear();
     if (m_out.progressSet) {
         m_liveProgressSet = true;
@@ -691,9 +705,10 @@ void LuaTask::flushLive()
 
 void LuaTask::appendLog(QString line)
 {
-    if (m_out.log.size() >= MaxLogLinesPerSlice)
+    if (m_out.log.size() >= MaxLogLinesPerSlice || m_outLogBytes >= MaxSliceLogBytes)
         flushLive();
     if (line.size() > MaxLogLineBytes)
         line = line.left(MaxLogLineBytes) + QStringLiteral("… [line cut]");
+    m_outLogBytes += 2 * qint64(line.size()) + 32;
     m_out.log.append(std::move(line));
 }
