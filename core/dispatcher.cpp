@@ -52,8 +52,14 @@ Dispatcher::~Dispatcher()
 {
     // Runs go first: they hand their Lua hosts back to the pool.
     for (auto &[id, task] : m_tasks)
-        task.run.reset();
-    m_graveyard.clear();
+        TaskRun::retire(std::move(task.run));
+    for (auto &run : m_graveyard)
+        TaskRun::retire(std::move(run));
+}
+
+int Dispatcher::stuckWorkers() const
+{
+    return m_work->stuckThreads();
 }
 
 RunServices Dispatcher::services()
@@ -248,14 +254,25 @@ void Dispatcher::requestCancel(Task &task, CancelReason reason)
     const TaskId id = task.id;
     const int attempt = task.attempt;
     task.graceTimer = m_timers.add(steadyNowNs() + m_settings.gracePeriodMs * 1000000,
-                                   [this, id, attempt] {
-                                       Task *t = find(id);
-                                       if (t && t->run && t->attempt == attempt) {
-                                           t->graceTimer = 0;
-                                           t->run->stop();
-                                       }
-                                   });
+                                   [this, id, attempt] { graceExpired(id, attempt, false); });
     task.run->cancel();
+}
+
+// After one grace period a cancelled run is stopped; after another one still running, it
+// is given up (a worker stuck in C: see TaskRun::giveUp).
+void Dispatcher::graceExpired(TaskId id, int attempt, bool stopped)
+{
+    Task *t = find(id);
+    if (!t || !t->run || t->attempt != attempt)
+        return;
+    t->graceTimer = 0;
+    if (stopped) {
+        t->run->giveUp();
+        return;
+    }
+    t->graceTimer = m_timers.add(steadyNowNs() + m_settings.gracePeriodMs * 1000000,
+                                 [this, id, attempt] { graceExpired(id, attempt, true); });
+    t->run->stop();
 }
 
 void Dispatcher::cancelTask(Task &task)
@@ -329,6 +346,18 @@ void Dispatcher::runFinished(TaskId id, RunOutcome outcome)
         checkShutdown();
         return;
     }
+    if (outcome.givenUp) {
+        // Never retried: another attempt could take another thread for good.
+        task.error = (task.cancelReason == CancelReason::Timeout
+                          ? QStringLiteral("timed out after %1, then ")
+                                .arg(formatDuration(task.spec->timeoutMs))
+                          : QStringLiteral("cancelled, then "))
+                     + outcome.error;
+        finishTask(task, TaskState::Failed);
+        schedule();
+        checkShutdown();
+        return;
+    }
     switch (task.cancelReason) {
     case CancelReason::User:
         task.error = outcome.kind == RunOutcome::Failed && !outcome.error.isEmpty()
@@ -394,6 +423,8 @@ void Dispatcher::finishTask(Task &task, TaskState state)
 
 void Dispatcher::buryRuns()
 {
+    for (auto &run : m_graveyard)
+        TaskRun::retire(std::move(run));
     m_graveyard.clear();
     checkShutdown();
 }
@@ -740,9 +771,17 @@ void Dispatcher::shutdown(QSemaphore *done)
 {
     m_shuttingDown = true;
     m_shutdownDone = done;
-    for (auto &[id, task] : m_tasks)
-        if (task.run)
-            task.run->stop();
+    for (auto &[id, task] : m_tasks) {
+        if (!task.run)
+            continue;
+        // A run still there after a grace period is stuck where it cannot be stopped.
+        m_timers.cancel(task.graceTimer);
+        task.graceTimer = m_timers.add(steadyNowNs() + m_settings.gracePeriodMs * 1000000,
+                                       [this, id = task.id, attempt = task.attempt] {
+                                           graceExpired(id, attempt, true);
+                                       });
+        task.run->stop();
+    }
     checkShutdown();
 }
 

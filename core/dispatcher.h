@@ -75,6 +75,8 @@ public:
 
     // Stops every run now and releases `done` once none is left.
     void shutdown(QSemaphore *done);
+    // Worker threads given up on (stuck in a call) that have not come back. Any thread.
+    int stuckWorkers() const;
     // Publishes the pending batch at once (tests, the end of a headless run).
     void publishNow() { publish(); }
 
@@ -125,6 +127,7 @@ private:
     std::unique_ptr<TaskRun> makeRun(Task &task);
     void requestCancel(Task &task, CancelReason reason);
     void cancelTask(Task &task);
+    void graceExpired(TaskId id, int attempt, bool stopped);
     void finishTask(Task &task, TaskState state);
     void retryLater(Task &task);
     void setState(Task &task, TaskState state);

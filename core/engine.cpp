@@ -51,6 +51,16 @@ Engine::~Engine()
         m_thread->wait(1000);
         return;
     }
+    // A worker given up on (stuck in a C call) may come back soon; if not, leave it and
+    // what it may still touch (pool, dispatcher) behind rather than wait for ever.
+    for (int i = 0; i < 200 && m_dispatcher->stuckWorkers() > 0; ++i)
+        QThread::msleep(10);
+    if (m_dispatcher->stuckWorkers() > 0) {
+        qWarning("taskdeck: a worker thread is stuck in a call; leaving it behind");
+        m_thread->quit();
+        m_thread->wait(1000);
+        return;
+    }
     m_pool->waitForDone();
     QMetaObject::invokeMethod(m_dispatcher, [d = m_dispatcher] { delete d; },
                               Qt::BlockingQueuedConnection);

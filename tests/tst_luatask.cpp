@@ -2,10 +2,35 @@
 // tracebacks, memory caps, stack overflow, syntax errors, suspension without a thread.
 #include "testsupport.h"
 
+#include "lua/luatask.h"
+
+#include <lua.hpp>
+
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
+#include <QSemaphore>
 #include <QTest>
+
+#include <atomic>
+
+namespace {
+
+// A C function that blocks until the test lets it go: the stand-in for a C call that
+// never returns, which no hook can interrupt.
+QSemaphore g_release;
+std::atomic<int> g_blocked{0};
+std::atomic<int> g_returned{0};
+
+int blockInC(lua_State *)
+{
+    ++g_blocked;
+    g_release.acquire();
+    ++g_returned;
+    return 0;
+}
+
+} // namespace
 
 class tst_LuaTask : public QObject
 {
@@ -65,6 +90,43 @@ private Q_SLOTS:
         const TaskSnapshot t = runToEnd("local t = {} t.self = t return t");
         QCOMPARE(t.state, TaskState::Succeeded);
         QCOMPARE(t.result, QJsonValue(QJsonObject{{"self", "<cycle>"}}));
+    }
+
+    void cCallThatNeverReturnsIsGivenUpAndThePoolKeepsItsSize()
+    {
+        LuaTask::setExtraApi([](lua_State *L) { lua_register(L, "block_in_c", &blockInC); });
+        {
+            ScriptDir dir;
+            Engine engine(Engine::Options{.workerThreads = 2, .gracePeriodMs = 200});
+            const QList<TaskId> stuck = engine.submit(
+                dir.spec("stuck.lua", "-- @timeout 200ms\nlocal x = 1\nblock_in_c()\n"), 2);
+            QTRY_COMPARE_WITH_TIMEOUT(g_blocked.load(), 2, 10000); // both workers held
+            for (TaskId id : stuck) {
+                QTRY_COMPARE_WITH_TIMEOUT(stateOf(engine, id), TaskState::Failed, 10000);
+                const TaskSnapshot t = *engine.task(id);
+                QVERIFY2(t.error.startsWith(QStringLiteral("timed out after 200ms, then stuck "
+                                                           "in C function block_in_c at "
+                                                           "stuck.lua:3"))
+                             && t.error.endsWith(QStringLiteral("given up")),
+                         qPrintable(t.error));
+                QVERIFY(t.stack);
+                QCOMPARE(t.stack->frames.value(0).line, 3);
+            }
+            // Both threads are still stuck, and the pool still runs tasks on two others.
+            QCOMPARE(g_returned.load(), 0);
+            const TaskSpec quick = dir.spec("quick.lua", "sleep(0.01)\nreturn 'quick'\n");
+            const QList<TaskId> quickIds = engine.submit(quick, 4);
+            for (TaskId id : quickIds)
+                QTRY_COMPARE_WITH_TIMEOUT(stateOf(engine, id), TaskState::Succeeded, 10000);
+            // The calls return at last: nothing of their tasks is touched or reused.
+            g_release.release(2);
+            QTRY_COMPARE_WITH_TIMEOUT(g_returned.load(), 2, 10000);
+            const TaskId after = engine.submit(dir.spec("after.lua", "return 1\n"));
+            QTRY_COMPARE_WITH_TIMEOUT(stateOf(engine, after), TaskState::Succeeded, 10000);
+            for (TaskId id : stuck)
+                QCOMPARE(stateOf(engine, id), TaskState::Failed);
+        }
+        LuaTask::setExtraApi(nullptr);
     }
 
     void sharedSubtableIsConvertedWhereverItAppears()

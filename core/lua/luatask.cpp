@@ -54,12 +54,101 @@ LuaTask::LuaTask(TaskId id, std::shared_ptr<const TaskSpec> spec, int attempt,
     m_outside.task = this;
 }
 
+namespace {
+
+// Hosts of tasks given up on while stuck in C: never used, closed or pooled again (a
+// given-up thread may still be inside), only kept reachable.
+QMutex g_abandonedMutex;
+std::vector<LuaHost *> g_abandonedHosts;
+std::atomic<void (*)(lua_State *)> g_extraApi{nullptr};
+
+} // namespace
+
 LuaTask::~LuaTask()
 {
     m_io.clear();
     m_services.timers.cancel(m_timerId);
+    if (m_host && m_cancelLevel.load() == 3) {
+        QMutexLocker lock(&g_abandonedMutex);
+        g_abandonedHosts.push_back(std::exchange(m_host, nullptr));
+    }
     if (m_host)
         releaseHost();
+}
+
+void LuaTask::setExtraApi(void (*install)(lua_State *L))
+{
+    g_extraApi.store(install);
+}
+
+void LuaTask::retire()
+{
+    if (--m_owners == 0)
+        delete this;
+}
+
+void LuaTask::abandonedRunReturned()
+{
+    retire();
+}
+
+// The slice has ignored stop() for a grace period: its worker is in a C call that does not
+// return (the hook never ran). The task ends now, saying where it was last seen; the
+// thread is left to the call, and the pool gets another in its place (WorkQueue::abandon).
+void LuaTask::giveUp()
+{
+    if (m_finished || !m_inSlice)
+        return;
+    // Where it is stuck, read while the worker cannot unwind: the hook waits for this
+    // mutex before it raises (level 3), and the call itself leaves the Lua stack as it is.
+    auto stack = std::make_shared<CoroutineStack>();
+    QString cFunction;
+    {
+        QMutexLocker lock(&m_liveMutex);
+        if (!m_services.work.abandon(this))
+            return; // not running now: the slice ends (or starts and stops) by itself
+        m_cancelLevel.store(3);
+        if (lua_State *L = m_runningL.load()) {
+            lua_Debug ar;
+            for (int level = 0; level < 64 && lua_getstack(L, level, &ar); ++level) {
+                if (!lua_getinfo(L, "Sln", &ar))
+                    break;
+                if (ar.currentline < 0) {
+                    if (stack->frames.isEmpty() && cFunction.isEmpty() && ar.name)
+                        cFunction = QString::fromUtf8(ar.name);
+                    continue;
+                }
+                stack->frames.append(StackFrame{
+                    QString::fromUtf8(ar.source[0] == '@' ? ar.source + 1 : ar.short_src),
+                    ar.currentline,
+                    ar.name ? QString::fromUtf8(ar.name) : QStringLiteral("main chunk")});
+            }
+        }
+        if (stack->frames.isEmpty() && m_blockingAt)
+            stack->frames.append(*m_blockingAt);
+        stack->awaiting = cFunction.isEmpty()
+                              ? QStringLiteral("nothing: stuck in a C call")
+                              : QStringLiteral("nothing: stuck in C function %1").arg(cFunction);
+    }
+    m_owners = 2; // this, and the given-up slice until it returns (if ever)
+    m_finished = true;
+    m_io.clear();
+    m_services.timers.cancel(std::exchange(m_timerId, 0));
+    m_endStack = stack;
+    QString where = QStringLiteral("an unknown place");
+    if (!stack->frames.isEmpty())
+        where = QStringLiteral("%1:%2").arg(stack->frames.constFirst().file.section(u'/', -1))
+                    .arg(stack->frames.constFirst().line);
+    RunOutcome outcome;
+    outcome.kind = RunOutcome::Failed;
+    outcome.givenUp = true;
+    outcome.stack = stack;
+    outcome.error = QStringLiteral("stuck in %1 at %2 past the grace period; its worker "
+                                   "thread was given up")
+                        .arg(cFunction.isEmpty() ? QStringLiteral("a C call")
+                                                 : QStringLiteral("C function %1").arg(cFunction))
+                        .arg(where);
+    m_services.observer.runFinished(m_id, std::move(outcome)); // may retire us later
 }
 
 Coroutine *LuaTask::context(lua_State *L)
@@ -252,7 +341,7 @@ void LuaTask::run()
         if (!begin())
             return;
     }
-    if (m_in.stop || m_cancelLevel.load() == 2) {
+    if (m_in.stop || m_cancelLevel.load() >= 2) {
         auto stack = std::make_shared<CoroutineStack>(captureTree(m_main));
         finish(RunOutcome::Cancelled, QStringLiteral("stopped"), {}, stack);
         return;
@@ -271,7 +360,7 @@ void LuaTask::run()
         if (!co->suspended || co->serial != w.serial)
             continue; // woken twice (say, timer and cancel): the first one counts
         resume(co);
-        if (m_out.finished)
+        if (m_out.finished || m_cancelLevel.load() == 3)
             return;
     }
     m_localReady.clear();
@@ -305,6 +394,8 @@ bool LuaTask::begin()
     }
     m_host = m_pool.acquire();
     lua_State *L = m_host->state();
+    if (auto install = g_extraApi.load())
+        install(L);
     m_host->setTaskLimit(size_t(m_spec->memoryBytes > 0 ? m_spec->memoryBytes
                                                         : m_services.defaultMemoryLimit));
     *static_cast<Coroutine **>(lua_getextraspace(L)) = &m_outside;
@@ -393,6 +484,8 @@ void LuaTask::resume(Coroutine *co)
     const qint64 started = steadyNowNs();
     m_resumeStartNs.store(started);
     const int status = lua_resume(co->L, nullptr, nargs, &nresults);
+    if (m_cancelLevel.load() == 3)
+        return; // given up meanwhile: nothing here is this slice's any more
     m_runningL.store(nullptr);
     m_current = previous;
     if (const qint64 ms = (steadyNowNs() - started) / 1000000; ms > BlockingMs) {
@@ -678,6 +771,8 @@ void LuaTask::releaseHost()
 void LuaTask::flushLive()
 {
     m_lastFlushNs = steadyNowNs();
+    if (m_cancelLevel.load() == 3)
+        return; // given up: the task has ended
     if (m_out.log.isEmpty() && !m_out.progressSet)
         return;
     QMutexLocker lock(&m_liveMutex);
