@@ -49,6 +49,12 @@ private:
         return true;
     }
 
+    // The log without the engine's notes on slow slices, which a loaded machine adds.
+    static QStringList ownLines(QStringList log)
+    {
+        log.removeIf([](const QString &l) { return l.startsWith("[taskdeck: coroutine"); });
+        return log;
+    }
     static qint64 logBytes(const QStringList &log)
     {
         qint64 bytes = 0;
@@ -489,8 +495,8 @@ private Q_SLOTS:
         // quick task beside two of them on a 2-thread pool must still run.
         ScriptDir dir;
         Engine engine(Engine::Options{.workerThreads = 2});
-        const TaskSpec slow = dir.spec("slow.lua", "-- @timeout 1s\n"
-                                                   "string.find(('a'):rep(40), ('a*'):rep(40) .. 'b')\n");
+        const TaskSpec slow = dir.spec(
+            "slow.lua", "-- @timeout 1s\nstring.find(('a'):rep(40), ('a*'):rep(40) .. 'b')\n");
         const QList<TaskId> slowIds = engine.submit(slow, 2);
         QTRY_COMPARE(engine.liveCounts().running, 2);
         const TaskId quick = engine.submit(dir.spec("quick.lua", "return 'quick'\n"));
@@ -512,8 +518,9 @@ private Q_SLOTS:
             "chatty.lua", "local pad = ('x'):rep(10000)\n"
                           "for i = 1, 3000 do print(i .. ' ' .. pad) end\nprint('done')\n"));
         QTRY_COMPARE_WITH_TIMEOUT(stateOf(engine, id), TaskState::Succeeded, 30000);
-        const QStringList log = engine.log(id);
-        QVERIFY2(logBytes(log) <= LogBuffer::DefaultMaxBytes, qPrintable(QString::number(logBytes(log))));
+        const QStringList log = ownLines(engine.log(id));
+        QVERIFY2(logBytes(log) <= LogBuffer::DefaultMaxBytes,
+                 qPrintable(QString::number(logBytes(log))));
         QVERIFY(log.constFirst().startsWith(QStringLiteral("1 xxx")));
         QCOMPARE(log.constLast(), QStringLiteral("done"));
         QVERIFY(log.contains(QRegularExpression("^\\[taskdeck: \\d+ lines omitted\\]$")));
@@ -542,7 +549,8 @@ private Q_SLOTS:
         // The newest keeps its whole budget, the oldest was trimmed to much less.
         QVERIFY(logBytes(engine.log(ids.constLast())) > 48 * 1024);
         QVERIFY(logBytes(engine.log(ids.constFirst())) <= 16 * 1024);
-        QVERIFY(engine.log(ids.constFirst()).constLast().startsWith(QStringLiteral("200x")));
+        const QStringList oldest = ownLines(engine.log(ids.constFirst()));
+        QVERIFY(oldest.constLast().startsWith(QStringLiteral("200x")));
     }
 };
 

@@ -143,7 +143,8 @@ private Q_SLOTS:
         const TaskSnapshot t =
             runToEnd("local t = {} for i = 1, 40 do t = {t, t} end return t");
         QCOMPARE(t.state, TaskState::Failed);
-        QVERIFY2(t.error.startsWith(QStringLiteral("result too large: over ")), qPrintable(t.error));
+        QVERIFY2(t.error.startsWith(QStringLiteral("result too large: over ")),
+                 qPrintable(t.error));
         QVERIFY(!t.error.contains(u'\n'));
         QVERIFY(t.finishedAtMs - t.startedAtMs < 15000);
     }
@@ -173,7 +174,8 @@ private Q_SLOTS:
             "error(setmetatable({}, {__tostring = function()\n"
             "  while true do pcall(function() while true do end end) end\nend}))");
         QCOMPARE(t.state, TaskState::Failed);
-        QVERIFY2(t.error.contains(QStringLiteral("__tostring did not finish")), qPrintable(t.error));
+        QVERIFY2(t.error.contains(QStringLiteral("__tostring did not finish")),
+                 qPrintable(t.error));
     }
 
     void errorObjectWithAFailingTostringSaysSo()

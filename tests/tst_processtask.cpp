@@ -542,7 +542,8 @@ private Q_SLOTS:
         ScriptDir dir;
         Engine engine(options());
         const TaskId id = engine.submit(dir.spec(
-            "long.sh", "head -c 40000000 /dev/zero | tr '\\0' x | fold -w 4000\necho\necho done\n"));
+            "long.sh",
+            "head -c 40000000 /dev/zero | tr '\\0' x | fold -w 4000\necho\necho done\n"));
         QTRY_VERIFY_WITH_TIMEOUT(hasState(engine, id, TaskState::Succeeded), 30000);
         const QStringList log = engine.log(id);
         qint64 bytes = 0;
