@@ -288,8 +288,8 @@ void LuaTask::deliverLive()
         lines.swap(m_liveLog);
         m_liveLogBytes = 0;
         if (m_liveDropped > 0)
-            lines.prepend(QStringLiteral("[taskdeck: %1 log lines dropped]")
-                              .arg(std::exchange(m_liveDropped, 0)));
+            lines.append(QStringLiteral("[taskdeck: %1 log lines dropped]")
+                             .arg(std::exchange(m_liveDropped, 0)));
         progressSet = std::exchange(m_liveProgressSet, false);
         progress = m_liveProgress;
         status = m_liveStatus;
@@ -777,13 +777,14 @@ void LuaTask::flushLive()
         return;
     QMutexLocker lock(&m_liveMutex);
     if (m_liveLog.size() > MaxUndeliveredLines || m_liveLogBytes > MaxUndeliveredLogBytes) {
-        // The engine thread is not keeping up: drop the older undelivered lines.
-        m_liveDropped += m_liveLog.size();
-        m_liveLog.clear();
-        m_liveLogBytes = 0;
+        // The engine thread is not keeping up: drop the newer lines, which the log would
+        // drop too (it keeps the first lines, and the last ones arrive at the slice's end).
+        m_liveDropped += m_out.log.size();
+    } else {
+        m_liveLog.append(std::move(m_out.log));
+        m_liveLogBytes += m_outLogBytes;
     }
-    m_liveLog.append(std::move(m_out.log));
-    m_liveLogBytes += std::exchange(m_outLogBytes, 0);
+    m_outLogBytes = 0;
     m_out.log.clear();
     if (m_out.progressSet) {
         m_liveProgressSet = true;
