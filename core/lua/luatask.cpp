@@ -103,6 +103,7 @@ void LuaTask::giveUp()
     // mutex before it raises (level 3), and the call itself leaves the Lua stack as it is.
     auto stack = std::make_shared<CoroutineStack>();
     QString cFunction;
+    QString stuckIn;
     {
         QMutexLocker lock(&m_liveMutex);
         if (!m_services.work.abandon(this))
@@ -126,9 +127,12 @@ void LuaTask::giveUp()
         }
         if (stack->frames.isEmpty() && m_blockingAt)
             stack->frames.append(*m_blockingAt);
-        stack->awaiting = cFunction.isEmpty()
-                              ? QStringLiteral("nothing: stuck in a C call")
-                              : QStringLiteral("nothing: stuck in C function %1").arg(cFunction);
+        // Not in C: in code that runs without hooks (a __gc metamethod).
+        const QString what = cFunction.isEmpty()
+                                 ? QStringLiteral("code no hook reaches (a C call or a __gc)")
+                                 : QStringLiteral("C function %1").arg(cFunction);
+        stack->awaiting = QStringLiteral("nothing: stuck in %1").arg(what);
+        stuckIn = what;
     }
     m_owners = 2; // this, and the given-up slice until it returns (if ever)
     m_finished = true;
@@ -145,9 +149,7 @@ void LuaTask::giveUp()
     outcome.stack = stack;
     outcome.error = QStringLiteral("stuck in %1 at %2 past the grace period; its worker "
                                    "thread was given up")
-                        .arg(cFunction.isEmpty() ? QStringLiteral("a C call")
-                                                 : QStringLiteral("C function %1").arg(cFunction))
-                        .arg(where);
+                        .arg(stuckIn, where);
     m_services.observer.runFinished(m_id, std::move(outcome)); // may retire us later
 }
 
