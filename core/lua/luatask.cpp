@@ -136,6 +136,7 @@ void LuaTask::giveUp()
     }
     m_owners = 2; // this, and the given-up slice until it returns (if ever)
     m_finished = true;
+    m_inSlice = false;
     m_io.clear();
     m_services.timers.cancel(std::exchange(m_timerId, 0));
     m_endStack = stack;
