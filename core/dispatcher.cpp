@@ -54,8 +54,14 @@ Dispatcher::~Dispatcher()
 {
     // Runs go first: they hand their Lua hosts back to the pool.
     for (auto &[id, task] : m_tasks)
-        task.run.reset();
-    m_graveyard.clear();
+        TaskRun::retire(std::move(task.run));
+    for (auto &run : m_graveyard)
+        TaskRun::retire(std::move(run));
+}
+
+int Dispatcher::stuckWorkers() const
+{
+    return m_work->stuckThreads();
 }
 
 RunServices Dispatcher::services()
@@ -149,11 +155,8 @@ void Dispatcher::restore(const QList<RestoredTask> &tasks)
         task.attempt = s.attempt;
         task.submittedAtMs = s.submittedAtMs;
         task.startedAtMs = s.startedAtMs;
-        if (!restored.log.isEmpty()) {
-            task.log = std::make_unique<LogBuffer>();
-            for (const QString &line : restored.log)
-                task.log->append(line);
-        }
+        if (!restored.log.isEmpty())
+            appendLog(task, restored.log);
         // A task cannot come back running: whoever restores decides what it became.
         const TaskState state = s.state == TaskState::Running ? TaskState::Interrupted : s.state;
         if (state == TaskState::Pending) {
@@ -169,6 +172,8 @@ void Dispatcher::restore(const QList<RestoredTask> &tasks)
             task.status = s.status;
             task.finishedAtMs = s.finishedAtMs;
             setState(task, state);
+            if (task.log && isFinished(state))
+                m_finishedLogs.push_back(task.id);
         }
         markDirty(task);
     }
@@ -251,14 +256,25 @@ void Dispatcher::requestCancel(Task &task, CancelReason reason)
     const TaskId id = task.id;
     const int attempt = task.attempt;
     task.graceTimer = m_timers.add(deadlineAfterMs(m_settings.gracePeriodMs),
-                                   [this, id, attempt] {
-                                       Task *t = find(id);
-                                       if (t && t->run && t->attempt == attempt) {
-                                           t->graceTimer = 0;
-                                           t->run->stop();
-                                       }
-                                   });
+                                   [this, id, attempt] { graceExpired(id, attempt, false); });
     task.run->cancel();
+}
+
+// After one grace period a cancelled run is stopped; after another one still running, it
+// is given up (a worker stuck in C: see TaskRun::giveUp).
+void Dispatcher::graceExpired(TaskId id, int attempt, bool stopped)
+{
+    Task *t = find(id);
+    if (!t || !t->run || t->attempt != attempt)
+        return;
+    t->graceTimer = 0;
+    if (stopped) {
+        t->run->giveUp();
+        return;
+    }
+    t->graceTimer = m_timers.add(deadlineAfterMs(m_settings.gracePeriodMs),
+                                 [this, id, attempt] { graceExpired(id, attempt, true); });
+    t->run->stop();
 }
 
 void Dispatcher::cancelTask(Task &task)
@@ -332,6 +348,18 @@ void Dispatcher::runFinished(TaskId id, RunOutcome outcome)
         checkShutdown();
         return;
     }
+    if (outcome.givenUp) {
+        // Never retried: another attempt could take another thread for good.
+        task.error = (task.cancelReason == CancelReason::Timeout
+                          ? QStringLiteral("timed out after %1, then ")
+                                .arg(formatDuration(task.spec->timeoutMs))
+                          : QStringLiteral("cancelled, then "))
+                     + outcome.error;
+        finishTask(task, TaskState::Failed);
+        schedule();
+        checkShutdown();
+        return;
+    }
     switch (task.cancelReason) {
     case CancelReason::User:
         task.error = outcome.kind == RunOutcome::Failed && !outcome.error.isEmpty()
@@ -389,10 +417,16 @@ void Dispatcher::finishTask(Task &task, TaskState state)
 {
     task.finishedAtMs = epochMs();
     setState(task, state);
+    if (task.log) {
+        m_finishedLogs.push_back(task.id);
+        trimLogs();
+    }
 }
 
 void Dispatcher::buryRuns()
 {
+    for (auto &run : m_graveyard)
+        TaskRun::retire(std::move(run));
     m_graveyard.clear();
     checkShutdown();
 }
@@ -511,18 +545,48 @@ void Dispatcher::runLog(TaskId id, QStringList lines)
     Task *task = find(id);
     if (!task)
         return;
-    if (!task->log)
-        task->log = std::make_unique<LogBuffer>();
-    for (const QString &line : lines)
-        task->log->append(line);
-    // Observers get at most this many new lines per task per batch; the rest is in the
-    // task's LogBuffer.
+    appendLog(*task, lines);
+    // Observers get at most this many new lines (and bytes) per task per batch; the rest
+    // is in the task's LogBuffer.
     constexpr qsizetype MaxLinesPerBatch = 5000;
     QStringList &pending = m_newLogs[id];
-    const qsizetype room = MaxLinesPerBatch - pending.size();
-    if (room > 0)
-        pending.append(lines.size() <= room ? lines : lines.mid(0, room));
+    qint64 &pendingBytes = m_newLogBytes[id];
+    const qint64 maxBytes = qMin(m_settings.logBytesPerTask, LogBuffer::DefaultMaxBytes);
+    for (const QString &line : lines) {
+        if (pending.size() >= MaxLinesPerBatch || pendingBytes >= maxBytes)
+            break;
+        pendingBytes += LogBuffer::cost(line);
+        pending.append(line);
+    }
     markDirty(*task);
+}
+
+// Appends to the task's log, keeping the total held by all logs in view: past
+// logBytesTotal, finished tasks' logs are trimmed, oldest first.
+void Dispatcher::appendLog(Task &task, const QStringList &lines)
+{
+    if (!task.log)
+        task.log = std::make_unique<LogBuffer>(m_settings.logBytesPerTask);
+    const qint64 before = task.log->bytes();
+    for (const QString &line : lines)
+        task.log->append(line);
+    m_logBytes += task.log->bytes() - before;
+    trimLogs();
+}
+
+void Dispatcher::trimLogs()
+{
+    // A trimmed log keeps a little of its beginning and end, and the marker.
+    constexpr qint64 TrimmedLogBytes = 16 * 1024;
+    while (m_logBytes > m_settings.logBytesTotal && !m_finishedLogs.empty()) {
+        Task *task = find(m_finishedLogs.front());
+        m_finishedLogs.pop_front();
+        if (!task || !task->log || !isFinished(task->state))
+            continue;
+        const qint64 before = task->log->bytes();
+        task->log->shrink(TrimmedLogBytes);
+        m_logBytes += task->log->bytes() - before;
+    }
 }
 
 void Dispatcher::runProgress(TaskId id, double fraction, const QString &message)
@@ -589,6 +653,7 @@ void Dispatcher::publish()
     for (auto it = m_newLogs.begin(); it != m_newLogs.end(); ++it)
         update.logs.append(LogLines{it.key(), std::move(it.value())});
     m_newLogs.clear();
+    m_newLogBytes.clear();
     if (m_journal)
         m_journal->published(update);
     Q_EMIT published(update);
@@ -708,9 +773,17 @@ void Dispatcher::shutdown(QSemaphore *done)
 {
     m_shuttingDown = true;
     m_shutdownDone = done;
-    for (auto &[id, task] : m_tasks)
-        if (task.run)
-            task.run->stop();
+    for (auto &[id, task] : m_tasks) {
+        if (!task.run)
+            continue;
+        // A run still there after a grace period is stuck where it cannot be stopped.
+        m_timers.cancel(task.graceTimer);
+        task.graceTimer = m_timers.add(deadlineAfterMs(m_settings.gracePeriodMs),
+                                       [this, id = task.id, attempt = task.attempt] {
+                                           graceExpired(id, attempt, true);
+                                       });
+        task.run->stop();
+    }
     checkShutdown();
 }
 

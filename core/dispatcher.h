@@ -11,6 +11,7 @@
 #include <QObject>
 #include <QTimer>
 
+#include <deque>
 #include <functional>
 #include <memory>
 #include <unordered_map>
@@ -34,6 +35,8 @@ public:
         qint64 gracePeriodMs = 5000;
         int publishIntervalMs = 100;
         qint64 defaultMemoryLimit = qint64(1) << 30;
+        qint64 logBytesPerTask = LogBuffer::DefaultMaxBytes; // each task's log, head and tail
+        qint64 logBytesTotal = qint64(256) << 20; // all logs: finished ones trimmed past it
     };
 
     Dispatcher(QThreadPool *pool, const Settings &settings);
@@ -72,6 +75,8 @@ public:
 
     // Stops every run now and releases `done` once none is left.
     void shutdown(QSemaphore *done);
+    // Worker threads given up on (stuck in a call) that have not come back. Any thread.
+    int stuckWorkers() const;
     // Publishes the pending batch at once (tests, the end of a headless run).
     void publishNow() { publish(); }
 
@@ -122,6 +127,7 @@ private:
     std::unique_ptr<TaskRun> makeRun(Task &task);
     void requestCancel(Task &task, CancelReason reason);
     void cancelTask(Task &task);
+    void graceExpired(TaskId id, int attempt, bool stopped);
     void finishTask(Task &task, TaskState state);
     void retryLater(Task &task);
     void setState(Task &task, TaskState state);
@@ -133,6 +139,8 @@ private:
     void buryRuns();
     void checkShutdown();
     void pokeRuns();
+    void appendLog(Task &task, const QStringList &lines);
+    void trimLogs();
     QString waitReason(TaskId id, const std::function<int(TaskId)> &position) const;
     TaskSnapshot makeSnapshot(const Task &task) const;
     RunServices services();
@@ -153,6 +161,9 @@ private:
     Task *m_liveRuns = nullptr; // head of the tasks that have a run (no allocation)
     std::vector<TaskId> m_dirty;
     QHash<TaskId, QStringList> m_newLogs;
+    QHash<TaskId, qint64> m_newLogBytes; // what m_newLogs holds, per task
+    qint64 m_logBytes = 0;               // held by every task's LogBuffer
+    std::deque<TaskId> m_finishedLogs;   // finished tasks with a log, oldest first
     EngineCounts m_counts;
     std::vector<std::unique_ptr<TaskRun>> m_graveyard;
     bool m_scheduling = false;

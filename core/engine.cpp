@@ -26,6 +26,8 @@ Engine::Engine(const Options &options, QObject *parent)
     settings.gracePeriodMs = options.gracePeriodMs;
     settings.publishIntervalMs = options.publishIntervalMs;
     settings.defaultMemoryLimit = options.defaultMemoryLimit;
+    settings.logBytesPerTask = options.logBytesPerTask;
+    settings.logBytesTotal = options.logBytesTotal;
 
     m_thread = new QThread;
     m_thread->setObjectName(QStringLiteral("taskdeck-engine"));
@@ -45,6 +47,16 @@ Engine::~Engine()
     // A worker stuck in a C call cannot be interrupted; give up on it rather than hang.
     if (!done.tryAcquire(1, 15000)) {
         qWarning("taskdeck: tasks still running at exit; leaving them behind");
+        m_thread->quit();
+        m_thread->wait(1000);
+        return;
+    }
+    // A worker given up on (stuck in a C call) may come back soon; if not, leave it and
+    // what it may still touch (pool, dispatcher) behind rather than wait for ever.
+    for (int i = 0; i < 200 && m_dispatcher->stuckWorkers() > 0; ++i)
+        QThread::msleep(10);
+    if (m_dispatcher->stuckWorkers() > 0) {
+        qWarning("taskdeck: a worker thread is stuck in a call; leaving it behind");
         m_thread->quit();
         m_thread->wait(1000);
         return;

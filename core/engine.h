@@ -31,6 +31,8 @@ public:
         qint64 gracePeriodMs = 5000;
         int publishIntervalMs = 100;
         qint64 defaultMemoryLimit = qint64(1) << 30; // Lua tasks without @memory
+        qint64 logBytesPerTask = qint64(1) << 20;  // each task's log keeps its head and tail
+        qint64 logBytesTotal = qint64(256) << 20;  // finished tasks' logs trimmed past it
     };
 
     explicit Engine(QObject *parent = nullptr);

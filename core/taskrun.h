@@ -19,6 +19,7 @@ struct RunOutcome
     QJsonValue result;
     QString error;
     std::shared_ptr<const CoroutineStack> stack;
+    bool givenUp = false; // stuck past its stop: `error` says where (see TaskRun::giveUp)
 };
 
 // What a runner reports to the dispatcher. Called on the engine thread only.
@@ -52,6 +53,17 @@ public:
     virtual void cancel() = 0;
     // Stop it now, whatever it is doing (after the grace period).
     virtual void stop() = 0;
+    // It ignored stop() for another grace period (a thread stuck in a call that never
+    // returns): end it now if it can only be left behind (runFinished with givenUp).
+    virtual void giveUp() {}
+    // Instead of delete once it has finished: a run whose thread was given up stays
+    // alive until that thread lets go of it.
+    virtual void retire() { delete this; }
+    static void retire(std::unique_ptr<TaskRun> run)
+    {
+        if (run)
+            run.release()->retire();
+    }
     // Where the task is right now; may be empty while code runs on a worker.
     virtual std::shared_ptr<const CoroutineStack> liveStack() const = 0;
     // Called every 50 ms while the run is alive, so a run can look in on code that has

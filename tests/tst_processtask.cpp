@@ -4,6 +4,7 @@
 // the files ScriptLoader refuses to run.
 #include "testsupport.h"
 
+#include "logbuffer.h"
 #include "process/linesplitter.h"
 
 #include <QDir>
@@ -639,6 +640,25 @@ private Q_SLOTS:
         QCOMPARE(exe.spec->command, QStringList({dir.path() + "/d"}));
         for (const auto &loaded : {sh, py, env, exe})
             QCOMPARE(loaded.spec->kind, ScriptKind::Process);
+    }
+
+    void longLinesKeepTheLogWithinItsByteBudget()
+    {
+        // 10,000 lines of 4,000 bytes: 2,200 of them (17 MB as UTF-16) were kept.
+        ScriptDir dir;
+        Engine engine(options());
+        const TaskId id = engine.submit(dir.spec(
+            "long.sh",
+            "head -c 40000000 /dev/zero | tr '\\0' x | fold -w 4000\necho\necho done\n"));
+        QTRY_VERIFY_WITH_TIMEOUT(hasState(engine, id, TaskState::Succeeded), 30000);
+        const QStringList log = engine.log(id);
+        qint64 bytes = 0;
+        for (const QString &line : log)
+            bytes += 2 * qint64(line.size());
+        QVERIFY2(bytes <= LogBuffer::DefaultMaxBytes, qPrintable(QString::number(bytes)));
+        QCOMPARE(log.constFirst(), QString(4000, u'x'));
+        QCOMPARE(log.constLast(), QStringLiteral("done"));
+        QVERIFY(log.contains(QRegularExpression("^\\[taskdeck: \\d+ lines omitted\\]$")));
     }
 };
 

@@ -1,6 +1,7 @@
 #include "luatask.h"
 
 #include "luahost.h"
+#include "luapattern.h"
 #include "luavalue.h"
 
 #include "../deadline.h"
@@ -770,6 +771,7 @@ void installSandbox(lua_State *L)
 
 void LuaTask::installApi(lua_State *L)
 {
+    luaOpenInterruptiblePatterns(L); // string.find & co. that a cancel or timeout can stop
     *static_cast<Coroutine **>(lua_getextraspace(L)) = nullptr;
     makeMarker(L, &CancelledKey, "cancelled");
     makeMarker(L, &StoppedKey, "stopped");
@@ -885,13 +887,26 @@ void LuaTask::hook(lua_State *L, lua_Debug *)
         return;
     }
     LuaTask *t = c->task;
+    if (t->m_cancelLevel.load() == 3) {
+        // Given up while stuck in a C call that has now returned: unwind without touching
+        // anything else, once the engine thread has read where it was (under the mutex).
+        { QMutexLocker lock(&t->m_liveMutex); }
+        lua_sethook(L, &LuaTask::hook, LUA_MASKCOUNT, 1);
+        lua_rawgetp(L, LUA_REGISTRYINDEX, &StoppedKey);
+        lua_error(L);
+    }
     const qint64 now = steadyNowNs();
     if (now - t->m_lastFlushNs > LookInAfterNs)
         t->flushLive();
     if (now - t->m_resumeStartNs.load() > BlockingNs) {
-        // Running a while without waiting: note where, for the stack and the log.
+        // Running a while without waiting: note where, for the stack and the log (the
+        // innermost Lua frame: a pattern matcher may run this hook from C).
         lua_Debug ar;
-        if (lua_getstack(L, 0, &ar) && lua_getinfo(L, "Sln", &ar) && ar.currentline > 0) {
+        int frame = 0;
+        while (lua_getstack(L, frame, &ar) && lua_getinfo(L, "Sl", &ar) && ar.currentline < 0
+               && frame < 3)
+            ++frame;
+        if (lua_getstack(L, frame, &ar) && lua_getinfo(L, "Sln", &ar) && ar.currentline > 0) {
             auto seen = std::make_unique<StackFrame>(StackFrame{
                 QString::fromUtf8(ar.source[0] == '@' ? ar.source + 1 : ar.short_src),
                 ar.currentline, ar.name ? QString::fromUtf8(ar.name) : QStringLiteral("main chunk")});
@@ -900,7 +915,7 @@ void LuaTask::hook(lua_State *L, lua_Debug *)
         }
     }
     const int level = t->m_cancelLevel.load();
-    if (level == 2) {
+    if (level >= 2) {
         // From now on, on every instruction: the first one after a pcall that caught
         // this error raises it again, outside that pcall.
         lua_sethook(L, &LuaTask::hook, LUA_MASKCOUNT, 1);
@@ -930,7 +945,7 @@ Coroutine *LuaTask::waitingCoroutine(lua_State *L, const char *what)
 int LuaTask::suspend(lua_State *L, Coroutine *co, const char *kind, double arg,
                      qint64 wakeAtNs, int (*k)(lua_State *, int, intptr_t))
 {
-    if (co->cancelPending || co->task->m_cancelLevel.load() == 2)
+    if (co->cancelPending || co->task->m_cancelLevel.load() >= 2)
         return raiseCancel(L, co);
     co->awaitKind = kind;
     co->awaitArg = arg;
@@ -949,7 +964,7 @@ int LuaTask::raiseCancel(lua_State *L, Coroutine *co)
         co->group.reset();
     }
     lua_rawgetp(L, LUA_REGISTRYINDEX,
-                co->task->m_cancelLevel.load() == 2 ? &StoppedKey : &CancelledKey);
+                co->task->m_cancelLevel.load() >= 2 ? &StoppedKey : &CancelledKey);
     return lua_error(L);
 }
 

@@ -15,6 +15,10 @@ namespace {
 constexpr qint64 LookInAfterNs = 50'000'000;
 constexpr int MaxLogLinesPerSlice = 10000;
 constexpr int MaxUndeliveredLines = 50000;
+// Log text a slice holds before handing it over, and the engine thread may leave
+// undelivered, in bytes as stored (UTF-16): a task's log is bounded outside @memory.
+constexpr qint64 MaxSliceLogBytes = 1 << 20;
+constexpr qint64 MaxUndeliveredLogBytes = 4 << 20;
 constexpr int MaxLogLineBytes = 64 * 1024;
 constexpr int MaxChildrenShown = 100;
 constexpr qint64 BlockingMs = 100;
@@ -50,12 +54,104 @@ LuaTask::LuaTask(TaskId id, std::shared_ptr<const TaskSpec> spec, int attempt,
     m_outside.task = this;
 }
 
+namespace {
+
+// Hosts of tasks given up on while stuck in C: never used, closed or pooled again (a
+// given-up thread may still be inside), only kept reachable.
+QMutex g_abandonedMutex;
+std::vector<LuaHost *> g_abandonedHosts;
+std::atomic<void (*)(lua_State *)> g_extraApi{nullptr};
+
+} // namespace
+
 LuaTask::~LuaTask()
 {
     m_io.clear();
     m_services.timers.cancel(m_timerId);
+    if (m_host && m_cancelLevel.load() == 3) {
+        QMutexLocker lock(&g_abandonedMutex);
+        g_abandonedHosts.push_back(std::exchange(m_host, nullptr));
+    }
     if (m_host)
         releaseHost();
+}
+
+void LuaTask::setExtraApi(void (*install)(lua_State *L))
+{
+    g_extraApi.store(install);
+}
+
+void LuaTask::retire()
+{
+    if (--m_owners == 0)
+        delete this;
+}
+
+void LuaTask::abandonedRunReturned()
+{
+    retire();
+}
+
+// The slice has ignored stop() for a grace period: its worker is in a C call that does not
+// return (the hook never ran). The task ends now, saying where it was last seen; the
+// thread is left to the call, and the pool gets another in its place (WorkQueue::abandon).
+void LuaTask::giveUp()
+{
+    if (m_finished || !m_inSlice)
+        return;
+    // Where it is stuck, read while the worker cannot unwind: the hook waits for this
+    // mutex before it raises (level 3), and the call itself leaves the Lua stack as it is.
+    auto stack = std::make_shared<CoroutineStack>();
+    QString cFunction;
+    QString stuckIn;
+    {
+        QMutexLocker lock(&m_liveMutex);
+        if (!m_services.work.abandon(this))
+            return; // not running now: the slice ends (or starts and stops) by itself
+        m_cancelLevel.store(3);
+        if (lua_State *L = m_runningL.load()) {
+            lua_Debug ar;
+            for (int level = 0; level < 64 && lua_getstack(L, level, &ar); ++level) {
+                if (!lua_getinfo(L, "Sln", &ar))
+                    break;
+                if (ar.currentline < 0) {
+                    if (stack->frames.isEmpty() && cFunction.isEmpty() && ar.name)
+                        cFunction = QString::fromUtf8(ar.name);
+                    continue;
+                }
+                stack->frames.append(StackFrame{
+                    QString::fromUtf8(ar.source[0] == '@' ? ar.source + 1 : ar.short_src),
+                    ar.currentline,
+                    ar.name ? QString::fromUtf8(ar.name) : QStringLiteral("main chunk")});
+            }
+        }
+        if (stack->frames.isEmpty() && m_blockingAt)
+            stack->frames.append(*m_blockingAt);
+        // Not in C: in code that runs without hooks (a __gc metamethod).
+        const QString what = cFunction.isEmpty()
+                                 ? QStringLiteral("code no hook reaches (a C call or a __gc)")
+                                 : QStringLiteral("C function %1").arg(cFunction);
+        stack->awaiting = QStringLiteral("nothing: stuck in %1").arg(what);
+        stuckIn = what;
+    }
+    m_owners = 2; // this, and the given-up slice until it returns (if ever)
+    m_finished = true;
+    m_inSlice = false;
+    m_io.clear();
+    m_services.timers.cancel(std::exchange(m_timerId, 0));
+    m_endStack = stack;
+    QString where = QStringLiteral("an unknown place");
+    if (!stack->frames.isEmpty())
+        where = QStringLiteral("%1:%2").arg(stack->frames.constFirst().file.section(u'/', -1))
+                    .arg(stack->frames.constFirst().line);
+    RunOutcome outcome;
+    outcome.kind = RunOutcome::Failed;
+    outcome.givenUp = true;
+    outcome.stack = stack;
+    outcome.error = QStringLiteral("stuck in %1 at %2 past the grace period; its worker "
+                                   "thread was given up")
+                        .arg(stuckIn, where);
+    m_services.observer.runFinished(m_id, std::move(outcome)); // may retire us later
 }
 
 Coroutine *LuaTask::context(lua_State *L)
@@ -145,6 +241,7 @@ void LuaTask::done()
     deliverLive();
     SliceOutput out = std::move(m_out);
     m_out = SliceOutput();
+    m_outLogBytes = 0;
     if (!out.log.isEmpty())
         m_services.observer.runLog(m_id, std::move(out.log));
     if (out.progressSet)
@@ -192,9 +289,10 @@ void LuaTask::deliverLive()
     {
         QMutexLocker lock(&m_liveMutex);
         lines.swap(m_liveLog);
+        m_liveLogBytes = 0;
         if (m_liveDropped > 0)
-            lines.prepend(QStringLiteral("[taskdeck: %1 log lines dropped]")
-                              .arg(std::exchange(m_liveDropped, 0)));
+            lines.append(QStringLiteral("[taskdeck: %1 log lines dropped]")
+                             .arg(std::exchange(m_liveDropped, 0)));
         progressSet = std::exchange(m_liveProgressSet, false);
         progress = m_liveProgress;
         status = m_liveStatus;
@@ -246,7 +344,7 @@ void LuaTask::run()
         if (!begin())
             return;
     }
-    if (m_in.stop || m_cancelLevel.load() == 2) {
+    if (m_in.stop || m_cancelLevel.load() >= 2) {
         auto stack = std::make_shared<CoroutineStack>(captureTree(m_main));
         finish(RunOutcome::Cancelled, QStringLiteral("stopped"), {}, stack);
         return;
@@ -265,7 +363,7 @@ void LuaTask::run()
         if (!co->suspended || co->serial != w.serial)
             continue; // woken twice (say, timer and cancel): the first one counts
         resume(co);
-        if (m_out.finished)
+        if (m_out.finished || m_cancelLevel.load() == 3)
             return;
     }
     m_localReady.clear();
@@ -299,6 +397,8 @@ bool LuaTask::begin()
     }
     m_host = m_pool.acquire();
     lua_State *L = m_host->state();
+    if (auto install = g_extraApi.load())
+        install(L);
     m_host->setTaskLimit(size_t(m_spec->memoryBytes > 0 ? m_spec->memoryBytes
                                                         : m_services.defaultMemoryLimit));
     *static_cast<Coroutine **>(lua_getextraspace(L)) = &m_outside;
@@ -383,6 +483,8 @@ void LuaTask::resume(Coroutine *co)
     const qint64 started = steadyNowNs();
     m_resumeStartNs.store(started);
     const int status = lua_resume(co->L, nullptr, nargs, &nresults);
+    if (m_cancelLevel.load() == 3)
+        return; // given up meanwhile: nothing here is this slice's any more
     m_runningL.store(nullptr);
     m_current = previous;
     if (const qint64 ms = (steadyNowNs() - started) / 1000000; ms > BlockingMs) {
@@ -451,18 +553,24 @@ void LuaTask::ended(Coroutine *co, int status, int nresults)
     if (co == m_main) {
         m_mainEnded = true;
         if (status == LUA_OK) {
-            QJsonValue result;
-            const int base = lua_gettop(co->L) - nresults + 1;
-            if (nresults == 1) {
-                result = luaToJson(co->L, base);
-            } else if (nresults > 1) {
-                QJsonArray values;
-                for (int i = 0; i < nresults; ++i)
-                    values.append(luaToJson(co->L, base + i));
-                result = values;
+            // The results as JSON, within the task's memory cap (however often a table
+            // is reused in them) and cut short by a cancel or a timeout.
+            LuaJsonBudget budget;
+            budget.maxBytes = qMin(budget.maxBytes, m_spec->memoryBytes > 0
+                                                        ? m_spec->memoryBytes
+                                                        : m_services.defaultMemoryLimit);
+            budget.cancel = &m_cancelLevel;
+            QString error;
+            const QJsonValue result = luaResultsToJson(co->L, lua_gettop(co->L) - nresults + 1,
+                                                       nresults, budget, &error);
+            if (error.isEmpty()) {
+                m_mainOutcome.kind = RunOutcome::Succeeded;
+                m_mainOutcome.result = result;
+            } else {
+                m_mainOutcome.kind = error == u"cancelled" ? RunOutcome::Cancelled
+                                                           : RunOutcome::Failed;
+                m_mainOutcome.error = error;
             }
-            m_mainOutcome.kind = RunOutcome::Succeeded;
-            m_mainOutcome.result = result;
         } else {
             // The stack where it ended, children included, before they are cancelled.
             m_mainOutcome.stack = std::make_shared<CoroutineStack>(captureTree(co));
@@ -530,7 +638,7 @@ QString LuaTask::errorText(lua_State *L, int status, int index) const
     const QString marker = luaMarkerText(L, index);
     if (!marker.isEmpty())
         return marker;
-    return luaErrorToString(L, index, m_host->state());
+    return luaErrorToString(L, index, m_host->state(), &m_cancelLevel);
 }
 
 CoroutineStack LuaTask::captureTree(Coroutine *co) const
@@ -663,15 +771,20 @@ void LuaTask::releaseHost()
 void LuaTask::flushLive()
 {
     m_lastFlushNs = steadyNowNs();
+    if (m_cancelLevel.load() == 3)
+        return; // given up: the task has ended
     if (m_out.log.isEmpty() && !m_out.progressSet)
         return;
     QMutexLocker lock(&m_liveMutex);
-    if (m_liveLog.size() > MaxUndeliveredLines) {
-        // The engine thread is not keeping up: drop the older undelivered lines.
-        m_liveDropped += m_liveLog.size();
-        m_liveLog.clear();
+    if (m_liveLog.size() > MaxUndeliveredLines || m_liveLogBytes > MaxUndeliveredLogBytes) {
+        // The engine thread is not keeping up: drop the newer lines, which the log would
+        // drop too (it keeps the first lines, and the last ones arrive at the slice's end).
+        m_liveDropped += m_out.log.size();
+    } else {
+        m_liveLog.append(std::move(m_out.log));
+        m_liveLogBytes += m_outLogBytes;
     }
-    m_liveLog.append(std::move(m_out.log));
+    m_outLogBytes = 0;
     m_out.log.clear();
     if (m_out.progressSet) {
         m_liveProgressSet = true;
@@ -688,9 +801,10 @@ void LuaTask::flushLive()
 
 void LuaTask::appendLog(QString line)
 {
-    if (m_out.log.size() >= MaxLogLinesPerSlice)
+    if (m_out.log.size() >= MaxLogLinesPerSlice || m_outLogBytes >= MaxSliceLogBytes)
         flushLive();
     if (line.size() > MaxLogLineBytes)
         line = line.left(MaxLogLineBytes) + QStringLiteral("… [line cut]");
+    m_outLogBytes += 2 * qint64(line.size()) + 32;
     m_out.log.append(std::move(line));
 }

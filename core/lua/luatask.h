@@ -91,10 +91,17 @@ public:
     void stop() override;
     std::shared_ptr<const CoroutineStack> liveStack() const override;
     void poke() override;
+    void giveUp() override;
+    void retire() override;
 
     // WorkItem
     void run() override;  // worker
     void done() override; // engine thread
+    void abandonedRunReturned() override;
+
+    // For tests: `install` is called on each task's host state before the task starts
+    // (to add functions, such as one that blocks in C). nullptr: none.
+    static void setExtraApi(void (*install)(lua_State *L));
 
     // Installs the task API into a fresh host state (the base environment of every task).
     static void installApi(lua_State *L);
@@ -205,7 +212,10 @@ private:
     const int m_attempt;
     RunServices m_services;
     LuaHostPool &m_pool;
-    std::atomic<int> m_cancelLevel{0}; // 1: cancel requested, 2: stop now
+    // 1: cancel requested, 2: stop now, 3: given up (its worker thread was abandoned:
+    // the slice running there must not touch the task's state, its host or the engine)
+    std::atomic<int> m_cancelLevel{0};
+    int m_owners = 1; // engine thread: 2 while a given-up slice may still run
     // The Lua thread running right now on a worker (nullptr between resumes) and when
     // the slice began: the engine thread sets a hook on it to look in on long slices.
     // Lua code runs without a hook otherwise: a count hook halves the VM's speed.
@@ -249,11 +259,13 @@ private:
     RunOutcome m_mainOutcome;
     bool m_hookCancelRaised = false;
     qint64 m_lastFlushNs = 0;
+    qint64 m_outLogBytes = 0; // in m_out.log
 
     // Output of a long slice, handed over while it still runs (a CPU-bound task's log
     // must show up live too).
     mutable QMutex m_liveMutex;
     QStringList m_liveLog;
+    qint64 m_liveLogBytes = 0;
     qint64 m_liveDropped = 0;
     bool m_liveProgressSet = false;
     double m_liveProgress = 0;
