@@ -94,7 +94,8 @@ private Q_SLOTS:
 
     void cCallThatNeverReturnsIsGivenUpAndThePoolKeepsItsSize()
     {
-        LuaTask::setExtraApi([](lua_State *L) { lua_register(L, "block_in_c", &blockInC); });
+        LuaTask::setExtraApi(
+            [](lua_State *L) { LuaTask::addGlobal(L, "block_in_c", &blockInC); });
         {
             ScriptDir dir;
             Engine engine(Engine::Options{.workerThreads = 2, .gracePeriodMs = 200});

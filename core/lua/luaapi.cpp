@@ -425,8 +425,10 @@ int libIndex(lua_State *L)
     return 1;
 }
 
-// setmetatable as in the base library; a metatable with __gc tells the host that the
-// task leaves finalizers behind, which then run before the host serves another task.
+// setmetatable as in the base library, without finalizers: Lua runs a __gc with hooks
+// off, wherever the collector happens to be (between tasks, or inside another), so
+// neither a cancel, a timeout nor the grace period could stop one that loops. A task
+// cleans up with a `local x <close>` variable instead, which runs in the task.
 int l_setmetatable(lua_State *L)
 {
     luaL_checktype(L, 1, LUA_TTABLE);
@@ -435,8 +437,10 @@ int l_setmetatable(lua_State *L)
     if (luaL_getmetafield(L, 1, "__metatable") != LUA_TNIL)
         return luaL_error(L, "cannot change a protected metatable");
     if (t == LUA_TTABLE) {
-        if (lua_getfield(L, 2, "__gc") != LUA_TNIL)
-            LuaHost::of(L)->markDirty();
+        lua_pushliteral(L, "__gc");
+        if (lua_rawget(L, 2) != LUA_TNIL) // what the collector itself looks at
+            return luaL_error(L, "setmetatable: __gc finalizers are not available in a "
+                                 "task (nothing could stop one); use a <close> variable");
         lua_pop(L, 1);
     }
     lua_settop(L, 2);
@@ -768,6 +772,15 @@ void installSandbox(lua_State *L)
 }
 
 } // namespace
+
+void LuaTask::addGlobal(lua_State *L, const char *name, int (*fn)(lua_State *L))
+{
+    lua_rawgetp(L, LUA_REGISTRYINDEX, LuaHost::envMetaKey());
+    lua_getfield(L, -1, "__index"); // the base of tasks' globals (installApi)
+    lua_pushcfunction(L, fn);
+    lua_setfield(L, -2, name);
+    lua_pop(L, 2);
+}
 
 void LuaTask::installApi(lua_State *L)
 {

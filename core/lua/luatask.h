@@ -100,8 +100,10 @@ public:
     void abandonedRunReturned() override;
 
     // For tests: `install` is called on each task's host state before the task starts
-    // (to add functions, such as one that blocks in C). nullptr: none.
+    // (to add functions, such as one that blocks in C, with addGlobal). nullptr: none.
     static void setExtraApi(void (*install)(lua_State *L));
+    // Makes `fn` a global of every task on this host (the base their globals fall back to).
+    static void addGlobal(lua_State *L, const char *name, int (*fn)(lua_State *L));
 
     // Installs the task API into a fresh host state (the base environment of every task).
     static void installApi(lua_State *L);
