@@ -100,6 +100,15 @@ Startup handOverOrLock(const QString &socketName, const QStringList &files, QLoc
                                            : QStringLiteral("taskdeck: handed %1 file(s) to the "
                                                             "running Taskdeck")
                                                  .arg(files.size())));
+                // Files whose tasks are queued but not on disk: as `submit`, say so, exit 1.
+                const QString warning = reply->value(QStringLiteral("warning")).toString();
+                if (reply->value(QStringLiteral("queued")).toInt() > 0 && !warning.isEmpty()) {
+                    printErr(QStringLiteral("taskdeck: NOT SAVED: %1; the tasks are queued and "
+                                            "will run, but will be lost if Taskdeck stops "
+                                            "before its store can write again")
+                                 .arg(warning));
+                    return Startup::Failed;
+                }
                 return Startup::HandedOver;
             }
         }

@@ -1095,6 +1095,13 @@ void tst_Instance::submitThatTheStoreCannotWriteExitsOneAndSaysTheTasksAreNotSav
              qPrintable(json.describe()));
     QCOMPARE(reply.value("ids").toArray().size(), 2);
     QVERIFY2(json.err.contains("NOT SAVED"), qPrintable(json.describe()));
+
+    // Files handed over by `taskdeck FILE...` are in the same case.
+    const Run handed = run({"--data-dir", data.path(), small});
+    QCOMPARE(handed.exitCode, 1);
+    QVERIFY2(handed.out.contains("handed 1 file(s)"), qPrintable(handed.describe()));
+    QVERIFY2(handed.err.startsWith("taskdeck: NOT SAVED: cannot write the task store "),
+             qPrintable(handed.describe()));
     stopDashboard(*dashboard);
 }
 
