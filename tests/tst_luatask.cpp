@@ -50,6 +50,16 @@ private:
     }
     QStringList m_lastLog;
 
+    // The data row's `source` succeeds with the result `json` (in an array).
+    void verifyResultOfRow()
+    {
+        QFETCH(QByteArray, source);
+        QFETCH(QByteArray, json);
+        const TaskSnapshot t = runToEnd(source);
+        QCOMPARE(t.state, TaskState::Succeeded);
+        QCOMPARE(QJsonDocument(QJsonArray{t.result}).toJson(QJsonDocument::Compact), json);
+    }
+
 private Q_SLOTS:
     void returnValuesBecomeTheResult_data()
     {
@@ -78,11 +88,7 @@ private Q_SLOTS:
     }
     void returnValuesBecomeTheResult()
     {
-        QFETCH(QByteArray, source);
-        QFETCH(QByteArray, json);
-        const TaskSnapshot t = runToEnd(source);
-        QCOMPARE(t.state, TaskState::Succeeded);
-        QCOMPARE(QJsonDocument(QJsonArray{t.result}).toJson(QJsonDocument::Compact), json);
+        verifyResultOfRow();
     }
 
     void selfReferencingResultIsBounded()
@@ -228,11 +234,7 @@ private Q_SLOTS:
     }
     void patternFunctionsBehaveAsLuas()
     {
-        QFETCH(QByteArray, source);
-        QFETCH(QByteArray, json);
-        const TaskSnapshot t = runToEnd(source);
-        QCOMPARE(t.state, TaskState::Succeeded);
-        QCOMPARE(QJsonDocument(QJsonArray{t.result}).toJson(QJsonDocument::Compact), json);
+        verifyResultOfRow();
     }
 
     void catastrophicPatternsTimeOut_data()
