@@ -162,17 +162,24 @@ private Q_SLOTS:
         auto hasFrames = [](const std::shared_ptr<const CoroutineStack> &stack) {
             return stack && !stack->frames.isEmpty();
         };
-        QTRY_VERIFY(hasFrames(engine.liveStacks({ids[6], ids[0]}).value(1))); // once it waits
+        // A running task shows frames only while it waits, not while its coroutine runs a
+        // slice (between two sleeps): ask until one answer has them, and keep that answer
+        // (QTRY would ask again, and could catch it in a slice).
+        QList<std::shared_ptr<const CoroutineStack>> stacks;
+        auto askUntilItWaits = [&](const QList<TaskId> &asked, int waiting) {
+            return QTest::qWaitFor([&] {
+                stacks = engine.liveStacks(asked);
+                return stacks.size() == 2 && hasFrames(stacks[waiting]);
+            }, 10000);
+        };
+        QVERIFY(askUntilItWaits({ids[6], ids[0]}, 1));
+        QVERIFY(!stacks[0]);
         const auto found = engine.tasks({ids[6], TaskId(999999), ids[0]});
         QCOMPARE(found.size(), 3);
         QVERIFY(found[0] && found[0]->id == ids[6] && found[0]->state == TaskState::Pending);
         QVERIFY(!found[1]);
         QVERIFY(found[2] && found[2]->state == TaskState::Running);
-        // Asked while its coroutine runs a slice (between two sleeps), a task has no
-        // frames to show yet: ask until it waits, as above.
-        auto stacks = engine.liveStacks({ids[0], ids[6]});
-        QTRY_VERIFY((stacks = engine.liveStacks({ids[0], ids[6]}),
-                     stacks.size() == 2 && hasFrames(stacks[0])));
+        QVERIFY(askUntilItWaits({ids[0], ids[6]}, 0)); // in the order asked
         QVERIFY(!stacks[1]);
         engine.setGroupLimit("net", 3);
         QTRY_COMPARE(engine.liveCounts().running, 7);

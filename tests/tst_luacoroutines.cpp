@@ -6,6 +6,7 @@
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
+#include <QFile>
 #include <QTest>
 
 class tst_LuaCoroutines : public QObject
@@ -433,12 +434,20 @@ private Q_SLOTS:
     {
         ScriptDir dir;
         Engine engine;
+        // It spins until the test opens the gate: the blocking state lasts as long as the
+        // test needs to see it, however loaded the machine.
+        const QString gate = dir.path() + "/gate";
         const TaskId id = engine.submit(dir.spec(
-            "busy.lua", "log('go')\nlocal t = os.clock()\n"
-                        "while os.clock() - t < 0.6 do end\nreturn 1\n"));
-        QTRY_VERIFY(engine.liveStack(id)
-                    && engine.liveStack(id)->awaiting.startsWith("nothing: blocking"));
-        QCOMPARE(engine.liveStack(id)->frames.value(0).line, 3);
+            "busy.lua", "log('go')\nlocal gate = '" + gate.toUtf8() + "'\n"
+                        "while not io.open(gate) do end\nreturn 1\n"));
+        // One sample, kept: the stack is read where it was seen blocking.
+        std::shared_ptr<const CoroutineStack> stack;
+        QVERIFY(QTest::qWaitFor([&] {
+            stack = engine.liveStack(id);
+            return stack && stack->awaiting.startsWith("nothing: blocking");
+        }, 10000));
+        QCOMPARE(stack->frames.value(0).line, 3);
+        QVERIFY(QFile(gate).open(QIODevice::WriteOnly));
         QTRY_COMPARE(stateOf(engine, id), TaskState::Succeeded);
         const QStringList log = engine.log(id);
         QCOMPARE(log.size(), 2);
