@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <atomic>
 #include <mutex>
+#include <thread>
 #include <unordered_set>
 #include <vector>
 
@@ -19,6 +20,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sched.h>
+#include <sys/eventfd.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/resource.h>
@@ -160,6 +162,91 @@ Orphans &orphans()
     return instance;
 }
 
+// Reaps, off the engine threads, what ChildProcess kills but cannot wait for: escaped
+// processes killEscaped() did not see die within its wait (a loaded machine), and members
+// of a killed group that die after their leader and so come to us as orphans. A thread of
+// its own waits on the pidfds it is given, and for a few seconds after each kick() also
+// sweeps every 100 ms, so no zombie of ours is left for good. Created on first use and
+// never destroyed (it may still wait while the process exits). Any thread may call it.
+class LateReaper
+{
+public:
+    static LateReaper &instance()
+    {
+        static LateReaper *reaper = new LateReaper; // outlives static destruction
+        return *reaper;
+    }
+
+    // Takes `pidfd` over: closed once its process has exited and been reaped.
+    void add(int pidfd)
+    {
+        {
+            const std::lock_guard lock(m_mutex);
+            m_added.push_back(pidfd);
+        }
+        kick();
+    }
+
+    // Processes may be dying: sweep for a while.
+    void kick()
+    {
+        m_sweepUntilNs.store(steadyNowNs() + SweepNs);
+        const quint64 one = 1;
+        while (write(m_wake, &one, sizeof one) < 0 && errno == EINTR) {
+        }
+    }
+
+private:
+    static constexpr qint64 SweepNs = qint64(5) * 1000000000;
+    static constexpr int SweepEveryMs = 100;
+
+    LateReaper()
+    {
+        m_wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        std::thread([this] { run(); }).detach();
+    }
+
+    void run()
+    {
+        std::vector<pollfd> fds{pollfd{m_wake, POLLIN, 0}};
+        while (true) {
+            const bool sweeping = steadyNowNs() < m_sweepUntilNs.load();
+            const int ready = poll(fds.data(), nfds_t(fds.size()), sweeping ? SweepEveryMs : -1);
+            if (ready < 0) {
+                if (errno == EINTR)
+                    continue;
+                return;
+            }
+            if (fds[0].revents) {
+                quint64 count;
+                while (read(m_wake, &count, sizeof count) > 0) {
+                }
+                const std::lock_guard lock(m_mutex);
+                for (int fd : m_added)
+                    fds.push_back(pollfd{fd, POLLIN, 0});
+                m_added.clear();
+            }
+            const auto died = std::remove_if(fds.begin() + 1, fds.end(), [](const pollfd &p) {
+                if (!p.revents)
+                    return false;
+                close(p.fd);
+                return true;
+            });
+            const bool someDied = died != fds.end();
+            fds.erase(died, fds.end());
+            if (someDied || ready == 0)
+                ChildProcess::reapOrphans();
+            for (pollfd &p : fds)
+                p.revents = 0;
+        }
+    }
+
+    int m_wake = -1;
+    std::atomic<qint64> m_sweepUntilNs{0};
+    std::mutex m_mutex;
+    std::vector<int> m_added;
+};
+
 // Makes this process a child subreaper, once: orphans of our descendants come to us.
 void becomeSubreaper()
 {
@@ -192,6 +279,7 @@ ChildProcess::~ChildProcess()
     if (m_pid > 0 && !m_reaped) {
         kill(-m_pid, SIGKILL);
         reap();
+        LateReaper::instance().kick(); // the group's members die after it, orphaned to us
     }
     closeFd(m_pidFd);
     closeFd(m_stdout);
@@ -429,10 +517,14 @@ void ChildProcess::killEscaped()
             while (poll(&d, 1, int(qMax<qint64>(0, (until - steadyNowNs()) / 1000000))) < 0
                    && errno == EINTR) {
             }
-            close(d.fd);
+            if (d.revents)
+                close(d.fd);
+            else
+                LateReaper::instance().add(d.fd); // dies later: reaped then
         }
     }
     reapOrphans();
+    LateReaper::instance().kick(); // what it killed may die orphaned to us after this
 }
 
 // Reaps our zombie children outside our process group or session: orphans from the
