@@ -2,9 +2,6 @@
 
 #include "deadline.h"
 
-#include "lua/luahost.h"
-#include "lua/luatask.h"
-#include "process/processtask.h"
 #include "workqueue.h"
 
 #include <QDateTime>
@@ -31,10 +28,11 @@ QString formatDuration(qint64 ms)
 
 } // namespace
 
-Dispatcher::Dispatcher(QThreadPool *pool, const Settings &settings)
+Dispatcher::Dispatcher(QThreadPool *pool, const Settings &settings,
+                       std::shared_ptr<RunFactory> runs)
     : m_settings(settings)
     , m_work(std::make_unique<WorkQueue>(pool, this))
-    , m_luaHosts(std::make_unique<LuaHostPool>())
+    , m_runFactory(std::move(runs))
     , m_timer(this)
     , m_publishTimer(this)
     , m_pokeTimer(this)
@@ -52,7 +50,7 @@ Dispatcher::Dispatcher(QThreadPool *pool, const Settings &settings)
 
 Dispatcher::~Dispatcher()
 {
-    // Runs go first: they hand their Lua hosts back to the pool.
+    // Runs go first: they may hand things back to their factory (Lua hosts to its pool).
     for (auto &[id, task] : m_tasks)
         TaskRun::retire(std::move(task.run));
     for (auto &run : m_graveyard)
@@ -66,7 +64,7 @@ int Dispatcher::stuckWorkers() const
 
 RunServices Dispatcher::services()
 {
-    return RunServices{m_timers, *m_work, *this, m_settings.defaultMemoryLimit};
+    return RunServices{m_timers, *m_work, *this};
 }
 
 Dispatcher::Task *Dispatcher::find(TaskId id)
@@ -227,7 +225,7 @@ void Dispatcher::startTask(Task &task)
                                              requestCancel(*t, CancelReason::Timeout);
                                          });
     }
-    task.run = makeRun(task);
+    task.run = m_runFactory->create(task.id, task.spec, task.attempt, services());
     task.livePrev = nullptr;
     task.liveNext = m_liveRuns;
     if (m_liveRuns)
@@ -236,13 +234,6 @@ void Dispatcher::startTask(Task &task)
     if (!m_pokeTimer.isActive())
         m_pokeTimer.start();
     task.run->start();
-}
-
-std::unique_ptr<TaskRun> Dispatcher::makeRun(Task &task)
-{
-    if (task.spec->kind == ScriptKind::Process)
-        return std::make_unique<ProcessTask>(task.id, task.spec, task.attempt, services());
-    return std::make_unique<LuaTask>(task.id, task.spec, task.attempt, services(), *m_luaHosts);
 }
 
 // ---- cancelling ----

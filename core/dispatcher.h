@@ -3,6 +3,7 @@
 #include "concurrencylimit.h"
 #include "enginejournal.h"
 #include "logbuffer.h"
+#include "runfactory.h"
 #include "taskqueue.h"
 #include "taskrun.h"
 #include "tasksnapshot.h"
@@ -17,7 +18,6 @@
 #include <unordered_map>
 #include <vector>
 
-class LuaHostPool;
 class QSemaphore;
 class QThreadPool;
 class WorkQueue;
@@ -34,12 +34,12 @@ public:
         int maxRunning = 16;
         qint64 gracePeriodMs = 5000;
         int publishIntervalMs = 100;
-        qint64 defaultMemoryLimit = qint64(1) << 30;
         qint64 logBytesPerTask = LogBuffer::DefaultMaxBytes; // each task's log, head and tail
         qint64 logBytesTotal = qint64(256) << 20; // all logs: finished ones trimmed past it
     };
 
-    Dispatcher(QThreadPool *pool, const Settings &settings);
+    // `runs` makes every run (the engine passes one that picks by script kind).
+    Dispatcher(QThreadPool *pool, const Settings &settings, std::shared_ptr<RunFactory> runs);
     ~Dispatcher() override;
 
     void submit(const QList<TaskId> &ids, const QList<std::shared_ptr<const TaskSpec>> &specs);
@@ -124,7 +124,6 @@ private:
     const Task *find(TaskId id) const;
     void schedule();
     void startTask(Task &task);
-    std::unique_ptr<TaskRun> makeRun(Task &task);
     void requestCancel(Task &task, CancelReason reason);
     void cancelTask(Task &task);
     void graceExpired(TaskId id, int attempt, bool stopped);
@@ -148,7 +147,7 @@ private:
     Settings m_settings;
     EngineJournal *m_journal = nullptr;
     std::unique_ptr<WorkQueue> m_work;
-    std::unique_ptr<LuaHostPool> m_luaHosts;
+    std::shared_ptr<RunFactory> m_runFactory;
     std::unordered_map<TaskId, Task> m_tasks;
     TaskQueue m_queue;
     ConcurrencyLimit m_limit;

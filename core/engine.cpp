@@ -1,6 +1,8 @@
 #include "engine.h"
 
 #include "dispatcher.h"
+#include "lua/luarunfactory.h"
+#include "process/processrunfactory.h"
 
 #include <QSemaphore>
 #include <QThread>
@@ -25,13 +27,19 @@ Engine::Engine(const Options &options, QObject *parent)
     settings.maxRunning = options.maxRunning;
     settings.gracePeriodMs = options.gracePeriodMs;
     settings.publishIntervalMs = options.publishIntervalMs;
-    settings.defaultMemoryLimit = options.defaultMemoryLimit;
     settings.logBytesPerTask = options.logBytesPerTask;
     settings.logBytesTotal = options.logBytesTotal;
 
     m_thread = new QThread;
     m_thread->setObjectName(QStringLiteral("taskdeck-engine"));
-    m_dispatcher = new Dispatcher(m_pool, settings);
+    std::shared_ptr<RunFactory> runs = options.runFactory;
+    if (!runs) {
+        auto byKind = std::make_shared<RunFactoryByKind>();
+        byKind->add(ScriptKind::Lua, std::make_unique<LuaRunFactory>(options.defaultMemoryLimit));
+        byKind->add(ScriptKind::Process, std::make_unique<ProcessRunFactory>());
+        runs = std::move(byKind);
+    }
+    m_dispatcher = new Dispatcher(m_pool, settings, std::move(runs));
     m_dispatcher->moveToThread(m_thread);
     connect(m_dispatcher, &Dispatcher::published, this, [this](const EngineUpdate &update) {
         m_counts = update.counts;

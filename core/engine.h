@@ -1,6 +1,7 @@
 #pragma once
 
 #include "enginejournal.h"
+#include "runfactory.h"
 #include "tasksnapshot.h"
 
 #include <QObject>
@@ -33,6 +34,8 @@ public:
         qint64 defaultMemoryLimit = qint64(1) << 30; // Lua tasks without @memory
         qint64 logBytesPerTask = qint64(1) << 20;  // each task's log keeps its head and tail
         qint64 logBytesTotal = qint64(256) << 20;  // finished tasks' logs trimmed past it
+        // Makes every run instead of the default kinds (Lua, process): a test's fake.
+        std::shared_ptr<RunFactory> runFactory = nullptr;
     };
 
     explicit Engine(QObject *parent = nullptr);

@@ -38,7 +38,6 @@ struct RunServices
     TimerHeap &timers;
     WorkQueue &work;
     RunObserver &observer;
-    qint64 defaultMemoryLimit;
 };
 
 // One attempt of one task (a Lua coroutine tree, or a process group). Created, driven

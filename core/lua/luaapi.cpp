@@ -1648,7 +1648,7 @@ int LuaTask::httpCall(lua_State *L, const QByteArray &method, const QString &url
     // default), never more than the task's memory cap, which then counts it again.
     const LuaTask *task = context(L)->task;
     const qint64 memory = task->m_spec->memoryBytes > 0 ? task->m_spec->memoryBytes
-                                                        : task->m_services.defaultMemoryLimit;
+                                                        : task->m_defaultMemoryLimit;
     request->maxBody = qMin(request->maxBody, memory);
     if (!lua_isnoneornil(L, opts)) {
         if (lua_getfield(L, opts, "max_body") != LUA_TNIL) {

@@ -44,12 +44,13 @@ bool luaIsCancelMarker(lua_State *L, int index);
 QString luaMarkerText(lua_State *L, int index);
 
 LuaTask::LuaTask(TaskId id, std::shared_ptr<const TaskSpec> spec, int attempt,
-                 const RunServices &services, LuaHostPool &pool)
+                 const RunServices &services, LuaHostPool &pool, qint64 defaultMemoryLimit)
     : m_id(id)
     , m_spec(std::move(spec))
     , m_attempt(attempt)
     , m_services(services)
     , m_pool(pool)
+    , m_defaultMemoryLimit(defaultMemoryLimit)
 {
     m_outside.task = this;
 }
@@ -400,7 +401,7 @@ bool LuaTask::begin()
     if (auto install = g_extraApi.load())
         install(L);
     m_host->setTaskLimit(size_t(m_spec->memoryBytes > 0 ? m_spec->memoryBytes
-                                                        : m_services.defaultMemoryLimit));
+                                                        : m_defaultMemoryLimit));
     *static_cast<Coroutine **>(lua_getextraspace(L)) = &m_outside;
 
     // A task's globals: its own table, falling back to the host's.
@@ -558,7 +559,7 @@ void LuaTask::ended(Coroutine *co, int status, int nresults)
             LuaJsonBudget budget;
             budget.maxBytes = qMin(budget.maxBytes, m_spec->memoryBytes > 0
                                                         ? m_spec->memoryBytes
-                                                        : m_services.defaultMemoryLimit);
+                                                        : m_defaultMemoryLimit);
             budget.cancel = &m_cancelLevel;
             QString error;
             const QJsonValue result = luaResultsToJson(co->L, lua_gettop(co->L) - nresults + 1,
@@ -629,7 +630,7 @@ QString LuaTask::errorText(lua_State *L, int status, int index) const
 {
     if (status == LUA_ERRMEM && m_host && m_host->limitHit()) {
         const qint64 limit = m_spec->memoryBytes > 0 ? m_spec->memoryBytes
-                                                     : m_services.defaultMemoryLimit;
+                                                     : m_defaultMemoryLimit;
         return limit < 1024 ? QStringLiteral("memory limit exceeded (%1 bytes)").arg(limit)
                             : QStringLiteral("memory limit exceeded (%1 KiB)").arg(limit / 1024);
     }

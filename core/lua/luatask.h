@@ -82,7 +82,7 @@ class LuaTask final : public TaskRun, public WorkItem
 {
 public:
     LuaTask(TaskId id, std::shared_ptr<const TaskSpec> spec, int attempt,
-            const RunServices &services, LuaHostPool &pool);
+            const RunServices &services, LuaHostPool &pool, qint64 defaultMemoryLimit);
     ~LuaTask() override;
 
     // TaskRun, engine thread
@@ -214,6 +214,7 @@ private:
     const int m_attempt;
     RunServices m_services;
     LuaHostPool &m_pool;
+    const qint64 m_defaultMemoryLimit; // for a task without @memory
     // 1: cancel requested, 2: stop now, 3: given up (its worker thread was abandoned:
     // the slice running there must not touch the task's state, its host or the engine)
     std::atomic<int> m_cancelLevel{0};
