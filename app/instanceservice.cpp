@@ -125,7 +125,8 @@ QJsonObject InstanceService::ps(const InstanceProtocol::Request &request) const
         }
     }
     const QList<std::shared_ptr<const CoroutineStack>> stacks =
-        running.isEmpty() ? QList<std::shared_ptr<const CoroutineStack>>() : m_engine->liveStacks(running);
+        running.isEmpty() ? QList<std::shared_ptr<const CoroutineStack>>()
+                          : m_engine->liveStacks(running);
     const QStringList reasons = pending.isEmpty() ? QStringList() : m_engine->waitReasons(pending);
     qsizetype nextRunning = 0;
     qsizetype nextPending = 0;

@@ -195,11 +195,12 @@ int runDashboard(QApplication &app)
     for (const QString &group : std::as_const(recovery.interruptedGroups))
         window.setGroupPaused(group, true);
     if (recovery.interrupted > 0)
-        window.showNotice(QObject::tr("%n task(s) were running when Taskdeck last stopped and "
-                                      "are marked interrupted; their groups (%1) are paused: resume them in "
-                                      "Limits, or select the tasks and Re-run them.",
-                                      nullptr, recovery.interrupted)
-                              .arg(recovery.interruptedGroups.join(QStringLiteral(", "))));
+        window.showNotice(
+            QObject::tr("%n task(s) were running when Taskdeck last stopped and "
+                        "are marked interrupted; their groups (%1) are paused: resume them in "
+                        "Limits, or select the tasks and Re-run them.",
+                        nullptr, recovery.interrupted)
+                .arg(recovery.interruptedGroups.join(QStringLiteral(", "))));
     window.submitFiles(files);
 
     InstanceService service(

@@ -246,10 +246,13 @@ void RunCommand::report(const TaskSnapshot &task)
     if (task.state == TaskState::Succeeded) {
         if (!task.result.isNull() && !task.result.isUndefined()) {
             const QJsonValue r = task.result;
-            const QString text = r.isString() ? r.toString()
-                                 : r.isArray() ? QString::fromUtf8(QJsonDocument(r.toArray()).toJson(QJsonDocument::Compact))
-                                 : r.isObject() ? QString::fromUtf8(QJsonDocument(r.toObject()).toJson(QJsonDocument::Compact))
-                                 : r.toVariant().toString();
+            const QString text =
+                r.isString() ? r.toString()
+                : r.isArray()
+                    ? QString::fromUtf8(QJsonDocument(r.toArray()).toJson(QJsonDocument::Compact))
+                : r.isObject()
+                    ? QString::fromUtf8(QJsonDocument(r.toObject()).toJson(QJsonDocument::Compact))
+                    : r.toVariant().toString();
             line += QStringLiteral(" => %1").arg(oneLine(text));
         }
     } else if (!task.error.isEmpty()) {

@@ -215,15 +215,14 @@ void Dispatcher::startTask(Task &task)
     if (task.spec->timeoutMs > 0) {
         const TaskId id = task.id;
         const int attempt = task.attempt;
-        task.timeoutTimer = m_timers.add(deadlineAfterMs(task.spec->timeoutMs),
-                                         [this, id, attempt] {
-                                             Task *t = find(id);
-                                             if (!t || t->state != TaskState::Running
-                                                 || t->attempt != attempt)
-                                                 return;
-                                             t->timeoutTimer = 0;
-                                             requestCancel(*t, CancelReason::Timeout);
-                                         });
+        task.timeoutTimer =
+            m_timers.add(deadlineAfterMs(task.spec->timeoutMs), [this, id, attempt] {
+                Task *t = find(id);
+                if (!t || t->state != TaskState::Running || t->attempt != attempt)
+                    return;
+                t->timeoutTimer = 0;
+                requestCancel(*t, CancelReason::Timeout);
+            });
     }
     task.run = m_runFactory->create(task.id, task.spec, task.attempt, services());
     task.livePrev = nullptr;
@@ -344,8 +343,8 @@ void Dispatcher::runFinished(TaskId id, RunOutcome outcome)
         task.error = (task.cancelReason == CancelReason::Timeout
                           ? QStringLiteral("timed out after %1, then ")
                                 .arg(formatDuration(task.spec->timeoutMs))
-                          : QStringLiteral("cancelled, then "))
-                     + outcome.error;
+                          : QStringLiteral("cancelled, then ")) +
+                     outcome.error;
         finishTask(task, TaskState::Failed);
         schedule();
         checkShutdown();
@@ -744,7 +743,10 @@ QString Dispatcher::waitReason(TaskId id, const std::function<int(TaskId)> &posi
     if (m_queue.isGroupPaused(group))
         return QStringLiteral("group %1 is paused").arg(group);
     if (const int limit = m_limit.groupLimit(group); limit > 0 && m_limit.running(group) >= limit)
-        return QStringLiteral("group %1: %2/%3 running").arg(group).arg(m_limit.running(group)).arg(limit);
+        return QStringLiteral("group %1: %2/%3 running")
+            .arg(group)
+            .arg(m_limit.running(group))
+            .arg(limit);
     if (m_limit.running() >= m_limit.maxRunning())
         return QStringLiteral("all %1 slots running; #%2 in the queue")
             .arg(m_limit.maxRunning())
@@ -769,10 +771,9 @@ void Dispatcher::shutdown(QSemaphore *done)
             continue;
         // A run still there after a grace period is stuck where it cannot be stopped.
         m_timers.cancel(task.graceTimer);
-        task.graceTimer = m_timers.add(deadlineAfterMs(m_settings.gracePeriodMs),
-                                       [this, id = task.id, attempt = task.attempt] {
-                                           graceExpired(id, attempt, true);
-                                       });
+        task.graceTimer = m_timers.add(
+            deadlineAfterMs(m_settings.gracePeriodMs),
+            [this, id = task.id, attempt = task.attempt] { graceExpired(id, attempt, true); });
         task.run->stop();
     }
     checkShutdown();

@@ -153,10 +153,10 @@ private:
     ConcurrencyLimit m_limit;
     TimerHeap m_timers;
     // Children, so that they move to the engine thread with the dispatcher.
-    QTimer m_timer;        // armed for m_timers' next deadline
+    QTimer m_timer; // armed for m_timers' next deadline
     qint64 m_timerArmedFor = -1;
-    QTimer m_publishTimer; // batches changes
-    QTimer m_pokeTimer;    // looks in on running tasks every 50 ms
+    QTimer m_publishTimer;      // batches changes
+    QTimer m_pokeTimer;         // looks in on running tasks every 50 ms
     Task *m_liveRuns = nullptr; // head of the tasks that have a run (no allocation)
     std::vector<TaskId> m_dirty;
     QHash<TaskId, QStringList> m_newLogs;

@@ -12,7 +12,8 @@
 
 Engine::Engine(QObject *parent)
     : Engine(Options(), parent)
-{}
+{
+}
 
 Engine::Engine(const Options &options, QObject *parent)
     : QObject(parent)
@@ -70,24 +71,22 @@ Engine::~Engine()
         return;
     }
     m_pool->waitForDone();
-    QMetaObject::invokeMethod(m_dispatcher, [d = m_dispatcher] { delete d; },
-                              Qt::BlockingQueuedConnection);
+    QMetaObject::invokeMethod(
+        m_dispatcher, [d = m_dispatcher] { delete d; }, Qt::BlockingQueuedConnection);
     m_thread->quit();
     m_thread->wait();
     delete m_thread;
     delete m_pool;
 }
 
-template<typename F>
-void Engine::post(F &&request)
+template <typename F> void Engine::post(F &&request)
 {
     QMetaObject::invokeMethod(
         m_dispatcher, [d = m_dispatcher, r = std::forward<F>(request)]() mutable { r(d); },
         Qt::QueuedConnection);
 }
 
-template<typename F>
-auto Engine::query(F &&request) const
+template <typename F> auto Engine::query(F &&request) const
 {
     Q_ASSERT(QThread::currentThread() != m_thread);
     std::invoke_result_t<F, Dispatcher *> result;

@@ -32,8 +32,8 @@ public:
         qint64 gracePeriodMs = 5000;
         int publishIntervalMs = 100;
         qint64 defaultMemoryLimit = qint64(1) << 30; // Lua tasks without @memory
-        qint64 logBytesPerTask = qint64(1) << 20;  // each task's log keeps its head and tail
-        qint64 logBytesTotal = qint64(256) << 20;  // finished tasks' logs trimmed past it
+        qint64 logBytesPerTask = qint64(1) << 20;    // each task's log keeps its head and tail
+        qint64 logBytesTotal = qint64(256) << 20;    // finished tasks' logs trimmed past it
         // Makes every run instead of the default kinds (Lua, process): a test's fake.
         std::shared_ptr<RunFactory> runFactory = nullptr;
     };
@@ -100,10 +100,8 @@ Q_SIGNALS:
     void updated(const EngineUpdate &update);
 
 private:
-    template<typename F>
-    void post(F &&request);
-    template<typename F>
-    auto query(F &&request) const;
+    template <typename F> void post(F &&request);
+    template <typename F> auto query(F &&request) const;
 
     QThreadPool *m_pool = nullptr; // leaked on purpose if a worker never comes back
     QThread *m_thread = nullptr;

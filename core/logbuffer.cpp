@@ -24,8 +24,8 @@ void LogBuffer::append(const QString &line)
 
 void LogBuffer::trimTail()
 {
-    while (!m_tail.empty()
-           && (qsizetype(m_tail.size()) > m_tailMax || m_headBytes + m_tailBytes > m_maxBytes)) {
+    while (!m_tail.empty() &&
+           (qsizetype(m_tail.size()) > m_tailMax || m_headBytes + m_tailBytes > m_maxBytes)) {
         m_tailBytes -= cost(m_tail.front());
         m_tail.pop_front();
         ++m_dropped;

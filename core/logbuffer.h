@@ -18,7 +18,8 @@ public:
         : m_maxBytes(qMax<qint64>(maxBytes, 2 * MinLineCost))
         , m_headMax(head)
         , m_tailMax(tail)
-    {}
+    {
+    }
 
     void append(const QString &line);
     QStringList lines() const;

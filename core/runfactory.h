@@ -25,8 +25,8 @@ public:
     {
         m_factories[kind] = std::move(factory);
     }
-    std::unique_ptr<TaskRun> create(TaskId id, std::shared_ptr<const TaskSpec> spec,
-                                    int attempt, const RunServices &services) override
+    std::unique_ptr<TaskRun> create(TaskId id, std::shared_ptr<const TaskSpec> spec, int attempt,
+                                    const RunServices &services) override
     {
         const ScriptKind kind = spec->kind;
         return m_factories.at(kind)->create(id, std::move(spec), attempt, services);

@@ -38,8 +38,7 @@ void SubmitOverrides::applyTo(TaskSpec &spec) const
         spec.memoryBytes = *memoryBytes;
     for (const auto &arg : args) {
         auto same = [&](const auto &a) { return a.first == arg.first; };
-        spec.args.erase(std::remove_if(spec.args.begin(), spec.args.end(), same),
-                        spec.args.end());
+        spec.args.erase(std::remove_if(spec.args.begin(), spec.args.end(), same), spec.args.end());
         spec.args.append(arg);
     }
 }
@@ -67,8 +66,10 @@ std::optional<qint64> ScriptLoader::parseSize(const QString &text)
         return std::nullopt;
     const double value = match.captured(1).toDouble();
     const QString unit = match.captured(2);
-    const double scale = unit == u"B" ? 1 : unit == u"KiB" ? 1024.0
-                         : unit == u"MiB" ? 1024.0 * 1024 : 1024.0 * 1024 * 1024;
+    const double scale = unit == u"B"     ? 1
+                         : unit == u"KiB" ? 1024.0
+                         : unit == u"MiB" ? 1024.0 * 1024
+                                          : 1024.0 * 1024 * 1024;
     const double bytes = value * scale;
     if (!std::isfinite(bytes) || bytes < 1 || bytes > 1e15)
         return std::nullopt;
@@ -171,10 +172,10 @@ ScriptLoader::Result ScriptLoader::load(const QString &path)
         auto bad = [&](const QString &reason) {
             return Result{std::nullopt, errorAt(path, lineNo, reason)};
         };
-        static const QStringList known = {
-            QStringLiteral("name"),    QStringLiteral("priority"), QStringLiteral("group"),
-            QStringLiteral("timeout"), QStringLiteral("retries"),  QStringLiteral("retry-delay"),
-            QStringLiteral("memory"),  QStringLiteral("arg")};
+        static const QStringList known = {QStringLiteral("name"),    QStringLiteral("priority"),
+                                          QStringLiteral("group"),   QStringLiteral("timeout"),
+                                          QStringLiteral("retries"), QStringLiteral("retry-delay"),
+                                          QStringLiteral("memory"),  QStringLiteral("arg")};
         if (!known.contains(key))
             return bad(QStringLiteral("unknown directive @%1 (known: @%2)")
                            .arg(key, known.join(QStringLiteral(", @"))));
@@ -211,8 +212,8 @@ ScriptLoader::Result ScriptLoader::load(const QString &path)
             bool ok = false;
             const int n = value.toInt(&ok);
             if (!ok || n < 0)
-                return bad(QStringLiteral("@retries must be an integer >= 0, not \"%1\"")
-                               .arg(value));
+                return bad(
+                    QStringLiteral("@retries must be an integer >= 0, not \"%1\"").arg(value));
             spec.retries = n;
         } else if (key == u"memory") {
             const auto bytes = parseSize(value);
@@ -221,8 +222,7 @@ ScriptLoader::Result ScriptLoader::load(const QString &path)
                                           "not \"%1\"")
                                .arg(value));
             if (*bytes < MinMemoryBytes)
-                return bad(
-                    QStringLiteral("@memory must be at least 64KiB, not \"%1\"").arg(value));
+                return bad(QStringLiteral("@memory must be at least 64KiB, not \"%1\"").arg(value));
             spec.memoryBytes = *bytes;
         } else if (key == u"arg") {
             const auto arg = parseArg(value);

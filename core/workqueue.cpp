@@ -92,8 +92,8 @@ void WorkQueue::drain()
             lock.unlock();
             m_pool->reserveThread();
             m_stuck.fetch_sub(1);
-            QMetaObject::invokeMethod(this, [item] { item->abandonedRunReturned(); },
-                                      Qt::QueuedConnection);
+            QMetaObject::invokeMethod(
+                this, [item] { item->abandonedRunReturned(); }, Qt::QueuedConnection);
             return;
         }
         m_completed.push_back(item);
@@ -110,9 +110,8 @@ bool WorkQueue::abandon(WorkItem *item)
     bool startDrainer = false;
     {
         QMutexLocker lock(&m_mutex);
-        auto it = std::find_if(m_running.begin(), m_running.end(), [item](Running *r) {
-            return r->item == item && !r->abandoned;
-        });
+        auto it = std::find_if(m_running.begin(), m_running.end(),
+                               [item](Running *r) { return r->item == item && !r->abandoned; });
         if (it == m_running.end())
             return false;
         (*it)->abandoned = true;
@@ -154,8 +153,7 @@ void WorkQueue::deliverCompleted()
             if (m_completed.empty())
                 m_deliveryPosted = false;
             else
-                QMetaObject::invokeMethod(this, &WorkQueue::deliverCompleted,
-                                          Qt::QueuedConnection);
+                QMetaObject::invokeMethod(this, &WorkQueue::deliverCompleted, Qt::QueuedConnection);
             return;
         }
     }

@@ -67,6 +67,6 @@ private:
     QTimer m_starved; // checks, while work waits, whether it waits too long
     int m_drainers = 0;
     std::vector<WorkItem *> m_completed;
-    bool m_deliveryPosted = false;         // a deliverCompleted() call is on its way
+    bool m_deliveryPosted = false;        // a deliverCompleted() call is on its way
     std::vector<WorkItem *> m_delivering; // engine thread only
 };

@@ -53,18 +53,18 @@ QByteArray compact(const QJsonValue &value)
     return QJsonDocument(QJsonArray{value}).toJson(QJsonDocument::Compact);
 }
 
-const QByteArray hostileScript =
-    "-- @name \x1b]0;owned\x07\x1b[2Jevil\xc2\x9b" "31m\n"
-    "print('\\27[2J\\rlog\\8hidden')\n"
-    "error('\\27[31mred\\r\\27[Kgone\\194\\155x', 0)\n";
+const QByteArray hostileScript = "-- @name \x1b]0;owned\x07\x1b[2Jevil\xc2\x9b"
+                                 "31m\n"
+                                 "print('\\27[2J\\rlog\\8hidden')\n"
+                                 "error('\\27[31mred\\r\\27[Kgone\\194\\155x', 0)\n";
 
 // True when `bytes` hold no control character a terminal obeys (but newlines and tabs).
 bool terminalSafe(const QByteArray &bytes)
 {
     const QString text = QString::fromUtf8(bytes);
     for (QChar c : text)
-        if ((c.unicode() < 0x20 && c != u'\n' && c != u'\t')
-            || (c.unicode() >= 0x7f && c.unicode() <= 0x9f))
+        if ((c.unicode() < 0x20 && c != u'\n' && c != u'\t') ||
+            (c.unicode() >= 0x7f && c.unicode() <= 0x9f))
             return false;
     return true;
 }
@@ -502,8 +502,7 @@ void tst_Cli::controlCharactersOfATaskAreShownNotObeyed()
     QCOMPARE(r.exitCode, 1);
     QVERIFY2(terminalSafe(r.out), r.out.toPercentEncoding().constData());
     QVERIFY2(terminalSafe(r.err), r.err.toPercentEncoding().constData());
-    QVERIFY2(r.out.contains("\\x1b]0;owned\\x07\\x1b[2Jevil\\u009b31m"),
-             qPrintable(r.describe()));
+    QVERIFY2(r.out.contains("\\x1b]0;owned\\x07\\x1b[2Jevil\\u009b31m"), qPrintable(r.describe()));
     QVERIFY2(r.out.contains("\\x1b[2J\\x0dlog\\x08hidden"), qPrintable(r.describe()));
     QVERIFY2(r.out.contains("\\x1b[31mred\\x0d\\x1b[Kgone\\u009bx"), qPrintable(r.describe()));
     // --json needs no escaping of its own: its encoder escapes control characters.

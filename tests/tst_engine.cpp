@@ -71,9 +71,9 @@ private Q_SLOTS:
         const TaskSpec base = dir.spec("t.lua", appendName(order));
         Engine engine(Engine::Options{.maxRunning = 1});
         engine.pause();
-        const QList<TaskId> ids = engine.submit(QList<TaskSpec>{
-            named(base, "a", 0), named(base, "b", 5), named(base, "c", 0), named(base, "d", 5),
-            named(base, "e", 1)});
+        const QList<TaskId> ids = engine.submit(
+            QList<TaskSpec>{named(base, "a", 0), named(base, "b", 5), named(base, "c", 0),
+                            named(base, "d", 5), named(base, "e", 1)});
         engine.resume();
         QTRY_VERIFY_WITH_TIMEOUT(allFinished(engine, ids), 10000);
         QCOMPARE(readLines(order), QStringList({"b", "d", "e", "a", "c"}));
@@ -103,12 +103,12 @@ private Q_SLOTS:
         const TaskSpec base = dir.spec("t.lua", appendName(order));
         Engine engine(Engine::Options{.maxRunning = 1});
         engine.pause();
-        const QList<TaskId> ids = engine.submit(QList<TaskSpec>{
-            named(base, "a"), named(base, "b"), named(base, "c"), named(base, "d"),
-            named(base, "e")});
-        engine.setPriority(ids[2], 10); // c first
-        engine.moveToTop(ids[4]);       // then e before it
-        engine.moveToBottom(ids[0]);    // a last
+        const QList<TaskId> ids =
+            engine.submit(QList<TaskSpec>{named(base, "a"), named(base, "b"), named(base, "c"),
+                                          named(base, "d"), named(base, "e")});
+        engine.setPriority(ids[2], 10);    // c first
+        engine.moveToTop(ids[4]);          // then e before it
+        engine.moveToBottom(ids[0]);       // a last
         engine.moveBefore(ids[3], ids[1]); // d before b
         engine.resume();
         QTRY_VERIFY_WITH_TIMEOUT(allFinished(engine, ids), 10000);
@@ -167,10 +167,12 @@ private Q_SLOTS:
         // (QTRY would ask again, and could catch it in a slice).
         QList<std::shared_ptr<const CoroutineStack>> stacks;
         auto askUntilItWaits = [&](const QList<TaskId> &asked, int waiting) {
-            return QTest::qWaitFor([&] {
-                stacks = engine.liveStacks(asked);
-                return stacks.size() == 2 && hasFrames(stacks[waiting]);
-            }, 10000);
+            return QTest::qWaitFor(
+                [&] {
+                    stacks = engine.liveStacks(asked);
+                    return stacks.size() == 2 && hasFrames(stacks[waiting]);
+                },
+                10000);
         };
         QVERIFY(askUntilItWaits({ids[6], ids[0]}, 1));
         QVERIFY(!stacks[0]);
@@ -342,10 +344,10 @@ private Q_SLOTS:
     void cleanupInPcallMayWaitAfterCancel()
     {
         ScriptDir dir;
-        const TaskSpec spec = dir.spec(
-            "cleanup.lua", "local ok, err = pcall(sleep, 30)\n"
-                           "log('caught', is_cancelled(err))\n"
-                           "sleep(0.05)\nlog('cleaned up')\nerror(err)\n");
+        const TaskSpec spec =
+            dir.spec("cleanup.lua", "local ok, err = pcall(sleep, 30)\n"
+                                    "log('caught', is_cancelled(err))\n"
+                                    "sleep(0.05)\nlog('cleaned up')\nerror(err)\n");
         Engine engine;
         const TaskId id = engine.submit(spec);
         QTRY_COMPARE(stateOf(engine, id), TaskState::Running);
@@ -358,8 +360,7 @@ private Q_SLOTS:
     void taskSwallowingCancellationIsStoppedAfterGrace()
     {
         ScriptDir dir;
-        const TaskSpec spec = dir.spec("stubborn.lua",
-                                       "while true do pcall(sleep, 30) end\n");
+        const TaskSpec spec = dir.spec("stubborn.lua", "while true do pcall(sleep, 30) end\n");
         Engine engine(Engine::Options{.gracePeriodMs = 300});
         const TaskId id = engine.submit(spec);
         QTRY_VERIFY(isSuspended(engine, id)); // in its first sleep
@@ -373,9 +374,9 @@ private Q_SLOTS:
     void cpuLoopSwallowingCancellationIsStoppedAfterGrace()
     {
         ScriptDir dir;
-        const TaskSpec spec = dir.spec("stubborn.lua",
-                                       "log('go')\n"
-                                       "while true do pcall(function() while true do end end) end\n");
+        const TaskSpec spec =
+            dir.spec("stubborn.lua", "log('go')\n"
+                                     "while true do pcall(function() while true do end end) end\n");
         Engine engine(Engine::Options{.gracePeriodMs = 300});
         const TaskId id = engine.submit(spec);
         QTRY_COMPARE(engine.log(id), QStringList{"go"});
@@ -560,9 +561,8 @@ private Q_SLOTS:
     void finishedTasksLogsAreTrimmedOldestFirstPastTheEnginesTotal()
     {
         ScriptDir dir;
-        Engine engine(Engine::Options{.maxRunning = 1,
-                                      .logBytesPerTask = 64 * 1024,
-                                      .logBytesTotal = 256 * 1024});
+        Engine engine(Engine::Options{
+            .maxRunning = 1, .logBytesPerTask = 64 * 1024, .logBytesTotal = 256 * 1024});
         const TaskSpec spec = dir.spec("chatty.lua", "local pad = ('x'):rep(1000)\n"
                                                      "for i = 1, 200 do print(i .. pad) end\n");
         QList<TaskId> ids;

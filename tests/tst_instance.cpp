@@ -95,8 +95,7 @@ private:
     QString psState(const QString &dataDir, qint64 id) const;
     // Starts a dashboard for `dataDir` and waits until it answers `ps`; with
     // `fileSizeLimit`, it cannot grow a file past so many bytes (a full disk).
-    std::unique_ptr<QProcess> startDashboard(const QString &dataDir,
-                                             const QStringList &files = {},
+    std::unique_ptr<QProcess> startDashboard(const QString &dataDir, const QStringList &files = {},
                                              qint64 fileSizeLimit = 0) const;
     // Ends it with SIGTERM; fails the test unless it exits cleanly (status 0).
     void stopDashboard(QProcess &dashboard) const;
@@ -801,7 +800,8 @@ void tst_Instance::psShowsControlCharactersOfATaskInsteadOfObeyingThem()
 {
     QTemporaryDir data;
     ScriptDir scripts;
-    const QString path = scripts.write("hostile.lua", "-- @name \x1b]0;owned\x07" "evil\n"
+    const QString path = scripts.write("hostile.lua", "-- @name \x1b]0;owned\x07"
+                                                      "evil\n"
                                                       "error('\\27[2Jred\\194\\155x', 0)\n");
     auto dashboard = startDashboard(data.path());
     QVERIFY(dashboard);
@@ -813,11 +813,10 @@ void tst_Instance::psShowsControlCharactersOfATaskInsteadOfObeyingThem()
     const Run table = run({"ps", "--stacks", "--data-dir", data.path()});
     QCOMPARE(table.exitCode, 0);
     const QString text = QString::fromUtf8(table.out);
-    QVERIFY2(!text.contains(QChar(0x1b)) && !text.contains(QChar(0x07))
-                 && !text.contains(QChar(0x9b)),
+    QVERIFY2(!text.contains(QChar(0x1b)) && !text.contains(QChar(0x07)) &&
+                 !text.contains(QChar(0x9b)),
              table.out.toPercentEncoding().constData());
-    QVERIFY2(text.contains(QStringLiteral("\\x1b]0;owned\\x07evil")),
-             qPrintable(table.describe()));
+    QVERIFY2(text.contains(QStringLiteral("\\x1b]0;owned\\x07evil")), qPrintable(table.describe()));
     QVERIFY2(text.contains(QStringLiteral("\\x1b[2Jred\\u009bx")), qPrintable(table.describe()));
     stopDashboard(*dashboard);
 }

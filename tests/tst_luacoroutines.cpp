@@ -3,10 +3,10 @@
 // cancellation rules, and the shapes of live stacks.
 #include "testsupport.h"
 
+#include <QFile>
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
-#include <QFile>
 #include <QTest>
 
 class tst_LuaCoroutines : public QObject
@@ -41,7 +41,8 @@ private Q_SLOTS:
         // spawn and handles (create_task, Task.*)
         row("spawn runs later, wait returns all results",
             "local order = {}\n"
-            "local h = spawn(function(a, b) order[#order+1] = 'child' return a + b, 'x' end, 2, 3)\n"
+            "local h = spawn(function(a, b) order[#order+1] = 'child' return a + b, 'x' end, 2, "
+            "3)\n"
             "order[#order+1] = 'parent'\n"
             "local s, x = h:wait()\n"
             "return {order, s, x, h:done(), h:cancelled()}",
@@ -97,7 +98,8 @@ private Q_SLOTS:
         // gather
         row("gather returns first values in order",
             "local hs = {}\n"
-            "for i = 1, 5 do hs[i] = spawn(function() sleep((6 - i) / 1000) return i * 10, 'ignored' end) end\n"
+            "for i = 1, 5 do hs[i] = spawn(function() sleep((6 - i) / 1000) return i * 10, "
+            "'ignored' end) end\n"
             "return gather(hs)",
             "[[10,20,30,40,50]]");
         row("gather takes handles as arguments too",
@@ -152,8 +154,7 @@ private Q_SLOTS:
             "[[false,true]]");
         // wait_for and shield
         row("wait_for returns the result in time",
-            "return wait_for(function(x) sleep(0.01) return x end, 1, 'ok')",
-            "[\"ok\"]");
+            "return wait_for(function(x) sleep(0.01) return x end, 1, 'ok')", "[\"ok\"]");
         row("wait_for on expiry cancels the target and raises a timeout",
             "local h = spawn(function() sleep(10) end)\n"
             "local ok, err = pcall(wait_for, h, 0.02)\n"
@@ -186,7 +187,8 @@ private Q_SLOTS:
         row("bounded queue blocks put until a get",
             "local q = Queue(1)\n"
             "local log = {}\n"
-            "local p = spawn(function() q:put('a') log[#log+1] = 'put a' q:put('b') log[#log+1] = 'put b' end)\n"
+            "local p = spawn(function() q:put('a') log[#log+1] = 'put a' q:put('b') log[#log+1] = "
+            "'put b' end)\n"
             "sleep(0.01)\n"
             "log[#log+1] = 'full ' .. tostring(q:full())\n"
             "log[#log+1] = 'got ' .. q:get()\n"
@@ -212,7 +214,8 @@ private Q_SLOTS:
             "local q = Queue()\n"
             "local seen = {}\n"
             "for i = 1, 3 do q:put(i) end\n"
-            "spawn(function() while true do local v = q:get() sleep(0.005) seen[#seen+1] = v q:task_done() end end)\n"
+            "spawn(function() while true do local v = q:get() sleep(0.005) seen[#seen+1] = v "
+            "q:task_done() end end)\n"
             "q:join()\n"
             "return seen",
             "[[1,2,3]]");
@@ -233,7 +236,8 @@ private Q_SLOTS:
         // Lock, Semaphore, Event
         row("lock serialises critical sections in FIFO order",
             "local lock, trace = Lock(), {}\n"
-            "local function w(n) lock:with(function() trace[#trace+1] = n sleep(0.005) trace[#trace+1] = n end) end\n"
+            "local function w(n) lock:with(function() trace[#trace+1] = n sleep(0.005) "
+            "trace[#trace+1] = n end) end\n"
             "gather(spawn(w, 1), spawn(w, 2), spawn(w, 3))\n"
             "return {trace, lock:locked()}",
             "[[[1,1,2,2,3,3],false]]");
@@ -260,7 +264,8 @@ private Q_SLOTS:
             "local sem, running, peak = Semaphore(2), 0, 0\n"
             "local hs = {}\n"
             "for i = 1, 6 do hs[i] = spawn(function() sem:with(function()\n"
-            "  running = running + 1 peak = math.max(peak, running) sleep(0.005) running = running - 1 end) end) end\n"
+            "  running = running + 1 peak = math.max(peak, running) sleep(0.005) running = running "
+            "- 1 end) end) end\n"
             "gather(hs)\n"
             "return {peak, sem:value()}",
             "[[2,2]]");
@@ -291,7 +296,8 @@ private Q_SLOTS:
             "[42]");
         row("main ending cancels its children, which clean up",
             "local flag = Event()\n"
-            "spawn(function() local ok, err = pcall(sleep, 10) log('child cleanup', is_cancelled(err)) end)\n"
+            "spawn(function() local ok, err = pcall(sleep, 10) log('child cleanup', "
+            "is_cancelled(err)) end)\n"
             "sleep(0.01)\n"
             "return 'main done'",
             "[\"main done\"]");
@@ -307,10 +313,10 @@ private Q_SLOTS:
 
     void mainEndingWaitsForCancelledChildrenCleanup()
     {
-        const TaskSnapshot t = runToEnd(
-            "spawn(function() local ok, err = pcall(sleep, 10)\n"
-            "  sleep(0.02) log('child cleaned up', is_cancelled(err)) end)\n"
-            "sleep(0.01)\nreturn 'main done'\n");
+        const TaskSnapshot t =
+            runToEnd("spawn(function() local ok, err = pcall(sleep, 10)\n"
+                     "  sleep(0.02) log('child cleaned up', is_cancelled(err)) end)\n"
+                     "sleep(0.01)\nreturn 'main done'\n");
         QCOMPARE(t.state, TaskState::Succeeded);
         QCOMPARE(m_log, QStringList{"child cleaned up true"});
     }
@@ -320,10 +326,11 @@ private Q_SLOTS:
         ScriptDir dir;
         Engine engine;
         const TaskId id = engine.submit(dir.spec(
-            "tree.lua", "local hs = {}\n"
-                        "for i = 1, 3 do hs[i] = spawn(function()\n"
-                        "  local ok, err = pcall(sleep, 30) log('child', i, is_cancelled(err)) end) end\n"
-                        "gather(hs)\n"));
+            "tree.lua",
+            "local hs = {}\n"
+            "for i = 1, 3 do hs[i] = spawn(function()\n"
+            "  local ok, err = pcall(sleep, 30) log('child', i, is_cancelled(err)) end) end\n"
+            "gather(hs)\n"));
         auto allAsleep = [&] {
             const auto stack = engine.liveStack(id);
             if (!stack || stack->children.size() != 3)
@@ -345,11 +352,11 @@ private Q_SLOTS:
     {
         ScriptDir dir;
         Engine engine(Engine::Options{.gracePeriodMs = 300});
-        const TaskId id = engine.submit(dir.spec(
-            "stubborn.lua", "spawn(function() while true do pcall(sleep, 10) end end)\n"
-                            "sleep(30)\n"));
-        QTRY_VERIFY(engine.liveStack(id) && engine.liveStack(id)->children.size() == 1
-                    && engine.liveStack(id)->children[0].awaiting == u"sleep(10)");
+        const TaskId id = engine.submit(
+            dir.spec("stubborn.lua", "spawn(function() while true do pcall(sleep, 10) end end)\n"
+                                     "sleep(30)\n"));
+        QTRY_VERIFY(engine.liveStack(id) && engine.liveStack(id)->children.size() == 1 &&
+                    engine.liveStack(id)->children[0].awaiting == u"sleep(10)");
         engine.cancel(id);
         QTRY_COMPARE_WITH_TIMEOUT(stateOf(engine, id), TaskState::Cancelled, 5000);
     }
@@ -392,10 +399,10 @@ private Q_SLOTS:
         QTest::newRow("lock") << QByteArray("L:acquire()") << "Lock:acquire";
         QTest::newRow("semaphore") << QByteArray("S:acquire()") << "Semaphore:acquire";
         QTest::newRow("event") << QByteArray("Event():wait()") << "Event:wait";
-        QTest::newRow("child")
-            << QByteArray("spawn(function() sleep(30) end):wait()") << "child #3";
-        QTest::newRow("gather")
-            << QByteArray("gather(spawn(sleep, 30), spawn(sleep, 30))") << "gather (2 pending)";
+        QTest::newRow("child") << QByteArray("spawn(function() sleep(30) end):wait()")
+                               << "child #3";
+        QTest::newRow("gather") << QByteArray("gather(spawn(sleep, 30), spawn(sleep, 30))")
+                                << "gather (2 pending)";
     }
     void stackShowsChildrenAndWhatEachAwaits()
     {
@@ -403,12 +410,14 @@ private Q_SLOTS:
         QFETCH(QString, awaiting);
         ScriptDir dir;
         Engine engine;
-        const TaskId id = engine.submit(dir.spec(
-            "s.lua", "L = Lock() L:acquire() S = Semaphore(0)\n"
-                     "local h = spawn(function()\n  " + child + "\nend)\n"
-                     "h:wait()\n"));
-        QTRY_VERIFY(engine.liveStack(id) && !engine.liveStack(id)->children.isEmpty()
-                    && !engine.liveStack(id)->children[0].awaiting.isEmpty());
+        const TaskId id =
+            engine.submit(dir.spec("s.lua", "L = Lock() L:acquire() S = Semaphore(0)\n"
+                                            "local h = spawn(function()\n  " +
+                                                child +
+                                                "\nend)\n"
+                                                "h:wait()\n"));
+        QTRY_VERIFY(engine.liveStack(id) && !engine.liveStack(id)->children.isEmpty() &&
+                    !engine.liveStack(id)->children[0].awaiting.isEmpty());
         const auto stack = engine.liveStack(id);
         QCOMPARE(stack->awaiting, QStringLiteral("child #2"));
         const CoroutineStack &c = stack->children[0];
@@ -437,15 +446,18 @@ private Q_SLOTS:
         // It spins until the test opens the gate: the blocking state lasts as long as the
         // test needs to see it, however loaded the machine.
         const QString gate = dir.path() + "/gate";
-        const TaskId id = engine.submit(dir.spec(
-            "busy.lua", "log('go')\nlocal gate = '" + gate.toUtf8() + "'\n"
-                        "while not io.open(gate) do end\nreturn 1\n"));
+        const TaskId id =
+            engine.submit(dir.spec("busy.lua", "log('go')\nlocal gate = '" + gate.toUtf8() +
+                                                   "'\n"
+                                                   "while not io.open(gate) do end\nreturn 1\n"));
         // One sample, kept: the stack is read where it was seen blocking.
         std::shared_ptr<const CoroutineStack> stack;
-        QVERIFY(QTest::qWaitFor([&] {
-            stack = engine.liveStack(id);
-            return stack && stack->awaiting.startsWith("nothing: blocking");
-        }, 10000));
+        QVERIFY(QTest::qWaitFor(
+            [&] {
+                stack = engine.liveStack(id);
+                return stack && stack->awaiting.startsWith("nothing: blocking");
+            },
+            10000));
         QCOMPARE(stack->frames.value(0).line, 3);
         QVERIFY(QFile(gate).open(QIODevice::WriteOnly));
         QTRY_COMPARE(stateOf(engine, id), TaskState::Succeeded);
@@ -459,8 +471,8 @@ private Q_SLOTS:
     {
         ScriptDir dir;
         Engine engine;
-        const TaskId id = engine.submit(dir.spec(
-            "many.lua", "for i = 1, 1000 do spawn(sleep, 30) end\nsleep(30)\n"));
+        const TaskId id = engine.submit(
+            dir.spec("many.lua", "for i = 1, 1000 do spawn(sleep, 30) end\nsleep(30)\n"));
         QTRY_VERIFY(engine.liveStack(id) && engine.liveStack(id)->children.size() > 100);
         const auto stack = engine.liveStack(id);
         QCOMPARE(stack->children.size(), 101);

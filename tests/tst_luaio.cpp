@@ -62,9 +62,10 @@ private:
         auto reply = [s](int status, const QByteArray &content) {
             if (s->state() != QAbstractSocket::ConnectedState)
                 return;
-            s->write("HTTP/1.1 " + QByteArray::number(status) + " X\r\nContent-Type: text/plain\r\n"
-                     "X-Test: yes\r\nContent-Length: " + QByteArray::number(content.size())
-                     + "\r\n\r\n" + content);
+            s->write("HTTP/1.1 " + QByteArray::number(status) +
+                     " X\r\nContent-Type: text/plain\r\n"
+                     "X-Test: yes\r\nContent-Length: " +
+                     QByteArray::number(content.size()) + "\r\n\r\n" + content);
         };
         if (method == "POST")
             reply(200, "posted:" + body);
@@ -123,13 +124,13 @@ private Q_SLOTS:
         ScriptDir dir;
         Engine engine;
         const QString url = server.url("/forever");
-        const TaskSnapshot t = runToEnd(
-            engine, dir,
-            QStringLiteral("-- @timeout 10s\n"
-                           "local ok, err = pcall(http.get, '%1', {max_body = 1000000})\n"
-                           "return err")
-                .arg(url)
-                .toUtf8());
+        const TaskSnapshot t =
+            runToEnd(engine, dir,
+                     QStringLiteral("-- @timeout 10s\n"
+                                    "local ok, err = pcall(http.get, '%1', {max_body = 1000000})\n"
+                                    "return err")
+                         .arg(url)
+                         .toUtf8());
         QCOMPARE(t.state, TaskState::Succeeded);
         QCOMPARE(t.result.toString(),
                  QStringLiteral("http.get(%1): the response body is larger than 1000000 bytes "
@@ -143,14 +144,14 @@ private Q_SLOTS:
         TestServer server;
         ScriptDir dir;
         Engine engine;
-        const TaskSnapshot t = runToEnd(
-            engine, dir,
-            QStringLiteral("-- @timeout 10s\n-- @memory 1MiB\n"
-                           "local ok, err = pcall(http.get, '%1')\n"
-                           "local ok2, err2 = pcall(http.get, '%2', {max_body = 1e12})\n"
-                           "return {err, err2}")
-                .arg(server.url("/forever"), server.url("/big"))
-                .toUtf8());
+        const TaskSnapshot t =
+            runToEnd(engine, dir,
+                     QStringLiteral("-- @timeout 10s\n-- @memory 1MiB\n"
+                                    "local ok, err = pcall(http.get, '%1')\n"
+                                    "local ok2, err2 = pcall(http.get, '%2', {max_body = 1e12})\n"
+                                    "return {err, err2}")
+                         .arg(server.url("/forever"), server.url("/big"))
+                         .toUtf8());
         QCOMPARE(t.state, TaskState::Succeeded);
         const QJsonArray r = t.result.toArray();
         for (const QJsonValue &error : r)
@@ -159,11 +160,11 @@ private Q_SLOTS:
         QCOMPARE(r.size(), 2);
         QTRY_COMPARE_WITH_TIMEOUT(server.open(), 0, 10000);
         // Within the cap, a body is whole.
-        const TaskSnapshot whole = runToEnd(
-            engine, dir,
-            QStringLiteral("return #http.get('%1', {max_body = 2 * 1024 * 1024}).body")
-                .arg(server.url("/big"))
-                .toUtf8());
+        const TaskSnapshot whole =
+            runToEnd(engine, dir,
+                     QStringLiteral("return #http.get('%1', {max_body = 2 * 1024 * 1024}).body")
+                         .arg(server.url("/big"))
+                         .toUtf8());
         QCOMPARE(whole.result.toInteger(), 2 * 1024 * 1024);
     }
 
@@ -172,17 +173,16 @@ private Q_SLOTS:
         TestServer server;
         ScriptDir dir;
         Engine engine;
-        const QString get = QStringLiteral("http.get('%1', {max_body = 1e9})\n")
-                                .arg(server.url("/forever"));
-        const TaskSnapshot timedOut =
-            runToEnd(engine, dir, "-- @timeout 300ms\n" + get.toUtf8());
+        const QString get =
+            QStringLiteral("http.get('%1', {max_body = 1e9})\n").arg(server.url("/forever"));
+        const TaskSnapshot timedOut = runToEnd(engine, dir, "-- @timeout 300ms\n" + get.toUtf8());
         QCOMPARE(timedOut.state, TaskState::TimedOut);
         QTRY_COMPARE_WITH_TIMEOUT(server.open(), 0, 10000);
-        const TaskSnapshot own = runToEnd(
-            engine, dir,
-            QStringLiteral("return select(2, pcall(http.get, '%1', {timeout = 0.3}))")
-                .arg(server.url("/forever"))
-                .toUtf8());
+        const TaskSnapshot own =
+            runToEnd(engine, dir,
+                     QStringLiteral("return select(2, pcall(http.get, '%1', {timeout = 0.3}))")
+                         .arg(server.url("/forever"))
+                         .toUtf8());
         QVERIFY2(own.result.toString().contains("timed out"), qPrintable(own.result.toString()));
         QTRY_COMPARE_WITH_TIMEOUT(server.open(), 0, 10000);
         const TaskId id = engine.submit(dir.spec("t.lua", get.toUtf8()));
@@ -196,9 +196,10 @@ private Q_SLOTS:
     {
         ScriptDir dir;
         Engine engine;
-        const TaskSnapshot t = runToEnd(engine, dir,
-                                        "local r = exec({'sh', '-c', 'echo out; echo err >&2; exit 3'})\n"
-                                        "return {r.code, r.stdout, r.stderr}");
+        const TaskSnapshot t =
+            runToEnd(engine, dir,
+                     "local r = exec({'sh', '-c', 'echo out; echo err >&2; exit 3'})\n"
+                     "return {r.code, r.stdout, r.stderr}");
         QCOMPARE(t.state, TaskState::Succeeded);
         QCOMPARE(t.result.toArray(), QJsonArray({3, "out\n", "err\n"}));
     }
@@ -207,13 +208,13 @@ private Q_SLOTS:
     {
         ScriptDir dir;
         Engine engine;
-        const TaskSnapshot t = runToEnd(
-            engine, dir,
-            "local a = exec('cat', {stdin = 'piped in'})\n"
-            "local b = exec('printf %s \"$GREETING\"', {env = {GREETING = 'hi'}})\n"
-            "local c = exec('pwd', {cwd = '/tmp'})\n"
-            "local d = exec('pwd')\n"
-            "return {a.stdout, b.stdout, c.stdout, d.stdout}");
+        const TaskSnapshot t =
+            runToEnd(engine, dir,
+                     "local a = exec('cat', {stdin = 'piped in'})\n"
+                     "local b = exec('printf %s \"$GREETING\"', {env = {GREETING = 'hi'}})\n"
+                     "local c = exec('pwd', {cwd = '/tmp'})\n"
+                     "local d = exec('pwd')\n"
+                     "return {a.stdout, b.stdout, c.stdout, d.stdout}");
         const QJsonArray r = t.result.toArray();
         QCOMPARE(r[0].toString(), QStringLiteral("piped in"));
         QCOMPARE(r[1].toString(), QStringLiteral("hi"));
@@ -246,7 +247,8 @@ private Q_SLOTS:
         const QString pidFile = dir.path() + "/pid";
         Engine engine;
         const TaskId id = engine.submit(dir.spec(
-            "t.lua", QStringLiteral("exec('echo $$ > %1; exec sleep 30')\n").arg(pidFile).toUtf8()));
+            "t.lua",
+            QStringLiteral("exec('echo $$ > %1; exec sleep 30')\n").arg(pidFile).toUtf8()));
         QTRY_VERIFY(!readLines(pidFile).isEmpty());
         const pid_t pid = readLines(pidFile).first().toInt();
         QVERIFY(pid > 0);
@@ -321,11 +323,12 @@ private Q_SLOTS:
         Engine engine;
         const TaskSnapshot t = runToEnd(
             engine, dir,
-            QStringLiteral("local hs = {}\n"
-                           "for i = 1, 40 do hs[i] = spawn(http.get, '%1' .. i) end\n"
-                           "local n = 0\n"
-                           "for _, r in ipairs(gather(hs)) do if r.status == 200 then n = n + 1 end end\n"
-                           "return n")
+            QStringLiteral(
+                "local hs = {}\n"
+                "for i = 1, 40 do hs[i] = spawn(http.get, '%1' .. i) end\n"
+                "local n = 0\n"
+                "for _, r in ipairs(gather(hs)) do if r.status == 200 then n = n + 1 end end\n"
+                "return n")
                 .arg(server.url("/hold/"))
                 .toUtf8());
         QCOMPARE(t.result.toInt(), 40);
@@ -337,8 +340,8 @@ private Q_SLOTS:
         TestServer server;
         ScriptDir dir;
         Engine engine;
-        const TaskId id = engine.submit(dir.spec(
-            "t.lua", QStringLiteral("http.get('%1')").arg(server.url("/slow")).toUtf8()));
+        const TaskId id = engine.submit(
+            dir.spec("t.lua", QStringLiteral("http.get('%1')").arg(server.url("/slow")).toUtf8()));
         QTRY_VERIFY(isSuspended(engine, id));
         QVERIFY(engine.liveStack(id)->awaiting.startsWith("http.get("));
         engine.cancel(id);

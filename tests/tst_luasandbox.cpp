@@ -40,8 +40,8 @@ private:
     }
     // The attack must have failed with an error containing `error` (or succeeded when
     // `error` is empty), and the next task must return `expected` (JSON in an array).
-    void verifyContained(const QByteArray &attack, const QString &error,
-                         const QByteArray &check, const QByteArray &expected)
+    void verifyContained(const QByteArray &attack, const QString &error, const QByteArray &check,
+                         const QByteArray &expected)
     {
         const QList<TaskSnapshot> t = runInTurn({attack, check});
         QCOMPARE(t.size(), 2);
@@ -70,8 +70,10 @@ private Q_SLOTS:
     {
         verifyContained("local h = spawn(function() return 1 end)\nh:wait()\n"
                         "getmetatable(h).__gc(h)\ncollectgarbage()\n",
-                        "t1.lua:3:", "local h = spawn(function() return 2 end)\n"
-                                     "return h:wait()", "[2]");
+                        "t1.lua:3:",
+                        "local h = spawn(function() return 2 end)\n"
+                        "return h:wait()",
+                        "[2]");
     }
 
     void handleMetatableIsProtectedFromDebugToo()
@@ -97,29 +99,29 @@ private Q_SLOTS:
 
     void debugLibraryRefusesWhatBreaksMemorySafety()
     {
-        const QList<TaskSnapshot> t = runInTurn({
-            "local h = spawn(function() return 1 end)\nh:wait()\n"
-            "local function refused(f, ...) return (pcall(f, ...)) == false end\n"
-            "local x = 1\n"
-            "local function mine() return x end\n"
-            "local it = string.gmatch('abc', '.')\n"
-            "return {\n"
-            "  refused(debug.getregistry),\n"
-            "  refused(debug.upvaluejoin, mine, 1, mine, 1),\n"
-            "  refused(debug.setupvalue, gather, 1, 0),\n"
-            "  refused(debug.getupvalue, Lock, 1),\n"
-            "  refused(debug.setupvalue, it, 1, 'x'),\n"
-            "  refused(debug.setuservalue, h, 1),\n"
-            "  refused(debug.getuservalue, h),\n"
-            "  refused(debug.setmetatable, 1, {}),\n"
-            "  refused(debug.setmetatable, print, {}),\n"
-            "  refused(function() string.gsub('ab', '.', function()\n"
-            "    debug.setlocal(2, 1, 'other') end) end),\n"
-            "  refused(function() for i = 1, 3 do debug.setlocal(1, 1, 'x') end end),\n"
-            "  refused(debug.sethook, print, 'c'),\n"
-            "  refused(debug.debug),\n"
-            "}\n",
-            "return {1 + 1, (getmetatable('') or 0) ~= nil}"});
+        const QList<TaskSnapshot> t =
+            runInTurn({"local h = spawn(function() return 1 end)\nh:wait()\n"
+                       "local function refused(f, ...) return (pcall(f, ...)) == false end\n"
+                       "local x = 1\n"
+                       "local function mine() return x end\n"
+                       "local it = string.gmatch('abc', '.')\n"
+                       "return {\n"
+                       "  refused(debug.getregistry),\n"
+                       "  refused(debug.upvaluejoin, mine, 1, mine, 1),\n"
+                       "  refused(debug.setupvalue, gather, 1, 0),\n"
+                       "  refused(debug.getupvalue, Lock, 1),\n"
+                       "  refused(debug.setupvalue, it, 1, 'x'),\n"
+                       "  refused(debug.setuservalue, h, 1),\n"
+                       "  refused(debug.getuservalue, h),\n"
+                       "  refused(debug.setmetatable, 1, {}),\n"
+                       "  refused(debug.setmetatable, print, {}),\n"
+                       "  refused(function() string.gsub('ab', '.', function()\n"
+                       "    debug.setlocal(2, 1, 'other') end) end),\n"
+                       "  refused(function() for i = 1, 3 do debug.setlocal(1, 1, 'x') end end),\n"
+                       "  refused(debug.sethook, print, 'c'),\n"
+                       "  refused(debug.debug),\n"
+                       "}\n",
+                       "return {1 + 1, (getmetatable('') or 0) ~= nil}"});
         QVERIFY2(t[0].state == TaskState::Succeeded, qPrintable(t[0].error));
         QCOMPARE(json(t[0].result), QByteArray("[[true,true,true,true,true,true,true,true,true,"
                                                "true,true,true,true]]"));
@@ -129,18 +131,18 @@ private Q_SLOTS:
 
     void debugLibraryKeepsItsHarmlessParts()
     {
-        const QList<TaskSnapshot> t = runInTurn({
-            "local x = 1\n"
-            "local function mine() return x end\n"
-            "local r = {}\n"
-            "r[1] = debug.traceback('tb'):find('tb') == 1\n"
-            "r[2] = debug.getinfo(1, 'l').currentline == 5\n"
-            "r[3] = select(2, debug.getupvalue(mine, 1)) == 1\n"
-            "debug.setupvalue(mine, 1, 2)\n"
-            "r[4] = mine() == 2\n"
-            "r[5] = getmetatable(debug.setmetatable({}, {__index = {a = 1}})) ~= nil\n"
-            "r[6] = select(2, debug.getlocal(1, 1)) == 2 -- x, changed through mine\n"
-            "return r\n"});
+        const QList<TaskSnapshot> t =
+            runInTurn({"local x = 1\n"
+                       "local function mine() return x end\n"
+                       "local r = {}\n"
+                       "r[1] = debug.traceback('tb'):find('tb') == 1\n"
+                       "r[2] = debug.getinfo(1, 'l').currentline == 5\n"
+                       "r[3] = select(2, debug.getupvalue(mine, 1)) == 1\n"
+                       "debug.setupvalue(mine, 1, 2)\n"
+                       "r[4] = mine() == 2\n"
+                       "r[5] = getmetatable(debug.setmetatable({}, {__index = {a = 1}})) ~= nil\n"
+                       "r[6] = select(2, debug.getlocal(1, 1)) == 2 -- x, changed through mine\n"
+                       "return r\n"});
         QVERIFY2(t[0].state == TaskState::Succeeded, qPrintable(t[0].error));
         QCOMPARE(json(t[0].result), QByteArray("[[true,true,true,true,true,true]]"));
     }
@@ -165,8 +167,7 @@ private Q_SLOTS:
                         "assert(not pcall(collectgarbage, 'setpause', 1000))\n"
                         "assert(not pcall(collectgarbage, 'generational'))\n"
                         "collectgarbage('stop')\n",
-                        "collectgarbage('stop')", "return collectgarbage('isrunning')",
-                        "[true]");
+                        "collectgarbage('stop')", "return collectgarbage('isrunning')", "[true]");
     }
 
     void processLocaleCannotBeChanged()
@@ -254,15 +255,16 @@ private Q_SLOTS:
         const QByteArray bin = "\x1bLua\x54\x00 not really";
         modules.write("binmod.lua", bin);
         const QByteArray path = (modules.path() + "/?.lua").toUtf8();
-        verifyContained("package.path = '" + path + "'\n"
-                        "local m = require('goodmod')\n"
-                        "assert(require('goodmod') == m)\n"
-                        "assert(leaked_global == 1)\n"
-                        "local ok, err = pcall(require, 'binmod')\n"
-                        "assert(not ok and err:find('binary'), err)\n"
-                        "assert(require('string') == string)\n"
-                        "require('string').upper = function() return 'hacked' end\n"
-                        "return m.value + 1\n",
+        verifyContained("package.path = '" + path +
+                            "'\n"
+                            "local m = require('goodmod')\n"
+                            "assert(require('goodmod') == m)\n"
+                            "assert(leaked_global == 1)\n"
+                            "local ok, err = pcall(require, 'binmod')\n"
+                            "assert(not ok and err:find('binary'), err)\n"
+                            "assert(require('string') == string)\n"
+                            "require('string').upper = function() return 'hacked' end\n"
+                            "return m.value + 1\n",
                         {},
                         "return {leaked_global == nil, ('a'):upper(), string.upper('b'),\n"
                         "        package.loaded.goodmod == nil}\n",

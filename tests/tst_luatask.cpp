@@ -75,21 +75,17 @@ private Q_SLOTS:
             << QByteArray("return 1, 'two', true") << QByteArray("[[1,\"two\",true]]");
         QTest::newRow("sequence is an array")
             << QByteArray("return {3, 2, 1}") << QByteArray("[[3,2,1]]");
-        QTest::newRow("other table is an object")
-            << QByteArray("return {a = 1, b = {c = 'd'}}")
-            << QByteArray("[{\"a\":1,\"b\":{\"c\":\"d\"}}]");
-        QTest::newRow("holes make an object")
-            << QByteArray("return {[1] = 'a', [3] = 'c'}") << QByteArray("[{\"1\":\"a\",\"3\":\"c\"}]");
+        QTest::newRow("other table is an object") << QByteArray("return {a = 1, b = {c = 'd'}}")
+                                                  << QByteArray("[{\"a\":1,\"b\":{\"c\":\"d\"}}]");
+        QTest::newRow("holes make an object") << QByteArray("return {[1] = 'a', [3] = 'c'}")
+                                              << QByteArray("[{\"1\":\"a\",\"3\":\"c\"}]");
         QTest::newRow("empty table") << QByteArray("return {}") << QByteArray("[[]]");
         QTest::newRow("a function is named, not lost")
             << QByteArray("return print") << QByteArray("[\"<function>\"]");
         QTest::newRow("cycle is cut")
             << QByteArray("local t = {} t.self = t return 1") << QByteArray("[1]");
     }
-    void returnValuesBecomeTheResult()
-    {
-        verifyResultOfRow();
-    }
+    void returnValuesBecomeTheResult() { verifyResultOfRow(); }
 
     void selfReferencingResultIsBounded()
     {
@@ -100,8 +96,7 @@ private Q_SLOTS:
 
     void cCallThatNeverReturnsIsGivenUpAndThePoolKeepsItsSize()
     {
-        LuaTask::setExtraApi(
-            [](lua_State *L) { LuaTask::addGlobal(L, "block_in_c", &blockInC); });
+        LuaTask::setExtraApi([](lua_State *L) { LuaTask::addGlobal(L, "block_in_c", &blockInC); });
         {
             ScriptDir dir;
             Engine engine(Engine::Options{.workerThreads = 2, .gracePeriodMs = 200});
@@ -113,8 +108,8 @@ private Q_SLOTS:
                 const TaskSnapshot t = *engine.task(id);
                 QVERIFY2(t.error.startsWith(QStringLiteral("timed out after 200ms, then stuck "
                                                            "in C function block_in_c at "
-                                                           "stuck.lua:3"))
-                             && t.error.endsWith(QStringLiteral("given up")),
+                                                           "stuck.lua:3")) &&
+                             t.error.endsWith(QStringLiteral("given up")),
                          qPrintable(t.error));
                 QVERIFY(t.stack);
                 QCOMPARE(t.stack->frames.value(0).line, 3);
@@ -147,8 +142,7 @@ private Q_SLOTS:
     void resultReusingASubtableExponentiallyFailsFastWithAClearError()
     {
         // 2^41 values once expanded: no conversion may run that long or grow that big.
-        const TaskSnapshot t =
-            runToEnd("local t = {} for i = 1, 40 do t = {t, t} end return t");
+        const TaskSnapshot t = runToEnd("local t = {} for i = 1, 40 do t = {t, t} end return t");
         QCOMPARE(t.state, TaskState::Failed);
         QVERIFY2(t.error.startsWith(QStringLiteral("result too large: over ")),
                  qPrintable(t.error));
@@ -177,9 +171,9 @@ private Q_SLOTS:
 
     void errorObjectWithALoopingTostringIsStopped()
     {
-        const TaskSnapshot t = runToEnd(
-            "error(setmetatable({}, {__tostring = function()\n"
-            "  while true do pcall(function() while true do end end) end\nend}))");
+        const TaskSnapshot t =
+            runToEnd("error(setmetatable({}, {__tostring = function()\n"
+                     "  while true do pcall(function() while true do end end) end\nend}))");
         QCOMPARE(t.state, TaskState::Failed);
         QVERIFY2(t.error.contains(QStringLiteral("__tostring did not finish")),
                  qPrintable(t.error));
@@ -187,8 +181,8 @@ private Q_SLOTS:
 
     void errorObjectWithAFailingTostringSaysSo()
     {
-        const TaskSnapshot t = runToEnd(
-            "error(setmetatable({}, {__tostring = function() error('no') end}))");
+        const TaskSnapshot t =
+            runToEnd("error(setmetatable({}, {__tostring = function() error('no') end}))");
         QCOMPARE(t.state, TaskState::Failed);
         QCOMPARE(t.error, QStringLiteral("(error object with a failing __tostring)"));
     }
@@ -202,21 +196,20 @@ private Q_SLOTS:
         auto row = [](const char *name, const char *source, const char *json) {
             QTest::newRow(name) << QByteArray(source) << QByteArray(json);
         };
-        row("find plain and pattern",
-            "return {('a.b'):find('.', 1, true), ('hello'):find('l+')}", "[[2,3,4]]");
-        row("find with captures and init",
-            "return {('key=val'):find('(%w+)=(%w+)', 2)}", "[[2,7,\"ey\",\"val\"]]");
+        row("find plain and pattern", "return {('a.b'):find('.', 1, true), ('hello'):find('l+')}",
+            "[[2,3,4]]");
+        row("find with captures and init", "return {('key=val'):find('(%w+)=(%w+)', 2)}",
+            "[[2,7,\"ey\",\"val\"]]");
         row("find past the end", "return ('abc'):find('x', 10) == nil", "[true]");
         row("match anchors, sets, classes",
             "return {('a-z'):match('[%-z]+'), ('  x12'):match('^%s*(%a)(%d+)$')}",
             "[[\"-z\",\"x\",\"12\"]]");
-        row("position captures and back-references",
-            "return {('abcabc'):match('()(abc)%2()')}", "[[1,\"abc\",7]]");
+        row("position captures and back-references", "return {('abcabc'):match('()(abc)%2()')}",
+            "[[1,\"abc\",7]]");
         row("balance and frontier",
             "return {('f(a(b)c)d'):match('%b()'), ('THE (quick) fox'):find('%f[%a]%a+', 5)}",
             "[[\"(a(b)c)\",6,10]]");
-        row("lazy and optional",
-            "return {('<a><b>'):match('<(.-)>'), ('color'):match('colou?r')}",
+        row("lazy and optional", "return {('<a><b>'):match('<(.-)>'), ('color'):match('colou?r')}",
             "[[\"a\",\"color\"]]");
         row("gmatch with empty matches",
             "local r = {} for w in ('one two'):gmatch('%a*') do r[#r + 1] = w end return r",
@@ -232,10 +225,7 @@ private Q_SLOTS:
             "select(2, pcall(string.gsub, 'a', 'a', '%2'))}",
             "[[\"malformed pattern (ends with '%')\",\"invalid capture index %2\"]]");
     }
-    void patternFunctionsBehaveAsLuas()
-    {
-        verifyResultOfRow();
-    }
+    void patternFunctionsBehaveAsLuas() { verifyResultOfRow(); }
 
     void catastrophicPatternsTimeOut_data()
     {
@@ -249,8 +239,8 @@ private Q_SLOTS:
     {
         QFETCH(QByteArray, call);
         const TaskSnapshot t = runToEnd("-- @timeout 300ms\n"
-                                        "local s, p = ('a'):rep(40), ('a*'):rep(40) .. 'b'\n"
-                                        + call + "\n");
+                                        "local s, p = ('a'):rep(40), ('a*'):rep(40) .. 'b'\n" +
+                                        call + "\n");
         QCOMPARE(t.state, TaskState::TimedOut);
         QVERIFY(t.finishedAtMs - t.startedAtMs < 10000);
     }
@@ -288,10 +278,11 @@ private Q_SLOTS:
 
     void taskTableIsReadOnlyAndArgsAreStable()
     {
-        const TaskSnapshot t = runToEnd("-- @arg a=1\n"
-                                        "local same = task.args == task.args\n"
-                                        "local ok, err = pcall(function() task.id = 5 end)\n"
-                                        "return {same, ok, err:find('read%-only') ~= nil, task.args.a}");
+        const TaskSnapshot t =
+            runToEnd("-- @arg a=1\n"
+                     "local same = task.args == task.args\n"
+                     "local ok, err = pcall(function() task.id = 5 end)\n"
+                     "return {same, ok, err:find('read%-only') ~= nil, task.args.a}");
         QCOMPARE(t.result.toArray(), QJsonArray({true, false, true, "1"}));
     }
 
@@ -323,8 +314,8 @@ private Q_SLOTS:
 
     void errorWithATableValueIsDescribed()
     {
-        const TaskSnapshot t = runToEnd(
-            "error(setmetatable({}, {__tostring = function() return 'custom' end}))");
+        const TaskSnapshot t =
+            runToEnd("error(setmetatable({}, {__tostring = function() return 'custom' end}))");
         QCOMPARE(t.error, QStringLiteral("custom"));
     }
 
@@ -355,9 +346,9 @@ private Q_SLOTS:
     {
         ScriptDir dir;
         Engine engine;
-        const TaskId hog = engine.submit(dir.spec("hog.lua",
-                                                  "-- @memory 2MiB\nlocal t = {}\n"
-                                                  "for i = 1, 1e7 do t[i] = ('x'):rep(64) .. i end\n"));
+        const TaskId hog =
+            engine.submit(dir.spec("hog.lua", "-- @memory 2MiB\nlocal t = {}\n"
+                                              "for i = 1, 1e7 do t[i] = ('x'):rep(64) .. i end\n"));
         const TaskId fine = engine.submit(dir.spec("fine.lua", "sleep(0.2) return 'fine'"));
         QTRY_COMPARE_WITH_TIMEOUT(stateOf(engine, hog), TaskState::Failed, 10000);
         QVERIFY2(engine.task(hog)->error.startsWith("memory limit exceeded"),
@@ -387,8 +378,8 @@ private Q_SLOTS:
     {
         Engine::Options options;
         options.defaultMemoryLimit = 16 << 20;
-        const TaskSnapshot t = runToEnd("local t = {}\nwhile true do t[#t + 1] = {} end\n",
-                                        options);
+        const TaskSnapshot t =
+            runToEnd("local t = {}\nwhile true do t[#t + 1] = {} end\n", options);
         QCOMPARE(t.state, TaskState::Failed);
         QVERIFY(t.error.startsWith("memory limit exceeded"));
     }
@@ -433,8 +424,8 @@ private Q_SLOTS:
         // 200 tasks sleeping 1 s on a single worker: if a sleep held the worker this would
         // take 200 s; suspended coroutines let them all sleep at once.
         ScriptDir dir;
-        Engine engine(Engine::Options{.workerThreads = 1, .maxRunning = 200,
-                                      .publishIntervalMs = 20});
+        Engine engine(
+            Engine::Options{.workerThreads = 1, .maxRunning = 200, .publishIntervalMs = 20});
         engine.submit(dir.spec("nap.lua", "sleep(1) return 1"), 200);
         QTRY_COMPARE_WITH_TIMEOUT(engine.counts().running, 200, 10000);
         QTRY_COMPARE_WITH_TIMEOUT(engine.counts().succeeded, 200, 20000);

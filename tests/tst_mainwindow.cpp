@@ -42,8 +42,8 @@
 #include <QTableView>
 #include <QTableWidget>
 #include <QTemporaryDir>
-#include <QTextBlock>
 #include <QTest>
+#include <QTextBlock>
 #include <QToolButton>
 #include <QTreeWidget>
 
@@ -236,7 +236,8 @@ private Q_SLOTS:
         QVERIFY(QTest::qWaitForWindowExposed(&window));
         const TaskId id = engine.submit(spec);
         TaskTableModel *model = window.taskModel();
-        QTRY_VERIFY(model->rowOf(id) >= 0 && model->row(model->rowOf(id)).state == TaskState::Running);
+        QTRY_VERIFY(model->rowOf(id) >= 0 &&
+                    model->row(model->rowOf(id)).state == TaskState::Running);
 
         QTableView *view = window.taskView();
         const QModelIndex state = window.filterModel()->mapFromSource(
@@ -269,7 +270,8 @@ private Q_SLOTS:
         QTest::mouseClick(view->viewport(), Qt::LeftButton, Qt::NoModifier,
                           QPoint(cell.left() + 4, cell.center().y()));
         // The second row's button: a pending task is cancelled at once.
-        const QRect second = view->visualRect(window.filterModel()->index(1, TaskTableModel::State));
+        const QRect second =
+            view->visualRect(window.filterModel()->index(1, TaskTableModel::State));
         QTest::mouseClick(view->viewport(), Qt::LeftButton, Qt::NoModifier,
                           TaskItemDelegate::cancelButtonRect(second).center());
         QTRY_COMPARE(stateOf(engine, ids[1]), TaskState::Cancelled);
@@ -306,8 +308,8 @@ private Q_SLOTS:
         window.show();
         QVERIFY(QTest::qWaitForWindowExposed(&window));
         QApplication::setActiveWindow(&window);
-        const QList<TaskId> ids = engine.submit(
-            QList<TaskSpec>{named(base, "a"), named(base, "b"), named(base, "c"), named(base, "d")});
+        const QList<TaskId> ids = engine.submit(QList<TaskSpec>{
+            named(base, "a"), named(base, "b"), named(base, "c"), named(base, "d")});
         QTRY_COMPARE(window.taskModel()->rowCount(), 4);
         QVERIFY(window.selectTask(ids[2]));
         window.taskView()->setFocus();
@@ -328,8 +330,8 @@ private Q_SLOTS:
         Engine engine(Engine::Options{.maxRunning = 1, .publishIntervalMs = 20});
         engine.pause();
         MainWindow window(&engine);
-        const QList<TaskId> ids = engine.submit(
-            QList<TaskSpec>{named(base, "a"), named(base, "b"), named(base, "c")});
+        const QList<TaskId> ids =
+            engine.submit(QList<TaskSpec>{named(base, "a"), named(base, "b"), named(base, "c")});
         QTRY_COMPARE(window.taskModel()->rowCount(), 3);
         QAbstractItemModel *model = window.taskView()->model();
         // The view's drag: mime data from the dragged rows, dropped onto a row.
@@ -345,7 +347,8 @@ private Q_SLOTS:
     void stackPaneShowsWhatTheSelectedTaskAwaitsAndItsSource()
     {
         ScriptDir dir;
-        const TaskSpec spec = dir.spec("waiter.lua", "local function nap()\n    sleep(30)\nend\nnap()\n");
+        const TaskSpec spec =
+            dir.spec("waiter.lua", "local function nap()\n    sleep(30)\nend\nnap()\n");
         Engine engine(Engine::Options{.publishIntervalMs = 20});
         MainWindow window(&engine);
         window.show();
@@ -388,8 +391,8 @@ private Q_SLOTS:
         Engine engine(Engine::Options{.publishIntervalMs = 20});
         MainWindow window(&engine);
         QCOMPARE(window.submitFiles({script}), 1);
-        QTRY_VERIFY(engine.tasks().size() == 1
-                    && window.selectTask(engine.tasks().constFirst().id));
+        QTRY_VERIFY(engine.tasks().size() == 1 &&
+                    window.selectTask(engine.tasks().constFirst().id));
         QTreeWidget *tree = window.stackPane()->tree();
         const auto showsSleep = [tree] {
             for (QTreeWidgetItemIterator it(tree); *it; ++it)
@@ -419,11 +422,12 @@ private Q_SLOTS:
     {
         ScriptDir dir;
         const QString gate = dir.path() + "/gate";
-        const TaskSpec spec = dir.spec(
-            "talker.lua", QStringLiteral("log('first line')\nwhile not io.open(%1) do sleep(0.01) end\n"
-                                         "log('second line')\nsleep(30)\n")
-                              .arg(quoted(gate))
-                              .toUtf8());
+        const TaskSpec spec =
+            dir.spec("talker.lua",
+                     QStringLiteral("log('first line')\nwhile not io.open(%1) do sleep(0.01) end\n"
+                                    "log('second line')\nsleep(30)\n")
+                         .arg(quoted(gate))
+                         .toUtf8());
         Engine engine(Engine::Options{.publishIntervalMs = 20});
         MainWindow window(&engine);
         window.show();
@@ -617,8 +621,8 @@ private Q_SLOTS:
         QVERIFY(again.id > 5);
         QCOMPARE(again.file, file);
         QTRY_COMPARE(stateOf(engine, again.id), TaskState::Succeeded);
-        QTRY_VERIFY(model->rowOf(again.id) >= 0
-                    && model->row(model->rowOf(again.id)).state == TaskState::Succeeded);
+        QTRY_VERIFY(model->rowOf(again.id) >= 0 &&
+                    model->row(model->rowOf(again.id)).state == TaskState::Succeeded);
         // The old row stays, as history.
         QCOMPARE(model->row(model->rowOf(4)).state, TaskState::Interrupted);
         QCOMPARE(model->rowCount(), 3);
@@ -740,9 +744,9 @@ private Q_SLOTS:
         QVERIFY(bytes.endsWith("\r\n"));
         const QList<QStringList> records = parseCsv(QString::fromUtf8(bytes));
         QCOMPARE(records.size(), 4);
-        QCOMPARE(records[0], QStringList({"id", "name", "file", "group", "priority", "state",
-                                          "attempt", "started_at", "finished_at", "duration_s",
-                                          "result", "error"}));
+        QCOMPARE(records[0],
+                 QStringList({"id", "name", "file", "group", "priority", "state", "attempt",
+                              "started_at", "finished_at", "duration_s", "result", "error"}));
         for (const QStringList &r : records)
             QCOMPARE(r.size(), 12);
         QCOMPARE(records[1][0], QStringLiteral("3"));

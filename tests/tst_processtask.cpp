@@ -104,8 +104,7 @@ struct Escapee
 
 // Task `id` ends as `state` (cancelled first if that is Cancelled, once `escapee` runs);
 // `escapee` must then be dead and reaped.
-void verifyEscapeeEndsWithTask(Engine &engine, TaskId id, TaskState state,
-                               const Escapee &escapee)
+void verifyEscapeeEndsWithTask(Engine &engine, TaskId id, TaskState state, const Escapee &escapee)
 {
     if (state == TaskState::Cancelled) {
         QTRY_COMPARE_WITH_TIMEOUT(escapee.alive(), 1, 10000);
@@ -357,8 +356,8 @@ private Q_SLOTS:
         ScriptDir dir;
         Engine engine(options());
         Escapee escapee;
-        const TaskId id = engine.submit(dir.spec(
-            "escape.sh", "( setsid sleep " + escapee.seconds + " & ); echo started\n"));
+        const TaskId id = engine.submit(
+            dir.spec("escape.sh", "( setsid sleep " + escapee.seconds + " & ); echo started\n"));
         verifyEscapeeEndsWithTask(engine, id, TaskState::Succeeded, escapee);
     }
 
@@ -377,9 +376,9 @@ private Q_SLOTS:
         ScriptDir dir;
         Engine engine(options());
         Escapee escapee;
-        const TaskId id = engine.submit(dir.spec(
-            "escape.lua", "return exec('( setsid sleep " + escapee.seconds
-                              + " & ); echo started').stdout\n"));
+        const TaskId id =
+            engine.submit(dir.spec("escape.lua", "return exec('( setsid sleep " + escapee.seconds +
+                                                     " & ); echo started').stdout\n"));
         QTRY_VERIFY_WITH_TIMEOUT(hasState(engine, id, TaskState::Succeeded), 10000);
         QCOMPARE(engine.task(id)->result.toString(), QStringLiteral("started\n"));
         verifyEscapeeEndsWithTask(engine, id, TaskState::Succeeded, escapee);
@@ -652,9 +651,9 @@ private Q_SLOTS:
         // 10,000 lines of 4,000 bytes: 2,200 of them (17 MB as UTF-16) were kept.
         ScriptDir dir;
         Engine engine(options());
-        const TaskId id = engine.submit(dir.spec(
-            "long.sh",
-            "head -c 40000000 /dev/zero | tr '\\0' x | fold -w 4000\necho\necho done\n"));
+        const TaskId id = engine.submit(
+            dir.spec("long.sh",
+                     "head -c 40000000 /dev/zero | tr '\\0' x | fold -w 4000\necho\necho done\n"));
         QTRY_VERIFY_WITH_TIMEOUT(hasState(engine, id, TaskState::Succeeded), 30000);
         const QStringList log = engine.log(id);
         qint64 bytes = 0;

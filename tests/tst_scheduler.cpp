@@ -21,8 +21,8 @@ private:
         s.group = group;
         return s;
     }
-    static Engine::Options options(const std::shared_ptr<FakeRunFactory> &fake,
-                                   int maxRunning = 16, qint64 gracePeriodMs = 5000)
+    static Engine::Options options(const std::shared_ptr<FakeRunFactory> &fake, int maxRunning = 16,
+                                   qint64 gracePeriodMs = 5000)
     {
         return Engine::Options{.maxRunning = maxRunning,
                                .gracePeriodMs = gracePeriodMs,
@@ -38,9 +38,7 @@ private:
                 return {};
             const TaskId id = fake.started().at(i);
             fake.succeed(id);
-            [&] {
-                QTRY_COMPARE_WITH_TIMEOUT(stateOf(engine, id), TaskState::Succeeded, 10000);
-            }();
+            [&] { QTRY_COMPARE_WITH_TIMEOUT(stateOf(engine, id), TaskState::Succeeded, 10000); }();
         }
         return fake.started();
     }
@@ -50,8 +48,8 @@ private Q_SLOTS:
     {
         auto fake = std::make_shared<FakeRunFactory>();
         Engine engine(options(fake, 1));
-        const QList<TaskId> ids = engine.submit(
-            QList<TaskSpec>{spec("low", 0), spec("high", 5), spec("mid", 2)});
+        const QList<TaskId> ids =
+            engine.submit(QList<TaskSpec>{spec("low", 0), spec("high", 5), spec("mid", 2)});
         QCOMPARE(runOneByOne(engine, *fake, 3), (QList<TaskId>{ids[1], ids[2], ids[0]}));
     }
 
@@ -59,8 +57,8 @@ private Q_SLOTS:
     {
         auto fake = std::make_shared<FakeRunFactory>();
         Engine engine(options(fake, 1));
-        const QList<TaskId> ids = engine.submit(
-            QList<TaskSpec>{spec("a", 3), spec("b", 3), spec("c", 3), spec("d", 3)});
+        const QList<TaskId> ids =
+            engine.submit(QList<TaskSpec>{spec("a", 3), spec("b", 3), spec("c", 3), spec("d", 3)});
         QCOMPARE(runOneByOne(engine, *fake, 4), ids);
     }
 

@@ -428,10 +428,10 @@ void tst_ScriptLoader::malformedDirectiveRejectsWithFileAndLine_data()
     QTest::newRow("size without i") << "t.lua" << QByteArray("-- @memory 64KB\n") << 1 << "@memory";
     QTest::newRow("size a word") << "t.lua" << QByteArray("-- @memory lots\n") << 1 << "@memory";
     QTest::newRow("zero size") << "t.lua" << QByteArray("-- @memory 0MiB\n") << 1 << "@memory";
-    QTest::newRow("one byte of memory") << "t.lua" << QByteArray("-- @memory 1B\n") << 1
-                                        << "@memory";
-    QTest::newRow("memory under 64KiB") << "t.sh" << QByteArray("# @memory 63KiB\n") << 1
-                                        << "@memory";
+    QTest::newRow("one byte of memory")
+        << "t.lua" << QByteArray("-- @memory 1B\n") << 1 << "@memory";
+    QTest::newRow("memory under 64KiB")
+        << "t.sh" << QByteArray("# @memory 63KiB\n") << 1 << "@memory";
     QTest::newRow("unitless size") << "t.lua" << QByteArray("-- @memory 1024\n") << 1 << "@memory";
     QTest::newRow("@arg without =") << "t.lua" << QByteArray("-- @arg who\n") << 1 << "@arg";
     QTest::newRow("@arg without key") << "t.lua" << QByteArray("-- @arg =x\n") << 1 << "@arg";

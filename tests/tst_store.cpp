@@ -6,9 +6,9 @@
 
 #include <QDir>
 #include <QFile>
+#include <QHash>
 #include <QJsonArray>
 #include <QJsonDocument>
-#include <QHash>
 #include <QJsonObject>
 #include <QRandomGenerator>
 #include <QRegularExpression>
@@ -640,7 +640,7 @@ private Q_SLOTS:
         auto mode = [](const QString &path) {
             struct stat st;
             return ::stat(QFile::encodeName(path).constData(), &st) == 0 ? int(st.st_mode & 0777)
-                                                                          : -1;
+                                                                         : -1;
         };
         {
             TaskStore store;
@@ -1191,8 +1191,8 @@ private Q_SLOTS:
         // Started and finished between two batches, and still seen to run.
         QVERIFY(file.value("SELECT transitions FROM tasks WHERE id = 4")
                     .toString()
-                    .contains(QRegularExpression(QStringLiteral(
-                        "^pending@[0-9]+ running@1000 succeeded@2000$"))));
+                    .contains(QRegularExpression(
+                        QStringLiteral("^pending@[0-9]+ running@1000 succeeded@2000$"))));
     }
 
     // Forgetting a task never lets it come back from a submissions row after a crash.
@@ -1247,10 +1247,9 @@ private Q_SLOTS:
             path = store.path();
             StoreFile file(path);
             QTRY_COMPARE_WITH_TIMEOUT(file.count("submissions"), 1, 5000);
-            for (const char *damaged :
-                 {"'garbage'", "'5'", "'[\"x\", 7]'", "'[[1, 2]]'",
-                  "'[[100, 10000000000, 1, 1, 0, 1, 1]]'",
-                  "'[[200, 2, 999, 1, 0, 1, 1]]'", "x'00ff'"})
+            for (const char *damaged : {"'garbage'", "'5'", "'[\"x\", 7]'", "'[[1, 2]]'",
+                                        "'[[100, 10000000000, 1, 1, 0, 1, 1]]'",
+                                        "'[[200, 2, 999, 1, 0, 1, 1]]'", "x'00ff'"})
                 QVERIFY(file.value(QStringLiteral("INSERT INTO submissions (tasks) VALUES (%1)"
                                                   " RETURNING id")
                                        .arg(QLatin1String(damaged)))
@@ -1419,8 +1418,8 @@ private Q_SLOTS:
                 submitCopies(store, big, 3, 4);
                 QString problem;
                 QVERIFY(!store.sync(&problem));
-                QVERIFY2(problem.startsWith(QStringLiteral("cannot write the task store %1: ")
-                                                .arg(path)) &&
+                QVERIFY2(problem.startsWith(
+                             QStringLiteral("cannot write the task store %1: ").arg(path)) &&
                              problem.size() > path.size() + 30,
                          qPrintable(problem));
                 QCOMPARE(store.writeProblem(), problem);

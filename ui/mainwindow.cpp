@@ -258,10 +258,10 @@ QWidget *MainWindow::createFilterBar()
     m_filterState->setObjectName(QStringLiteral("filterState"));
     using F = TaskFilterProxyModel::StateFilter;
     const std::pair<QString, F> states[] = {
-        {tr("All states"), F::All},       {tr("Active"), F::Active},
-        {tr("Pending"), F::Pending},      {tr("Running"), F::Running},
-        {tr("Failed"), F::Failed},        {tr("Succeeded"), F::Succeeded},
-        {tr("Cancelled"), F::Cancelled},  {tr("Interrupted"), F::Interrupted},
+        {tr("All states"), F::All},      {tr("Active"), F::Active},
+        {tr("Pending"), F::Pending},     {tr("Running"), F::Running},
+        {tr("Failed"), F::Failed},       {tr("Succeeded"), F::Succeeded},
+        {tr("Cancelled"), F::Cancelled}, {tr("Interrupted"), F::Interrupted},
         {tr("Finished"), F::Finished},
     };
     for (const auto &[label, filter] : states)
@@ -276,7 +276,8 @@ QWidget *MainWindow::createFilterBar()
 
     connect(m_filterText, &QLineEdit::textChanged, m_proxy, &TaskFilterProxyModel::setText);
     connect(m_filterState, &QComboBox::currentIndexChanged, this, [this](int i) {
-        m_proxy->setStateFilter(TaskFilterProxyModel::StateFilter(m_filterState->itemData(i).toInt()));
+        m_proxy->setStateFilter(
+            TaskFilterProxyModel::StateFilter(m_filterState->itemData(i).toInt()));
         updateStatus();
     });
     connect(m_filterGroup, &QComboBox::currentIndexChanged, this, [this](int i) {
@@ -302,8 +303,8 @@ void MainWindow::createActions()
         action->setObjectName(name);
         if (!key.isEmpty()) {
             action->setShortcut(key);
-            action->setToolTip(QStringLiteral("%1 (%2)").arg(QString(text).remove(u'&'),
-                                                            key.toString(QKeySequence::NativeText)));
+            action->setToolTip(QStringLiteral("%1 (%2)").arg(
+                QString(text).remove(u'&'), key.toString(QKeySequence::NativeText)));
         }
         connect(action, &QAction::triggered, this, slot);
         menu->addAction(action);
@@ -311,30 +312,28 @@ void MainWindow::createActions()
     };
 
     QMenu *file = menuBar()->addMenu(tr("&File"));
-    QAction *open = add(file, tr("&Open scripts…"), QStringLiteral("actionOpen"),
-                        QKeySequence::Open, s->standardIcon(QStyle::SP_DialogOpenButton),
-                        &MainWindow::openFiles);
+    QAction *open =
+        add(file, tr("&Open scripts…"), QStringLiteral("actionOpen"), QKeySequence::Open,
+            s->standardIcon(QStyle::SP_DialogOpenButton), &MainWindow::openFiles);
     add(file, tr("Open &folder…"), QStringLiteral("actionOpenFolder"),
         QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_O), s->standardIcon(QStyle::SP_DirOpenIcon),
         &MainWindow::openFolder);
-    QAction *exportTasks = add(file, tr("&Export…"), QStringLiteral("actionExport"),
-                               QKeySequence(Qt::CTRL | Qt::Key_E),
-                               s->standardIcon(QStyle::SP_DialogSaveButton),
-                               &MainWindow::exportWithDialog);
+    QAction *exportTasks = add(
+        file, tr("&Export…"), QStringLiteral("actionExport"), QKeySequence(Qt::CTRL | Qt::Key_E),
+        s->standardIcon(QStyle::SP_DialogSaveButton), &MainWindow::exportWithDialog);
     exportTasks->setStatusTip(tr("Write the selected tasks, or all shown, as JSON lines or CSV"));
     file->addSeparator();
     add(file, tr("&Quit"), QStringLiteral("actionQuit"), QKeySequence(Qt::CTRL | Qt::Key_Q),
         QIcon(), &QWidget::close);
 
     QMenu *tasks = menuBar()->addMenu(tr("&Tasks"));
-    QAction *cancel = add(tasks, tr("&Cancel selected"), QStringLiteral("actionCancel"),
-                          QKeySequence(Qt::Key_Delete),
-                          s->standardIcon(QStyle::SP_DialogCancelButton), &MainWindow::cancelSelected);
-    QAction *cancelPending = add(tasks, tr("Cancel all &pending"),
-                                 QStringLiteral("actionCancelPending"),
-                                 QKeySequence(Qt::SHIFT | Qt::Key_Delete),
-                                 s->standardIcon(QStyle::SP_DialogDiscardButton),
-                                 &MainWindow::cancelAllPending);
+    QAction *cancel = add(
+        tasks, tr("&Cancel selected"), QStringLiteral("actionCancel"), QKeySequence(Qt::Key_Delete),
+        s->standardIcon(QStyle::SP_DialogCancelButton), &MainWindow::cancelSelected);
+    QAction *cancelPending =
+        add(tasks, tr("Cancel all &pending"), QStringLiteral("actionCancelPending"),
+            QKeySequence(Qt::SHIFT | Qt::Key_Delete),
+            s->standardIcon(QStyle::SP_DialogDiscardButton), &MainWindow::cancelAllPending);
     add(tasks, tr("Cancel &all"), QStringLiteral("actionCancelAll"),
         QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_Delete), QIcon(), &MainWindow::cancelAll);
     tasks->addSeparator();
@@ -348,8 +347,8 @@ void MainWindow::createActions()
         QKeySequence(Qt::CTRL | Qt::Key_Up), QIcon(), &MainWindow::raiseSelectedPriority);
     add(tasks, tr("&Lower priority"), QStringLiteral("actionLowerPriority"),
         QKeySequence(Qt::CTRL | Qt::Key_Down), QIcon(), &MainWindow::lowerSelectedPriority);
-    add(tasks, tr("&Edit priority"), QStringLiteral("actionEditPriority"),
-        QKeySequence(Qt::Key_F2), QIcon(), &MainWindow::editPriority);
+    add(tasks, tr("&Edit priority"), QStringLiteral("actionEditPriority"), QKeySequence(Qt::Key_F2),
+        QIcon(), &MainWindow::editPriority);
     tasks->addSeparator();
     QAction *retry = add(tasks, tr("Re&try failed"), QStringLiteral("actionRetryFailed"),
                          QKeySequence(Qt::CTRL | Qt::Key_R),
@@ -378,17 +377,16 @@ void MainWindow::createActions()
     queue->addAction(limits);
 
     QMenu *view = menuBar()->addMenu(tr("&View"));
-    add(view, tr("&Filter"), QStringLiteral("actionFilter"), QKeySequence::Find, QIcon(),
-        [this] {
-            m_filterText->setFocus();
-            m_filterText->selectAll();
-        });
+    add(view, tr("&Filter"), QStringLiteral("actionFilter"), QKeySequence::Find, QIcon(), [this] {
+        m_filterText->setFocus();
+        m_filterText->selectAll();
+    });
     add(view, tr("Show &table"), QStringLiteral("actionFocusTable"),
         QKeySequence(Qt::CTRL | Qt::Key_1), QIcon(), [this] { m_view->setFocus(); });
     add(view, tr("Show &stack"), QStringLiteral("actionFocusStack"),
         QKeySequence(Qt::CTRL | Qt::Key_2), QIcon(), [this] { m_stack->tree()->setFocus(); });
-    add(view, tr("Show l&og"), QStringLiteral("actionFocusLog"),
-        QKeySequence(Qt::CTRL | Qt::Key_3), QIcon(), [this] { m_log->view()->setFocus(); });
+    add(view, tr("Show l&og"), QStringLiteral("actionFocusLog"), QKeySequence(Qt::CTRL | Qt::Key_3),
+        QIcon(), [this] { m_log->view()->setFocus(); });
     QAction *rejected = m_rejectedDock->toggleViewAction();
     rejected->setText(tr("&Rejected files"));
     rejected->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_J));
@@ -473,12 +471,12 @@ int MainWindow::submitFiles(const QStringList &files)
         m_engine->submit(specs);
     reject(rejected);
     if (!files.isEmpty())
-        statusBar()->showMessage(rejected.isEmpty()
-                                     ? tr("Queued %n task(s)", nullptr, int(specs.size()))
-                                     : tr("Queued %n task(s); %1 file(s) rejected", nullptr,
-                                          int(specs.size()))
-                                           .arg(rejected.size()),
-                                 8000);
+        statusBar()->showMessage(
+            rejected.isEmpty()
+                ? tr("Queued %n task(s)", nullptr, int(specs.size()))
+                : tr("Queued %n task(s); %1 file(s) rejected", nullptr, int(specs.size()))
+                      .arg(rejected.size()),
+            8000);
     return int(specs.size());
 }
 
@@ -498,9 +496,9 @@ void MainWindow::reject(const QStringList &reasons)
 
 void MainWindow::openFiles()
 {
-    const QStringList files = QFileDialog::getOpenFileNames(
-        this, tr("Open task scripts"), QString(),
-        tr("Task scripts (*.lua *.sh *.py);;All files (*)"));
+    const QStringList files =
+        QFileDialog::getOpenFileNames(this, tr("Open task scripts"), QString(),
+                                      tr("Task scripts (*.lua *.sh *.py);;All files (*)"));
     submitFiles(files);
 }
 
@@ -559,8 +557,8 @@ void MainWindow::dropEvent(QDropEvent *event)
 bool MainWindow::eventFilter(QObject *watched, QEvent *event)
 {
     const auto type = event->type();
-    if ((type == QEvent::DragEnter || type == QEvent::DragMove || type == QEvent::Drop)
-        && watched != this) {
+    if ((type == QEvent::DragEnter || type == QEvent::DragMove || type == QEvent::Drop) &&
+        watched != this) {
         auto *widget = qobject_cast<QWidget *>(watched);
         if (widget && widget->window() == this && handleFileDrag(event))
             return true;
@@ -623,10 +621,10 @@ void MainWindow::updateStatus()
     const QString groupList = groups.join(QStringLiteral(", "));
     QString paused;
     if (m_limits->isPaused())
-        paused = groups.isEmpty() ? tr("Queue paused")
-                                  : tr("Queue paused; group(s) %1 paused", nullptr,
-                                       int(groups.size()))
-                                        .arg(groupList);
+        paused = groups.isEmpty()
+                     ? tr("Queue paused")
+                     : tr("Queue paused; group(s) %1 paused", nullptr, int(groups.size()))
+                           .arg(groupList);
     else if (!groups.isEmpty())
         paused = tr("Group(s) %1 paused", nullptr, int(groups.size())).arg(groupList);
     m_statusPaused->setText(paused);
@@ -649,8 +647,8 @@ void MainWindow::updateActions()
     for (const QItemSelectionRange &range : selection) {
         for (int r = range.top(); r <= range.bottom() && !finished; ++r) {
             const QModelIndex index = m_proxy->index(r, TaskTableModel::Id);
-            finished = isFinished(TaskState(index.data(TaskTableModel::StateRole).toInt()))
-                       || ++looked >= MaxLooked;
+            finished = isFinished(TaskState(index.data(TaskTableModel::StateRole).toInt())) ||
+                       ++looked >= MaxLooked;
         }
         if (finished)
             break;
@@ -696,8 +694,8 @@ bool MainWindow::selectTask(TaskId id)
     const QModelIndex index = m_proxy->mapFromSource(m_model->index(row, TaskTableModel::Name));
     if (!index.isValid())
         return false;
-    m_view->selectionModel()->setCurrentIndex(
-        index, QItemSelectionModel::ClearAndSelect | QItemSelectionModel::Rows);
+    m_view->selectionModel()->setCurrentIndex(index, QItemSelectionModel::ClearAndSelect |
+                                                         QItemSelectionModel::Rows);
     m_view->scrollTo(index);
     return true;
 }
@@ -717,15 +715,15 @@ void MainWindow::followRunningTask()
         if (TaskState(index.data(TaskTableModel::StateRole).toInt()) != TaskState::Running)
             continue;
         const QScopedValueRollback<bool> automatic(m_selectingAutomatically, true);
-        m_view->selectionModel()->setCurrentIndex(
-            index, QItemSelectionModel::ClearAndSelect | QItemSelectionModel::Rows);
+        m_view->selectionModel()->setCurrentIndex(index, QItemSelectionModel::ClearAndSelect |
+                                                             QItemSelectionModel::Rows);
         return;
     }
     if (!current && m_proxy->rowCount() > 0) {
         const QScopedValueRollback<bool> automatic(m_selectingAutomatically, true);
-        m_view->selectionModel()->setCurrentIndex(
-            m_proxy->index(0, TaskTableModel::Name),
-            QItemSelectionModel::ClearAndSelect | QItemSelectionModel::Rows);
+        m_view->selectionModel()->setCurrentIndex(m_proxy->index(0, TaskTableModel::Name),
+                                                  QItemSelectionModel::ClearAndSelect |
+                                                      QItemSelectionModel::Rows);
     }
 }
 
@@ -834,9 +832,8 @@ void MainWindow::retryFailed()
     }
     if (!specs.isEmpty())
         m_engine->submit(specs);
-    m_model->removeTasks([&retried](const TaskTableModel::Row &row) {
-        return retried.contains(row.id);
-    });
+    m_model->removeTasks(
+        [&retried](const TaskTableModel::Row &row) { return retried.contains(row.id); });
     // Replaced, they are not history either.
     forget(QList<TaskId>(retried.cbegin(), retried.cend()));
     reject(rejected);
@@ -952,9 +949,8 @@ QList<TaskId> MainWindow::tasksToExport() const
     if (rows.isEmpty()) {
         ids.reserve(m_proxy->rowCount());
         for (int r = 0; r < m_proxy->rowCount(); ++r)
-            ids.append(m_proxy->index(r, TaskTableModel::Id)
-                           .data(TaskTableModel::IdRole)
-                           .value<TaskId>());
+            ids.append(
+                m_proxy->index(r, TaskTableModel::Id).data(TaskTableModel::IdRole).value<TaskId>());
         return ids;
     }
     std::sort(rows.begin(), rows.end(),
@@ -983,8 +979,8 @@ bool MainWindow::exportTasks(const QString &path, QString *error)
         TaskExport::formatOf(path).value_or(TaskExport::Format::JsonLines);
     const QList<TaskSnapshot> tasks = snapshotsOf(tasksToExport());
     QSaveFile file(path);
-    if (!file.open(QIODevice::WriteOnly) || !TaskExport::write(file, format, tasks)
-        || !file.commit()) {
+    if (!file.open(QIODevice::WriteOnly) || !TaskExport::write(file, format, tasks) ||
+        !file.commit()) {
         const QString reason = file.errorString();
         statusBar()->showMessage(tr("Cannot export to %1: %2").arg(path, reason), 15000);
         if (error)
@@ -1006,23 +1002,23 @@ void MainWindow::exportWithDialog()
     }
     const QString jsonFilter = tr("JSON lines (*.jsonl *.ndjson *.json)");
     const QString csvFilter = tr("CSV (*.csv)");
-    QString filter = TaskExport::formatOf(m_exportPath) == TaskExport::Format::Csv ? csvFilter
-                                                                                   : jsonFilter;
+    QString filter =
+        TaskExport::formatOf(m_exportPath) == TaskExport::Format::Csv ? csvFilter : jsonFilter;
     const QString start = m_exportPath.isEmpty()
                               ? QDir::home().filePath(QStringLiteral("taskdeck-tasks.jsonl"))
                               : m_exportPath;
     const bool selected = !m_view->selectionModel()->selectedRows().isEmpty();
-    QString path = QFileDialog::getSaveFileName(
-        this,
-        selected ? tr("Export %n selected task(s)", nullptr, count)
-                 : tr("Export %n shown task(s)", nullptr, count),
-        start, jsonFilter + QStringLiteral(";;") + csvFilter, &filter);
+    QString path =
+        QFileDialog::getSaveFileName(this,
+                                     selected ? tr("Export %n selected task(s)", nullptr, count)
+                                              : tr("Export %n shown task(s)", nullptr, count),
+                                     start, jsonFilter + QStringLiteral(";;") + csvFilter, &filter);
     if (path.isEmpty())
         return;
     // A name without a known suffix gets the one of the chosen filter.
     if (!TaskExport::formatOf(path)) {
-        const auto format = filter == csvFilter ? TaskExport::Format::Csv
-                                                : TaskExport::Format::JsonLines;
+        const auto format =
+            filter == csvFilter ? TaskExport::Format::Csv : TaskExport::Format::JsonLines;
         path += u'.' + TaskExport::suffix(format);
     }
     QString error;

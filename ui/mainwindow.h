@@ -177,6 +177,6 @@ private:
     int m_ticks = 0;
     EngineCounts m_counts;
     bool m_saveOnClose = false;
-    bool m_followRunning = true;        // until the user selects a task
+    bool m_followRunning = true; // until the user selects a task
     bool m_selectingAutomatically = false;
 };

@@ -54,11 +54,11 @@ QFrame *NoticeBar::makeFrame(const QString &text, bool error)
 
     auto *icon = new QLabel(notice);
     const int size = style()->pixelMetric(QStyle::PM_SmallIconSize, nullptr, this);
-    icon->setPixmap(style()
-                        ->standardIcon(error ? QStyle::SP_MessageBoxCritical
-                                             : QStyle::SP_MessageBoxWarning,
-                                       nullptr, this)
-                        .pixmap(size, size));
+    icon->setPixmap(
+        style()
+            ->standardIcon(error ? QStyle::SP_MessageBoxCritical : QStyle::SP_MessageBoxWarning,
+                           nullptr, this)
+            .pixmap(size, size));
     icon->setAlignment(Qt::AlignTop);
     auto *label = new QLabel(notice);
     label->setObjectName(error ? QStringLiteral("errorText") : QStringLiteral("noticeText"));
@@ -176,10 +176,10 @@ void NoticeBar::restyle(QFrame *notice, bool error)
     const QColor accent = StateStyle::color(error ? TaskState::Failed : TaskState::TimedOut, pal);
     const double tint = (StateStyle::isDark(pal) ? 0.28 : 0.16) * (error ? 1.5 : 1.0);
     const QColor background = mix(pal.color(QPalette::Window), accent, tint);
-    notice->setStyleSheet(
-        QStringLiteral("QFrame#%4 { background-color: %1; "
-                       "border: %5px solid %2; border-radius: 4px; } "
-                       "QLabel { color: %3; }")
-            .arg(background.name(), accent.name(), pal.color(QPalette::WindowText).name(),
-                 notice->objectName(), error ? QStringLiteral("2") : QStringLiteral("1")));
+    notice->setStyleSheet(QStringLiteral("QFrame#%4 { background-color: %1; "
+                                         "border: %5px solid %2; border-radius: 4px; } "
+                                         "QLabel { color: %3; }")
+                              .arg(background.name(), accent.name(),
+                                   pal.color(QPalette::WindowText).name(), notice->objectName(),
+                                   error ? QStringLiteral("2") : QStringLiteral("1")));
 }

@@ -101,8 +101,7 @@ std::variant<Request, QString> parseObject(const QJsonObject &object)
                              why) ||
             !optionalInteger(object, QStringLiteral("retries"), 0, INT_MAX, o.retries, why) ||
             !optionalInteger(object, QStringLiteral("memory_bytes"), ScriptLoader::MinMemoryBytes,
-                             qint64(1e15), o.memoryBytes,
-                             why) ||
+                             qint64(1e15), o.memoryBytes, why) ||
             !optionalInteger(object, QStringLiteral("repeat"), 1, MaxTasksPerSubmit, repeat, why))
             return why;
         request.repeat = repeat.value_or(1);

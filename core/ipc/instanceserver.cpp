@@ -1,7 +1,7 @@
 #include "instanceserver.h"
 
-#include <QLocalServer>
 #include <QElapsedTimer>
+#include <QLocalServer>
 #include <QLocalSocket>
 #include <QPointer>
 #include <QTimer>

@@ -30,7 +30,8 @@ IoCall::IoCall(std::shared_ptr<IoRequest> request, TimerHeap &timers, Done done)
     : m_request(std::move(request))
     , m_timers(timers)
     , m_done(std::move(done))
-{}
+{
+}
 
 IoCall::~IoCall()
 {
@@ -53,11 +54,10 @@ std::unique_ptr<IoCall> IoCall::start(std::shared_ptr<IoRequest> request, TimerH
 void IoCall::armTimeout()
 {
     if (m_request->timeoutMs > 0)
-        m_timeout = m_timers.add(deadlineAfterMs(m_request->timeoutMs),
-                                 [this] {
-                                     m_timeout = 0;
-                                     timedOut();
-                                 });
+        m_timeout = m_timers.add(deadlineAfterMs(m_request->timeoutMs), [this] {
+            m_timeout = 0;
+            timedOut();
+        });
 }
 
 void IoCall::complete()
@@ -72,7 +72,8 @@ void IoCall::complete()
 
 ExecCall::ExecCall(std::shared_ptr<IoRequest> request, TimerHeap &timers, Done done)
     : IoCall(std::move(request), timers, std::move(done))
-{}
+{
+}
 
 ExecCall::~ExecCall()
 {
@@ -107,8 +108,8 @@ void ExecCall::begin()
             const QByteArray &data = m_request->stdinData;
             qsizetype written = 0;
             while (written < data.size()) {
-                const ssize_t n = ::write(m_stdinFd, data.constData() + written,
-                                          size_t(data.size() - written));
+                const ssize_t n =
+                    ::write(m_stdinFd, data.constData() + written, size_t(data.size() - written));
                 if (n <= 0)
                     break;
                 written += n;
@@ -184,8 +185,8 @@ void ExecCall::timedOut()
 {
     m_child.signalGroup(SIGKILL);
     m_child.killEscaped();
-    m_request->error = QStringLiteral("%1 timed out after %2")
-                           .arg(m_request->what, seconds(m_request->timeoutMs));
+    m_request->error =
+        QStringLiteral("%1 timed out after %2").arg(m_request->what, seconds(m_request->timeoutMs));
     complete();
 }
 
@@ -193,7 +194,8 @@ void ExecCall::timedOut()
 
 HttpCall::HttpCall(std::shared_ptr<IoRequest> request, TimerHeap &timers, Done done)
     : IoCall(std::move(request), timers, std::move(done))
-{}
+{
+}
 
 HttpCall::~HttpCall()
 {
@@ -223,8 +225,8 @@ bool HttpCall::takeBody()
     QNetworkReply *reply = m_reply;
     const QVariant length = reply->header(QNetworkRequest::ContentLengthHeader);
     const qint64 announced = length.isValid() ? length.toLongLong() : -1;
-    if (announced <= m_request->maxBody && m_request->replyBody.size() + reply->bytesAvailable()
-                                               <= m_request->maxBody) {
+    if (announced <= m_request->maxBody &&
+        m_request->replyBody.size() + reply->bytesAvailable() <= m_request->maxBody) {
         m_request->replyBody += reply->readAll();
         return true;
     }
@@ -253,12 +255,12 @@ void HttpCall::begin()
     for (const auto &[name, value] : m_request->headers)
         request.setRawHeader(name, value);
     m_reply = m_client->send(m_request->method, request, m_request->body);
-    m_connections.append(QObject::connect(m_reply, &QNetworkReply::finished, m_reply,
-                                          [this] { finished(); }));
+    m_connections.append(
+        QObject::connect(m_reply, &QNetworkReply::finished, m_reply, [this] { finished(); }));
     m_connections.append(QObject::connect(m_reply, &QNetworkReply::metaDataChanged, m_reply,
                                           [this] { takeBody(); }));
-    m_connections.append(QObject::connect(m_reply, &QNetworkReply::readyRead, m_reply,
-                                          [this] { takeBody(); }));
+    m_connections.append(
+        QObject::connect(m_reply, &QNetworkReply::readyRead, m_reply, [this] { takeBody(); }));
     armTimeout();
 }
 
@@ -283,7 +285,7 @@ void HttpCall::finished()
 void HttpCall::timedOut()
 {
     stop(true);
-    m_request->error = QStringLiteral("%1 timed out after %2")
-                           .arg(m_request->what, seconds(m_request->timeoutMs));
+    m_request->error =
+        QStringLiteral("%1 timed out after %2").arg(m_request->what, seconds(m_request->timeoutMs));
     complete();
 }

@@ -16,7 +16,7 @@ struct IoRequest
     enum Kind { Exec, Http };
 
     Kind kind = Exec;
-    QString what;            // for stacks and errors: "exec(make test)", "http.get(url)"
+    QString what; // for stacks and errors: "exec(make test)", "http.get(url)"
     qint64 timeoutMs = -1;
 
     // exec
@@ -34,12 +34,12 @@ struct IoRequest
     qint64 maxBody = 64 * 1024 * 1024; // the longest reply body taken; longer fails the call
 
     // the result, written on the engine thread before the coroutine is woken
-    QString error;           // a failure that the call raises, naming what failed
-    int code = 0;            // exec: exit code (128 + signal when killed)
+    QString error; // a failure that the call raises, naming what failed
+    int code = 0;  // exec: exit code (128 + signal when killed)
     int signal = 0;
     QByteArray stdoutData;
     QByteArray stderrData;
-    int status = 0;          // http
+    int status = 0; // http
     Headers replyHeaders;
     QByteArray replyBody;
 };

@@ -37,7 +37,8 @@ void makeMarker(lua_State *L, void *key, const char *text)
     lua_newtable(L);
     lua_pushstring(L, text);
     lua_pushcclosure(
-        L, [](lua_State *L) -> int {
+        L,
+        [](lua_State *L) -> int {
             lua_pushvalue(L, lua_upvalueindex(1));
             return 1;
         },
@@ -398,8 +399,7 @@ int libIndex(lua_State *L)
 {
     lua_settop(L, 2);
     lua_pushvalue(L, 2);
-    if (lua_rawget(L, lua_upvalueindex(1)) != LUA_TTABLE
-        || lua_rawequal(L, 3, lua_upvalueindex(1)))
+    if (lua_rawget(L, lua_upvalueindex(1)) != LUA_TTABLE || lua_rawequal(L, 3, lua_upvalueindex(1)))
         return 0;
     if (!LuaHost::pushCurrentEnv(L)) // 4
         return luaL_error(L, "%s: not inside a task", lua_tostring(L, 2));
@@ -451,8 +451,9 @@ int l_setmetatable(lua_State *L)
 int l_debugSetmetatable(lua_State *L)
 {
     if (lua_type(L, 1) != LUA_TTABLE)
-        return luaL_error(L, "debug.setmetatable: the metatable of a %s is shared by every "
-                             "task; only a table may get one in a task",
+        return luaL_error(L,
+                          "debug.setmetatable: the metatable of a %s is shared by every "
+                          "task; only a table may get one in a task",
                           luaL_typename(L, 1));
     return l_setmetatable(L);
 }
@@ -525,8 +526,9 @@ int l_collectgarbage(lua_State *L)
         if (qstrcmp(option, name) == 0)
             return callOriginal(L);
     }
-    return luaL_error(L, "collectgarbage('%s') is not available in a task: the collector "
-                         "serves the tasks after it too",
+    return luaL_error(L,
+                      "collectgarbage('%s') is not available in a task: the collector "
+                      "serves the tasks after it too",
                       option);
 }
 
@@ -851,12 +853,9 @@ void LuaTask::installApi(lua_State *L)
     lua_pushvalue(L, -1);
     lua_rawsetp(L, LUA_REGISTRYINDEX, &HandleKey);
     const luaL_Reg handle[] = {
-        {"wait", &LuaTask::l_handleWait},
-        {"cancel", &LuaTask::l_handleCancel},
-        {"done", &LuaTask::l_handleDone},
-        {"cancelled", &LuaTask::l_handleCancelled},
-        {"id", &LuaTask::l_handleId},
-        {nullptr, nullptr},
+        {"wait", &LuaTask::l_handleWait}, {"cancel", &LuaTask::l_handleCancel},
+        {"done", &LuaTask::l_handleDone}, {"cancelled", &LuaTask::l_handleCancelled},
+        {"id", &LuaTask::l_handleId},     {nullptr, nullptr},
     };
     lua_newtable(L);
     luaL_setfuncs(L, handle, 0);
@@ -903,7 +902,9 @@ void LuaTask::hook(lua_State *L, lua_Debug *)
     if (t->m_cancelLevel.load() == 3) {
         // Given up while stuck in a C call that has now returned: unwind without touching
         // anything else, once the engine thread has read where it was (under the mutex).
-        { QMutexLocker lock(&t->m_liveMutex); }
+        {
+            QMutexLocker lock(&t->m_liveMutex);
+        }
         lua_sethook(L, &LuaTask::hook, LUA_MASKCOUNT, 1);
         lua_rawgetp(L, LUA_REGISTRYINDEX, &StoppedKey);
         lua_error(L);
@@ -916,13 +917,14 @@ void LuaTask::hook(lua_State *L, lua_Debug *)
         // innermost Lua frame: a pattern matcher may run this hook from C).
         lua_Debug ar;
         int frame = 0;
-        while (lua_getstack(L, frame, &ar) && lua_getinfo(L, "Sl", &ar) && ar.currentline < 0
-               && frame < 3)
+        while (lua_getstack(L, frame, &ar) && lua_getinfo(L, "Sl", &ar) && ar.currentline < 0 &&
+               frame < 3)
             ++frame;
         if (lua_getstack(L, frame, &ar) && lua_getinfo(L, "Sln", &ar) && ar.currentline > 0) {
-            auto seen = std::make_unique<StackFrame>(StackFrame{
-                QString::fromUtf8(ar.source[0] == '@' ? ar.source + 1 : ar.short_src),
-                ar.currentline, ar.name ? QString::fromUtf8(ar.name) : QStringLiteral("main chunk")});
+            auto seen = std::make_unique<StackFrame>(
+                StackFrame{QString::fromUtf8(ar.source[0] == '@' ? ar.source + 1 : ar.short_src),
+                           ar.currentline,
+                           ar.name ? QString::fromUtf8(ar.name) : QStringLiteral("main chunk")});
             QMutexLocker lock(&t->m_liveMutex);
             t->m_blockingAt = std::move(seen);
         }
@@ -950,13 +952,15 @@ Coroutine *LuaTask::waitingCoroutine(lua_State *L, const char *what)
 {
     Coroutine *co = context(L);
     if (!co || co->L != L)
-        luaL_error(L, "%s: cannot wait inside a plain coroutine (coroutine.wrap/resume); "
-                      "use spawn", what);
+        luaL_error(L,
+                   "%s: cannot wait inside a plain coroutine (coroutine.wrap/resume); "
+                   "use spawn",
+                   what);
     return co;
 }
 
-int LuaTask::suspend(lua_State *L, Coroutine *co, const char *kind, double arg,
-                     qint64 wakeAtNs, int (*k)(lua_State *, int, intptr_t))
+int LuaTask::suspend(lua_State *L, Coroutine *co, const char *kind, double arg, qint64 wakeAtNs,
+                     int (*k)(lua_State *, int, intptr_t))
 {
     if (co->cancelPending || co->task->m_cancelLevel.load() >= 2)
         return raiseCancel(L, co);
@@ -998,8 +1002,7 @@ int LuaTask::l_sleep(lua_State *L)
         return luaL_argerror(L, 1, "not a number");
     Coroutine *co = waitingCoroutine(L, "sleep");
     seconds = std::max(0.0, seconds);
-    return suspend(L, co, "sleep", seconds,
-                   deadlineAfterSeconds(seconds), &sleepDone);
+    return suspend(L, co, "sleep", seconds, deadlineAfterSeconds(seconds), &sleepDone);
 }
 
 int LuaTask::sleepDone(lua_State *L, int, intptr_t)
@@ -1114,10 +1117,9 @@ int LuaTask::l_waitGroup(lua_State *L)
     const char *kind = luaL_optstring(L, 4, "wait");
     if (std::isnan(timeout))
         return luaL_error(L, "%s: the timeout is not a number", kind);
-    const WaitGroup::Mode mode = qstrcmp(modeName, "first") == 0 ? WaitGroup::First
-                                 : qstrcmp(modeName, "first_error") == 0
-                                     ? WaitGroup::FirstError
-                                     : WaitGroup::All;
+    const WaitGroup::Mode mode = qstrcmp(modeName, "first") == 0         ? WaitGroup::First
+                                 : qstrcmp(modeName, "first_error") == 0 ? WaitGroup::FirstError
+                                                                         : WaitGroup::All;
     Coroutine *me = waitingCoroutine(L, kind);
     const lua_Integer n = luaL_len(L, 1);
     std::vector<Coroutine *> pending;
@@ -1132,8 +1134,8 @@ int LuaTask::l_waitGroup(lua_State *L)
             return luaL_error(L, "%s: a coroutine cannot wait for itself", kind);
         if (!co->dead)
             pending.push_back(co);
-        else if (mode == WaitGroup::First
-                 || (mode == WaitGroup::FirstError && co->failed && !co->cancelled))
+        else if (mode == WaitGroup::First ||
+                 (mode == WaitGroup::FirstError && co->failed && !co->cancelled))
             met = true;
     }
     if (met || pending.empty() || n == 0) {
@@ -1647,8 +1649,8 @@ int LuaTask::httpCall(lua_State *L, const QByteArray &method, const QString &url
     // The body is buffered before the task sees it: at most opts.max_body bytes (64 MiB by
     // default), never more than the task's memory cap, which then counts it again.
     const LuaTask *task = context(L)->task;
-    const qint64 memory = task->m_spec->memoryBytes > 0 ? task->m_spec->memoryBytes
-                                                        : task->m_defaultMemoryLimit;
+    const qint64 memory =
+        task->m_spec->memoryBytes > 0 ? task->m_spec->memoryBytes : task->m_defaultMemoryLimit;
     request->maxBody = qMin(request->maxBody, memory);
     if (!lua_isnoneornil(L, opts)) {
         if (lua_getfield(L, opts, "max_body") != LUA_TNIL) {

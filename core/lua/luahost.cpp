@@ -89,8 +89,7 @@ return methods('output'), methods('error'), install
 void routeStandardOutput(lua_State *L)
 {
     if (luaL_loadbufferx(L, StandardOutputScript, sizeof StandardOutputScript - 1, "=taskdeck",
-                         "t")
-        != LUA_OK)
+                         "t") != LUA_OK)
         qFatal("taskdeck standard output: %s", lua_tostring(L, -1));
     lua_call(L, 0, 3); // output metatable, error metatable, install
     lua_newuserdatauv(L, 0, 0);
@@ -147,8 +146,7 @@ LuaHost::LuaHost()
     // The engine's stdin is not a task's to read (a read would hold its worker until
     // the terminal answers): io.stdin and the default input are a closed file.
     if (luaL_dostring(m_state, "local f = io.open('/dev/null') if f then f:close() "
-                               "io.stdin = f end return f")
-        == LUA_OK) {
+                               "io.stdin = f end return f") == LUA_OK) {
         if (lua_isnil(m_state, -1))
             lua_pop(m_state, 1);
         else
@@ -217,7 +215,8 @@ bool LuaHost::recycle()
 void LuaHost::pushChunk(const QByteArray &source, const QString &file)
 {
     for (const Chunk &chunk : m_chunks) {
-        if (chunk.source.constData() == source.constData() && chunk.source.size() == source.size()) {
+        if (chunk.source.constData() == source.constData() &&
+            chunk.source.size() == source.size()) {
             lua_rawgeti(m_state, LUA_REGISTRYINDEX, chunk.ref);
             return;
         }
@@ -237,8 +236,8 @@ void LuaHost::pushChunk(const QByteArray &source, const QString &file)
         text = patched.constData();
     }
     const QByteArray chunkName = '@' + file.toUtf8();
-    if (luaL_loadbufferx(m_state, text, size_t(source.size()), chunkName.constData(), "t")
-        != LUA_OK)
+    if (luaL_loadbufferx(m_state, text, size_t(source.size()), chunkName.constData(), "t") !=
+        LUA_OK)
         lua_error(m_state); // "file:line: message"
     lua_pushvalue(m_state, -1);
     m_chunks.push_back(Chunk{source, luaL_ref(m_state, LUA_REGISTRYINDEX)});

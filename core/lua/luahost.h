@@ -79,7 +79,8 @@ class LuaHostPool
 public:
     explicit LuaHostPool(int maxIdle = 64)
         : m_maxIdle(maxIdle)
-    {}
+    {
+    }
     ~LuaHostPool();
     LuaHost *acquire();
     void release(LuaHost *host); // deletes it when it cannot be reused

@@ -40,9 +40,9 @@ struct MatchState
     const char *srcEnd;
     const char *pEnd; // the pattern's end
     lua_State *L;
-    int depth;   // recursion left
-    int steps;   // until the next look at the hook
-    int level;   // captures, finished or not
+    int depth; // recursion left
+    int steps; // until the next look at the hook
+    int level; // captures, finished or not
     struct
     {
         const char *init;
@@ -103,17 +103,38 @@ bool singleClass(int c, int cl)
 {
     bool res;
     switch (std::tolower(cl)) {
-    case 'a': res = std::isalpha(c); break;
-    case 'c': res = std::iscntrl(c); break;
-    case 'd': res = std::isdigit(c); break;
-    case 'g': res = std::isgraph(c); break;
-    case 'l': res = std::islower(c); break;
-    case 'p': res = std::ispunct(c); break;
-    case 's': res = std::isspace(c); break;
-    case 'u': res = std::isupper(c); break;
-    case 'w': res = std::isalnum(c); break;
-    case 'x': res = std::isxdigit(c); break;
-    default: return cl == c;
+    case 'a':
+        res = std::isalpha(c);
+        break;
+    case 'c':
+        res = std::iscntrl(c);
+        break;
+    case 'd':
+        res = std::isdigit(c);
+        break;
+    case 'g':
+        res = std::isgraph(c);
+        break;
+    case 'l':
+        res = std::islower(c);
+        break;
+    case 'p':
+        res = std::ispunct(c);
+        break;
+    case 's':
+        res = std::isspace(c);
+        break;
+    case 'u':
+        res = std::isupper(c);
+        break;
+    case 'w':
+        res = std::isalnum(c);
+        break;
+    case 'x':
+        res = std::isxdigit(c);
+        break;
+    default:
+        return cl == c;
     }
     return std::isupper(cl) ? !res : res;
 }
@@ -148,10 +169,14 @@ bool singleMatch(MatchState *ms, const char *s, const char *p, const char *ep)
         return false;
     const int c = uchar(*s);
     switch (*p) {
-    case '.': return true;
-    case Esc: return singleClass(c, uchar(*(p + 1)));
-    case '[': return matchBracketClass(c, p, ep - 1);
-    default: return uchar(*p) == c;
+    case '.':
+        return true;
+    case Esc:
+        return singleClass(c, uchar(*(p + 1)));
+    case '[':
+        return matchBracketClass(c, p, ep - 1);
+    default:
+        return uchar(*p) == c;
     }
 }
 
@@ -276,16 +301,24 @@ init: // a loop for the tail calls
                 ep = classEnd(ms, p);
                 const char previous = s == ms->srcInit ? '\0' : *(s - 1);
                 const char current = s < ms->srcEnd ? *s : '\0';
-                if (!matchBracketClass(uchar(previous), p, ep - 1)
-                    && matchBracketClass(uchar(current), p, ep - 1)) {
+                if (!matchBracketClass(uchar(previous), p, ep - 1) &&
+                    matchBracketClass(uchar(current), p, ep - 1)) {
                     p = ep;
                     goto init;
                 }
                 s = nullptr;
                 break;
             }
-            case '0': case '1': case '2': case '3': case '4':
-            case '5': case '6': case '7': case '8': case '9':
+            case '0':
+            case '1':
+            case '2':
+            case '3':
+            case '4':
+            case '5':
+            case '6':
+            case '7':
+            case '8':
+            case '9':
                 s = matchCapture(ms, s, uchar(*(p + 1)));
                 if (s) {
                     p += 2;
@@ -337,8 +370,7 @@ init: // a loop for the tail calls
     return s;
 }
 
-void prepareState(MatchState *ms, lua_State *L, const char *s, size_t ls, const char *p,
-                  size_t lp)
+void prepareState(MatchState *ms, lua_State *L, const char *s, size_t ls, const char *p, size_t lp)
 {
     ms->L = L;
     ms->srcInit = s;
@@ -562,9 +594,9 @@ int strGsub(lua_State *L)
     const bool anchor = *p == '^';
     lua_Integer n = 0;
     bool changed = false;
-    luaL_argexpected(L, tr == LUA_TNUMBER || tr == LUA_TSTRING || tr == LUA_TFUNCTION
-                            || tr == LUA_TTABLE,
-                     3, "string/function/table");
+    luaL_argexpected(
+        L, tr == LUA_TNUMBER || tr == LUA_TSTRING || tr == LUA_TFUNCTION || tr == LUA_TTABLE, 3,
+        "string/function/table");
     MatchState ms;
     luaL_Buffer b;
     luaL_buffinit(L, &b);
@@ -614,11 +646,8 @@ void luaCheckInterrupt(lua_State *L)
 void luaOpenInterruptiblePatterns(lua_State *L)
 {
     const luaL_Reg functions[] = {
-        {"find", &strFind},
-        {"match", &strMatch},
-        {"gmatch", &strGmatch},
-        {"gsub", &strGsub},
-        {nullptr, nullptr},
+        {"find", &strFind}, {"match", &strMatch}, {"gmatch", &strGmatch},
+        {"gsub", &strGsub}, {nullptr, nullptr},
     };
     lua_getglobal(L, "string");
     luaL_setfuncs(L, functions, 0);

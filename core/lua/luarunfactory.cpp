@@ -6,7 +6,8 @@
 LuaRunFactory::LuaRunFactory(qint64 defaultMemoryLimit)
     : m_hosts(std::make_unique<LuaHostPool>())
     , m_defaultMemoryLimit(defaultMemoryLimit)
-{}
+{
+}
 
 LuaRunFactory::~LuaRunFactory() = default;
 

@@ -12,8 +12,8 @@ public:
     explicit LuaRunFactory(qint64 defaultMemoryLimit);
     ~LuaRunFactory() override;
 
-    std::unique_ptr<TaskRun> create(TaskId id, std::shared_ptr<const TaskSpec> spec,
-                                    int attempt, const RunServices &services) override;
+    std::unique_ptr<TaskRun> create(TaskId id, std::shared_ptr<const TaskSpec> spec, int attempt,
+                                    const RunServices &services) override;
 
 private:
     std::unique_ptr<LuaHostPool> m_hosts;

@@ -143,7 +143,8 @@ void LuaTask::giveUp()
     m_endStack = stack;
     QString where = QStringLiteral("an unknown place");
     if (!stack->frames.isEmpty())
-        where = QStringLiteral("%1:%2").arg(stack->frames.constFirst().file.section(u'/', -1))
+        where = QStringLiteral("%1:%2")
+                    .arg(stack->frames.constFirst().file.section(u'/', -1))
                     .arg(stack->frames.constFirst().line);
     RunOutcome outcome;
     outcome.kind = RunOutcome::Failed;
@@ -400,8 +401,8 @@ bool LuaTask::begin()
     lua_State *L = m_host->state();
     if (auto install = g_extraApi.load())
         install(L);
-    m_host->setTaskLimit(size_t(m_spec->memoryBytes > 0 ? m_spec->memoryBytes
-                                                        : m_defaultMemoryLimit));
+    m_host->setTaskLimit(
+        size_t(m_spec->memoryBytes > 0 ? m_spec->memoryBytes : m_defaultMemoryLimit));
     *static_cast<Coroutine **>(lua_getextraspace(L)) = &m_outside;
 
     // A task's globals: its own table, falling back to the host's.
@@ -529,8 +530,8 @@ void LuaTask::ended(Coroutine *co, int status, int nresults)
     co->results = nresults;
     co->failed = status != LUA_OK;
     // Ended by a cancellation: its marker, or nil for one cancelled before it ran.
-    co->cancelled = co->failed && (luaIsCancelMarker(co->L, -1)
-                                   || (co->cancelDelivered && lua_isnil(co->L, -1)));
+    co->cancelled = co->failed &&
+                    (luaIsCancelMarker(co->L, -1) || (co->cancelDelivered && lua_isnil(co->L, -1)));
     co->group.reset();
     if (co != m_main)
         m_live.erase(co->id);
@@ -541,8 +542,8 @@ void LuaTask::ended(Coroutine *co, int status, int nresults)
         if (group->fired)
             continue;
         --group->remaining;
-        if (group->remaining <= 0 || group->mode == WaitGroup::First
-            || (group->mode == WaitGroup::FirstError && co->failed && !co->cancelled)) {
+        if (group->remaining <= 0 || group->mode == WaitGroup::First ||
+            (group->mode == WaitGroup::FirstError && co->failed && !co->cancelled)) {
             group->fired = true;
             Coroutine *waiter = liveCoroutine(group->waiterId);
             if (waiter && waiter->suspended)
@@ -557,19 +558,18 @@ void LuaTask::ended(Coroutine *co, int status, int nresults)
             // The results as JSON, within the task's memory cap (however often a table
             // is reused in them) and cut short by a cancel or a timeout.
             LuaJsonBudget budget;
-            budget.maxBytes = qMin(budget.maxBytes, m_spec->memoryBytes > 0
-                                                        ? m_spec->memoryBytes
-                                                        : m_defaultMemoryLimit);
+            budget.maxBytes = qMin(budget.maxBytes, m_spec->memoryBytes > 0 ? m_spec->memoryBytes
+                                                                            : m_defaultMemoryLimit);
             budget.cancel = &m_cancelLevel;
             QString error;
-            const QJsonValue result = luaResultsToJson(co->L, lua_gettop(co->L) - nresults + 1,
-                                                       nresults, budget, &error);
+            const QJsonValue result =
+                luaResultsToJson(co->L, lua_gettop(co->L) - nresults + 1, nresults, budget, &error);
             if (error.isEmpty()) {
                 m_mainOutcome.kind = RunOutcome::Succeeded;
                 m_mainOutcome.result = result;
             } else {
-                m_mainOutcome.kind = error == u"cancelled" ? RunOutcome::Cancelled
-                                                           : RunOutcome::Failed;
+                m_mainOutcome.kind =
+                    error == u"cancelled" ? RunOutcome::Cancelled : RunOutcome::Failed;
                 m_mainOutcome.error = error;
             }
         } else {
@@ -629,8 +629,7 @@ void LuaTask::endTask()
 QString LuaTask::errorText(lua_State *L, int status, int index) const
 {
     if (status == LUA_ERRMEM && m_host && m_host->limitHit()) {
-        const qint64 limit = m_spec->memoryBytes > 0 ? m_spec->memoryBytes
-                                                     : m_defaultMemoryLimit;
+        const qint64 limit = m_spec->memoryBytes > 0 ? m_spec->memoryBytes : m_defaultMemoryLimit;
         return limit < 1024 ? QStringLiteral("memory limit exceeded (%1 bytes)").arg(limit)
                             : QStringLiteral("memory limit exceeded (%1 KiB)").arg(limit / 1024);
     }
@@ -689,8 +688,8 @@ CoroutineStack LuaTask::captureStack(Coroutine *co) const
         last = lua_getstack(co->L, 0, &ar) ? low : -1;
     }
     auto addFrame = [&](int level) {
-        if (!lua_getstack(co->L, level, &ar) || !lua_getinfo(co->L, "Sln", &ar)
-            || ar.currentline < 0 || qstrcmp(ar.source, "=taskdeck") == 0)
+        if (!lua_getstack(co->L, level, &ar) || !lua_getinfo(co->L, "Sln", &ar) ||
+            ar.currentline < 0 || qstrcmp(ar.source, "=taskdeck") == 0)
             return; // a C function or the toolkit's own code: `awaiting` says what it awaits
         StackFrame frame;
         frame.file = QString::fromUtf8(ar.source[0] == '@' ? ar.source + 1 : ar.short_src);
@@ -711,9 +710,8 @@ CoroutineStack LuaTask::captureStack(Coroutine *co) const
     } else {
         for (int level = 0; level < Head; ++level)
             addFrame(level);
-        stack.frames.append(StackFrame{QString(), 0,
-                                       QStringLiteral("... (%1 more frames)")
-                                           .arg(last + 1 - Head - Tail)});
+        stack.frames.append(StackFrame{
+            QString(), 0, QStringLiteral("... (%1 more frames)").arg(last + 1 - Head - Tail)});
         for (int level = last + 1 - Tail; level <= last; ++level)
             addFrame(level);
     }
@@ -752,8 +750,8 @@ void LuaTask::releaseHost()
     if (m_main) {
         // A main coroutine that returned normally can run the next task's main chunk.
         lua_State *thread = m_main->L;
-        if (m_main->dead && !m_main->failed && lua_status(thread) == LUA_OK
-            && lua_resetthread(thread) == LUA_OK) {
+        if (m_main->dead && !m_main->failed && lua_status(thread) == LUA_OK &&
+            lua_resetthread(thread) == LUA_OK) {
             lua_sethook(thread, nullptr, 0, 0);
             lua_pushthread(thread);
             lua_xmove(thread, L, 1);
@@ -795,8 +793,8 @@ void LuaTask::flushLive()
     }
     if (!std::exchange(m_livePosted, true)) {
         // Runs before this slice's completion, which this worker posts later.
-        QMetaObject::invokeMethod(&m_services.work, [this] { deliverLive(); },
-                                  Qt::QueuedConnection);
+        QMetaObject::invokeMethod(
+            &m_services.work, [this] { deliverLive(); }, Qt::QueuedConnection);
     }
 }
 

@@ -40,29 +40,29 @@ struct Coroutine
     LuaTask *task = nullptr;
     lua_State *L = nullptr; // nullptr marks "not a task coroutine" (see LuaTask::context)
     int id = 0;
-    int ref = -2;           // LUA_NOREF once ended
+    int ref = -2; // LUA_NOREF once ended
     Coroutine *parent = nullptr;
     Coroutine *firstChild = nullptr;
     Coroutine *prevSibling = nullptr;
     Coroutine *nextSibling = nullptr;
-    quint64 serial = 0;     // bumped at each suspension; stale wake-ups are ignored
-    int startArgs = -1;     // >= 0 until the first resume: arguments waiting on its stack
-    int results = 0;        // values left on its stack when it returned
+    quint64 serial = 0; // bumped at each suspension; stale wake-ups are ignored
+    int startArgs = -1; // >= 0 until the first resume: arguments waiting on its stack
+    int results = 0;    // values left on its stack when it returned
     bool suspended = false;
     bool dead = false;
     bool failed = false;
     bool cancelled = false;
     bool cancelPending = false;
     bool cancelDelivered = false;
-    bool shielded = false;  // shield(): not cancelled with its parent
-    qint64 wakeAtNs = -1;   // set by the call that suspends it; -2: no timer
+    bool shielded = false; // shield(): not cancelled with its parent
+    qint64 wakeAtNs = -1;  // set by the call that suspends it; -2: no timer
     // What it waits on, formatted only when a stack is asked for.
     const char *awaitKind = nullptr;
     double awaitArg = 0;
     qint64 awaitingSinceMs = -1;
-    std::shared_ptr<IoRequest> io;   // the exec/http call it waits on, if any
-    bool ioQueued = false;           // handed to the engine thread already
-    std::shared_ptr<WaitGroup> group; // the group it waits on, if any
+    std::shared_ptr<IoRequest> io;                   // the exec/http call it waits on, if any
+    bool ioQueued = false;                           // handed to the engine thread already
+    std::shared_ptr<WaitGroup> group;                // the group it waits on, if any
     std::vector<std::shared_ptr<WaitGroup>> waiters; // groups waiting on it
 };
 
@@ -159,8 +159,8 @@ private:
     // the Lua API (luaapi.cpp)
     static void hook(lua_State *L, struct lua_Debug *ar);
     static Coroutine *waitingCoroutine(lua_State *L, const char *what);
-    static int suspend(lua_State *L, Coroutine *co, const char *kind, double arg,
-                       qint64 wakeAtNs, int (*k)(lua_State *, int, intptr_t));
+    static int suspend(lua_State *L, Coroutine *co, const char *kind, double arg, qint64 wakeAtNs,
+                       int (*k)(lua_State *, int, intptr_t));
     static int raiseCancel(lua_State *L, Coroutine *co);
     static int l_sleep(lua_State *L);
     static int sleepDone(lua_State *L, int status, intptr_t ctx);

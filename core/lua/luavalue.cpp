@@ -38,7 +38,8 @@ public:
     Converter(lua_State *L, const LuaJsonBudget &budget)
         : m_L(L)
         , m_budget(budget)
-    {}
+    {
+    }
 
     QJsonValue convert(int index, int depth);
     const QString &error() const { return m_error; }
@@ -98,8 +99,9 @@ QJsonValue Converter::convert(int index, int depth)
             return qint64(lua_tointeger(L, index));
         const double d = lua_tonumber(L, index);
         if (!std::isfinite(d))
-            return std::isnan(d) ? QStringLiteral("nan") : d > 0 ? QStringLiteral("inf")
-                                                                  : QStringLiteral("-inf");
+            return std::isnan(d) ? QStringLiteral("nan")
+                   : d > 0       ? QStringLiteral("inf")
+                                 : QStringLiteral("-inf");
         return d;
     }
     case LUA_TSTRING:

@@ -15,7 +15,7 @@ struct lua_State;
 struct LuaJsonBudget
 {
     qint64 maxValues = 1'000'000;
-    qint64 maxBytes = qint64(64) << 20; // strings and keys, plus a little per value
+    qint64 maxBytes = qint64(64) << 20;       // strings and keys, plus a little per value
     const std::atomic<int> *cancel = nullptr; // > 0: stop
 };
 

@@ -22,8 +22,8 @@
 #include <sched.h>
 #include <sys/eventfd.h>
 #include <sys/prctl.h>
-#include <sys/syscall.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -311,8 +311,8 @@ QString ChildProcess::start(const Options &options)
     }
 
     becomeSubreaper();
-    m_marker = "TASKDECK_SCOPE=" + QByteArray::number(getpid()) + '.'
-               + QByteArray::number(nextScope.fetch_add(1));
+    m_marker = "TASKDECK_SCOPE=" + QByteArray::number(getpid()) + '.' +
+               QByteArray::number(nextScope.fetch_add(1));
     std::vector<QByteArray> added;
     for (const auto &[key, value] : options.environment)
         added.push_back(key + '=' + value);
@@ -477,8 +477,8 @@ void ChildProcess::signalEscaped(int sig, const std::vector<pid_t> &signalled)
     if (m_pid <= 0)
         return;
     for (const ProcessTree::Process &p : ProcessTree::marked(m_marker))
-        if (p.pgid != m_pid && std::find(signalled.begin(), signalled.end(), p.pid)
-                                   == signalled.end())
+        if (p.pgid != m_pid &&
+            std::find(signalled.begin(), signalled.end(), p.pid) == signalled.end())
             kill(p.pid, sig);
 }
 
@@ -514,8 +514,8 @@ void ChildProcess::killEscaped()
         }
         const qint64 until = steadyNowNs() + 200000000;
         for (pollfd &d : dying) {
-            while (poll(&d, 1, int(qMax<qint64>(0, (until - steadyNowNs()) / 1000000))) < 0
-                   && errno == EINTR) {
+            while (poll(&d, 1, int(qMax<qint64>(0, (until - steadyNowNs()) / 1000000))) < 0 &&
+                   errno == EINTR) {
             }
             if (d.revents)
                 close(d.fd);

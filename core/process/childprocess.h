@@ -92,6 +92,6 @@ private:
     int m_stderr = -1;
     bool m_reaped = false;
     qint64 m_startedAtNs = 0;
-    QByteArray m_marker; // "TASKDECK_SCOPE=<our pid>.<n>", in the environment of the child
+    QByteArray m_marker;          // "TASKDECK_SCOPE=<our pid>.<n>", in the environment of the child
     bool m_escapedKilled = false; // killEscaped() ran (after the exit: nothing to redo)
 };

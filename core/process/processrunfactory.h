@@ -7,8 +7,8 @@
 class ProcessRunFactory final : public RunFactory
 {
 public:
-    std::unique_ptr<TaskRun> create(TaskId id, std::shared_ptr<const TaskSpec> spec,
-                                    int attempt, const RunServices &services) override
+    std::unique_ptr<TaskRun> create(TaskId id, std::shared_ptr<const TaskSpec> spec, int attempt,
+                                    const RunServices &services) override
     {
         return std::make_unique<ProcessTask>(id, std::move(spec), attempt, services);
     }

@@ -112,8 +112,8 @@ Entry environmentEntry(pid_t pid, const QByteArray &marker)
     for (qsizetype at = environment.indexOf(marker); at >= 0;
          at = environment.indexOf(marker, at + 1)) {
         const qsizetype end = at + marker.size();
-        if ((at == 0 || environment.at(at - 1) == '\0')
-            && (end == environment.size() || environment.at(end) == '\0'))
+        if ((at == 0 || environment.at(at - 1) == '\0') &&
+            (end == environment.size() || environment.at(end) == '\0'))
             return Entry::Present;
     }
     return Entry::Absent;

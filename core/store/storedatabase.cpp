@@ -96,7 +96,8 @@ const char *const SubmittedRuns =
     " AND json_extract(g.value, '$[2]') IN (SELECT id FROM specs)"
     " AND json_type(g.value, '$[3]') = 'integer' AND json_type(g.value, '$[4]') = 'integer'"
     " AND json_type(g.value, '$[5]') = 'integer' AND json_type(g.value, '$[6]') = 'integer', 0)"
-    " ELSE 0 END FROM readable, json_each(readable.tasks) AS g WHERE json_type(readable.tasks) = 'array')";
+    " ELSE 0 END FROM readable, json_each(readable.tasks) AS g WHERE json_type(readable.tasks) = "
+    "'array')";
 
 int sqliteCode(const QSqlError &error)
 {
@@ -136,8 +137,7 @@ void makePrivate(const QString &path)
     for (const char *suffix : {"", "-wal", "-shm", "-journal"}) {
         const QByteArray file = name + suffix;
         struct stat st;
-        if (::lstat(file.constData(), &st) == 0 && S_ISREG(st.st_mode)
-            && (st.st_mode & 077) != 0)
+        if (::lstat(file.constData(), &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 077) != 0)
             ::chmod(file.constData(), st.st_mode & 0700);
     }
 }
@@ -504,10 +504,11 @@ struct StoreDatabase::Statements
                      " 'pending@' || submitted FROM run")},
             {&countDamagedSubmissions,
              QLatin1String(SubmittedRuns) +
-                 QStringLiteral(" SELECT (SELECT count(*) FROM submissions"
-                                " WHERE CASE WHEN json_valid(tasks) THEN json_type(tasks) != 'array'"
-                                " ELSE 1 END)"
-                                " + (SELECT count(*) FROM entry WHERE NOT ok)")},
+                 QStringLiteral(
+                     " SELECT (SELECT count(*) FROM submissions"
+                     " WHERE CASE WHEN json_valid(tasks) THEN json_type(tasks) != 'array'"
+                     " ELSE 1 END)"
+                     " + (SELECT count(*) FROM entry WHERE NOT ok)")},
             {&deleteSubmissions, QStringLiteral("DELETE FROM submissions")},
             {&removeMade, QStringLiteral("DELETE FROM tasks WHERE spec_id = -1")},
             {&updateExact, QStringLiteral("UPDATE tasks SET status = ?, error = ? WHERE id = ?")},
@@ -1114,11 +1115,10 @@ std::optional<StoreDatabase::Recovered> StoreDatabase::recover(int historyLimit,
     }
     q.finish();
     if (!interrupted.isEmpty()) {
-        q.prepare(
-            QStringLiteral("UPDATE tasks SET state = 'interrupted',"
-                           " error = ?,"
-                           " finished_at = ?, transitions = ltrim(transitions || ' ' || ?)"
-                           " WHERE state = 'running'"));
+        q.prepare(QStringLiteral("UPDATE tasks SET state = 'interrupted',"
+                                 " error = ?,"
+                                 " finished_at = ?, transitions = ltrim(transitions || ' ' || ?)"
+                                 " WHERE state = 'running'"));
         q.addBindValue(QStringLiteral("interrupted: Taskdeck stopped while it ran"));
         q.addBindValue(nowMs);
         q.addBindValue(QStringLiteral("interrupted@%1").arg(nowMs));

@@ -21,9 +21,9 @@ bool TaskStore::makeDataDir(const QString &dir)
     if (!QDir().mkpath(info.absolutePath()))
         return false;
     return QDir(info.absolutePath())
-               .mkdir(info.fileName(), QFileDevice::ReadOwner | QFileDevice::WriteOwner
-                                           | QFileDevice::ExeOwner)
-           || QFileInfo(clean).isDir();
+               .mkdir(info.fileName(),
+                      QFileDevice::ReadOwner | QFileDevice::WriteOwner | QFileDevice::ExeOwner) ||
+           QFileInfo(clean).isDir();
 }
 
 TaskStore::TaskStore() = default;
@@ -99,8 +99,7 @@ void TaskStore::forget(const QList<TaskId> &ids)
 }
 
 void TaskStore::submitted(const QList<TaskId> &ids,
-                          const QList<std::shared_ptr<const TaskSpec>> &specs,
-                          qint64 firstSequence)
+                          const QList<std::shared_ptr<const TaskSpec>> &specs, qint64 firstSequence)
 {
     if (m_writer)
         m_writer->submitted(ids, specs, firstSequence);

@@ -49,8 +49,8 @@ qint64 enteredAt(const TaskSnapshot &s, qint64 batchMs)
 size_t contentKey(const TaskSpec &spec)
 {
     return qHashMulti(0, spec.file, int(spec.kind), spec.command, spec.name, spec.priority,
-                      spec.group, spec.timeoutMs, spec.retries, spec.retryDelayMs,
-                      spec.memoryBytes, spec.source);
+                      spec.group, spec.timeoutMs, spec.retries, spec.retryDelayMs, spec.memoryBytes,
+                      spec.source);
 }
 
 // Whether two specs make the same spec row.
@@ -137,10 +137,10 @@ void TaskStore::Writer::run(const QString &dataDir, std::promise<OpenResult> *op
         drain(items, stopping);
         if (stopping)
             break;
-        m_window = deferred ? Clock::duration(MaxBatchWindow)
-                            : std::clamp<Clock::duration>((Clock::now() - started) *
-                                                              WindowPerDrainTime,
-                                                          BatchWindow, MaxBatchWindow);
+        m_window = deferred
+                       ? Clock::duration(MaxBatchWindow)
+                       : std::clamp<Clock::duration>((Clock::now() - started) * WindowPerDrainTime,
+                                                     BatchWindow, MaxBatchWindow);
     }
     m_db.reset();
 }
@@ -469,8 +469,8 @@ void TaskStore::Writer::observe(TaskId id, Record &record, const TaskSnapshot &s
     if (!record.transitions.isEmpty())
         record.transitions += u' ';
     // Started and ended between two batches: it ran all the same.
-    if (record.state == TaskState::Pending && isFinished(snapshot.state) &&
-        snapshot.attempt > 0 && snapshot.startedAtMs >= 0)
+    if (record.state == TaskState::Pending && isFinished(snapshot.state) && snapshot.attempt > 0 &&
+        snapshot.startedAtMs >= 0)
         record.transitions += QStringLiteral("running@%1 ").arg(snapshot.startedAtMs);
     record.transitions +=
         taskStateName(snapshot.state) + u'@' + QString::number(enteredAt(snapshot, atMs));
@@ -596,8 +596,8 @@ bool TaskStore::Writer::flush(bool materialize)
         m_stagedContent.clear();
         m_writeError = m_db->lastError();
         report(m_writeError);
-        setWriteProblem(QStringLiteral("cannot write the task store %1: %2")
-                            .arg(m_path, m_writeError));
+        setWriteProblem(
+            QStringLiteral("cannot write the task store %1: %2").arg(m_path, m_writeError));
         ++m_failures;
         m_retryAt = Clock::now() + std::chrono::seconds(1 << qMin(m_failures - 1, 5));
         return false;

@@ -98,7 +98,7 @@ private:
     {
         std::shared_ptr<const TaskSpec> spec; // until its row is inserted
         qint64 submittedAtMs = -1;
-        qint64 sequence = -1; // its queue sequence when submitted
+        qint64 sequence = -1;                 // its queue sequence when submitted
         TaskState state = TaskState::Pending; // as last observed
         bool inDb = false;
         bool dirty = false;       // listed in m_dirty
@@ -178,8 +178,8 @@ private:
     bool m_sampleTick = false;
     Clock::time_point m_nextSample;
     std::vector<TaskId> m_forgets;
-    Clock::duration m_window; // the batch window, after the last drain
-    std::map<TaskId, Run> m_submitted; // by first id
+    Clock::duration m_window;                          // the batch window, after the last drain
+    std::map<TaskId, Run> m_submitted;                 // by first id
     std::optional<Clock::time_point> m_submittedSince; // the oldest written run's drain
     // Spec rows by each shared spec that uses them (kept alive while mapped, so that the
     // address is never another spec's), and by content (a hash of the spec: equal specs
@@ -204,10 +204,10 @@ private:
         qint64 sequence = 0;
     };
     std::unordered_map<TaskId, Restored> m_restored;
-    QSet<TaskId> m_unknown;          // published, but never submitted to the store
+    QSet<TaskId> m_unknown; // published, but never submitted to the store
     QSet<QString> m_reported;
     int m_failures = 0;
     std::optional<Clock::time_point> m_retryAt;
-    bool m_flushed = true;  // the last flush wrote everything
-    QString m_writeError;   // of the last failed flush, until one succeeds
+    bool m_flushed = true; // the last flush wrote everything
+    QString m_writeError;  // of the last failed flush, until one succeeds
 };

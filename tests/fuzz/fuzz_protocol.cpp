@@ -36,8 +36,7 @@ QJsonObject echo(const InstanceProtocol::Request &request)
 }
 
 // Spins the event loop until `done` or a generous deadline (a hang is a finding).
-template<typename Done>
-void waitFor(Done done, const char *what)
+template <typename Done> void waitFor(Done done, const char *what)
 {
     QDeadlineTimer deadline(10000);
     while (!done()) {

@@ -46,8 +46,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     TaskStore store;
     const TaskStore::OpenResult opened = store.open(dir.path());
-    const QStringList aside =
-        QDir(dir.path()).entryList({QStringLiteral("taskdeck.db.corrupt-*")});
+    const QStringList aside = QDir(dir.path()).entryList({QStringLiteral("taskdeck.db.corrupt-*")});
     switch (opened.status) {
     case TaskStore::OpenStatus::Opened:
         check(aside.isEmpty(), "a file opened and moved aside");

@@ -12,7 +12,8 @@ public:
         , m_id(id)
         , m_attempt(attempt)
         , m_observer(observer)
-    {}
+    {
+    }
     ~FakeRun() override { unregister(); }
 
     void start() override

@@ -19,8 +19,8 @@ class FakeRun;
 class FakeRunFactory final : public RunFactory
 {
 public:
-    std::unique_ptr<TaskRun> create(TaskId id, std::shared_ptr<const TaskSpec> spec,
-                                    int attempt, const RunServices &services) override;
+    std::unique_ptr<TaskRun> create(TaskId id, std::shared_ptr<const TaskSpec> spec, int attempt,
+                                    const RunServices &services) override;
 
     // End the live run of `id`; false when it has none.
     bool succeed(TaskId id);
