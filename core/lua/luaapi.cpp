@@ -550,36 +550,34 @@ int l_ioDefault(lua_State *L)
     return callOriginal(L);
 }
 
-// load(chunk [, name [, mode [, env]]]): text only, and in the task's globals by default
-// (the host's own are nobody's to change).
-int l_load(lua_State *L)
+// The loaders' rule: text only (the mode at `modeArg` forced to "t"), and the task's
+// globals as _ENV (at modeArg + 1) unless the caller gave one (the host's own are
+// nobody's to change). Then the original loader, this C function's upvalue.
+int callLoaderTextOnly(lua_State *L, int modeArg)
 {
     const int n = lua_gettop(L);
-    lua_settop(L, 4);
+    lua_settop(L, modeArg + 1);
     lua_pushliteral(L, "t");
-    lua_replace(L, 3);
-    if (n < 4) {
+    lua_replace(L, modeArg);
+    if (n < modeArg + 1) {
         if (!LuaHost::pushCurrentEnv(L))
             lua_pushnil(L);
-        lua_replace(L, 4);
+        lua_replace(L, modeArg + 1);
     }
     return callOriginal(L);
 }
 
-// loadfile(name [, mode [, env]]), the same way; never from stdin (the engine's).
+// load(chunk [, name [, mode [, env]]])
+int l_load(lua_State *L)
+{
+    return callLoaderTextOnly(L, 3);
+}
+
+// loadfile(name [, mode [, env]]); never from stdin (the engine's).
 int l_loadfile(lua_State *L)
 {
     luaL_checkstring(L, 1);
-    const int n = lua_gettop(L);
-    lua_settop(L, 3);
-    lua_pushliteral(L, "t");
-    lua_replace(L, 2);
-    if (n < 3) {
-        if (!LuaHost::pushCurrentEnv(L))
-            lua_pushnil(L);
-        lua_replace(L, 3);
-    }
-    return callOriginal(L);
+    return callLoaderTextOnly(L, 2);
 }
 
 // Loads the text file `name` with the task's globals as its _ENV, or raises.

@@ -490,6 +490,7 @@ void ChildProcess::killEscaped()
     if (m_pid <= 0)
         return;
     m_escapedKilled = true;
+    bool killed = false; // then some may die orphaned to us after this returns
     for (int round = 0; round < 4; ++round) {
         std::vector<pid_t> exiting; // marked or not: we cannot tell any more
         const std::vector<ProcessTree::Process> found = ProcessTree::marked(m_marker, &exiting);
@@ -501,6 +502,7 @@ void ChildProcess::killEscaped()
                 dying.push_back(pollfd{fd, POLLIN, 0});
         if (found.empty() && dying.empty())
             break;
+        killed = killed || !found.empty();
         for (const ProcessTree::Process &p : found) {
             if (p.pid == m_pid) {
                 if (!m_reaped)
@@ -524,7 +526,8 @@ void ChildProcess::killEscaped()
         }
     }
     reapOrphans();
-    LateReaper::instance().kick(); // what it killed may die orphaned to us after this
+    if (killed)
+        LateReaper::instance().kick(); // what it killed may die orphaned to us after this
 }
 
 // Reaps our zombie children outside our process group or session: orphans from the
