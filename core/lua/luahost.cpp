@@ -15,22 +15,6 @@ char EnvMetaKey;
 char StdinKey;
 char StdoutKey;
 
-// Bounds the finalizers a task left behind, run between tasks with no task to cancel
-// them: after ~10M instructions every instruction raises (a pcall cannot hold on), and
-// the collector drops the error.
-void finalizerHook(lua_State *L, lua_Debug *)
-{
-    lua_sethook(L, &finalizerHook, LUA_MASKCOUNT, 1);
-    luaL_error(L, "a finalizer ran too long");
-}
-
-void runFinalizers(lua_State *L)
-{
-    lua_sethook(L, &finalizerHook, LUA_MASKCOUNT, 10'000'000);
-    lua_gc(L, LUA_GCCOLLECT);
-    lua_sethook(L, nullptr, 0, 0);
-}
-
 // What a task writes to its standard output or error goes to its log, as print() does:
 // the engine's own stdout carries `taskdeck run --json`, and its terminal is the user's.
 // io.stdout, io.stderr and the default output are userdata (a script cannot rawset into
@@ -164,10 +148,8 @@ LuaHost::LuaHost()
 
 LuaHost::~LuaHost()
 {
-    if (m_state) {
-        lua_sethook(m_state, &finalizerHook, LUA_MASKCOUNT, 10'000'000);
+    if (m_state)
         lua_close(m_state);
-    }
 }
 
 void LuaHost::setTaskLimit(size_t bytes)
@@ -187,10 +169,10 @@ bool LuaHost::recycle()
     lua_settop(m_state, 0);
     clearLimit();
     if (m_dirty) {
-        // Nothing of the task may stay reachable (its globals, through the current env
-        // and its chunk's _ENV), so that its finalizers run now, not in the next task.
-        // The chunk is dropped, not given another _ENV: the task's closures share that
-        // upvalue, and its finalizers still need the task's globals.
+        // The task changed io's default files: put them back, and let nothing of the task
+        // stay reachable (its globals, through the current env and its chunk's _ENV), so
+        // that the files it opened are closed now, not during the next task. Scripts
+        // cannot set finalizers of their own (__gc is refused), so this ends.
         m_dirty = false;
         lua_pushnil(m_state);
         lua_rawsetp(m_state, LUA_REGISTRYINDEX, &EnvKey);
@@ -201,9 +183,7 @@ bool LuaHost::recycle()
         lua_setfield(m_state, LUA_REGISTRYINDEX, "_IO_input");
         lua_rawgetp(m_state, LUA_REGISTRYINDEX, &StdoutKey);
         lua_setfield(m_state, LUA_REGISTRYINDEX, "_IO_output");
-        runFinalizers(m_state);
-        if (m_dirty) // a finalizer set another: let lua_close run it
-            return false;
+        lua_gc(m_state, LUA_GCCOLLECT);
     }
     constexpr size_t Slack = 2 * 1024 * 1024; // the collector's own pace handles less
     constexpr size_t KeepAtMost = 8 * 1024 * 1024;

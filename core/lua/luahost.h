@@ -47,8 +47,8 @@ public:
     void pushTaskEnv();
     // Pushes the current task's global table; false (nothing pushed) between tasks.
     static bool pushCurrentEnv(lua_State *L);
-    // The task left something behind that the next one must not meet: finalizers
-    // (__gc), or io's default files. recycle() then collects and resets the state.
+    // The task changed io's default files, which the next one must not meet: recycle()
+    // then resets them and collects what the task left.
     void markDirty() { m_dirty = true; }
     // The registry key (its address) of the metatable of a task's globals, which the
     // task API sets.
