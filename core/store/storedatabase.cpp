@@ -146,7 +146,7 @@ void makePrivate(const QString &path)
 // when missing, and nothing else.
 QString locationProblem(const QString &dir, const QString &file)
 {
-    if (!TaskStore::makeDataDir(dir)) {
+    if (!StoreFiles::makeDataDir(dir)) {
         // The nearest existing ancestor tells why.
         QFileInfo existing(dir);
         while (!existing.exists() && existing.absolutePath() != existing.absoluteFilePath())
@@ -606,15 +606,15 @@ bool StoreDatabase::fail(const QSqlQuery &query)
 
 // ---- opening ----
 
-TaskStore::OpenResult StoreDatabase::open(const QString &dataDir)
+StoreOpenResult StoreDatabase::open(const QString &dataDir)
 {
     close();
     const QString dir = QDir::cleanPath(QDir(dataDir).absolutePath());
-    m_path = dir + u'/' + QLatin1String(TaskStore::fileName);
+    m_path = dir + u'/' + QLatin1String(StoreFiles::FileName);
     auto failed = [this](const QString &reason) {
         close();
-        return TaskStore::OpenResult{
-            TaskStore::OpenStatus::Failed,
+        return StoreOpenResult{
+            StoreOpenStatus::Failed,
             QStringLiteral("cannot use %1: %2; running without a task store "
                            "(choose another with --data-dir DIR)")
                 .arg(m_path, reason)};
@@ -625,7 +625,7 @@ TaskStore::OpenResult StoreDatabase::open(const QString &dataDir)
     QString problem;
     switch (connect(&problem)) {
     case Outcome::Ready:
-        return {TaskStore::OpenStatus::Opened, {}};
+        return {StoreOpenStatus::Opened, {}};
     case Outcome::Unusable:
         return failed(problem);
     case Outcome::Corrupt:
@@ -640,7 +640,7 @@ TaskStore::OpenResult StoreDatabase::open(const QString &dataDir)
     QString again;
     if (connect(&again) != Outcome::Ready)
         return failed(again);
-    return {TaskStore::OpenStatus::Recreated,
+    return {StoreOpenStatus::Recreated,
             QStringLiteral("%1 was unreadable (%2): moved it to %3 and started an empty task "
                            "store")
                 .arg(m_path, problem, aside)};
@@ -785,6 +785,20 @@ QString StoreDatabase::moveAside(QString *error) const
             QFile::remove(m_path + suffix); // never pair a fresh store with an old log
     }
     return aside;
+}
+
+bool StoreFiles::makeDataDir(const QString &dir)
+{
+    const QString clean = QDir::cleanPath(QDir(dir).absolutePath());
+    if (QFileInfo(clean).isDir())
+        return true;
+    const QFileInfo info(clean);
+    if (!QDir().mkpath(info.absolutePath()))
+        return false;
+    return QDir(info.absolutePath())
+               .mkdir(info.fileName(),
+                      QFileDevice::ReadOwner | QFileDevice::WriteOwner | QFileDevice::ExeOwner) ||
+           QFileInfo(clean).isDir();
 }
 
 // ---- writing ----
@@ -1224,7 +1238,7 @@ std::optional<StoreDatabase::Recovered> StoreDatabase::recover(int historyLimit,
         return made;
     };
 
-    TaskStore::Recovery &recovery = out.recovery;
+    StoreRecovery &recovery = out.recovery;
     recovery.tasks.reserve(qsizetype(finished.size() + pending.size()));
     auto take = [&](Row &row) {
         row.task.spec = specOf(row.specRow);

@@ -2,27 +2,11 @@
 
 #include "taskstorewriter.h"
 
-#include <QDir>
-#include <QFileInfo>
 #include <QStandardPaths>
 
 QString TaskStore::defaultDataDir()
 {
     return QStandardPaths::writableLocation(QStandardPaths::AppDataLocation);
-}
-
-bool TaskStore::makeDataDir(const QString &dir)
-{
-    const QString clean = QDir::cleanPath(QDir(dir).absolutePath());
-    if (QFileInfo(clean).isDir())
-        return true;
-    const QFileInfo info(clean);
-    if (!QDir().mkpath(info.absolutePath()))
-        return false;
-    return QDir(info.absolutePath())
-               .mkdir(info.fileName(),
-                      QFileDevice::ReadOwner | QFileDevice::WriteOwner | QFileDevice::ExeOwner) ||
-           QFileInfo(clean).isDir();
 }
 
 TaskStore::TaskStore() = default;

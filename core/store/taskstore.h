@@ -1,6 +1,7 @@
 #pragma once
 
 #include "enginejournal.h"
+#include "storetypes.h"
 
 #include <QList>
 #include <QString>
@@ -31,26 +32,15 @@ class TaskStore : public EngineJournal
 public:
     // QStandardPaths::AppDataLocation (e.g. ~/.local/share/Taskdeck/taskdeck).
     static QString defaultDataDir();
-    static constexpr const char *fileName = "taskdeck.db";
-    // Creates `dir` (and missing parents) for the store, the leaf private to the user
-    // (0700): the store holds script sources and @arg values. An existing directory is
-    // left as it is (it may be one the user named). False when it cannot be created.
-    static bool makeDataDir(const QString &dir);
+    static constexpr const char *fileName = StoreFiles::FileName;
+    // See StoreFiles::makeDataDir.
+    static bool makeDataDir(const QString &dir) { return StoreFiles::makeDataDir(dir); }
 
     TaskStore();
     ~TaskStore() override; // writes what is queued, then closes
 
-    enum class OpenStatus {
-        Opened,    // an existing store, or a new empty one
-        Recreated, // the old file was unreadable or corrupt: moved aside, fresh store made
-        Failed,    // cannot be used (e.g. the directory is not writable): no store
-    };
-    struct OpenResult
-    {
-        OpenStatus status = OpenStatus::Failed;
-        // One line for the user, naming the files and what happened; empty when opened.
-        QString message;
-    };
+    using OpenStatus = StoreOpenStatus;
+    using OpenResult = StoreOpenResult;
     // Opens (creating the directory and the database if needed) `dataDir`/taskdeck.db.
     // Call once, before the store is any engine's journal.
     // A corrupt or foreign file is renamed to taskdeck.db.corrupt-YYYYMMDD-HHMMSS and a
@@ -59,23 +49,7 @@ public:
     bool isOpen() const;
     QString path() const;
 
-    struct Recovery
-    {
-        // Every task to hand to Engine::restore: the finished ones (the `historyLimit`
-        // most recently finished, interrupted ones always included) by id, then the
-        // pending ones in their queue order.
-        QList<RestoredTask> tasks;
-        // Groups of the tasks that were running when Taskdeck stopped: now interrupted
-        // (written back as such, with their last stack); pause these so the user decides.
-        QStringList interruptedGroups;
-        int pending = 0;     // pending tasks in `tasks`
-        int interrupted = 0; // tasks this call found running and marked interrupted
-        int finished = 0;    // finished tasks in `tasks` (the interrupted included)
-        TaskId lastId = 0;   // the highest id ever stored: new tasks start after it
-        // One line for the user when something could not be read back (also warned
-        // about); empty when all was.
-        QString problem;
-    };
+    using Recovery = StoreRecovery;
     // Reads back what the last run left. Call once, after open() and before the store is
     // any engine's journal. Tasks still marked running are written back as interrupted
     // (with their last sampled stack and log tail) before this returns.
