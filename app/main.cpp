@@ -180,7 +180,7 @@ int runDashboard(QApplication &app)
         for (const QString &group : std::as_const(recovery.interruptedGroups))
             engine.pauseGroup(group);
         engine.restore(recovery.tasks, recovery.lastId);
-        store.attach(&engine);
+        engine.setJournal(&store);
     }
 
     MainWindow window(&engine);
@@ -226,9 +226,8 @@ int runDashboard(QApplication &app)
     const int status = app.exec();
     server.close();
     window.setStore(nullptr);
-    // The store stops looking at the engine but stays its journal until the engine is
-    // gone (declared after the store, destroyed before it).
-    store.detach();
+    // The store stays the engine's journal until the engine is gone (declared after the
+    // store, destroyed before it).
     return status;
 }
 

@@ -8,6 +8,8 @@
 #include <QSemaphore>
 #include <QThreadPool>
 
+#include <algorithm>
+
 namespace {
 
 qint64 epochMs()
@@ -36,7 +38,10 @@ Dispatcher::Dispatcher(QThreadPool *pool, const Settings &settings,
     , m_timer(this)
     , m_publishTimer(this)
     , m_pokeTimer(this)
+    , m_sampleTimer(this)
 {
+    m_sampleTimer.setInterval(1000);
+    connect(&m_sampleTimer, &QTimer::timeout, this, &Dispatcher::sampleStacks);
     m_pokeTimer.setInterval(50);
     connect(&m_pokeTimer, &QTimer::timeout, this, &Dispatcher::pokeRuns);
     m_limit.setMaxRunning(settings.maxRunning);
@@ -589,6 +594,40 @@ void Dispatcher::runProgress(TaskId id, double fraction, const QString &message)
 }
 
 // ---- publishing ----
+
+void Dispatcher::setJournal(EngineJournal *journal)
+{
+    m_journal = journal;
+    if (journal)
+        m_sampleTimer.start();
+    else
+        m_sampleTimer.stop();
+}
+
+// Every second while a journal is set: the live stacks of running tasks, in one call. When
+// more than EngineJournal::MaxSampledStacks run, they take turns in the order of their ids.
+void Dispatcher::sampleStacks()
+{
+    if (!m_journal || m_shuttingDown)
+        return;
+    std::vector<TaskId> running;
+    for (const Task *task = m_liveRuns; task; task = task->liveNext) {
+        if (task->state == TaskState::Running)
+            running.push_back(task->id);
+    }
+    if (running.empty())
+        return;
+    std::sort(running.begin(), running.end());
+    std::rotate(running.begin(), std::upper_bound(running.begin(), running.end(), m_sampleCursor),
+                running.end());
+    running.resize(std::min(running.size(), size_t(EngineJournal::MaxSampledStacks)));
+    QList<StackSample> samples;
+    samples.reserve(qsizetype(running.size()));
+    for (TaskId id : running)
+        samples.append(StackSample{id, liveStack(id)});
+    m_sampleCursor = running.back();
+    m_journal->sampled(samples);
+}
 
 void Dispatcher::setState(Task &task, TaskState state)
 {

@@ -47,7 +47,8 @@ public:
     void restore(const QList<RestoredTask> &tasks);
     // Submits each known task's definition again as a new task, newIds[i] for ids[i].
     void rerun(const QList<TaskId> &ids, const QList<TaskId> &newIds);
-    void setJournal(EngineJournal *journal) { m_journal = journal; }
+    // Also samples running tasks' stacks for it every second while it is set.
+    void setJournal(EngineJournal *journal);
     void cancel(const QList<TaskId> &ids);
     void cancelAllPending();
     void cancelAll();
@@ -140,6 +141,7 @@ private:
     void pokeRuns();
     void appendLog(Task &task, const QStringList &lines);
     void trimLogs();
+    void sampleStacks();
     QString waitReason(TaskId id, const std::function<int(TaskId)> &position) const;
     TaskSnapshot makeSnapshot(const Task &task) const;
     RunServices services();
@@ -157,6 +159,8 @@ private:
     qint64 m_timerArmedFor = -1;
     QTimer m_publishTimer;      // batches changes
     QTimer m_pokeTimer;         // looks in on running tasks every 50 ms
+    QTimer m_sampleTimer;       // the journal's stack samples, every second while it is set
+    TaskId m_sampleCursor = 0;  // the last task sampled, when they take turns
     Task *m_liveRuns = nullptr; // head of the tasks that have a run (no allocation)
     std::vector<TaskId> m_dirty;
     QHash<TaskId, QStringList> m_newLogs;

@@ -56,8 +56,9 @@ public:
     // ids in order (an unknown id's new id is never used).
     QList<TaskId> rerun(const QList<TaskId> &ids);
     // Every submission and published batch from now on is told to `journal`, on the
-    // engine thread; it must outlive the engine or be detached with nullptr. Blocks
-    // until the engine has it, so nothing submitted after this call is missed.
+    // engine thread, and every second the live stacks of running tasks; it must outlive
+    // the engine or be detached with nullptr. Blocks until the engine has it, so nothing
+    // submitted after this call is missed.
     void setJournal(EngineJournal *journal);
 
     void cancel(TaskId id);

@@ -870,7 +870,7 @@ private Q_SLOTS:
             QCOMPARE(store.open(data.path()).status, TaskStore::OpenStatus::Opened);
             store.recover();
             Engine engine(Engine::Options{.publishIntervalMs = 20});
-            store.attach(&engine);
+            engine.setJournal(&store);
             MainWindow window(&engine);
             window.setStore(&store);
             window.setGroupPaused(QStringLiteral("held"), true);
@@ -882,7 +882,6 @@ private Q_SLOTS:
             window.clearFinished();
             QCOMPARE(model->rowCount(), 1);
             store.sync();
-            store.detach();
         }
         TaskStore again;
         QCOMPARE(again.open(data.path()).status, TaskStore::OpenStatus::Opened);

@@ -196,7 +196,8 @@ private Q_SLOTS:
         QCOMPARE(low.size(), 1);
         QCOMPARE(high.size(), 1);
 
-        // The store samples live stacks every second: wait until the sleepers' is saved.
+        // The engine pushes its store the live stacks every second: wait until the
+        // sleepers' is saved.
         {
             const QString connection = QStringLiteral("peek");
             {

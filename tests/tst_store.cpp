@@ -1,6 +1,7 @@
 // The task store (issue "Nothing lost across restarts"): what a real engine ran comes
 // back exactly, the queue comes back in its order, tasks running at a crash come back
 // interrupted with their last stack, and a damaged or unusable store never stops Taskdeck.
+#include "store/storecodec.h"
 #include "store/taskstore.h"
 #include "testsupport.h"
 
@@ -10,6 +11,7 @@
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
+#include <QMutex>
 #include <QRandomGenerator>
 #include <QRegularExpression>
 #include <QSqlDatabase>
@@ -277,7 +279,7 @@ private Q_SLOTS:
             QCOMPARE(store.path(), data.path() + "/taskdeck.db");
             QCOMPARE(store.recover().tasks.size(), 0);
             Engine engine(Engine::Options{.publishIntervalMs = 20});
-            store.attach(&engine);
+            engine.setJournal(&store);
             ids = engine.submit(specs);
             const TaskId cancelled = ids[3];
             QTRY_VERIFY(isSuspended(engine, cancelled));
@@ -286,7 +288,6 @@ private Q_SLOTS:
             before = engine.tasks();
             for (TaskId id : ids)
                 logs.insert(id, engine.log(id));
-            store.detach();
         }
         QCOMPARE(before.size(), specs.size());
         QCOMPARE(before[0].state, TaskState::Succeeded);
@@ -533,7 +534,7 @@ private Q_SLOTS:
             TaskStore store;
             QCOMPARE(store.open(data.path()).status, TaskStore::OpenStatus::Opened);
             Engine engine(Engine::Options{.publishIntervalMs = 20});
-            store.attach(&engine);
+            engine.setJournal(&store);
             id = engine.submit(spec);
             QTRY_VERIFY(isSuspended(engine, id));
             log = engine.log(id);
@@ -544,7 +545,6 @@ private Q_SLOTS:
             QTRY_VERIFY_WITH_TIMEOUT(file.value(sql).toString().contains("sleep(60)"), 5000);
             store.sync();
             copyStore(store.path(), crashed.path());
-            store.detach();
         }
         TaskStore store;
         QCOMPARE(store.open(crashed.path()).status, TaskStore::OpenStatus::Opened);
@@ -675,7 +675,7 @@ private Q_SLOTS:
             TaskStore store;
             QCOMPARE(store.open(data.path()).status, TaskStore::OpenStatus::Opened);
             Engine engine(Engine::Options{.maxRunning = 1, .publishIntervalMs = 20});
-            store.attach(&engine);
+            engine.setJournal(&store);
             engine.pause();
             QList<TaskSpec> specs;
             for (const auto &[name, priority] : QList<std::pair<QString, int>>{
@@ -694,7 +694,6 @@ private Q_SLOTS:
             QTRY_VERIFY_WITH_TIMEOUT(allFinished(engine, ids), 10000);
             expected = readLines(order);
             QVERIFY(QFile::remove(order));
-            store.detach();
         }
         QCOMPARE(expected, QStringList({"g", "f", "a", "b", "d", "e", "c"}));
 
@@ -711,14 +710,13 @@ private Q_SLOTS:
             Engine engine(Engine::Options{.maxRunning = 1, .publishIntervalMs = 20});
             engine.pause();
             engine.restore(recovery.tasks);
-            store.attach(&engine);
+            engine.setJournal(&store);
             QList<TaskId> ids;
             for (const RestoredTask &task : recovery.tasks)
                 ids.append(task.snapshot.id);
             QTRY_COMPARE(engine.liveCounts().pending, 7);
             engine.resume();
             QTRY_VERIFY_WITH_TIMEOUT(allFinished(engine, ids), 10000);
-            store.detach();
         }
         QCOMPARE(readLines(order), expected);
         // The restored tasks went on being recorded, with their one spec row.
@@ -742,14 +740,13 @@ private Q_SLOTS:
             QCOMPARE(store.open(data.path()).status, TaskStore::OpenStatus::Opened);
             store.recover();
             Engine engine(Engine::Options{.publishIntervalMs = 20});
-            store.attach(&engine);
+            engine.setJournal(&store);
             engine.pause();
             const QList<TaskId> ids = engine.submit(spec, 5);
             engine.moveToTop(ids[3]);
             engine.flush();
             QCOMPARE(engine.liveCounts().pending, 5); // handed to the store by now
             store.sync();
-            store.detach();
             before = StoreFile(store.path())
                          .value("SELECT group_concat(id || ':' || sequence, ' ') FROM"
                                 " (SELECT id, sequence FROM tasks ORDER BY id)")
@@ -764,7 +761,7 @@ private Q_SLOTS:
         Engine engine(Engine::Options{.publishIntervalMs = 20});
         engine.pause();
         engine.restore(recovery.tasks, recovery.lastId);
-        store.attach(&engine);
+        engine.setJournal(&store);
         const TaskId later = engine.submit(spec);
         engine.flush();
         QCOMPARE(engine.liveCounts().pending, 6);
@@ -785,7 +782,6 @@ private Q_SLOTS:
         store.sync();
         QCOMPARE(file.value("SELECT id FROM tasks ORDER BY sequence LIMIT 1").toLongLong(),
                  qint64(later));
-        store.detach();
     }
 
     void taskRunningAtACrashComesBackInterruptedWithItsStack()
@@ -802,7 +798,7 @@ private Q_SLOTS:
             TaskStore store;
             QCOMPARE(store.open(data.path()).status, TaskStore::OpenStatus::Opened);
             Engine engine(Engine::Options{.publishIntervalMs = 20});
-            store.attach(&engine);
+            engine.setJournal(&store);
             id = engine.submit(spec);
             QTRY_VERIFY(isSuspended(engine, id));
             // The 1 s sample has put the live stack into the row.
@@ -814,7 +810,6 @@ private Q_SLOTS:
                      QStringLiteral("[\"started\"]"));
             store.sync();
             copyStore(store.path(), crashed.path()); // what `kill -9` would leave
-            store.detach();
         }
 
         {
@@ -851,6 +846,105 @@ private Q_SLOTS:
         QCOMPARE(findTask(again, id)->snapshot.state, TaskState::Interrupted);
     }
 
+    // The store knows no engine: the stacks of running tasks it is pushed (sampled()) are
+    // what an interrupted task comes back with after a crash.
+    void pushedStackSampleIsWhatACrashedTaskComesBackWith()
+    {
+        QTemporaryDir data;
+        QTemporaryDir crashed;
+        TaskSpec spec;
+        spec.file = "/x/hang.lua";
+        spec.group = "slow";
+        TaskSnapshot running;
+        running.id = 7;
+        running.state = TaskState::Running;
+        running.attempt = 1;
+        running.submittedAtMs = 1000;
+        running.startedAtMs = 1001;
+        const auto first = stackOf(awkwardTexts(), 3);
+        const auto second = stackOf(awkwardTexts(), 5);
+        {
+            TaskStore store;
+            QCOMPARE(store.open(data.path()).status, TaskStore::OpenStatus::Opened);
+            submitCopies(store, spec, 7, 1);
+            // Sampled before its start was published: not a running task's stack yet.
+            store.sampled({StackSample{7, first}});
+            store.published(batchOf({running}));
+            QVERIFY(store.sync());
+            StoreFile file(store.path());
+            const QString sql = QStringLiteral("SELECT stack FROM tasks WHERE id = 7");
+            QVERIFY(file.value(sql).isNull());
+            store.sampled({StackSample{7, first}, StackSample{8, second}}); // 8: unknown
+            QVERIFY(store.sync());
+            QCOMPARE(dump(StoreCodec::stackFromText(file.value(sql).toString())), dump(first));
+            store.sampled({StackSample{7, second}});
+            QVERIFY(store.sync());
+            copyStore(store.path(), crashed.path()); // what `kill -9` would leave
+        }
+        TaskStore store;
+        QCOMPARE(store.open(crashed.path()).status, TaskStore::OpenStatus::Opened);
+        const TaskStore::Recovery recovery = store.recover();
+        QCOMPARE(recovery.interrupted, 1);
+        QCOMPARE(recovery.interruptedGroups, QStringList{"slow"});
+        const RestoredTask *task = findTask(recovery, 7);
+        QVERIFY(task);
+        QCOMPARE(task->snapshot.state, TaskState::Interrupted);
+        QCOMPARE(dump(task->snapshot.stack), dump(second));
+        QVERIFY(!findTask(recovery, 8));
+    }
+
+    // The engine pushes its journal the stacks of all running tasks in one call a second,
+    // only while the journal is set.
+    void enginePushesRunningStacksInOneCallWhileAJournalIsSet()
+    {
+        struct Journal : EngineJournal
+        {
+            void submitted(const QList<TaskId> &, const QList<std::shared_ptr<const TaskSpec>> &,
+                           qint64) override
+            {
+            }
+            void published(const EngineUpdate &) override {}
+            void sampled(const QList<StackSample> &stacks) override
+            {
+                QMutexLocker lock(&mutex);
+                calls.append(stacks);
+            }
+            QList<QList<StackSample>> taken()
+            {
+                QMutexLocker lock(&mutex);
+                return calls;
+            }
+            QMutex mutex;
+            QList<QList<StackSample>> calls;
+        } journal;
+        ScriptDir dir;
+        Engine engine(Engine::Options{.publishIntervalMs = 20});
+        engine.setJournal(&journal);
+        const QList<TaskId> ids = engine.submit(
+            dir.spec("nap.lua", "local function nap()\n  sleep(60)\nend\nnap()\n"), 3);
+        // A call that holds all three, each waiting in nap().
+        auto allThree = [&] {
+            for (const QList<StackSample> &call : journal.taken()) {
+                int napping = 0;
+                for (const StackSample &sample : call)
+                    napping += ids.contains(sample.id) && sample.stack &&
+                               sample.stack->awaiting == u"sleep(60)";
+                if (napping == 3 && call.size() == 3)
+                    return true;
+            }
+            return false;
+        };
+        QTRY_VERIFY_WITH_TIMEOUT(allThree(), 10000);
+        for (const QList<StackSample> &call : journal.taken())
+            QVERIFY(!call.isEmpty());
+        engine.setJournal(nullptr);
+        const qsizetype calls = journal.taken().size();
+        QTest::qWait(2500); // two sample periods: none comes once the journal is unset
+        QCOMPARE(journal.taken().size(), calls);
+        engine.cancel(ids);
+        QTRY_VERIFY(allFinished(engine, ids));
+    }
+
     void logTailOfARunningTaskIsSavedWhileItRuns()
     {
         ScriptDir dir;
@@ -859,7 +953,7 @@ private Q_SLOTS:
         QCOMPARE(store.open(data.path()).status, TaskStore::OpenStatus::Opened);
         StoreFile file(store.path());
         Engine engine(Engine::Options{.publishIntervalMs = 20});
-        store.attach(&engine);
+        engine.setJournal(&store);
         const TaskId id = engine.submit(
             dir.spec("ticks.lua", "local i = 0\nwhile true do i = i + 1; log('tick', i); "
                                   "sleep(0.002) end\n"));
@@ -881,7 +975,6 @@ private Q_SLOTS:
         QCOMPARE(stateOf(engine, id), TaskState::Running);
         engine.cancel(id);
         QTRY_COMPARE(stateOf(engine, id), TaskState::Cancelled);
-        store.detach();
     }
 
     void shutdownWithARunningTaskWritesItInterrupted()
@@ -899,11 +992,10 @@ private Q_SLOTS:
         };
         {
             Engine engine(Engine::Options{.publishIntervalMs = 20});
-            store.attach(&engine);
+            engine.setJournal(&store);
             id = engine.submit(dir.spec("hang.lua", "log('going')\nsleep(60)\n"));
             QTRY_VERIFY(isSuspended(engine, id));
             QTRY_COMPARE(column("state").toString(), QStringLiteral("running"));
-            store.detach();
         } // the engine's last batch: the task interrupted by the shutdown
         store.sync();
         QCOMPARE(column("state").toString(), QStringLiteral("interrupted"));
@@ -1036,12 +1128,11 @@ private Q_SLOTS:
         const TaskStore::Recovery recovery = store.recover();
         QVERIFY(recovery.tasks.isEmpty());
         Engine engine(Engine::Options{.publishIntervalMs = 20});
-        store.attach(&engine);
+        engine.setJournal(&store);
         const TaskId id = engine.submit(dir.spec("one.lua", "return 1"));
         QTRY_COMPARE(stateOf(engine, id), TaskState::Succeeded);
         store.sync();
         store.forget({id});
-        store.detach();
     }
 
     void readOnlyDirectoryFailsAndIsLeftAlone()
@@ -1119,7 +1210,7 @@ private Q_SLOTS:
             QCOMPARE(store.open(data.path()).status, TaskStore::OpenStatus::Opened);
             store.recover();
             Engine engine(Engine::Options{.maxRunning = 1, .publishIntervalMs = 20});
-            store.attach(&engine);
+            engine.setJournal(&store);
             engine.pause();
             const QList<TaskId> low = engine.submit(dir.spec("low.lua", "return 1"), 1000);
             const QList<TaskId> high =
@@ -1143,7 +1234,6 @@ private Q_SLOTS:
             }
             QCOMPARE(expected.first(), low[10]);
             QCOMPARE(expected[1], high.first());
-            store.detach();
         }
 
         TaskStore store;
@@ -1338,7 +1428,7 @@ private Q_SLOTS:
         QCOMPARE(store.open(data.path()).status, TaskStore::OpenStatus::Opened);
         {
             Engine engine(Engine::Options{.publishIntervalMs = 20});
-            store.attach(&engine);
+            engine.setJournal(&store);
             engine.pause();
             engine.submit(dir.spec("one.lua", "return 1"), 1000);
             engine.submit(dir.spec("two.lua", "return 2"));
@@ -1347,7 +1437,6 @@ private Q_SLOTS:
             StoreFile file(store.path());
             QCOMPARE(file.count("tasks"), 1001);
             QCOMPARE(file.count("specs"), 2);
-            store.detach();
         }
         store.sync();
         TaskStore next; // both open: WAL lets a second connection read and write
@@ -1374,13 +1463,12 @@ private Q_SLOTS:
             specs.append(i % 3 == 2 ? withArg : one);
         {
             Engine engine(Engine::Options{.publishIntervalMs = 20});
-            store.attach(&engine);
+            engine.setJournal(&store);
             engine.pause();
             engine.submit(specs);
             engine.submit(one);
             QCOMPARE(engine.liveCounts().pending, 301); // handed to the store by now
             store.sync();
-            store.detach();
         }
         StoreFile file(store.path());
         QCOMPARE(file.count("tasks"), 301);

@@ -1,6 +1,6 @@
 #pragma once
 
-#include "taskstore.h"
+#include "storetypes.h"
 
 #include <QSqlDatabase>
 #include <QString>
@@ -40,7 +40,7 @@ public:
     StoreDatabase &operator=(const StoreDatabase &) = delete;
 
     // Opens `dataDir`/taskdeck.db (see TaskStore::open) in WAL mode.
-    TaskStore::OpenResult open(const QString &dataDir);
+    StoreOpenResult open(const QString &dataDir);
     QString path() const { return m_path; }
     QString lastError() const { return m_lastError; }
 
@@ -144,7 +144,7 @@ public:
 
     struct Recovered
     {
-        TaskStore::Recovery recovery;
+        StoreRecovery recovery;
         QList<qint64> specRows; // specRows[i] is the row of recovery.tasks[i].spec
         int damagedSubmissions = 0; // submissions rows or runs skipped as unreadable
     };

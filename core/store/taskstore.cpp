@@ -1,10 +1,7 @@
 #include "taskstore.h"
 
-#include "engine.h"
 #include "taskstorewriter.h"
 
-#include <QDir>
-#include <QFileInfo>
 #include <QStandardPaths>
 
 QString TaskStore::defaultDataDir()
@@ -12,35 +9,12 @@ QString TaskStore::defaultDataDir()
     return QStandardPaths::writableLocation(QStandardPaths::AppDataLocation);
 }
 
-bool TaskStore::makeDataDir(const QString &dir)
-{
-    const QString clean = QDir::cleanPath(QDir(dir).absolutePath());
-    if (QFileInfo(clean).isDir())
-        return true;
-    const QFileInfo info(clean);
-    if (!QDir().mkpath(info.absolutePath()))
-        return false;
-    return QDir(info.absolutePath())
-               .mkdir(info.fileName(),
-                      QFileDevice::ReadOwner | QFileDevice::WriteOwner | QFileDevice::ExeOwner) ||
-           QFileInfo(clean).isDir();
-}
-
 TaskStore::TaskStore() = default;
 
-TaskStore::~TaskStore()
-{
-    // Still attached means the engine is alive (detach() comes before its end): it must
-    // not tell a store that is gone.
-    if (m_engine)
-        m_engine->setJournal(nullptr);
-    detach();
-    m_writer.reset();
-}
+TaskStore::~TaskStore() = default;
 
 TaskStore::OpenResult TaskStore::open(const QString &dataDir)
 {
-    detach();
     m_writer.reset();
     auto writer = std::make_unique<Writer>();
     const OpenResult result = writer->open(dataDir);
@@ -63,23 +37,6 @@ QString TaskStore::path() const
 TaskStore::Recovery TaskStore::recover(int historyLimit)
 {
     return m_writer ? m_writer->recover(historyLimit) : Recovery();
-}
-
-void TaskStore::attach(Engine *engine)
-{
-    if (!m_writer || !engine)
-        return;
-    detach();
-    m_engine = engine;
-    engine->setJournal(this);
-    m_writer->setEngine(engine);
-}
-
-void TaskStore::detach()
-{
-    if (m_writer)
-        m_writer->setEngine(nullptr);
-    m_engine = nullptr;
 }
 
 bool TaskStore::sync(QString *problem)
@@ -109,4 +66,10 @@ void TaskStore::published(const EngineUpdate &update)
 {
     if (m_writer)
         m_writer->published(update);
+}
+
+void TaskStore::sampled(const QList<StackSample> &stacks)
+{
+    if (m_writer)
+        m_writer->sampled(stacks);
 }

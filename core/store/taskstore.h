@@ -1,6 +1,7 @@
 #pragma once
 
 #include "enginejournal.h"
+#include "storetypes.h"
 
 #include <QList>
 #include <QString>
@@ -8,86 +9,51 @@
 
 #include <memory>
 
-class Engine;
-
 // Taskdeck's memory across restarts: a SQLite database (Qt Sql, WAL mode) in the data
 // directory, holding every task's definition, its state as last published, result or
 // error with its stack, attempts, timings and the tail of its log.
 //
 // Writing happens on a thread of the store's own, in one transaction per batch: the
-// engine hands over (as an EngineJournal, on the engine thread) only what it submits
-// and publishes anyway, and the store copies it into a queue and returns. A
-// transaction that committed survives `kill -9` of Taskdeck (WAL, synchronous=NORMAL).
+// engine hands over (as an EngineJournal, on the engine thread) only what it submits and
+// publishes anyway, and its 1 s samples of running tasks' stacks; the store copies it
+// into a queue and returns. The store never calls the engine. A transaction that
+// committed survives `kill -9` of Taskdeck (WAL, synchronous=NORMAL).
 //
 // Owned and called by one thread (the app's main thread), except for the EngineJournal
 // calls, which come from the engine thread. Order of use: open(), recover(),
-// Engine::restore(), attach(), ... detach(), destroy the engine, destroy the store: the
-// engine tells its journal until it is destroyed (its last batch holds the tasks that
-// shutdown interrupted), so the store must outlive it. Nothing here throws or aborts: a
-// store that failed to open does nothing, and errors while writing are warned about
-// (once per distinct error), kept (writeProblem(), sync()) and retried.
+// Engine::restore(), Engine::setJournal(store), ..., destroy the engine, destroy the
+// store: the engine tells its journal until it is destroyed (its last batch holds the
+// tasks that shutdown interrupted), so the store must outlive it (or be unset with
+// Engine::setJournal(nullptr) first). Nothing here throws or aborts: a store that failed
+// to open does nothing, and errors while writing are warned about (once per distinct
+// error), kept (writeProblem(), sync()) and retried.
 class TaskStore : public EngineJournal
 {
 public:
     // QStandardPaths::AppDataLocation (e.g. ~/.local/share/Taskdeck/taskdeck).
     static QString defaultDataDir();
-    static constexpr const char *fileName = "taskdeck.db";
-    // Creates `dir` (and missing parents) for the store, the leaf private to the user
-    // (0700): the store holds script sources and @arg values. An existing directory is
-    // left as it is (it may be one the user named). False when it cannot be created.
-    static bool makeDataDir(const QString &dir);
+    static constexpr const char *fileName = StoreFiles::FileName;
+    // See StoreFiles::makeDataDir.
+    static bool makeDataDir(const QString &dir) { return StoreFiles::makeDataDir(dir); }
 
     TaskStore();
     ~TaskStore() override; // writes what is queued, then closes
 
-    enum class OpenStatus {
-        Opened,    // an existing store, or a new empty one
-        Recreated, // the old file was unreadable or corrupt: moved aside, fresh store made
-        Failed,    // cannot be used (e.g. the directory is not writable): no store
-    };
-    struct OpenResult
-    {
-        OpenStatus status = OpenStatus::Failed;
-        // One line for the user, naming the files and what happened; empty when opened.
-        QString message;
-    };
+    using OpenStatus = StoreOpenStatus;
+    using OpenResult = StoreOpenResult;
     // Opens (creating the directory and the database if needed) `dataDir`/taskdeck.db.
-    // Call once, before attach().
+    // Call once, before the store is any engine's journal.
     // A corrupt or foreign file is renamed to taskdeck.db.corrupt-YYYYMMDD-HHMMSS and a
     // fresh store made; an unwritable location gives Failed and leaves everything alone.
     OpenResult open(const QString &dataDir);
     bool isOpen() const;
     QString path() const;
 
-    struct Recovery
-    {
-        // Every task to hand to Engine::restore: the finished ones (the `historyLimit`
-        // most recently finished, interrupted ones always included) by id, then the
-        // pending ones in their queue order.
-        QList<RestoredTask> tasks;
-        // Groups of the tasks that were running when Taskdeck stopped: now interrupted
-        // (written back as such, with their last stack); pause these so the user decides.
-        QStringList interruptedGroups;
-        int pending = 0;     // pending tasks in `tasks`
-        int interrupted = 0; // tasks this call found running and marked interrupted
-        int finished = 0;    // finished tasks in `tasks` (the interrupted included)
-        TaskId lastId = 0;   // the highest id ever stored: new tasks start after it
-        // One line for the user when something could not be read back (also warned
-        // about); empty when all was.
-        QString problem;
-    };
-    // Reads back what the last run left. Call once, after open() and before attach().
-    // Tasks still marked running are written back as interrupted (with their last sampled
-    // stack and log tail) before this returns.
+    using Recovery = StoreRecovery;
+    // Reads back what the last run left. Call once, after open() and before the store is
+    // any engine's journal. Tasks still marked running are written back as interrupted
+    // (with their last sampled stack and log tail) before this returns.
     Recovery recover(int historyLimit = 20000);
-
-    // Starts recording `engine` (sets itself as its journal). While attached, the live
-    // stacks and log tails of running tasks are saved every second, so that after a
-    // crash an interrupted task shows where it was.
-    void attach(Engine *engine);
-    // Stops using the engine (the samples); call it before the engine is destroyed. The
-    // engine stays journalled to this store: what it publishes until its end is written.
-    void detach();
 
     // Blocks until everything handed over so far is committed to disk, or writing it has
     // failed once. Returns whether it is on disk; if not, `problem` gets one line saying
@@ -103,14 +69,16 @@ public:
     // Deletes finished tasks from the store (the dashboard's "clear finished").
     void forget(const QList<TaskId> &ids);
 
-    // EngineJournal, called on the engine thread.
+    // EngineJournal, called on the engine thread. The samples' stacks and the log tails of
+    // running tasks are written every second, so that after a crash an interrupted task
+    // shows where it was.
     void submitted(const QList<TaskId> &ids, const QList<std::shared_ptr<const TaskSpec>> &specs,
                    qint64 firstSequence) override;
     void published(const EngineUpdate &update) override;
+    void sampled(const QList<StackSample> &stacks) override;
 
 private:
     class Writer;
     std::unique_ptr<Writer> m_writer; // null unless open
-    Engine *m_engine = nullptr;
     QString m_path;
 };

@@ -1,6 +1,5 @@
 #include "taskstorewriter.h"
 
-#include "engine.h"
 #include "storecodec.h"
 #include "storedatabase.h"
 
@@ -23,8 +22,6 @@ constexpr int WindowPerDrainTime = 10; // the window is this many times the last
 // fewer than QuietRows rows of its own to write.
 constexpr auto SubmittedRowsAfter = std::chrono::seconds(2);
 constexpr size_t QuietRows = 1000;
-constexpr auto SampleInterval = std::chrono::seconds(1);
-constexpr int MaxSampled = 256;
 constexpr qsizetype TailLines = 200;
 
 qint64 epochMs()
@@ -127,7 +124,6 @@ void TaskStore::Writer::run(const QString &dataDir, std::promise<OpenResult> *op
     }
     opened->set_value(result);
 
-    m_nextSample = Clock::now() + SampleInterval;
     for (;;) {
         std::vector<Item> items;
         bool stopping = false;
@@ -159,7 +155,7 @@ bool TaskStore::Writer::deferFlood(std::vector<Item> &items)
             changes = 0;
         } else if (const auto *batch = std::get_if<Batch>(&items[i])) {
             changes += batch->update.changed.size();
-        } else {
+        } else if (!std::holds_alternative<Samples>(items[i])) {
             return false; // a caller waits, or a forget: everything now
         }
     }
@@ -174,19 +170,13 @@ bool TaskStore::Writer::deferFlood(std::vector<Item> &items)
     return true;
 }
 
-// Applies what was handed over and writes it (with the samples when due).
+// Applies what was handed over and writes it.
 void TaskStore::Writer::drain(std::vector<Item> &items, bool stopping)
 {
     for (Item &item : items)
         apply(item);
     items.clear();
     const Clock::time_point now = Clock::now();
-    if (m_running.empty()) {
-        m_nextSample = now + SampleInterval;
-    } else if (now >= m_nextSample) {
-        sample();
-        m_nextSample = Clock::now() + SampleInterval;
-    }
     if (!stopping && m_retryAt && now < *m_retryAt)
         return;
     // Quiet: the tasks of older submissions rows get their tasks rows.
@@ -223,15 +213,11 @@ void TaskStore::Writer::call(const std::function<void()> &function)
 }
 
 // Waits for work: queued items (then for the batch window, unless a caller waits, or
-// BatchWindow after a submission arrived), the next sample of running tasks, the retry
-// of a failed transaction, or the time to give submitted tasks their rows.
+// BatchWindow after a submission arrived), the retry of a failed transaction, or the
+// time to give submitted tasks their rows.
 void TaskStore::Writer::waitForWork(std::vector<Item> *items, bool *stopping)
 {
-    std::optional<Clock::time_point> deadline;
-    if (!m_running.empty())
-        deadline = m_nextSample;
-    if (m_retryAt && (!deadline || *m_retryAt < *deadline))
-        deadline = m_retryAt;
+    std::optional<Clock::time_point> deadline = m_retryAt;
     if (m_submittedSince && !m_retryAt &&
         (!deadline || *m_submittedSince + SubmittedRowsAfter < *deadline))
         deadline = *m_submittedSince + SubmittedRowsAfter;
@@ -270,6 +256,11 @@ void TaskStore::Writer::published(const EngineUpdate &update)
     enqueue(Batch{update, epochMs()}, false);
 }
 
+void TaskStore::Writer::sampled(const QList<StackSample> &stacks)
+{
+    enqueue(Samples{stacks}, false);
+}
+
 void TaskStore::Writer::forget(const QList<TaskId> &ids)
 {
     enqueue(Forgetting{ids}, false);
@@ -288,12 +279,6 @@ QString TaskStore::Writer::writeProblem() const
 {
     std::lock_guard lock(m_problemMutex);
     return m_writeProblem;
-}
-
-void TaskStore::Writer::setEngine(Engine *engine)
-{
-    std::lock_guard lock(m_engineMutex);
-    m_engine = engine;
 }
 
 TaskStore::Recovery TaskStore::Writer::recover(int historyLimit)
@@ -345,6 +330,8 @@ void TaskStore::Writer::apply(Item &item)
         applyBatch(*batch);
     } else if (const auto *forgetting = std::get_if<Forgetting>(&item)) {
         applyForgetting(*forgetting);
+    } else if (const auto *samples = std::get_if<Samples>(&item)) {
+        applySamples(*samples);
     } else if (const auto *called = std::get_if<Call>(&item)) {
         m_flushed = flush(true);
         called->run();
@@ -491,45 +478,27 @@ void TaskStore::Writer::markDirty(TaskId id, Record &record)
     }
 }
 
-// Every second while tasks run: their live stacks (at most MaxSampled per second, taking
-// turns) and log tails are written, so that after a crash they show where they were.
-void TaskStore::Writer::sample()
+// The engine's 1 s samples: the stacks of the tasks the writer knows to be running (a
+// sample that comes before the batch that says so is dropped: the next one counts) and
+// the log tails of every running task are due to be written, so that after a crash they
+// show where they were.
+void TaskStore::Writer::applySamples(const Samples &samples)
 {
     m_sampleTick = true;
-    std::vector<TaskId> order;
-    order.reserve(m_running.size());
-    const auto next = m_running.upper_bound(m_sampleCursor);
-    order.insert(order.end(), next, m_running.end());
-    order.insert(order.end(), m_running.begin(), next);
-
-    QList<TaskId> asked; // the first MaxSampled with a record, in one question
-    for (TaskId id : order) {
-        if (asked.size() == MaxSampled)
-            break;
-        if (m_records.count(id))
-            asked.append(id);
-    }
-    QList<std::shared_ptr<const CoroutineStack>> stacks;
-    {
-        // Held for the question, so that setEngine(nullptr) waits for it at most.
-        std::lock_guard lock(m_engineMutex);
-        if (m_engine && !asked.isEmpty()) {
-            // Blocking, answered by the engine thread; never called on that thread.
-            stacks = m_engine->liveStacks(asked);
-            m_sampleCursor = asked.last();
-        }
-    }
-    for (qsizetype i = 0; i < stacks.size(); ++i) {
-        if (!stacks[i])
+    for (const StackSample &sample : samples.stacks) {
+        if (!sample.stack || !m_running.count(sample.id))
             continue;
-        Record &record = m_records.at(asked[i]);
-        QString text = StoreCodec::stackText(stacks[i]);
+        const auto it = m_records.find(sample.id);
+        if (it == m_records.end())
+            continue;
+        Record &record = it->second;
+        QString text = StoreCodec::stackText(sample.stack);
         if (text != record.sample) {
             record.sample = std::move(text);
             record.sampleChanged = true;
         }
     }
-    for (TaskId id : order) {
+    for (TaskId id : m_running) {
         auto it = m_records.find(id);
         if (it != m_records.end() && (it->second.sampleChanged || it->second.tailChanged))
             markDirty(id, it->second);

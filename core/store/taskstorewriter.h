@@ -31,9 +31,9 @@ class QThread;
 // transaction, per task only the latest state: a task submitted and finished within one
 // drain is one INSERT. Log tails (the last 200 lines) are kept here while a task is
 // unfinished and written when its state changes, when it ends, and with the 1 s samples
-// of the live stacks of running tasks. A failed transaction keeps its work and is tried
-// again later (warning once per distinct error); until one commits, writeProblem() says
-// why, and sync() returns false.
+// of the live stacks of running tasks that the engine pushes. A failed transaction keeps
+// its work and is tried again later (warning once per distinct error); until one commits,
+// writeProblem() says why, and sync() returns false.
 //
 // Under a flood the writer keeps out of the engine's way:
 // - A submission is kept as runs of tasks (consecutive ids of one spec), written as one
@@ -57,9 +57,6 @@ public:
     OpenResult open(const QString &dataDir);
     QString path() const { return m_path; }
     Recovery recover(int historyLimit);
-    // The engine whose running tasks are sampled, or nullptr; returns once a question to
-    // the old engine in progress is answered, so that it is not used any more.
-    void setEngine(Engine *engine);
     bool sync(QString *problem);
     QString writeProblem() const; // any thread
 
@@ -67,6 +64,7 @@ public:
     void submitted(const QList<TaskId> &ids, const QList<std::shared_ptr<const TaskSpec>> &specs,
                    qint64 firstSequence);
     void published(const EngineUpdate &update);
+    void sampled(const QList<StackSample> &stacks);
     void forget(const QList<TaskId> &ids);
 
 private:
@@ -87,11 +85,15 @@ private:
     {
         QList<TaskId> ids;
     };
+    struct Samples
+    {
+        QList<StackSample> stacks;
+    };
     struct Call
     {
         std::function<void()> run; // after a flush; m_flushed says whether it wrote all
     };
-    using Item = std::variant<Submission, Batch, Forgetting, Call>;
+    using Item = std::variant<Submission, Batch, Forgetting, Samples, Call>;
 
     // What the writer knows of a task that is unfinished, or finished but not yet written.
     struct Record
@@ -136,11 +138,11 @@ private:
     void applySubmission(const Submission &submission);
     void applyBatch(const Batch &batch);
     void applyForgetting(const Forgetting &forgetting);
+    void applySamples(const Samples &samples);
     Record *recordFor(TaskId id);
     const std::pair<const TaskId, Run> *runOf(TaskId id) const;
     void observe(TaskId id, Record &record, const TaskSnapshot &snapshot, qint64 atMs);
     void markDirty(TaskId id, Record &record);
-    void sample();
     bool flush(bool materialize = false);
     bool write(TaskId id, Record &record, std::optional<Written> *written);
     qint64 specRow(const std::shared_ptr<const TaskSpec> &spec);
@@ -161,9 +163,6 @@ private:
     bool m_stopping = false;
     std::optional<Clock::time_point> m_submissionAt; // of the first queued submission
 
-    std::mutex m_engineMutex; // held while asking m_engine
-    Engine *m_engine = nullptr;
-
     mutable std::mutex m_problemMutex; // guards m_writeProblem
     QString m_writeProblem;            // set and cleared by the writer thread
 
@@ -174,9 +173,7 @@ private:
     std::vector<TaskId> m_dirty;
     std::unordered_map<TaskId, TaskSnapshot> m_unwritten; // latest snapshot per task
     std::set<TaskId> m_running;
-    TaskId m_sampleCursor = 0;
-    bool m_sampleTick = false;
-    Clock::time_point m_nextSample;
+    bool m_sampleTick = false; // samples came since the last write: running tails are due
     std::vector<TaskId> m_forgets;
     Clock::duration m_window;                          // the batch window, after the last drain
     std::map<TaskId, Run> m_submitted;                 // by first id

@@ -240,7 +240,7 @@ int main(int argc, char *argv[])
     Engine engine(options);
     MainWindow window(&engine);
     if (store.isOpen()) {
-        store.attach(&engine);
+        engine.setJournal(&store);
         window.setStore(&store);
     }
     window.resize(1400, 900);
@@ -327,7 +327,6 @@ int main(int argc, char *argv[])
     });
     app.exec();
     window.setStore(nullptr);
-    store.detach();
 
     std::vector<double> stalls = probe.stallsMs();
     std::sort(stalls.begin(), stalls.end());

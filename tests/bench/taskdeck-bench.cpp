@@ -24,8 +24,8 @@ namespace {
 
 QString g_storeDir; // --store
 
-// The task store of one scenario when --store is given: made before its engine, and
-// detached before the engine goes (a guard declared after it), as the app does.
+// The task store of one scenario when --store is given: made before its engine, so that
+// it outlives it, as the app does.
 class Recording
 {
 public:
@@ -38,20 +38,10 @@ public:
         if (opened.status == TaskStore::OpenStatus::Failed)
             qFatal("%s", qPrintable(opened.message));
     }
-    struct Attached
-    {
-        TaskStore *store;
-        ~Attached()
-        {
-            if (store)
-                store->detach();
-        }
-    };
-    Attached attach(Engine &engine)
+    void attach(Engine &engine)
     {
         if (m_store)
-            m_store->attach(&engine);
-        return Attached{m_store.get()};
+            engine.setJournal(m_store.get());
     }
     // Seconds until the store has committed everything so far (0 without a store).
     double sync()
@@ -123,7 +113,7 @@ QJsonObject queueTrivial(const QTemporaryDir &dir, int workers, int N)
     Recording recording;
     Engine engine(Engine::Options{.workerThreads = workers, .maxRunning = 64,
                                   .publishIntervalMs = 10});
-    const auto attached = recording.attach(engine);
+    recording.attach(engine);
     const long rssBefore = currentRssKb();
     QElapsedTimer clock;
     clock.start();
@@ -158,7 +148,7 @@ QJsonObject cpu(const QTemporaryDir &dir, int workers)
     Recording recording;
     Engine engine(Engine::Options{.workerThreads = workers, .maxRunning = N,
                                   .publishIntervalMs = 5});
-    const auto attached = recording.attach(engine);
+    recording.attach(engine);
     QElapsedTimer clock;
     clock.start();
     engine.submit(spec, N);
@@ -180,7 +170,7 @@ QJsonObject oneTask(const QTemporaryDir &dir, const QString &scenario, int n,
     const TaskSpec spec = script(dir, scenario + QStringLiteral(".lua"), source);
     Recording recording;
     Engine engine(Engine::Options{.workerThreads = workers, .publishIntervalMs = 1});
-    const auto attached = recording.attach(engine);
+    recording.attach(engine);
     const long rssBefore = currentRssKb();
     QElapsedTimer clock;
     clock.start();
@@ -247,7 +237,7 @@ QJsonObject procs(int workers)
     Recording recording;
     Engine engine(Engine::Options{.workerThreads = workers, .maxRunning = 8,
                                   .publishIntervalMs = 1});
-    const auto attached = recording.attach(engine);
+    recording.attach(engine);
     QElapsedTimer clock;
     clock.start();
     engine.submit(*loaded.spec, N);
