@@ -26,11 +26,10 @@ void collect(const QString &folder, QStringList &files, QStringList *unreadable)
             unreadable->append(folder);
         return;
     }
-    QFileInfoList entries = QDir(folder).entryInfoList(
-        QDir::Files | QDir::Dirs | QDir::NoDotAndDotDot, QDir::Unsorted);
-    std::sort(entries.begin(), entries.end(), [](const QFileInfo &a, const QFileInfo &b) {
-        return a.fileName() < b.fileName();
-    });
+    QFileInfoList entries =
+        QDir(folder).entryInfoList(QDir::Files | QDir::Dirs | QDir::NoDotAndDotDot, QDir::Unsorted);
+    std::sort(entries.begin(), entries.end(),
+              [](const QFileInfo &a, const QFileInfo &b) { return a.fileName() < b.fileName(); });
     for (const QFileInfo &entry : std::as_const(entries)) {
         const QString path = joined(folder, entry.fileName());
         if (!entry.isDir())

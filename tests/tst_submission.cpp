@@ -149,9 +149,8 @@ void tst_Submission::emptyFolderIsRejectedNotIgnored()
     const Submission submission =
         Submission::load({dir.path() + "/empty", a, dir.path() + "/hollow"});
     QCOMPARE(filesOf(submission, dir.path()), QStringList{"a.lua"});
-    QCOMPARE(submission.rejections(),
-             (QStringList{dir.path() + "/empty: folder holds no files",
-                          dir.path() + "/hollow: folder holds no files"}));
+    QCOMPARE(submission.rejections(), (QStringList{dir.path() + "/empty: folder holds no files",
+                                                   dir.path() + "/hollow: folder holds no files"}));
 }
 
 void tst_Submission::unreadableFileIsRejectedAndTheRestIsKept()
@@ -189,8 +188,8 @@ void tst_Submission::unreadableSubfolderIsRejectedNotSkippedSilently()
     const QString locked = dir.path() + "/jobs/locked";
     QVERIFY(QFile::setPermissions(locked, QFileDevice::Permissions()));
     const Submission submission = Submission::load({dir.path() + "/jobs"});
-    QFile::setPermissions(locked, QFileDevice::ReadOwner | QFileDevice::WriteOwner |
-                                      QFileDevice::ExeOwner);
+    QFile::setPermissions(locked,
+                          QFileDevice::ReadOwner | QFileDevice::WriteOwner | QFileDevice::ExeOwner);
     QCOMPARE(filesOf(submission, dir.path()), QStringList{"jobs/a.lua"});
     QCOMPARE(submission.rejections(), QStringList{locked + ": cannot read folder"});
 }
