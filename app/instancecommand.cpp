@@ -139,6 +139,21 @@ QString idList(const QJsonArray &ids)
     return parts.join(QStringLiteral(", "));
 }
 
+// `file` (absolute, from the reply) as the user typed it, or typed its folder.
+QString asTyped(const QString &file, const QHash<QString, QString> &given)
+{
+    if (const auto it = given.constFind(file); it != given.constEnd())
+        return *it;
+    for (auto it = given.constBegin(); it != given.constEnd(); ++it) {
+        const QString folder = it.key().endsWith(u'/') ? it.key() : it.key() + u'/';
+        if (file.startsWith(folder)) {
+            const QString typed = it.value().endsWith(u'/') ? it.value() : it.value() + u'/';
+            return typed + file.mid(folder.size());
+        }
+    }
+    return file;
+}
+
 int submit(const QStringList &arguments)
 {
     CommandLine command(QStringLiteral("submit"),
@@ -159,7 +174,7 @@ int submit(const QStringList &arguments)
     const QStringList files = command.parser().positionalArguments();
     if (files.isEmpty())
         return command.usageError(QStringLiteral("no task scripts given"));
-    const qint64 tasks = qint64(files.size()) * options.repeat();
+    const qint64 tasks = qint64(files.size()) * options.options().repeat;
     if (tasks > InstanceProtocol::MaxTasksPerSubmit)
         return command.usageError(QStringLiteral("at most %1 tasks per submit, not %2")
                                       .arg(InstanceProtocol::MaxTasksPerSubmit)
@@ -167,8 +182,8 @@ int submit(const QStringList &arguments)
 
     InstanceProtocol::Request request;
     request.command = InstanceProtocol::Command::Submit;
-    request.overrides = options.overrides();
-    request.repeat = options.repeat();
+    request.overrides = options.options().overrides;
+    request.repeat = options.options().repeat;
     QHash<QString, QString> given; // absolute path -> as typed
     for (const QString &file : files) {
         const QString absolute = QDir::cleanPath(QDir::current().absoluteFilePath(file));
@@ -196,7 +211,7 @@ int submit(const QStringList &arguments)
             const QString file = entry.value(QStringLiteral("file")).toString();
             const QJsonArray ids = entry.value(QStringLiteral("ids")).toArray();
             out += QStringLiteral("submitted %1 as %2 %3\n")
-                       .arg(given.value(file, file),
+                       .arg(asTyped(file, given),
                             ids.size() == 1 ? QStringLiteral("task") : QStringLiteral("tasks"),
                             idList(ids))
                        .toUtf8();

@@ -1,8 +1,8 @@
 #include "instanceservice.h"
 
 #include "engine.h"
-#include "scriptloader.h"
 #include "store/taskstore.h"
+#include "submission.h"
 #include "taskjson.h"
 
 #include <QJsonArray>
@@ -59,31 +59,28 @@ QJsonObject InstanceService::open(const InstanceProtocol::Request &request)
 
 QJsonObject InstanceService::submit(const InstanceProtocol::Request &request)
 {
-    // Every file loaded first, then queued at once: the first file's tasks do not start
-    // before a later file (of a higher priority, say) is queued.
-    QList<std::pair<TaskSpec, int>> accepted;
-    QJsonArray rejected;
-    for (const QString &file : request.files) {
-        ScriptLoader::Result loaded = ScriptLoader::load(file);
-        if (!loaded.spec) {
-            rejected.append(loaded.error);
-            continue;
-        }
-        request.overrides.applyTo(*loaded.spec);
-        accepted.append({*loaded.spec, request.repeat});
-    }
-    const QList<TaskId> queued = accepted.isEmpty() ? QList<TaskId>() : m_engine->submit(accepted);
+    // Every file loaded first (folders expanded, as a drop on the window does), then
+    // queued at once: the first file's tasks do not start before a later file (of a
+    // higher priority, say) is queued.
+    const Submission submission =
+        Submission::load(request.files, SubmissionOptions{request.overrides, request.repeat});
+    if (submission.taskCount() > InstanceProtocol::MaxTasksPerSubmit)
+        return InstanceProtocol::error(QStringLiteral("at most %1 tasks per submit, not %2")
+                                           .arg(InstanceProtocol::MaxTasksPerSubmit)
+                                           .arg(submission.taskCount()));
+    const QList<TaskId> queued = submission.queueOn(*m_engine);
+    const QJsonArray rejected = QJsonArray::fromStringList(submission.rejections());
     QJsonArray ids;
     QJsonArray submitted;
     qsizetype next = 0;
-    for (const auto &[spec, copies] : std::as_const(accepted)) {
+    for (const Submission::Entry &entry : submission.entries()) {
         QJsonArray fileIds;
-        for (int i = 0; i < copies; ++i, ++next) {
+        for (int i = 0; i < entry.copies; ++i, ++next) {
             fileIds.append(qint64(queued[next]));
             ids.append(qint64(queued[next]));
         }
-        submitted.append(QJsonObject{{QStringLiteral("file"), spec.file},
-                                     {QStringLiteral("name"), spec.name},
+        submitted.append(QJsonObject{{QStringLiteral("file"), entry.spec.file},
+                                     {QStringLiteral("name"), entry.spec.name},
                                      {QStringLiteral("ids"), fileIds}});
     }
     QJsonObject reply{{QStringLiteral("ids"), ids},

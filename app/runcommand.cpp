@@ -2,6 +2,7 @@
 
 #include "console.h"
 #include "scriptloader.h"
+#include "submission.h"
 #include "submitoptions.h"
 #include "taskjson.h"
 
@@ -136,8 +137,6 @@ int RunCommand::start(const QStringList &arguments)
     }
     if (const QString error = submitOptions.read(parser); !error.isEmpty())
         return usageError(error);
-    const SubmitOverrides &overrides = submitOptions.overrides();
-    const int repeat = submitOptions.repeat();
     const QStringList files = parser.positionalArguments();
     if (files.isEmpty())
         return usageError(QStringLiteral("no task scripts given"));
@@ -150,28 +149,25 @@ int RunCommand::start(const QStringList &arguments)
         m_engine->setGroupLimit(group, limit);
     connect(m_engine.get(), &Engine::updated, this, &RunCommand::onUpdate);
 
-    // Every file is queued before any starts, so priorities order the whole command line
-    // (otherwise the first file could start while the later ones are still being read).
-    m_engine->pause();
-    for (const QString &file : files) {
-        auto loaded = ScriptLoader::load(file);
-        if (!loaded.spec) {
-            printErr(QStringLiteral("taskdeck: %1").arg(loaded.error));
-            m_rejected = true;
-            continue;
-        }
-        overrides.applyTo(*loaded.spec);
-        const QString name = loaded.spec->name;
-        for (TaskId id : m_engine->submit(*loaded.spec, repeat)) {
+    // Every file read first, then all queued at once, so priorities order the whole
+    // command line (the first file does not start while later ones are being read).
+    const Submission submission = Submission::load(files, submitOptions.options());
+    for (const QString &rejection : submission.rejections())
+        printErr(QStringLiteral("taskdeck: %1").arg(rejection));
+    m_rejected = !submission.rejections().isEmpty();
+    if (submission.isEmpty())
+        return SomeFailed;
+    const QList<TaskId> ids = submission.queueOn(*m_engine);
+    qsizetype next = 0;
+    for (const Submission::Entry &entry : submission.entries()) {
+        for (int i = 0; i < entry.copies; ++i, ++next) {
+            const TaskId id = ids[next];
             m_waiting.insert(id);
             if (!m_json)
-                m_labels.insert(id, QStringLiteral("#%1 %2").arg(id).arg(name));
+                m_labels.insert(id, QStringLiteral("#%1 %2").arg(id).arg(entry.spec.name));
         }
-        m_submitted += repeat;
     }
-    if (m_submitted == 0)
-        return SomeFailed;
-    m_engine->resume();
+    m_submitted = int(ids.size());
 
     std::signal(SIGINT, onSignal);
     std::signal(SIGTERM, onSignal);

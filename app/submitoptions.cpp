@@ -43,8 +43,8 @@ void SubmitOptions::addTo(QCommandLineParser &parser) const
 
 QString SubmitOptions::read(const QCommandLineParser &parser)
 {
-    m_overrides = SubmitOverrides();
-    m_repeat = 1;
+    m_options = SubmissionOptions();
+    SubmitOverrides &overrides = m_options.overrides;
     if (parser.isSet(m_timeoutOption)) {
         const QString value = parser.value(m_timeoutOption);
         const auto ms = ScriptLoader::parseDuration(value);
@@ -52,21 +52,21 @@ QString SubmitOptions::read(const QCommandLineParser &parser)
             return QStringLiteral("--timeout needs a duration of at most 365 days such as 250ms, "
                                   "30s, 5m or 2h, not \"%1\"")
                 .arg(value);
-        m_overrides.timeoutMs = *ms;
+        overrides.timeoutMs = *ms;
     }
     if (parser.isSet(m_priorityOption)) {
         const auto n = intAtLeast(parser.value(m_priorityOption), INT_MIN);
         if (!n)
             return QStringLiteral("--priority needs an integer, not \"%1\"")
                 .arg(parser.value(m_priorityOption));
-        m_overrides.priority = *n;
+        overrides.priority = *n;
     }
     if (parser.isSet(m_retriesOption)) {
         const auto n = intAtLeast(parser.value(m_retriesOption), 0);
         if (!n)
             return QStringLiteral("--retries needs an integer >= 0, not \"%1\"")
                 .arg(parser.value(m_retriesOption));
-        m_overrides.retries = *n;
+        overrides.retries = *n;
     }
     if (parser.isSet(m_memoryOption)) {
         const auto bytes = ScriptLoader::parseSize(parser.value(m_memoryOption));
@@ -77,20 +77,20 @@ QString SubmitOptions::read(const QCommandLineParser &parser)
         if (*bytes < ScriptLoader::MinMemoryBytes)
             return QStringLiteral("--memory needs at least 64KiB, not \"%1\"")
                 .arg(parser.value(m_memoryOption));
-        m_overrides.memoryBytes = *bytes;
+        overrides.memoryBytes = *bytes;
     }
     for (const QString &value : parser.values(m_argOption)) {
         const auto arg = ScriptLoader::parseArg(value);
         if (!arg)
             return QStringLiteral("--arg needs KEY=VALUE, not \"%1\"").arg(value);
-        m_overrides.args.append(*arg);
+        overrides.args.append(*arg);
     }
     if (parser.isSet(m_repeatOption)) {
         const auto n = intAtLeast(parser.value(m_repeatOption), 1);
         if (!n)
             return QStringLiteral("--repeat needs an integer >= 1, not \"%1\"")
                 .arg(parser.value(m_repeatOption));
-        m_repeat = *n;
+        m_options.repeat = *n;
     }
     return {};
 }

@@ -1,6 +1,6 @@
 #pragma once
 
-#include "scriptloader.h"
+#include "submission.h"
 
 #include <QCommandLineOption>
 #include <QString>
@@ -14,7 +14,7 @@ std::optional<int> intAtLeast(const QString &text, int min);
 
 // The options of `taskdeck run` and `taskdeck submit` that shape each task submitted:
 // --timeout, --priority, --arg, --repeat, --retries and --memory (SPEC section 5), read
-// into SubmitOverrides and a repeat count.
+// into the SubmissionOptions that Submission::load applies. Only the parsing lives here.
 class SubmitOptions
 {
 public:
@@ -26,8 +26,7 @@ public:
     // ..."), or an empty string when they are all well-formed.
     QString read(const QCommandLineParser &parser);
 
-    const SubmitOverrides &overrides() const { return m_overrides; }
-    int repeat() const { return m_repeat; }
+    const SubmissionOptions &options() const { return m_options; }
 
 private:
     QCommandLineOption m_timeoutOption;
@@ -36,6 +35,5 @@ private:
     QCommandLineOption m_repeatOption;
     QCommandLineOption m_retriesOption;
     QCommandLineOption m_memoryOption;
-    SubmitOverrides m_overrides;
-    int m_repeat = 1;
+    SubmissionOptions m_options;
 };

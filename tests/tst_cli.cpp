@@ -7,9 +7,12 @@
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
+#include <QProcess>
 #include <QRegularExpression>
 #include <QSet>
 #include <QTest>
+
+#include <memory>
 
 namespace {
 
@@ -110,6 +113,8 @@ private slots:
     void helpAndVersionExitZero();
     void humanOutputHasOneLinePerTaskNamingItsState();
     void noProgressLineWhenStderrIsNotATerminal();
+    void runExpandsAFolderToItsScriptsInNameOrder();
+    void submitAndHandOverExpandAFolderAsTheWindowDoes();
 };
 
 void tst_Cli::initTestCase()
@@ -640,6 +645,97 @@ void tst_Cli::noProgressLineWhenStderrIsNotATerminal()
     QVERIFY2(!r.err.contains('\x1b'), qPrintable(r.describe()));
     QVERIFY2(!r.err.contains('\r'), qPrintable(r.describe()));
     QVERIFY2(!r.out.contains('\x1b'), qPrintable(r.describe()));
+}
+
+void tst_Cli::runExpandsAFolderToItsScriptsInNameOrder()
+{
+    ScriptDir dir;
+    QVERIFY(QDir(dir.path()).mkpath(QStringLiteral("jobs/sub")));
+    dir.write(QStringLiteral("jobs/b.lua"), "return 'b'\n");
+    dir.write(QStringLiteral("jobs/a.lua"), "return 'a'\n");
+    dir.write(QStringLiteral("jobs/sub/c.sh"), "echo c\n");
+    dir.write(QStringLiteral("jobs/z.lua"), "-- @priority soon\nreturn 'z'\n");
+    const QString single = dir.write(QStringLiteral("single.lua"), "return 's'\n");
+
+    // One at a time, so they end in the order they were queued.
+    const Run r = run({"run", "--json", "-j", "1", "jobs", single}, dir.path());
+    QVERIFY2(r.finished, qPrintable(r.describe()));
+    QCOMPARE(r.exitCode, 1); // jobs/z.lua is rejected
+    QStringList names;
+    for (const QJsonObject &task : jsonLines(r)) {
+        QCOMPARE(task.value("state").toString(), QStringLiteral("succeeded"));
+        names.append(task.value("name").toString());
+    }
+    QCOMPARE(names, (QStringList{"a.lua", "b.lua", "c.sh", "single.lua"}));
+    QCOMPARE(r.errLines(), QStringList{"taskdeck: jobs/z.lua:1: @priority must be an integer, "
+                                       "not \"soon\""});
+}
+
+void tst_Cli::submitAndHandOverExpandAFolderAsTheWindowDoes()
+{
+    QTemporaryDir data;
+    ScriptDir dir;
+    QVERIFY(QDir(dir.path()).mkpath(QStringLiteral("jobs/sub")));
+    dir.write(QStringLiteral("jobs/b.lua"), "return 'b'\n");
+    dir.write(QStringLiteral("jobs/a.lua"), "return 'a'\n");
+    dir.write(QStringLiteral("jobs/sub/c.lua"), "return 'c'\n");
+
+    QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
+    env.insert(QStringLiteral("QT_QPA_PLATFORM"), QStringLiteral("offscreen"));
+    auto dashboard = std::make_unique<QProcess>();
+    dashboard->setProcessEnvironment(env);
+    dashboard->setStandardInputFile(QProcess::nullDevice());
+    dashboard->setProcessChannelMode(QProcess::ForwardedErrorChannel);
+    dashboard->start(m_bin, {"--data-dir", data.path()});
+    QVERIFY(dashboard->waitForStarted(10000));
+    auto ps = [&] { return runProgram(m_bin, {"ps", "--json", "--data-dir", data.path()}, env); };
+    QVERIFY(QTest::qWaitFor(
+        [&] { return dashboard->state() != QProcess::Running || ps().exitCode == 0; }, 30000));
+    QCOMPARE(dashboard->state(), QProcess::Running);
+
+    // The limit of one submit counts the folder's scripts, not the folder.
+    const Run tooMany =
+        runProgram(m_bin, {"submit", "--data-dir", data.path(), "--repeat", "400000", "jobs"}, env,
+                   dir.path());
+    QCOMPARE(tooMany.exitCode, 1);
+    QVERIFY2(tooMany.err.contains("at most 1000000 tasks per submit"),
+             qPrintable(tooMany.describe()));
+
+    const Run submitted =
+        runProgram(m_bin, {"submit", "--data-dir", data.path(), "jobs"}, env, dir.path());
+    QCOMPARE(submitted.exitCode, 0);
+    const QStringList lines = submitted.outLines();
+    QCOMPARE(lines.size(), 3);
+    QVERIFY2(lines[0].startsWith("submitted jobs/a.lua as task "), qPrintable(lines[0]));
+    QVERIFY2(lines[1].startsWith("submitted jobs/b.lua as task "), qPrintable(lines[1]));
+    QVERIFY2(lines[2].startsWith("submitted jobs/sub/c.lua as task "), qPrintable(lines[2]));
+
+    // `taskdeck DIR` hands the folder over; the dashboard expands it the same way.
+    const Run handed = runProgram(m_bin, {"--data-dir", data.path(), "jobs"}, env, dir.path());
+    QCOMPARE(handed.exitCode, 0);
+
+    auto files = [&] {
+        QStringList succeeded;
+        for (const QString &line : ps().outLines()) {
+            const QJsonObject task = QJsonDocument::fromJson(line.toUtf8()).object();
+            if (task.value("state").toString() == u"succeeded")
+                succeeded.append(QDir(dir.path()).relativeFilePath(task.value("file").toString()));
+        }
+        return succeeded;
+    };
+    const QStringList twice{"jobs/a.lua", "jobs/b.lua", "jobs/sub/c.lua",
+                            "jobs/a.lua", "jobs/b.lua", "jobs/sub/c.lua"};
+    QTRY_COMPARE_WITH_TIMEOUT(files().size(), twice.size(), 20000);
+    QStringList sorted = files();
+    sorted.sort();
+    QStringList expected = twice;
+    expected.sort();
+    QCOMPARE(sorted, expected);
+    QCOMPARE(ps().outLines().size(), twice.size());
+
+    dashboard->terminate();
+    QVERIFY(dashboard->waitForFinished(30000));
+    QCOMPARE(dashboard->exitCode(), 0);
 }
 
 QTEST_GUILESS_MAIN(tst_Cli)

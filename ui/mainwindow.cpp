@@ -5,10 +5,10 @@
 #include "limitspanel.h"
 #include "logpane.h"
 #include "noticebar.h"
-#include "scriptloader.h"
 #include "stackpane.h"
 #include "statestyle.h"
 #include "store/taskstore.h"
+#include "submission.h"
 #include "taskexport.h"
 #include "taskfilterproxymodel.h"
 #include "taskitemdelegate.h"
@@ -19,7 +19,6 @@
 #include <QCloseEvent>
 #include <QComboBox>
 #include <QDir>
-#include <QDirIterator>
 #include <QDockWidget>
 #include <QDragEnterEvent>
 #include <QDropEvent>
@@ -444,40 +443,17 @@ void MainWindow::createActions()
 
 int MainWindow::submitFiles(const QStringList &files)
 {
-    QStringList rejected;
-    QList<TaskSpec> specs;
-    for (const QString &path : files) {
-        const QFileInfo info(path);
-        QStringList paths;
-        if (info.isDir()) {
-            QDirIterator it(path, QDir::Files | QDir::NoDotAndDotDot, QDirIterator::Subdirectories);
-            while (it.hasNext())
-                paths.append(it.next());
-            paths.sort();
-            if (paths.isEmpty())
-                rejected.append(tr("%1: folder holds no files").arg(path));
-        } else {
-            paths.append(path);
-        }
-        for (const QString &p : std::as_const(paths)) {
-            const ScriptLoader::Result loaded = ScriptLoader::load(p);
-            if (loaded.spec)
-                specs.append(*loaded.spec);
-            else
-                rejected.append(loaded.error);
-        }
-    }
-    if (!specs.isEmpty())
-        m_engine->submit(specs);
+    const Submission submission = Submission::load(files);
+    const int queued = int(submission.queueOn(*m_engine).size());
+    const QStringList &rejected = submission.rejections();
     reject(rejected);
     if (!files.isEmpty())
-        statusBar()->showMessage(
-            rejected.isEmpty()
-                ? tr("Queued %n task(s)", nullptr, int(specs.size()))
-                : tr("Queued %n task(s); %1 file(s) rejected", nullptr, int(specs.size()))
-                      .arg(rejected.size()),
-            8000);
-    return int(specs.size());
+        statusBar()->showMessage(rejected.isEmpty()
+                                     ? tr("Queued %n task(s)", nullptr, queued)
+                                     : tr("Queued %n task(s); %1 file(s) rejected", nullptr, queued)
+                                           .arg(rejected.size()),
+                                 8000);
+    return queued;
 }
 
 void MainWindow::reject(const QStringList &reasons)
@@ -814,30 +790,19 @@ void MainWindow::retryFailed()
         statusBar()->showMessage(tr("No failed task to retry"), 4000);
         return;
     }
-    QHash<QString, ScriptLoader::Result> loaded;
-    QList<TaskSpec> specs;
-    QStringList rejected;
+    // A script named by several failed tasks is read once, rejected at most once.
+    const Submission submission = Submission::load(files);
+    const int queued = int(submission.queueOn(*m_engine).size());
+    const QStringList &rejected = submission.rejections();
     QSet<TaskId> retried;
-    for (qsizetype i = 0; i < ids.size(); ++i) {
-        auto it = loaded.find(files[i]);
-        if (it == loaded.end()) {
-            it = loaded.insert(files[i], ScriptLoader::load(files[i]));
-            if (!it->spec)
-                rejected.append(it->error);
-        }
-        if (it->spec) {
-            specs.append(*it->spec);
-            retried.insert(ids[i]);
-        }
-    }
-    if (!specs.isEmpty())
-        m_engine->submit(specs);
+    for (const Submission::Entry &entry : submission.entries())
+        retried.insert(ids[entry.input]);
     m_model->removeTasks(
         [&retried](const TaskTableModel::Row &row) { return retried.contains(row.id); });
     // Replaced, they are not history either.
     forget(QList<TaskId>(retried.cbegin(), retried.cend()));
     reject(rejected);
-    statusBar()->showMessage(tr("Retrying %n task(s)", nullptr, int(specs.size())), 6000);
+    statusBar()->showMessage(tr("Retrying %n task(s)", nullptr, queued), 6000);
     updateStatus();
 }
 
