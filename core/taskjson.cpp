@@ -24,15 +24,27 @@ QJsonArray frames(const QList<StackFrame> &frames)
     return array;
 }
 
-QJsonObject stack(const CoroutineStack &stack)
+// SPEC section 5 has one shape for every node, made for coroutines: a process shows as
+// one frame (file: its command line, line: its pid, function: "pid 4711 sleep, running
+// 3.2s") awaiting "process sleeping" (its state).
+QJsonObject stack(const StackNode &node)
 {
     QJsonArray children;
-    for (const CoroutineStack &child : stack.children)
+    for (const StackNode &child : node.children)
         children.append(TaskJson::stack(child));
+    if (node.isProcess()) {
+        const ProcessInfo &p = node.process;
+        return QJsonObject{
+            {QStringLiteral("frames"),
+             frames({StackFrame{p.commandLine, int(p.pid), p.summary()}})},
+            {QStringLiteral("awaiting"), QStringLiteral("process ") + p.stateText()},
+            {QStringLiteral("children"), children},
+        };
+    }
     return QJsonObject{
-        {QStringLiteral("frames"), frames(stack.frames)},
+        {QStringLiteral("frames"), frames(node.frames)},
         {QStringLiteral("awaiting"),
-         stack.awaiting.isEmpty() ? QJsonValue(QJsonValue::Null) : QJsonValue(stack.awaiting)},
+         node.awaiting.isEmpty() ? QJsonValue(QJsonValue::Null) : QJsonValue(node.awaiting)},
         {QStringLiteral("children"), children},
     };
 }

@@ -18,16 +18,80 @@ struct StackFrame
     QString function;
 };
 
-// One coroutine of a task as it stood when looked at: its frames (innermost first),
-// what it was waiting on and since when, and the coroutines it spawned.
-struct CoroutineStack
+// A process of a process task's tree, as /proc showed it when the tree was read.
+struct ProcessInfo
 {
+    qint64 pid = 0;
+    QString commandLine;     // its arguments joined by spaces ("sleep 100")
+    QString name;            // its name (/proc/PID/comm); empty once exited
+    char state = '?';        // as in /proc/PID/stat: R, S, D, Z, T...
+    bool exited = false;     // the leader, exited and reaped: what it left is shown
+    double cpuSeconds = -1;  // user + system CPU time; -1: not known (an older store)
+    qint64 startedAtMs = -1; // epoch ms
+    qint64 runningMs = 0;    // how long it had run when read
+
+    // Its state in words, as stacks show it: "sleeping", "stopped", "exited"...
+    QString stateText() const
+    {
+        if (exited)
+            return QStringLiteral("exited");
+        switch (state) {
+        case 'R':
+            return QStringLiteral("running");
+        case 'S':
+            return QStringLiteral("sleeping");
+        case 'D':
+            return QStringLiteral("in uninterruptible wait");
+        case 'T':
+            return QStringLiteral("stopped");
+        case 't':
+            return QStringLiteral("stopped by a tracer");
+        case 'Z':
+            return QStringLiteral("exited");
+        case 'I':
+            return QStringLiteral("idle");
+        default:
+            return QStringLiteral("in state %1").arg(QLatin1Char(state));
+        }
+    }
+    // "pid 4711 sleep, running 3.2s", or "pid 4711, exited".
+    QString summary() const
+    {
+        if (exited)
+            return QStringLiteral("pid %1, exited").arg(pid);
+        return QStringLiteral("pid %1 %2, running %3s")
+            .arg(pid)
+            .arg(name)
+            .arg(double(runningMs) / 1000.0, 0, 'f', 1);
+    }
+};
+
+// One node of a task's stack as it stood when looked at: a coroutine of a Lua task (its
+// frames, innermost first, what it was waiting on and since when) or a process of a
+// process task. Either has children: the coroutines it spawned, the processes it
+// started (a process task's group members whose parent has gone hang under its leader).
+struct StackNode
+{
+    enum class Kind : quint8 { Coroutine, Process };
+    Kind kind = Kind::Coroutine;
+
+    // A coroutine
     int id = 0;
     QList<StackFrame> frames;
     QString awaiting;            // "sleep(5)", empty when not waiting
     qint64 awaitingSinceMs = -1; // epoch ms
-    QList<CoroutineStack> children;
+
+    // A process
+    ProcessInfo process;
+
+    QList<StackNode> children;
+
+    bool isProcess() const { return kind == Kind::Process; }
 };
+
+// A task's stack: the node of its main coroutine, or of its leader process, with the
+// tree under it. (The name the engine's interfaces have always used for it.)
+using CoroutineStack = StackNode;
 
 // A value copy of one task's state, made on the engine thread and handed to observers.
 struct TaskSnapshot

@@ -30,6 +30,35 @@ private:
     QStringList m_log;
 
 private Q_SLOTS:
+    // The toolkit written in Lua (gather, wait, Queue, Lock...) is prelude.lua, compiled in
+    // as a Qt resource; the C primitives the libraries hand it stay out of tasks' reach.
+    void toolkitIsThePreludeResourceOnHiddenPrimitives()
+    {
+        QFile prelude(QStringLiteral(":/taskdeck/prelude.lua"));
+        QVERIFY(prelude.open(QIODevice::ReadOnly));
+        const QByteArray text = prelude.readAll();
+        for (const char *definition : {"function gather(", "function wait_for(", "function Queue(",
+                                       "function Lock(", "function Semaphore(", "function Event("})
+            QVERIFY2(text.contains(definition), definition);
+        const TaskSnapshot t = runToEnd(
+            "local seen = {}\n"
+            "for _, name in ipairs({'gather', 'gather_settled', 'wait', 'wait_for', 'shield',\n"
+            "    'Queue', 'Lock', 'Semaphore', 'Event', 'spawn', 'sleep', 'exec', 'log',\n"
+            "    'progress', 'is_cancelled', 'is_timeout', 'suspend', 'wake', 'current',\n"
+            "    'waitgroup', 'outcome', 'is_handle', 'engine', 'timeout_error'}) do\n"
+            "  seen[#seen + 1] = type(_ENV[name])\n"
+            "end\n"
+            "return seen, type(http.get), type(task), getmetatable(spawn(sleep, 0))");
+        QCOMPARE(t.state, TaskState::Succeeded);
+        QCOMPARE(json(t.result),
+                 QByteArray("[[[\"function\",\"function\",\"function\",\"function\","
+                            "\"function\",\"function\",\"function\",\"function\","
+                            "\"function\",\"function\",\"function\",\"function\","
+                            "\"function\",\"function\",\"function\",\"function\",\"nil\","
+                            "\"nil\",\"nil\",\"nil\",\"nil\",\"nil\",\"nil\",\"nil\"],"
+                            "\"function\",\"userdata\",\"handle\"]]"));
+    }
+
     // Each row: a script whose result shows one behaviour, and that result as JSON.
     void behavesAsAsyncio_data()
     {

@@ -6,10 +6,13 @@
 
 #include "logbuffer.h"
 #include "process/linesplitter.h"
+#include "taskjson.h"
 
+#include <QDateTime>
 #include <QDir>
 #include <QElapsedTimer>
 #include <QFile>
+#include <QJsonDocument>
 #include <QRegularExpression>
 #include <QStandardPaths>
 #include <QTest>
@@ -263,9 +266,10 @@ private Q_SLOTS:
         QList<const CoroutineStack *> all;
         collect(*task.stack, all);
         QCOMPARE(all.size(), 2);
-        QCOMPARE(all[0]->frames.constFirst().file, "sh " + dir.path() + "/slow.sh");
-        QCOMPARE(all[1]->id, int(pidIn(pidFile)));
-        QCOMPARE(all[1]->frames.constFirst().line, int(pidIn(pidFile)));
+        QVERIFY(all[0]->isProcess() && all[1]->isProcess());
+        QCOMPARE(all[0]->process.commandLine, "sh " + dir.path() + "/slow.sh");
+        QCOMPARE(all[1]->process.pid, qint64(pidIn(pidFile)));
+        QCOMPARE(all[1]->process.commandLine, QStringLiteral("sleep 100"));
     }
 
     void scriptIgnoringSigtermIsKilledAfterTheGracePeriod()
@@ -336,11 +340,13 @@ private Q_SLOTS:
                 return false;
             QList<const CoroutineStack *> all;
             collect(*stack, all);
-            return all.size() == 3 && all[2]->id == int(grandchild) &&
-                   all[2]->frames.constFirst().file == u"sleep 100" &&
-                   all[2]->frames.constFirst().function.startsWith(
-                       QStringLiteral("pid %1 sleep, running ").arg(grandchild)) &&
-                   all[2]->awaiting == u"process sleeping" && all[2]->awaitingSinceMs > 0;
+            if (all.size() != 3 || !all[2]->isProcess())
+                return false;
+            const ProcessInfo &p = all[2]->process;
+            return p.pid == grandchild && p.commandLine == u"sleep 100" && p.name == u"sleep" &&
+                   p.state == 'S' && p.stateText() == u"sleeping" && p.startedAtMs > 0 &&
+                   p.cpuSeconds >= 0 && !p.exited && all[2]->frames.isEmpty() &&
+                   p.summary().startsWith(QStringLiteral("pid %1 sleep, running ").arg(grandchild));
         };
         QTRY_VERIFY_WITH_TIMEOUT(treeIsShown(), 5000);
 
@@ -351,6 +357,73 @@ private Q_SLOTS:
     }
 
     // `( setsid sleep 301 & )` left its group and was orphaned: it outlived the task.
+    // A process node has its own fields: pid, command line, name, state, CPU time (here
+    // a shell loop's, growing), start and age; no frame or `awaiting` of a coroutine.
+    void processNodesCarryPidCommandLineAndCpuTime()
+    {
+        ScriptDir dir;
+        Engine engine(options());
+        const TaskId id = engine.submit(
+            dir.spec("busy.sh", "echo $$ > ready\ni=0\nwhile :; do i=$((i+1)); done\n"));
+        QTRY_VERIFY_WITH_TIMEOUT(pidIn(dir.path() + "/ready") > 0, 5000);
+        const pid_t shell = pidIn(dir.path() + "/ready");
+        auto root = [&] {
+            const auto stack = engine.liveStack(id);
+            return stack && stack->isProcess() ? stack->process : ProcessInfo();
+        };
+        QTRY_VERIFY_WITH_TIMEOUT(root().cpuSeconds >= 0.2, 30000);
+        const ProcessInfo p = root();
+        QCOMPARE(p.pid, qint64(shell));
+        QCOMPARE(p.commandLine, "sh " + dir.path() + "/busy.sh");
+        QCOMPARE(p.name, QStringLiteral("sh"));
+        QVERIFY(!p.exited);
+        QVERIFY(p.startedAtMs > 0 && p.startedAtMs <= QDateTime::currentMSecsSinceEpoch());
+        QVERIFY(p.runningMs >= 0);
+        QVERIFY2(
+            p.cpuSeconds <= double(p.runningMs) / 1000 + 1,
+            qPrintable(QStringLiteral("%1 s CPU in %2 ms").arg(p.cpuSeconds).arg(p.runningMs)));
+        engine.cancel(id);
+        QTRY_VERIFY_WITH_TIMEOUT(hasState(engine, id, TaskState::Cancelled), 10000);
+        QVERIFY(engine.task(id)->stack && engine.task(id)->stack->isProcess());
+    }
+
+    // SPEC section 5 has one shape for every node: a process node is printed as it was
+    // before nodes were typed, one frame (command line, pid, "pid N name, running Xs")
+    // awaiting "process <state>".
+    void processStackJsonIsAsBefore()
+    {
+        StackNode leader;
+        leader.kind = StackNode::Kind::Process;
+        leader.process.pid = 12;
+        leader.process.commandLine = QStringLiteral("sh /tmp/x.sh");
+        leader.process.exited = true;
+        StackNode child;
+        child.kind = StackNode::Kind::Process;
+        child.process.pid = 4711;
+        child.process.commandLine = QStringLiteral("sleep 100");
+        child.process.name = QStringLiteral("sleep");
+        child.process.state = 'S';
+        child.process.cpuSeconds = 1.5;
+        child.process.startedAtMs = 1700000000000;
+        child.process.runningMs = 3249;
+        StackNode stopped = child;
+        stopped.process.pid = 4712;
+        stopped.process.state = 'T';
+        stopped.process.runningMs = 0;
+        child.children = {stopped};
+        leader.children = {child};
+        const QByteArray json =
+            QJsonDocument(TaskJson::stack(leader)).toJson(QJsonDocument::Compact);
+        QCOMPARE(json,
+                 QByteArray(R"({"awaiting":"process exited","children":[{"awaiting":)"
+                            R"("process sleeping","children":[{"awaiting":"process stopped",)"
+                            R"("children":[],"frames":[{"file":"sleep 100","function":)"
+                            R"("pid 4712 sleep, running 0.0s","line":4712}]}],"frames":)"
+                            R"([{"file":"sleep 100","function":"pid 4711 sleep, running 3.2s",)"
+                            R"("line":4711}]}],"frames":[{"file":"sh /tmp/x.sh","function":)"
+                            R"("pid 12, exited","line":12}]})"));
+    }
+
     void escapedProcessesDieWithTheTask()
     {
         ScriptDir dir;

@@ -3,6 +3,7 @@
 // interrupted with their last stack, and a damaged or unusable store never stops Taskdeck.
 #include "store/storecodec.h"
 #include "store/taskstore.h"
+#include "taskjson.h"
 #include "testsupport.h"
 
 #include <QDir>
@@ -76,8 +77,22 @@ bool writeFile(const QString &path, const QByteArray &content)
 }
 
 // Every field of a stack, children included, as one comparable line.
-QString dump(const CoroutineStack &stack)
+QString dump(const StackNode &stack)
 {
+    if (stack.isProcess()) {
+        const ProcessInfo &p = stack.process;
+        QString text = QStringLiteral("{pid %1 command '%2' name '%3' state %4 exited %5 cpu %6 "
+                                      "started %7 running %8 children [")
+                           .arg(p.pid)
+                           .arg(p.commandLine, p.name, QString(QLatin1Char(p.state)))
+                           .arg(p.exited)
+                           .arg(p.cpuSeconds, 0, 'g', 17)
+                           .arg(p.startedAtMs)
+                           .arg(p.runningMs);
+        for (const StackNode &child : stack.children)
+            text += dump(child);
+        return text + QStringLiteral("]}");
+    }
     QString text = QStringLiteral("{id %1 awaiting '%2' since %3 frames [")
                        .arg(stack.id)
                        .arg(stack.awaiting)
@@ -211,6 +226,21 @@ std::shared_ptr<const CoroutineStack> stackOf(const QStringList &texts, int seed
     child.frames = {{text(1), 7, text(2)}};
     child.awaiting = text(3);
     child.awaitingSinceMs = 1700000000123;
+    StackNode process; // as exec() shows the processes it started
+    process.kind = StackNode::Kind::Process;
+    process.process.pid = 4711 + seed;
+    process.process.commandLine = text(8);
+    process.process.name = text(9);
+    process.process.state = "RSDTZ"[seed % 5];
+    process.process.cpuSeconds = 1.0 / 3 + seed;
+    process.process.startedAtMs = 1700000000456;
+    process.process.runningMs = 3249 + seed;
+    StackNode exited = process;
+    exited.process.exited = true;
+    exited.process.cpuSeconds = -1;
+    exited.process.startedAtMs = -1;
+    process.children = {exited};
+    child.children = {process};
     auto stack = std::make_shared<CoroutineStack>();
     stack->id = 1;
     stack->frames = {{text(4), seed, text(5)}, {text(6), 1, text(7)}};
@@ -661,6 +691,65 @@ private Q_SLOTS:
         QCOMPARE(store.open(dir).status, TaskStore::OpenStatus::Opened);
         store.sync();
         QCOMPARE(mode(db), 0600);
+    }
+
+    // A stack a previous version stored, with processes written as coroutines (the command
+    // line as a frame's file, the pid as its line), decodes to process nodes, and SPEC
+    // section 5 prints them as before; a coroutine that looks only a little like one stays
+    // a coroutine.
+    void processStackOfAPreviousVersionDecodesToProcessNodes()
+    {
+        const QString stored = QStringLiteral(
+            R"({"awaiting":"process exited","children":[{"awaiting":"process sleeping",)"
+            R"("children":[{"awaiting":"process in state X","frames":[{"file":"a b",)"
+            R"("function":"pid 9 (sd-pam), x, running 12.0s","line":9}],"id":9}],)"
+            R"("frames":[{"file":"sleep 100","function":"pid 4711 sleep, running 3.2s",)"
+            R"("line":4711}],"id":4711,"since":1700000000000}],"frames":[{"file":)"
+            R"("sh /tmp/x.sh","function":"pid 12, exited","line":12}],"id":12})");
+        const auto stack = StoreCodec::stackFromText(stored);
+        QVERIFY(stack && stack->isProcess());
+        QCOMPARE(stack->process.pid, qint64(12));
+        QCOMPARE(stack->process.commandLine, QStringLiteral("sh /tmp/x.sh"));
+        QVERIFY(stack->process.exited);
+        QCOMPARE(stack->children.size(), 1);
+        const StackNode &sleep = stack->children.first();
+        QVERIFY(sleep.isProcess() && sleep.frames.isEmpty() && sleep.awaiting.isEmpty());
+        QCOMPARE(sleep.process.pid, qint64(4711));
+        QCOMPARE(sleep.process.commandLine, QStringLiteral("sleep 100"));
+        QCOMPARE(sleep.process.name, QStringLiteral("sleep"));
+        QCOMPARE(sleep.process.state, 'S');
+        QCOMPARE(sleep.process.startedAtMs, qint64(1700000000000));
+        QCOMPARE(sleep.process.runningMs, qint64(3200));
+        QCOMPARE(sleep.process.cpuSeconds, -1.0); // not kept then
+        QCOMPARE(sleep.children.size(), 1);
+        QCOMPARE(sleep.children.first().process.name, QStringLiteral("(sd-pam), x"));
+        QCOMPARE(sleep.children.first().process.state, 'X');
+
+        QJsonObject old = QJsonDocument::fromJson(stored.toUtf8()).object();
+        auto publicForm = [](auto &&self, QJsonObject node) -> QJsonObject {
+            node.remove(QStringLiteral("id"));
+            node.remove(QStringLiteral("since"));
+            QJsonArray children;
+            for (const QJsonValue &child : node.value(QStringLiteral("children")).toArray())
+                children.append(self(self, child.toObject()));
+            node.insert(QStringLiteral("children"), children);
+            return node;
+        };
+        QCOMPARE(QJsonDocument(TaskJson::stack(*stack)).toJson(QJsonDocument::Compact),
+                 QJsonDocument(publicForm(publicForm, old)).toJson(QJsonDocument::Compact));
+
+        for (const QString &coroutine :
+             {QStringLiteral(R"({"awaiting":"process sleeping","frames":[{"file":"a.lua",)"
+                             R"("function":"fetch","line":3}],"id":3})"),
+              QStringLiteral(R"({"awaiting":"process sleeping","frames":[{"file":"a.lua",)"
+                             R"("function":"pid 3 a, running 1.0s","line":3}],"id":4})"),
+              QStringLiteral(R"({"awaiting":"Queue:get","frames":[{"file":"a.lua",)"
+                             R"("function":"pid 3 a, running 1.0s","line":3}],"id":3})")}) {
+            const auto decoded = StoreCodec::stackFromText(coroutine);
+            QVERIFY2(decoded && !decoded->isProcess() && decoded->frames.size() == 1,
+                     qPrintable(coroutine));
+            QCOMPARE(StoreCodec::stackText(decoded), coroutine);
+        }
     }
 
     void queueComesBackInTheSameOrder()

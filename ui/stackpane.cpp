@@ -196,13 +196,16 @@ void StackPane::showStack(const CoroutineStack &stack, qint64 nowMs)
     QStringList shape;
     addCoroutine(&root, stack, nowMs, shape);
     if (shape == m_shape) {
-        // Same frames: refresh the "waiting" times in place.
+        // Same frames: refresh the "waiting" times (and tooltips: CPU time) in place.
         std::function<void(QTreeWidgetItem *, QTreeWidgetItem *)> sync =
             [&](QTreeWidgetItem *from, QTreeWidgetItem *to) {
                 for (int i = 0; i < from->childCount() && i < to->childCount(); ++i) {
-                    for (int c : {WhereColumn, WaitingColumn})
+                    for (int c : {WhereColumn, WaitingColumn}) {
                         if (to->child(i)->text(c) != from->child(i)->text(c))
                             to->child(i)->setText(c, from->child(i)->text(c));
+                        if (to->child(i)->toolTip(c) != from->child(i)->toolTip(c))
+                            to->child(i)->setToolTip(c, from->child(i)->toolTip(c));
+                    }
                     sync(from->child(i), to->child(i));
                 }
             };
@@ -230,21 +233,24 @@ void StackPane::addCoroutine(QTreeWidgetItem *parent, const CoroutineStack &stac
                              qint64 nowMs, QStringList &shape)
 {
     auto *item = new QTreeWidgetItem(parent);
-    if (m_processes) {
-        // A process task's tree: one node per process, its one "frame" the process itself
+    if (stack.isProcess()) {
+        // A process task's tree: one node per process, under it the process itself
         // (command line, pid, name and running time).
-        item->setText(WhatColumn, tr("process %1").arg(stack.id));
+        const ProcessInfo &p = stack.process;
+        const QString state = tr("process %1").arg(p.stateText());
+        item->setText(WhatColumn, tr("process %1").arg(p.pid));
         item->setIcon(WhatColumn, StateStyle::icon(TaskState::Running));
-        item->setText(WhereColumn, stack.awaiting);
-        item->setText(WaitingColumn, waitedFor(stack.awaitingSinceMs, nowMs));
-        shape.append(QStringLiteral("proc %1 %2").arg(stack.id).arg(stack.awaiting));
-        for (const StackFrame &frame : stack.frames) {
-            auto *f = new QTreeWidgetItem(item);
-            f->setText(WhatColumn, frame.file);
-            f->setToolTip(WhatColumn, frame.file);
-            f->setText(WhereColumn, frame.function);
-            shape.append(QStringLiteral("  %1").arg(frame.file));
-        }
+        item->setText(WhereColumn, state);
+        item->setText(WaitingColumn, waitedFor(p.startedAtMs, nowMs));
+        shape.append(QStringLiteral("proc %1 %2").arg(p.pid).arg(state));
+        auto *f = new QTreeWidgetItem(item);
+        f->setText(WhatColumn, p.commandLine);
+        f->setToolTip(WhatColumn, p.commandLine);
+        f->setText(WhereColumn, p.summary());
+        if (p.cpuSeconds >= 0)
+            f->setToolTip(WhereColumn,
+                          tr("%1, %2 s of CPU time").arg(p.summary()).arg(p.cpuSeconds, 0, 'f', 2));
+        shape.append(QStringLiteral("  %1").arg(p.commandLine));
         for (const CoroutineStack &child : stack.children)
             addCoroutine(item, child, nowMs, shape);
         shape.append(QStringLiteral("end"));

@@ -42,7 +42,7 @@ public:
     void keepSpareThread(int ref);
 
     // Pushes a fresh global table for the next task and makes it the current one: its
-    // standard library tables are copied into it on first use (see luaapi.cpp), so what a
+    // standard library tables are copied into it on first use (see lib/sandbox.cpp), so what a
     // task changes is never seen by the tasks after it.
     void pushTaskEnv();
     // Pushes the current task's global table; false (nothing pushed) between tasks.

@@ -8,7 +8,7 @@
 #include <lua.hpp>
 
 // The lifecycle of a Lua task attempt: slices, coroutines ending, cancellation, stacks.
-// The functions scripts call are in luaapi.cpp.
+// The functions scripts call are in luaapi.cpp and lib/.
 
 namespace {
 
@@ -410,13 +410,13 @@ bool LuaTask::begin()
         LuaTask *t = static_cast<LuaTask *>(lua_touserdata(L, 1));
         const TaskSpec &spec = *t->m_spec;
         lua_settop(L, 0);
-        t->m_host->pushTaskEnv(); // 1: env (`task` is a shared proxy: see luaapi.cpp)
+        t->m_host->pushTaskEnv(); // 1: env (`task` is a shared proxy: see lib/tasklib.cpp)
 
         t->m_host->pushChunk(spec.source, spec.file); // 2: main chunk
         lua_pushvalue(L, 1);
         lua_setupvalue(L, 2, 1); // _ENV
 
-        // 3: the main coroutine's record, as for spawn() (see luaapi.cpp)
+        // 3: the main coroutine's record, as for spawn() (see lib/corolib.cpp)
         auto *co = new (lua_newuserdatauv(L, sizeof(Coroutine), 1)) Coroutine;
         luaL_setmetatable(L, "taskdeck.Handle"); // once per task: by name is fine
         co->task = t;

@@ -156,7 +156,13 @@ private:
     void flushLive();   // worker: hands log lines and progress over mid-slice
     void deliverLive(); // engine thread
 
-    // the Lua API (luaapi.cpp)
+    // the Lua API: luaapi.cpp, and one open function per library in lib/ (called by
+    // installApi with the global table pushed and `engine`, the table of primitives only
+    // the prelude gets, at that index)
+    static void openCoroLib(lua_State *L, int engine);
+    static void openSyncLib(lua_State *L, int engine);
+    static void openIoLib(lua_State *L, int engine);
+    static void openTaskLib(lua_State *L, int engine);
     static void hook(lua_State *L, struct lua_Debug *ar);
     static Coroutine *waitingCoroutine(lua_State *L, const char *what);
     static int suspend(lua_State *L, Coroutine *co, const char *kind, double arg, qint64 wakeAtNs,
@@ -175,6 +181,8 @@ private:
     static int handleWaitDone(lua_State *L, int status, intptr_t ctx);
     static int pushResults(lua_State *L, Coroutine *co, bool raise);
     static int l_handleResult(lua_State *L);
+    static int l_isHandle(lua_State *L);
+    static int l_shield(lua_State *L);
     static int l_handleCancel(lua_State *L);
     static int l_handleDone(lua_State *L);
     static int l_handleCancelled(lua_State *L);
@@ -186,7 +194,6 @@ private:
     static int l_progress(lua_State *L);
     static int l_isCancelled(lua_State *L);
     static int l_isTimeout(lua_State *L);
-    static int l_disabled(lua_State *L);
     static int l_taskIndex(lua_State *L);
     static int l_exec(lua_State *L);
     static int l_httpGet(lua_State *L);

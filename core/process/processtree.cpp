@@ -51,6 +51,8 @@ bool readStat(pid_t pid, ProcessTree::Process &process)
             process.pgid = pid_t(strtol(field, nullptr, 10));
         else if (index == 6)
             process.sid = pid_t(strtol(field, nullptr, 10));
+        else if (index == 14 || index == 15) // utime, stime
+            process.cpuTicks += strtoll(field, nullptr, 10);
         else if (index == 22)
             process.startTicks = strtoll(field, nullptr, 10);
         field = strchr(field, ' ');
@@ -132,28 +134,6 @@ QString commandLine(const ProcessTree::Process &process)
         line.chop(1);
     line.replace('\0', ' ');
     return QString::fromLocal8Bit(line);
-}
-
-QString stateWord(char state)
-{
-    switch (state) {
-    case 'R':
-        return QStringLiteral("running");
-    case 'S':
-        return QStringLiteral("sleeping");
-    case 'D':
-        return QStringLiteral("in uninterruptible wait");
-    case 'T':
-        return QStringLiteral("stopped");
-    case 't':
-        return QStringLiteral("stopped by a tracer");
-    case 'Z':
-        return QStringLiteral("exited");
-    case 'I':
-        return QStringLiteral("idle");
-    default:
-        return QStringLiteral("in state %1").arg(QLatin1Char(state));
-    }
 }
 
 } // namespace
@@ -311,7 +291,7 @@ std::vector<pid_t> ProcessTree::outsideGroup() const
     return pids;
 }
 
-std::shared_ptr<const CoroutineStack> ProcessTree::toStack(const QStringList &leaderCommand) const
+std::shared_ptr<const StackNode> ProcessTree::toStack(const QStringList &leaderCommand) const
 {
     timespec boot{};
     clock_gettime(CLOCK_BOOTTIME, &boot);
@@ -319,19 +299,19 @@ std::shared_ptr<const CoroutineStack> ProcessTree::toStack(const QStringList &le
     const qint64 epochNowMs = QDateTime::currentMSecsSinceEpoch();
     const qint64 ticksPerSecond = qMax<long>(1, sysconf(_SC_CLK_TCK));
 
-    auto entry = [&](const Process &p) {
+    auto node = [&](const Process &p) {
         const qint64 ageMs = qMax<qint64>(0, bootNowMs - p.startTicks * 1000 / ticksPerSecond);
-        CoroutineStack s;
-        s.id = int(p.pid);
-        const QString command =
+        StackNode s;
+        s.kind = StackNode::Kind::Process;
+        ProcessInfo &info = s.process;
+        info.pid = p.pid;
+        info.commandLine =
             p.pid == m_leader && p.state == 'Z' ? leaderCommand.join(u' ') : commandLine(p);
-        s.frames.append(StackFrame{command, int(p.pid),
-                                   QStringLiteral("pid %1 %2, running %3s")
-                                       .arg(p.pid)
-                                       .arg(QString::fromLocal8Bit(p.name))
-                                       .arg(double(ageMs) / 1000.0, 0, 'f', 1)});
-        s.awaiting = QStringLiteral("process %1").arg(stateWord(p.state));
-        s.awaitingSinceMs = epochNowMs - ageMs;
+        info.name = QString::fromLocal8Bit(p.name);
+        info.state = p.state;
+        info.cpuSeconds = double(p.cpuTicks) / double(ticksPerSecond);
+        info.startedAtMs = epochNowMs - ageMs;
+        info.runningMs = ageMs;
         return s;
     };
 
@@ -341,8 +321,8 @@ std::shared_ptr<const CoroutineStack> ProcessTree::toStack(const QStringList &le
         byPid.emplace(p.pid, &p);
         children.emplace(p.ppid, &p);
     }
-    std::function<CoroutineStack(const Process &)> build = [&](const Process &p) {
-        CoroutineStack s = entry(p);
+    std::function<StackNode(const Process &)> build = [&](const Process &p) {
+        StackNode s = node(p);
         std::vector<const Process *> kids;
         const auto [first, last] = children.equal_range(p.pid);
         for (auto it = first; it != last; ++it)
@@ -354,15 +334,15 @@ std::shared_ptr<const CoroutineStack> ProcessTree::toStack(const QStringList &le
         return s;
     };
 
-    auto root = std::make_shared<CoroutineStack>();
+    auto root = std::make_shared<StackNode>();
     if (const auto it = byPid.find(m_leader); it != byPid.end()) {
         *root = build(*it->second);
     } else {
         // The leader has exited and been reaped; what is shown is what it left behind.
-        root->id = int(m_leader);
-        root->frames.append(StackFrame{leaderCommand.join(u' '), int(m_leader),
-                                       QStringLiteral("pid %1, exited").arg(m_leader)});
-        root->awaiting = QStringLiteral("process exited");
+        root->kind = StackNode::Kind::Process;
+        root->process.pid = m_leader;
+        root->process.commandLine = leaderCommand.join(u' ');
+        root->process.exited = true;
     }
     // Processes whose parent is not in the tree (reparented after their parent exited)
     // hang under the leader.

@@ -24,6 +24,7 @@ public:
         pid_t sid = 0;
         char state = '?';      // as in /proc/pid/stat: R, S, D, Z, T...
         qint64 startTicks = 0; // clock ticks after boot
+        qint64 cpuTicks = 0;   // user + system time, in clock ticks
         QByteArray name;       // /proc/pid/comm
     };
 
@@ -43,9 +44,12 @@ public:
     // Live descendants of the leader that left its group (setsid, setpgid): a signal to
     // the group misses them.
     std::vector<pid_t> outsideGroup() const;
-    // The tree as a stack, as documented in processtask.h. `leaderCommand` names the
-    // leader when /proc no longer can (it exited).
-    std::shared_ptr<const CoroutineStack> toStack(const QStringList &leaderCommand) const;
+    // The tree as a stack of process nodes (StackNode::Kind::Process): the leader's, its
+    // children's under it, and those of group members whose parent has gone. Each has its
+    // pid, command line, name, state, CPU time, start and age. `leaderCommand` names the
+    // leader when /proc no longer can (it exited, or was reaped: then the root is an
+    // `exited` node holding what it left behind).
+    std::shared_ptr<const StackNode> toStack(const QStringList &leaderCommand) const;
 
 private:
     pid_t m_leader = 0;

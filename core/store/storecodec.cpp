@@ -5,6 +5,7 @@
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
+#include <QRegularExpression>
 
 #include <limits>
 
@@ -12,45 +13,138 @@ namespace StoreCodec {
 
 namespace {
 
-// TaskJson::stack's frames, with what the public JSON leaves out: coroutine ids and since
-// when each awaits.
-QJsonObject stackObject(const CoroutineStack &stack)
+// A process node: {"process": {"pid", "command", "name", "state", "cpu", "started",
+// "running_ms", "exited"}, "children"}, what is at its default left out.
+QJsonObject processObject(const ProcessInfo &p)
 {
-    QJsonObject object{{QStringLiteral("frames"), TaskJson::frames(stack.frames)}};
-    if (stack.id != 0)
-        object.insert(QStringLiteral("id"), stack.id);
-    if (!stack.awaiting.isEmpty())
-        object.insert(QStringLiteral("awaiting"), stack.awaiting);
-    if (stack.awaitingSinceMs >= 0)
-        object.insert(QStringLiteral("since"), stack.awaitingSinceMs);
-    if (!stack.children.isEmpty()) {
+    QJsonObject object{{QStringLiteral("pid"), p.pid}, {QStringLiteral("command"), p.commandLine}};
+    if (!p.name.isEmpty())
+        object.insert(QStringLiteral("name"), p.name);
+    object.insert(QStringLiteral("state"), QString(QLatin1Char(p.state)));
+    if (p.exited)
+        object.insert(QStringLiteral("exited"), true);
+    if (p.cpuSeconds >= 0)
+        object.insert(QStringLiteral("cpu"), p.cpuSeconds);
+    if (p.startedAtMs >= 0)
+        object.insert(QStringLiteral("started"), p.startedAtMs);
+    object.insert(QStringLiteral("running_ms"), p.runningMs);
+    return object;
+}
+
+ProcessInfo processFromObject(const QJsonObject &object)
+{
+    ProcessInfo p;
+    p.pid = object.value(QLatin1String("pid")).toInteger();
+    p.commandLine = object.value(QLatin1String("command")).toString();
+    p.name = object.value(QLatin1String("name")).toString();
+    const QString state = object.value(QLatin1String("state")).toString();
+    p.state = state.size() == 1 ? state.at(0).toLatin1() : '?';
+    p.exited = object.value(QLatin1String("exited")).toBool();
+    p.cpuSeconds = object.value(QLatin1String("cpu")).toDouble(-1);
+    p.startedAtMs = object.value(QLatin1String("started")).toInteger(-1);
+    p.runningMs = object.value(QLatin1String("running_ms")).toInteger();
+    return p;
+}
+
+// A coroutine node: TaskJson::stack's frames, with what the public JSON leaves out:
+// coroutine ids and since when each awaits.
+QJsonObject stackObject(const StackNode &node)
+{
+    QJsonObject object;
+    if (node.isProcess()) {
+        object.insert(QStringLiteral("process"), processObject(node.process));
+    } else {
+        object.insert(QStringLiteral("frames"), TaskJson::frames(node.frames));
+        if (node.id != 0)
+            object.insert(QStringLiteral("id"), node.id);
+        if (!node.awaiting.isEmpty())
+            object.insert(QStringLiteral("awaiting"), node.awaiting);
+        if (node.awaitingSinceMs >= 0)
+            object.insert(QStringLiteral("since"), node.awaitingSinceMs);
+    }
+    if (!node.children.isEmpty()) {
         QJsonArray children;
-        for (const CoroutineStack &child : stack.children)
+        for (const StackNode &child : node.children)
             children.append(stackObject(child));
         object.insert(QStringLiteral("children"), children);
     }
     return object;
 }
 
-CoroutineStack stackFromObject(const QJsonObject &object)
+// Before stacks had typed nodes, a process was written as a coroutine: id = pid, one
+// frame {file: command line, line: pid, function: "pid 4711 sleep, running 3.2s" or
+// "pid 4711, exited"}, awaiting "process sleeping", since = its start. Such a node
+// becomes the process it describes (the CPU time was not kept); anything else stays a
+// coroutine.
+std::optional<ProcessInfo> legacyProcess(const StackNode &node)
 {
-    CoroutineStack stack;
-    stack.id = object.value(QLatin1String("id")).toInt();
-    const QJsonArray frames = object.value(QLatin1String("frames")).toArray();
-    stack.frames.reserve(frames.size());
-    for (const QJsonValue &value : frames) {
-        const QJsonObject f = value.toObject();
-        stack.frames.append(StackFrame{f.value(QLatin1String("file")).toString(),
-                                       f.value(QLatin1String("line")).toInt(),
-                                       f.value(QLatin1String("function")).toString()});
+    if (node.frames.size() != 1 || !node.awaiting.startsWith(u"process "))
+        return std::nullopt;
+    const StackFrame &frame = node.frames.first();
+    if (frame.line <= 0 || frame.line != node.id)
+        return std::nullopt;
+    static const QRegularExpression running(
+        QStringLiteral("^pid (\\d+) (.*), running (\\d+\\.\\d)s$"));
+    static const QRegularExpression exited(QStringLiteral("^pid (\\d+), exited$"));
+    ProcessInfo p;
+    p.pid = node.id;
+    p.commandLine = frame.file;
+    p.startedAtMs = node.awaitingSinceMs;
+    if (const QRegularExpressionMatch m = exited.match(frame.function); m.hasMatch()) {
+        if (m.captured(1).toLongLong() != p.pid || node.awaiting != u"process exited")
+            return std::nullopt;
+        p.exited = true;
+        p.startedAtMs = -1;
+        return p;
     }
-    stack.awaiting = object.value(QLatin1String("awaiting")).toString();
-    stack.awaitingSinceMs = object.value(QLatin1String("since")).toInteger(-1);
+    const QRegularExpressionMatch m = running.match(frame.function);
+    if (!m.hasMatch() || m.captured(1).toLongLong() != p.pid)
+        return std::nullopt;
+    p.name = m.captured(2);
+    p.runningMs = qRound64(m.captured(3).toDouble() * 1000);
+    // The state back from its words: the one that reads the same.
+    const QString words = node.awaiting.mid(8);
+    for (const char state : {'R', 'S', 'D', 'T', 't', 'Z', 'I'}) {
+        p.state = state;
+        if (p.stateText() == words)
+            return p;
+    }
+    if (words.size() == 10 && words.startsWith(u"in state ")) {
+        p.state = words.at(9).toLatin1();
+        return p;
+    }
+    return std::nullopt;
+}
+
+StackNode stackFromObject(const QJsonObject &object)
+{
+    StackNode node;
+    if (const QJsonValue process = object.value(QLatin1String("process")); process.isObject()) {
+        node.kind = StackNode::Kind::Process;
+        node.process = processFromObject(process.toObject());
+    } else {
+        node.id = object.value(QLatin1String("id")).toInt();
+        const QJsonArray frames = object.value(QLatin1String("frames")).toArray();
+        node.frames.reserve(frames.size());
+        for (const QJsonValue &value : frames) {
+            const QJsonObject f = value.toObject();
+            node.frames.append(StackFrame{f.value(QLatin1String("file")).toString(),
+                                          f.value(QLatin1String("line")).toInt(),
+                                          f.value(QLatin1String("function")).toString()});
+        }
+        node.awaiting = object.value(QLatin1String("awaiting")).toString();
+        node.awaitingSinceMs = object.value(QLatin1String("since")).toInteger(-1);
+        if (const std::optional<ProcessInfo> process = legacyProcess(node)) {
+            node = StackNode();
+            node.kind = StackNode::Kind::Process;
+            node.process = *process;
+        }
+    }
     const QJsonArray children = object.value(QLatin1String("children")).toArray();
-    stack.children.reserve(children.size());
+    node.children.reserve(children.size());
     for (const QJsonValue &child : children)
-        stack.children.append(stackFromObject(child.toObject()));
-    return stack;
+        node.children.append(stackFromObject(child.toObject()));
+    return node;
 }
 
 QString compact(const QJsonArray &array)
@@ -65,21 +159,21 @@ QJsonArray arrayFromText(const QString &text)
 
 } // namespace
 
-QString stackText(const std::shared_ptr<const CoroutineStack> &stack)
+QString stackText(const std::shared_ptr<const StackNode> &stack)
 {
     if (!stack)
         return {};
     return QString::fromUtf8(QJsonDocument(stackObject(*stack)).toJson(QJsonDocument::Compact));
 }
 
-std::shared_ptr<const CoroutineStack> stackFromText(const QString &text)
+std::shared_ptr<const StackNode> stackFromText(const QString &text)
 {
     if (text.isEmpty())
         return {};
     const QJsonDocument document = QJsonDocument::fromJson(text.toUtf8());
     if (!document.isObject())
         return {};
-    return std::make_shared<const CoroutineStack>(stackFromObject(document.object()));
+    return std::make_shared<const StackNode>(stackFromObject(document.object()));
 }
 
 // QJsonDocument holds only objects and arrays: a result goes in as the one element of

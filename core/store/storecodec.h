@@ -14,11 +14,14 @@
 // every function here round-trips with its pair. Pure functions; safe on any thread.
 namespace StoreCodec {
 
-// {"frames": [{"file", "line", "function"}...], "awaiting", "since", "id", "children": [...]}
-// (TaskJson::stack without awaitingSinceMs and the id would not round-trip). Empty for
-// a null stack.
-QString stackText(const std::shared_ptr<const CoroutineStack> &stack);
-std::shared_ptr<const CoroutineStack> stackFromText(const QString &text);
+// A coroutine node as {"frames": [{"file", "line", "function"}...], "awaiting", "since",
+// "id", "children": [...]} (TaskJson::stack without awaitingSinceMs and the id would not
+// round-trip), a process node as {"process": {"pid", "command", "name", "state", "cpu",
+// "started", "running_ms", "exited"}, "children": [...]}. Empty for a null stack. A stack
+// stored before nodes were typed (a process written as a coroutine with one frame)
+// decodes to process nodes.
+QString stackText(const std::shared_ptr<const StackNode> &stack);
+std::shared_ptr<const StackNode> stackFromText(const QString &text);
 
 // A result that is a whole number (the common case), as one; else nullopt.
 std::optional<qint64> integerResult(const QJsonValue &result);
