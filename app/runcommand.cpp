@@ -256,9 +256,10 @@ void RunCommand::report(const TaskSnapshot &task)
     }
     line += u'\n';
     if (task.state != TaskState::Succeeded && task.stack) {
-        if (!task.stack->awaiting.isEmpty())
-            line += QStringLiteral("    awaiting %1\n").arg(task.stack->awaiting);
-        for (const StackFrame &f : task.stack->frames)
+        const QString awaiting = task.stack->shownAwaiting();
+        if (!awaiting.isEmpty())
+            line += QStringLiteral("    awaiting %1\n").arg(awaiting);
+        for (const StackFrame &f : task.stack->shownFrames())
             line += QStringLiteral("    at %1:%2 in %3\n").arg(f.file).arg(f.line).arg(f.function);
     }
     printText(line);

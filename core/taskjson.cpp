@@ -10,8 +10,8 @@ QJsonValue time(qint64 epochMs)
     if (epochMs < 0)
         return QJsonValue::Null;
     return QDateTime::fromMSecsSinceEpoch(epochMs, Qt::UTC)
-               .toString(QStringLiteral("yyyy-MM-ddTHH:mm:ss.zzz"))
-           + u'Z';
+               .toString(QStringLiteral("yyyy-MM-ddTHH:mm:ss.zzz")) +
+           u'Z';
 }
 
 QJsonArray frames(const QList<StackFrame> &frames)
@@ -24,27 +24,18 @@ QJsonArray frames(const QList<StackFrame> &frames)
     return array;
 }
 
-// SPEC section 5 has one shape for every node, made for coroutines: a process shows as
-// one frame (file: its command line, line: its pid, function: "pid 4711 sleep, running
-// 3.2s") awaiting "process sleeping" (its state).
+// SPEC section 5 has one shape for every node, made for coroutines (see
+// StackNode::shownFrames): a process shows as one frame awaiting "process <state>".
 QJsonObject stack(const StackNode &node)
 {
     QJsonArray children;
     for (const StackNode &child : node.children)
         children.append(TaskJson::stack(child));
-    if (node.isProcess()) {
-        const ProcessInfo &p = node.process;
-        return QJsonObject{
-            {QStringLiteral("frames"),
-             frames({StackFrame{p.commandLine, int(p.pid), p.summary()}})},
-            {QStringLiteral("awaiting"), QStringLiteral("process ") + p.stateText()},
-            {QStringLiteral("children"), children},
-        };
-    }
+    const QString awaiting = node.shownAwaiting();
     return QJsonObject{
-        {QStringLiteral("frames"), frames(node.frames)},
+        {QStringLiteral("frames"), frames(node.shownFrames())},
         {QStringLiteral("awaiting"),
-         node.awaiting.isEmpty() ? QJsonValue(QJsonValue::Null) : QJsonValue(node.awaiting)},
+         awaiting.isEmpty() ? QJsonValue(QJsonValue::Null) : QJsonValue(awaiting)},
         {QStringLiteral("children"), children},
     };
 }

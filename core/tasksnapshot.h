@@ -87,6 +87,20 @@ struct StackNode
     QList<StackNode> children;
 
     bool isProcess() const { return kind == Kind::Process; }
+
+    // The node in SPEC section 5's one shape, made for coroutines, that the JSON and the
+    // command line's text print: a process is one frame (file: its command line, line: its
+    // pid, function: its summary) awaiting "process <state>".
+    QList<StackFrame> shownFrames() const
+    {
+        if (!isProcess())
+            return frames;
+        return {StackFrame{process.commandLine, int(process.pid), process.summary()}};
+    }
+    QString shownAwaiting() const
+    {
+        return isProcess() ? QStringLiteral("process ") + process.stateText() : awaiting;
+    }
 };
 
 // A task's stack: the node of its main coroutine, or of its leader process, with the
@@ -102,18 +116,18 @@ struct TaskSnapshot
     QString group;
     ScriptKind kind = ScriptKind::Lua;
     int priority = 0;
-    qint64 sequence = 0;         // orders equal priorities in the queue (lower first)
+    qint64 sequence = 0; // orders equal priorities in the queue (lower first)
     TaskState state = TaskState::Pending;
-    int attempt = 0;             // 0 until the first start
+    int attempt = 0; // 0 until the first start
     int maxAttempts = 1;
     bool cancelRequested = false;
-    double progress = -1;        // 0..1, -1 when the task never set it
-    QString status;              // progress message
+    double progress = -1; // 0..1, -1 when the task never set it
+    QString status;       // progress message
     QJsonValue result;
     QString error;
     std::shared_ptr<const CoroutineStack> stack; // set for tasks that ended unsuccessfully
-    qint64 submittedAtMs = -1;   // epoch ms
-    qint64 startedAtMs = -1;     // epoch ms of the first start, -1 if never started
+    qint64 submittedAtMs = -1;                   // epoch ms
+    qint64 startedAtMs = -1;                     // epoch ms of the first start, -1 if never started
     qint64 finishedAtMs = -1;
 };
 

@@ -113,6 +113,7 @@ private slots:
     void helpAndVersionExitZero();
     void humanOutputHasOneLinePerTaskNamingItsState();
     void noProgressLineWhenStderrIsNotATerminal();
+    void humanOutputShowsATimedOutProcessAndWhatItWasDoing();
     void runExpandsAFolderToItsScriptsInNameOrder();
     void submitAndHandOverExpandAFolderAsTheWindowDoes();
 };
@@ -632,6 +633,28 @@ void tst_Cli::humanOutputHasOneLinePerTaskNamingItsState()
                  qPrintable(line));
     QCOMPARE(lines.filter(QRegularExpression(QStringLiteral("^#\\d+ "))).size(), 3);
     QVERIFY(!lines.filter(QStringLiteral("hello")).isEmpty());
+}
+
+// A process task's stack is a process node, not coroutine frames: the text output still
+// says what the process was doing and which command it was (as the JSON does).
+void tst_Cli::humanOutputShowsATimedOutProcessAndWhatItWasDoing()
+{
+    ScriptDir dir;
+    const QString path = dir.write(QStringLiteral("nap.sh"), "#!/bin/sh\nexec sleep 30\n");
+    QFile::setPermissions(path, QFile::permissions(path) | QFile::ExeOwner);
+    const Run r = run({"run", "--timeout", "300ms", path});
+    QVERIFY2(r.finished, qPrintable(r.describe()));
+    QCOMPARE(r.exitCode, 1);
+    const QStringList lines = r.outLines();
+    QVERIFY2(
+        !lines.filter(QRegularExpression(QStringLiteral("^#\\d+ nap.sh: timed_out"))).isEmpty(),
+        qPrintable(r.describe()));
+    QVERIFY2(
+        !lines.filter(QRegularExpression(QStringLiteral("^    awaiting process \\w"))).isEmpty(),
+        qPrintable(r.describe()));
+    QVERIFY2(!lines.filter(QRegularExpression(QStringLiteral("^    at sleep 30:\\d+ in pid \\d+")))
+                  .isEmpty(),
+             qPrintable(r.describe()));
 }
 
 void tst_Cli::noProgressLineWhenStderrIsNotATerminal()
