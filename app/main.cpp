@@ -7,6 +7,7 @@
 #include "instanceservice.h"
 #include "ipc/instanceclient.h"
 #include "ipc/instanceserver.h"
+#include "localtasksource.h"
 #include "mainwindow.h"
 #include "runcommand.h"
 #include "store/taskstore.h"
@@ -183,7 +184,10 @@ int runDashboard(QApplication &app)
         store.attach(&engine);
     }
 
-    MainWindow window(&engine);
+    LocalTaskSource source(&engine);
+    if (store.isOpen())
+        source.setStore(&store);
+    MainWindow window(&source);
     if (store.isOpen())
         window.setStore(&store);
     window.restoreSettings();
@@ -192,8 +196,9 @@ int runDashboard(QApplication &app)
         window.showNotice(opened.message);
     if (!recovery.problem.isEmpty())
         window.showNotice(recovery.problem); // already on stderr, as the store warns
-    for (const QString &group : std::as_const(recovery.interruptedGroups))
-        window.setGroupPaused(group, true);
+    // Their groups were paused above; the limits panel shows it, from the engine.
+    if (!recovery.interruptedGroups.isEmpty())
+        window.showLimits();
     if (recovery.interrupted > 0)
         window.showNotice(
             QObject::tr("%n task(s) were running when Taskdeck last stopped and "
@@ -203,17 +208,18 @@ int runDashboard(QApplication &app)
                 .arg(recovery.interruptedGroups.join(QStringLiteral(", "))));
     window.submitFiles(files);
 
-    InstanceService service(
-        &engine, store.isOpen() ? &store : nullptr, [&window](const QStringList &files) {
-            const int queued = window.submitFiles(files);
-            window.setWindowState((window.windowState() & ~Qt::WindowMinimized) | Qt::WindowActive);
-            window.show();
-            window.raise();
-            window.activateWindow();
-            return queued;
-        });
+    InstanceService service(&source, [&window](const QStringList &files) {
+        const int queued = window.submitFiles(files);
+        window.setWindowState((window.windowState() & ~Qt::WindowMinimized) | Qt::WindowActive);
+        window.show();
+        window.raise();
+        window.activateWindow();
+        return queued;
+    });
     InstanceServer server(
-        [&service](const InstanceProtocol::Request &request) { return service.handle(request); });
+        [&service](const InstanceProtocol::Request &request, InstanceServer::Reply reply) {
+            service.handle(request, std::move(reply));
+        });
     if (!socketName.isEmpty() && !server.listen(socketName))
         printErr(QStringLiteral("taskdeck: %1; `taskdeck submit` and the like cannot reach "
                                 "this Taskdeck")

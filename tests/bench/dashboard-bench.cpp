@@ -14,6 +14,7 @@
 //   them running at once to make about that many state changes per second. With --store
 //   the engine records into a task store in DIR, as the dashboard's does.
 #include "engine.h"
+#include "localtasksource.h"
 #include "mainwindow.h"
 #include "scriptloader.h"
 #include "store/taskstore.h"
@@ -238,7 +239,10 @@ int main(int argc, char *argv[])
         store.recover();
     }
     Engine engine(options);
-    MainWindow window(&engine);
+    LocalTaskSource source(&engine);
+    if (store.isOpen())
+        source.setStore(&store);
+    MainWindow window(&source);
     if (store.isOpen()) {
         store.attach(&engine);
         window.setStore(&store);
