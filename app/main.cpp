@@ -188,8 +188,6 @@ int runDashboard(QApplication &app)
     if (store.isOpen())
         source.setStore(&store);
     MainWindow window(&source);
-    if (store.isOpen())
-        window.setStore(&store);
     window.restoreSettings();
     window.show();
     if (!opened.message.isEmpty())
@@ -231,7 +229,7 @@ int runDashboard(QApplication &app)
     });
     const int status = app.exec();
     server.close();
-    window.setStore(nullptr);
+    source.setStore(nullptr);
     // The store stops looking at the engine but stays its journal until the engine is
     // gone (declared after the store, destroyed before it).
     store.detach();

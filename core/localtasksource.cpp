@@ -295,6 +295,11 @@ void LocalTaskSource::commit(QObject *context, std::function<void(const QString 
     });
 }
 
+QString LocalTaskSource::keepProblem() const
+{
+    return m_store ? m_store->writeProblem() : QString();
+}
+
 void LocalTaskSource::sync(QObject *context, std::function<void()> done)
 {
     ask<bool>([](Dispatcher *) { return true; }, context,

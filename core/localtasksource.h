@@ -54,6 +54,7 @@ public:
     // Waits for the store on a thread of its own, never on the caller's.
     void commit(QObject *context, std::function<void(const QString &problem)> done) override;
     bool keepsTasks() const override { return m_store != nullptr; }
+    QString keepProblem() const override; // the store's writeProblem()
 
 protected:
     void watchStarted(TaskId id) override;

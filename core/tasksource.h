@@ -100,6 +100,9 @@ public:
     virtual void commit(QObject *context, std::function<void(const QString &problem)> done) = 0;
     // Whether queued tasks survive a restart of the source (a local engine with a store).
     virtual bool keepsTasks() const = 0;
+    // One line saying why what is queued is not being kept (a store that cannot write),
+    // empty while it is. Never waits.
+    virtual QString keepProblem() const { return {}; }
 
     // While a task is watched (counted: each watch() needs its unwatch()), batches carry
     // its new log lines and, at least every second, a WatchedTask; the first one after

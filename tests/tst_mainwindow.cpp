@@ -973,8 +973,8 @@ private Q_SLOTS:
         store.recover();
         Engine engine;
         LocalTaskSource source(&engine);
+        source.setStore(&store);
         MainWindow window(&source);
-        window.setStore(&store);
         window.show();
         QVERIFY(QTest::qWaitForWindowExposed(&window));
         NoticeBar *bar = window.noticeBar();
@@ -997,7 +997,8 @@ private Q_SLOTS:
                  qPrintable(error));
         QVERIFY(bar->isVisible());
         QCOMPARE(bar->notices(), QStringList{QStringLiteral("an earlier notice")});
-        QVERIFY(bar->findChild<QLabel *>("errorText")->isVisible());
+        // A frame added to a shown bar is shown by a queued call of its layout.
+        QTRY_VERIFY(bar->findChild<QLabel *>("errorText")->isVisible());
         // Above the notices, and no close button of its own.
         QFrame *errorFrame = bar->findChild<QFrame *>("error");
         QVERIFY(errorFrame);
@@ -1010,7 +1011,7 @@ private Q_SLOTS:
         QVERIFY(store.sync()); // the limit is gone: what failed is written
         QTRY_VERIFY(bar->errors().isEmpty());
         QVERIFY(!bar->isVisible());
-        window.setStore(nullptr);
+        source.setStore(nullptr);
     }
 
     void clearFinishedWithAStoreForgetsTheClearedTasks()
@@ -1031,7 +1032,6 @@ private Q_SLOTS:
             LocalTaskSource source(&engine);
             source.setStore(&store); // what forget() reaches
             MainWindow window(&source);
-            window.setStore(&store);
             window.setGroupPaused(QStringLiteral("held"), true);
             finished = engine.submit(QList<TaskSpec>{ok, ok});
             pending = engine.submit(held);

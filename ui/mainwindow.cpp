@@ -8,7 +8,6 @@
 #include "scriptloader.h"
 #include "stackpane.h"
 #include "statestyle.h"
-#include "store/taskstore.h"
 #include "taskexport.h"
 #include "taskfilterproxymodel.h"
 #include "taskitemdelegate.h"
@@ -233,6 +232,7 @@ MainWindow::MainWindow(TaskSource *source, QWidget *parent)
     // Files dropped on any child (the table, the panes, the filter box) land here.
     qApp->installEventFilter(this);
     updateStatus();
+    updateStoreProblem();
     resizeDocks({m_limitsDock}, {330}, Qt::Horizontal);
     QSize size(1600, 1000);
     if (const QScreen *screen = QGuiApplication::primaryScreen())
@@ -904,15 +904,9 @@ void MainWindow::clearFinished()
     updateStatus();
 }
 
-void MainWindow::setStore(TaskStore *store)
-{
-    m_store = store;
-    updateStoreProblem();
-}
-
 void MainWindow::updateStoreProblem()
 {
-    const QString problem = m_store ? m_store->writeProblem() : QString();
+    const QString problem = m_source->keepProblem();
     if (problem == m_storeProblem)
         return;
     m_storeProblem = problem;

@@ -24,7 +24,6 @@ class QTableView;
 class StackPane;
 class TaskFilterProxyModel;
 class TaskItemDelegate;
-class TaskStore;
 class TaskTableModel;
 
 // The dashboard window over a task source (the local engine, or a cluster): observes it
@@ -57,14 +56,11 @@ public:
     void restoreSettings();
     void saveSettings() const;
 
-    // The task store recording the engine, or null (none: nothing is remembered). With a
-    // store, the tasks the user removes from the table ("Clear finished", and the failed
-    // rows "Retry failed" replaces) are forgotten by it too, so that they do not come back
-    // on the next start. The store must outlive the window or be unset with nullptr.
-    // While the store cannot write, an error stands at the top of the window (see
-    // storeErrorKey) until it writes again.
-    void setStore(TaskStore *store);
-    TaskStore *store() const { return m_store; }
+    // The tasks the user removes from the table ("Clear finished", and the failed rows
+    // "Retry failed" replaces) are forgotten by the source (its store) too, so that they
+    // do not come back on the next start. While the source cannot keep what it is given
+    // (TaskSource::keepProblem(): a store that cannot write), an error stands at the top
+    // of the window (see storeErrorKey) until it can again.
 
     // Shows `text` (plain text) in a notice at the top of the window until the user
     // dismisses it: problems with the store, what came back after a restart. Notices
@@ -154,7 +150,6 @@ private:
     bool handleFileDrag(QEvent *event);
 
     TaskSource *m_source;
-    TaskStore *m_store = nullptr;
     QString m_storeProblem; // as shown
     TaskTableModel *m_model;
     TaskFilterProxyModel *m_proxy;

@@ -315,7 +315,6 @@ int main(int argc, char *argv[])
     MainWindow window(&source);
     if (store.isOpen()) {
         store.attach(&engine);
-        window.setStore(&store);
     }
     window.resize(1400, 900);
     window.taskView()->sortByColumn(parser.value(QStringLiteral("sort")).toInt(),
@@ -416,7 +415,7 @@ int main(int argc, char *argv[])
         app.quit();
     });
     app.exec();
-    window.setStore(nullptr);
+    source.setStore(nullptr);
     store.detach();
 
     std::vector<double> stalls = probe.stallsMs();
