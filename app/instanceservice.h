@@ -1,43 +1,45 @@
 #pragma once
 
-#include "ipc/instanceprotocol.h"
+#include "ipc/instanceserver.h"
 
 #include <QJsonObject>
+#include <QObject>
 #include <QStringList>
+#include <QThreadPool>
 
 #include <functional>
 
-class Engine;
-class TaskStore;
+class TaskSource;
 
 // What the running dashboard answers on its instance socket (InstanceProtocol):
 // `taskdeck FILE...` handed over, and the submit, ps and cancel commands, done through
-// the engine's public API. Replies to a submit only once the store (if any) has the
-// new tasks on disk, so an acknowledged task survives a crash; when the store cannot
-// write them, the reply is an error (the tasks stay queued, unsaved), and without a
-// store it says they are not saved. Main thread.
-class InstanceService
+// the task source. Nothing waits on the main thread: each reply is sent when the source
+// has answered, and a `ps` reply is built on a thread of the service's own. Replies to a
+// submit only once the source keeps the new tasks (the store has them on disk), so an
+// acknowledged task survives a crash; when it cannot, the reply is an error (the tasks
+// stay queued, unsaved), and a source that keeps nothing says they are not saved.
+// Main thread.
+class InstanceService : public QObject
 {
 public:
     // Submits files as a drop on the window does and brings the window to the front;
     // returns the number of tasks queued.
     using OpenFiles = std::function<int(const QStringList &files)>;
+    using Reply = InstanceServer::Reply;
 
-    // `store` may be null (no store: nothing to wait for).
-    InstanceService(Engine *engine, TaskStore *store, OpenFiles openFiles);
+    InstanceService(TaskSource *source, OpenFiles openFiles, QObject *parent = nullptr);
+    ~InstanceService() override;
 
-    QJsonObject handle(const InstanceProtocol::Request &request);
+    // Answers `request` through `reply`, now or once the source has answered.
+    void handle(const InstanceProtocol::Request &request, Reply reply);
 
 private:
-    QJsonObject open(const InstanceProtocol::Request &request);
-    QJsonObject submit(const InstanceProtocol::Request &request);
-    QJsonObject ps(const InstanceProtocol::Request &request) const;
-    QJsonObject cancel(const InstanceProtocol::Request &request);
-    // Returns once the engine has taken every request made so far and the store has
-    // committed what it was told about them: empty, else why the store could not.
-    QString commit();
+    void open(const InstanceProtocol::Request &request, Reply reply);
+    void submit(const InstanceProtocol::Request &request, Reply reply);
+    void ps(const InstanceProtocol::Request &request, Reply reply);
+    void cancel(const InstanceProtocol::Request &request, Reply reply);
 
-    Engine *m_engine;
-    TaskStore *m_store;
+    TaskSource *m_source;
     OpenFiles m_openFiles;
+    QThreadPool m_builders; // ps replies of many tasks; waited for at the end
 };

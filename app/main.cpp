@@ -7,6 +7,7 @@
 #include "instanceservice.h"
 #include "ipc/instanceclient.h"
 #include "ipc/instanceserver.h"
+#include "localtasksource.h"
 #include "mainwindow.h"
 #include "runcommand.h"
 #include "store/taskstore.h"
@@ -183,17 +184,19 @@ int runDashboard(QApplication &app)
         engine.setJournal(&store);
     }
 
-    MainWindow window(&engine);
+    LocalTaskSource source(&engine);
     if (store.isOpen())
-        window.setStore(&store);
+        source.setStore(&store);
+    MainWindow window(&source);
     window.restoreSettings();
     window.show();
     if (!opened.message.isEmpty())
         window.showNotice(opened.message);
     if (!recovery.problem.isEmpty())
         window.showNotice(recovery.problem); // already on stderr, as the store warns
-    for (const QString &group : std::as_const(recovery.interruptedGroups))
-        window.setGroupPaused(group, true);
+    // Their groups were paused above; the limits panel shows it, from the engine.
+    if (!recovery.interruptedGroups.isEmpty())
+        window.showLimits();
     if (recovery.interrupted > 0)
         window.showNotice(
             QObject::tr("%n task(s) were running when Taskdeck last stopped and "
@@ -203,17 +206,18 @@ int runDashboard(QApplication &app)
                 .arg(recovery.interruptedGroups.join(QStringLiteral(", "))));
     window.submitFiles(files);
 
-    InstanceService service(
-        &engine, store.isOpen() ? &store : nullptr, [&window](const QStringList &files) {
-            const int queued = window.submitFiles(files);
-            window.setWindowState((window.windowState() & ~Qt::WindowMinimized) | Qt::WindowActive);
-            window.show();
-            window.raise();
-            window.activateWindow();
-            return queued;
-        });
+    InstanceService service(&source, [&window](const QStringList &files) {
+        const int queued = window.submitFiles(files);
+        window.setWindowState((window.windowState() & ~Qt::WindowMinimized) | Qt::WindowActive);
+        window.show();
+        window.raise();
+        window.activateWindow();
+        return queued;
+    });
     InstanceServer server(
-        [&service](const InstanceProtocol::Request &request) { return service.handle(request); });
+        [&service](const InstanceProtocol::Request &request, InstanceServer::Reply reply) {
+            service.handle(request, std::move(reply));
+        });
     if (!socketName.isEmpty() && !server.listen(socketName))
         printErr(QStringLiteral("taskdeck: %1; `taskdeck submit` and the like cannot reach "
                                 "this Taskdeck")
@@ -225,7 +229,7 @@ int runDashboard(QApplication &app)
     });
     const int status = app.exec();
     server.close();
-    window.setStore(nullptr);
+    source.setStore(nullptr);
     // The store stays the engine's journal until the engine is gone (declared after the
     // store, destroyed before it).
     return status;

@@ -9,6 +9,7 @@
 #include <QThreadPool>
 
 #include <algorithm>
+#include <utility>
 
 namespace {
 
@@ -480,12 +481,14 @@ void Dispatcher::queueMoved(TaskId id, int priority)
 void Dispatcher::setMaxRunning(int limit)
 {
     m_limit.setMaxRunning(limit);
+    limitsChanged();
     schedule();
 }
 
 void Dispatcher::setGroupLimit(const QString &group, int limit)
 {
     m_limit.setGroupLimit(group, limit);
+    limitsChanged();
     schedule();
 }
 
@@ -497,12 +500,14 @@ void Dispatcher::setGroupWeight(const QString &group, int weight)
 void Dispatcher::setPaused(bool paused)
 {
     m_queue.setPaused(paused);
+    limitsChanged();
     schedule();
 }
 
 void Dispatcher::setGroupPaused(const QString &group, bool paused)
 {
     m_queue.setGroupPaused(group, paused);
+    limitsChanged();
     schedule();
 }
 
@@ -666,10 +671,29 @@ void Dispatcher::markDirty(Task &task)
         m_publishTimer.start(m_settings.publishIntervalMs);
 }
 
+void Dispatcher::limitsChanged()
+{
+    m_limitsChanged = true;
+    if (!m_publishTimer.isActive())
+        m_publishTimer.start(m_settings.publishIntervalMs);
+}
+
+EngineLimits Dispatcher::limits() const
+{
+    EngineLimits limits;
+    limits.maxRunning = m_limit.maxRunning();
+    limits.paused = m_queue.isPaused();
+    limits.groupLimits = m_limit.groupLimits();
+    limits.pausedGroups = m_queue.pausedGroups(); // from a std::map: sorted
+    return limits;
+}
+
 void Dispatcher::publish()
 {
     EngineUpdate update;
     update.counts = m_counts;
+    if (std::exchange(m_limitsChanged, false))
+        update.limits = limits();
     update.changed.reserve(qsizetype(m_dirty.size()));
     for (TaskId id : m_dirty) {
         if (Task *task = find(id)) {

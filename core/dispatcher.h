@@ -73,6 +73,8 @@ public:
     QString waitReason(TaskId id) const;
     QStringList waitReasons(const QList<TaskId> &ids) const; // queue places found once
     std::shared_ptr<const CoroutineStack> liveStack(TaskId id) const;
+    // The limits and paused state as they stand (batches carry them when they change).
+    EngineLimits limits() const;
 
     // Stops every run now and releases `done` once none is left.
     void shutdown(QSemaphore *done);
@@ -133,6 +135,7 @@ private:
     void setState(Task &task, TaskState state);
     void queueMoved(TaskId id, int priority);
     void markDirty(Task &task);
+    void limitsChanged(); // publishes the limits with the next batch
     void publish();
     void armTimer();
     void fireTimers();
@@ -170,6 +173,7 @@ private:
     EngineCounts m_counts;
     std::vector<std::unique_ptr<TaskRun>> m_graveyard;
     bool m_scheduling = false;
+    bool m_limitsChanged = true; // the first batch says what they are
     bool m_shuttingDown = false;
     QSemaphore *m_shutdownDone = nullptr;
 };

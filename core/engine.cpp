@@ -4,6 +4,7 @@
 #include "lua/luarunfactory.h"
 #include "process/processrunfactory.h"
 
+#include <QCoreApplication>
 #include <QSemaphore>
 #include <QThread>
 #include <QThreadPool>
@@ -86,9 +87,26 @@ template <typename F> void Engine::post(F &&request)
         Qt::QueuedConnection);
 }
 
+namespace {
+std::atomic<int> s_mainThreadLookUps{0};
+}
+
+int Engine::mainThreadLookUps()
+{
+    return s_mainThreadLookUps.load();
+}
+
+void Engine::request(std::function<void(Dispatcher *)> request)
+{
+    post(std::move(request));
+}
+
 template <typename F> auto Engine::query(F &&request) const
 {
     Q_ASSERT(QThread::currentThread() != m_thread);
+    if (const QCoreApplication *app = QCoreApplication::instance();
+        app && QThread::currentThread() == app->thread())
+        s_mainThreadLookUps.fetch_add(1);
     std::invoke_result_t<F, Dispatcher *> result;
     QMetaObject::invokeMethod(
         m_dispatcher, [&] { result = request(m_dispatcher); }, Qt::BlockingQueuedConnection);

@@ -7,6 +7,7 @@
 #include <QObject>
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <optional>
 
@@ -97,10 +98,18 @@ public:
     // publish interval.
     void flush();
 
+    // How many blocking look-ups (the ones above, setJournal) were made on the
+    // application's main thread so far. The dashboard never makes one (it uses a
+    // TaskSource); tests read this to prove it. Any thread.
+    static int mainThreadLookUps();
+
 Q_SIGNALS:
     void updated(const EngineUpdate &update);
 
 private:
+    friend class LocalTaskSource; // asks through request(), never waiting
+    // Runs `request` on the engine thread after every request made so far.
+    void request(std::function<void(Dispatcher *)> request);
     template <typename F> void post(F &&request);
     template <typename F> auto query(F &&request) const;
 

@@ -93,13 +93,28 @@ qint64 Submission::taskCount() const
     return count;
 }
 
-QList<TaskId> Submission::queueOn(Engine &engine) const
+QList<std::pair<TaskSpec, int>> Submission::specsAndCopies() const
 {
-    if (m_entries.isEmpty())
-        return {};
     QList<std::pair<TaskSpec, int>> specs;
     specs.reserve(m_entries.size());
     for (const Entry &entry : m_entries)
         specs.append({entry.spec, entry.copies});
-    return engine.submit(specs);
+    return specs;
+}
+
+QList<TaskId> Submission::queueOn(Engine &engine) const
+{
+    if (m_entries.isEmpty())
+        return {};
+    return engine.submit(specsAndCopies());
+}
+
+void Submission::queueOn(TaskSource &source, QObject *context, TaskSource::Submitted done) const
+{
+    if (m_entries.isEmpty()) {
+        if (done)
+            done({});
+        return;
+    }
+    source.submit(specsAndCopies(), context, std::move(done));
 }

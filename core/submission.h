@@ -1,6 +1,7 @@
 #pragma once
 
 #include "scriptloader.h"
+#include "tasksource.h"
 #include "taskspec.h"
 
 #include <QList>
@@ -52,6 +53,12 @@ public:
     // queued. Returns their ids in entry order, an entry's copies consecutive; nothing
     // is queued (and no id returned) when there is no entry.
     QList<TaskId> queueOn(Engine &engine) const;
+    // The same through a task source (the dashboard, the instance service): `done` gets
+    // the ids once the source has queued them.
+    void queueOn(TaskSource &source, QObject *context = nullptr,
+                 TaskSource::Submitted done = {}) const;
+    // Every entry as (spec, copies), in order: what Engine/TaskSource::submit take.
+    QList<std::pair<TaskSpec, int>> specsAndCopies() const;
 
     // The files a folder stands for, as load() expands it (name order, recursively);
     // `unreadable` gets the subfolders (of `folder` included) that could not be listed.

@@ -3,6 +3,7 @@
 #include "taskspec.h"
 #include "taskstate.h"
 
+#include <QHash>
 #include <QJsonValue>
 #include <QList>
 #include <QMetaType>
@@ -10,6 +11,7 @@
 #include <QStringList>
 
 #include <memory>
+#include <optional>
 
 struct StackFrame
 {
@@ -145,6 +147,17 @@ struct EngineCounts
     int finished() const { return succeeded + failed + timedOut + cancelled + interrupted; }
 };
 
+// The limits and paused state the engine schedules by.
+struct EngineLimits
+{
+    int maxRunning = 16;
+    bool paused = false;
+    QHash<QString, int> groupLimits; // groups with a limit (0 = none is left out)
+    QStringList pausedGroups;        // sorted
+
+    bool operator==(const EngineLimits &) const = default;
+};
+
 struct LogLines
 {
     TaskId id = 0;
@@ -158,6 +171,8 @@ struct EngineUpdate
     EngineCounts counts;
     QList<TaskSnapshot> changed;
     QList<LogLines> logs;
+    // Set in the first batch and in each one after the limits or paused state changed.
+    std::optional<EngineLimits> limits;
 };
 
 Q_DECLARE_METATYPE(EngineUpdate)

@@ -116,6 +116,31 @@ private Q_SLOTS:
         QCOMPARE(engine.task(ids[2])->priority, 10);
     }
 
+    // Issue 11: observers learn the limits and paused state from the batches (the
+    // dashboard keeps no copy of its own): in a batch after each change.
+    void batchesCarryTheLimitsAndPausedStateWhenTheyChange()
+    {
+        Engine engine(Engine::Options{.maxRunning = 4, .publishIntervalMs = 20});
+        QList<EngineLimits> seen;
+        connect(&engine, &Engine::updated, this, [&seen](const EngineUpdate &update) {
+            if (update.limits)
+                seen.append(*update.limits);
+        });
+        engine.setMaxRunning(3);
+        engine.setGroupLimit(QStringLiteral("net"), 2);
+        engine.pauseGroup(QStringLiteral("net"));
+        engine.pause();
+        EngineLimits expected;
+        expected.maxRunning = 3;
+        expected.paused = true;
+        expected.groupLimits.insert(QStringLiteral("net"), 2);
+        expected.pausedGroups = {QStringLiteral("net")};
+        QTRY_VERIFY(!seen.isEmpty() && seen.constLast() == expected);
+        const qsizetype before = seen.size();
+        engine.resume();
+        QTRY_VERIFY(seen.size() > before && !seen.constLast().paused);
+    }
+
     void globalLimitHoldsAndChangesLive()
     {
         ScriptDir dir;

@@ -118,6 +118,7 @@ private slots:
     void lineOverOneMebibyteIsRefusedAndItsConnectionClosed();
     void halfALineThenDisconnectLeavesTheServerFine();
     void twoRequestsInOneWriteGetTwoRepliesInOrder();
+    void laterRepliesGoOutInTheOrderOfTheirRequests();
     void requestSplitAcrossWritesIsAnsweredOnce();
     void hundredClientsAtOnceAreServedUpToTheLimitAndTheRestToldSo();
     void idleConnectionIsClosed();
@@ -403,6 +404,30 @@ void tst_Instance::halfALineThenDisconnectLeavesTheServerFine()
 void tst_Instance::twoRequestsInOneWriteGetTwoRepliesInOrder()
 {
     InstanceServer server(echo);
+    QVERIFY2(server.listen(m_name), qPrintable(server.errorString()));
+    QLocalSocket socket;
+    socket.connectToServer(m_name);
+    QVERIFY(socket.waitForConnected(5000));
+    socket.write("{\"cmd\":\"cancel\",\"ids\":[1]}\n{\"cmd\":\"cancel\",\"ids\":[2]}\nnonsense\n");
+    const QJsonObject first = readReply(socket);
+    const QJsonObject second = readReply(socket);
+    const QJsonObject third = readReply(socket);
+    QCOMPARE(first.value("echo").toObject().value("ids").toArray(), QJsonArray{1});
+    QCOMPARE(second.value("echo").toObject().value("ids").toArray(), QJsonArray{2});
+    QCOMPARE(third.value("ok"), QJsonValue(false));
+}
+
+// Issue 11: a handler may answer later (the dashboard asks its task source, which never
+// blocks); a connection's replies still go out in the order of its requests.
+void tst_Instance::laterRepliesGoOutInTheOrderOfTheirRequests()
+{
+    InstanceServer server([](const Request &request, InstanceServer::Reply reply) {
+        const QByteArray line = InstanceProtocol::line(echo(request));
+        if (request.ids.value(0) == 1)
+            QTimer::singleShot(300, [reply, line] { reply(line); });
+        else
+            reply(line);
+    });
     QVERIFY2(server.listen(m_name), qPrintable(server.errorString()));
     QLocalSocket socket;
     socket.connectToServer(m_name);

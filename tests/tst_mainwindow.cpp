@@ -6,7 +6,9 @@
 // are forgotten by the task store.
 #include "testsupport.h"
 
+#include "instanceservice.h"
 #include "limitspanel.h"
+#include "localtasksource.h"
 #include "logpane.h"
 #include "mainwindow.h"
 #include "noticebar.h"
@@ -98,6 +100,20 @@ TaskSpec named(TaskSpec spec, const QString &name)
 {
     spec.name = name;
     return spec;
+}
+
+// Exports as File > Export does and waits for the file: whether it was written.
+bool exported(MainWindow &window, const QString &path, QString *error = nullptr)
+{
+    auto result = std::make_shared<std::optional<std::pair<bool, QString>>>();
+    window.exportTasks(path, [result](bool written, const QString &why) {
+        *result = std::make_pair(written, why);
+    });
+    if (!QTest::qWaitFor([&] { return result->has_value(); }, 10000))
+        return false;
+    if (error)
+        *error = (*result)->second;
+    return (*result)->first;
 }
 
 bool allFinished(const Engine &engine, const QList<TaskId> &ids)
@@ -200,7 +216,8 @@ private Q_SLOTS:
         dir.write("folder/sub/b.lua", "return 'b'\n");
         Engine engine;
         engine.pause();
-        MainWindow window(&engine);
+        LocalTaskSource source(&engine);
+        MainWindow window(&source);
         window.show();
         QVERIFY(QTest::qWaitForWindowExposed(&window));
 
@@ -230,7 +247,8 @@ private Q_SLOTS:
         // Swallows the first cancellation, so the row shows its grace countdown.
         const TaskSpec spec = dir.spec("stubborn.lua", "pcall(sleep, 30)\nsleep(30)\n");
         Engine engine(Engine::Options{.gracePeriodMs = 3000, .publishIntervalMs = 20});
-        MainWindow window(&engine);
+        LocalTaskSource source(&engine);
+        MainWindow window(&source);
         window.taskModel()->setGracePeriodMs(3000);
         window.show();
         QVERIFY(QTest::qWaitForWindowExposed(&window));
@@ -258,7 +276,8 @@ private Q_SLOTS:
         const TaskSpec spec = dir.spec("sleepy.lua", "sleep(30)\n");
         Engine engine(Engine::Options{.publishIntervalMs = 20});
         engine.pause();
-        MainWindow window(&engine);
+        LocalTaskSource source(&engine);
+        MainWindow window(&source);
         window.show();
         QVERIFY(QTest::qWaitForWindowExposed(&window));
         const QList<TaskId> ids = engine.submit(QList<TaskSpec>{spec, spec});
@@ -284,7 +303,8 @@ private Q_SLOTS:
         const TaskSpec spec = dir.spec("t.lua", "return 1\n");
         Engine engine;
         engine.pause();
-        MainWindow window(&engine);
+        LocalTaskSource source(&engine);
+        MainWindow window(&source);
         const TaskId id = engine.submit(spec);
         QTRY_COMPARE(window.taskModel()->rowCount(), 1);
         QAbstractItemModel *model = window.taskView()->model();
@@ -303,7 +323,8 @@ private Q_SLOTS:
         const TaskSpec base = dir.spec("t.lua", appendName(order));
         Engine engine(Engine::Options{.maxRunning = 1, .publishIntervalMs = 20});
         engine.pause();
-        MainWindow window(&engine);
+        LocalTaskSource source(&engine);
+        MainWindow window(&source);
         window.limitsPanel()->setMaxRunning(1);
         window.show();
         QVERIFY(QTest::qWaitForWindowExposed(&window));
@@ -329,7 +350,8 @@ private Q_SLOTS:
         const TaskSpec base = dir.spec("t.lua", appendName(order));
         Engine engine(Engine::Options{.maxRunning = 1, .publishIntervalMs = 20});
         engine.pause();
-        MainWindow window(&engine);
+        LocalTaskSource source(&engine);
+        MainWindow window(&source);
         const QList<TaskId> ids =
             engine.submit(QList<TaskSpec>{named(base, "a"), named(base, "b"), named(base, "c")});
         QTRY_COMPARE(window.taskModel()->rowCount(), 3);
@@ -350,7 +372,8 @@ private Q_SLOTS:
         const TaskSpec spec =
             dir.spec("waiter.lua", "local function nap()\n    sleep(30)\nend\nnap()\n");
         Engine engine(Engine::Options{.publishIntervalMs = 20});
-        MainWindow window(&engine);
+        LocalTaskSource source(&engine);
+        MainWindow window(&source);
         window.show();
         QVERIFY(QTest::qWaitForWindowExposed(&window));
         const TaskId id = engine.submit(spec);
@@ -368,9 +391,9 @@ private Q_SLOTS:
         QVERIFY(top->text(2).endsWith(" s"));
         QCOMPARE(findFrame("waiter.lua:2")->text(0), QStringLiteral("nap"));
         // Until a frame is clicked, the source shown is where the task waits...
-        QPlainTextEdit *source = window.stackPane()->sourceView();
-        const auto highlighted = [source] {
-            const auto selections = source->extraSelections();
+        QPlainTextEdit *sourceView = window.stackPane()->sourceView();
+        const auto highlighted = [sourceView] {
+            const auto selections = sourceView->extraSelections();
             return selections.size() == 1 ? selections[0].cursor.block().text() : QString();
         };
         QTRY_COMPARE(highlighted(), QStringLiteral("2      sleep(30)"));
@@ -380,7 +403,7 @@ private Q_SLOTS:
         QTest::mouseClick(tree->viewport(), Qt::LeftButton, Qt::NoModifier,
                           tree->visualItemRect(caller).center());
         QTRY_COMPARE(highlighted(), QStringLiteral("4  nap()"));
-        QVERIFY(source->toPlainText().contains("local function nap()"));
+        QVERIFY(sourceView->toPlainText().contains("local function nap()"));
         engine.cancel(id);
     }
 
@@ -389,7 +412,8 @@ private Q_SLOTS:
         ScriptDir dir;
         const QString script = dir.write("tree.sh", "#!/bin/sh\nsleep 30 &\nwait\n", true);
         Engine engine(Engine::Options{.publishIntervalMs = 20});
-        MainWindow window(&engine);
+        LocalTaskSource source(&engine);
+        MainWindow window(&source);
         QCOMPARE(window.submitFiles({script}), 1);
         QTRY_VERIFY(engine.tasks().size() == 1 &&
                     window.selectTask(engine.tasks().constFirst().id));
@@ -411,7 +435,8 @@ private Q_SLOTS:
         const TaskSpec spec = dir.spec("t.lua", "return 1\n");
         Engine engine;
         engine.pause();
-        MainWindow window(&engine);
+        LocalTaskSource source(&engine);
+        MainWindow window(&source);
         const TaskId id = engine.submit(spec);
         QTRY_VERIFY(window.selectTask(id));
         QLabel *header = window.stackPane()->findChild<QLabel *>("stackHeader");
@@ -429,7 +454,8 @@ private Q_SLOTS:
                          .arg(quoted(gate))
                          .toUtf8());
         Engine engine(Engine::Options{.publishIntervalMs = 20});
-        MainWindow window(&engine);
+        LocalTaskSource source(&engine);
+        MainWindow window(&source);
         window.show();
         const TaskId id = engine.submit(spec);
         QPlainTextEdit *log = window.logPane()->view();
@@ -440,13 +466,131 @@ private Q_SLOTS:
         engine.cancel(id);
     }
 
+    // Issue 11: selecting tasks (their stack and log), exporting, re-running, pausing and
+    // answering `ps`, `submit` and `cancel` never make the main thread wait for the
+    // engine thread (Engine counts blocking look-ups made from it).
+    void dashboardNeverWaitsForTheEngine()
+    {
+        ScriptDir dir;
+        const TaskSpec talker = dir.spec("talker.lua", "log('hello')\nsleep(30)\n");
+        const TaskSpec quick = dir.spec("quick.lua", "return 1\n");
+        TaskSpec held = dir.spec("held.lua", "return 2\n");
+        held.group = QStringLiteral("held");
+        Engine engine(Engine::Options{.publishIntervalMs = 20});
+        engine.pauseGroup(QStringLiteral("held"));
+        LocalTaskSource source(&engine);
+        MainWindow window(&source);
+        window.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&window));
+        InstanceService service(
+            &source, [&window](const QStringList &files) { return window.submitFiles(files); });
+        const QList<TaskId> ids = engine.submit(QList<TaskSpec>{talker, quick, held});
+        TaskTableModel *model = window.taskModel();
+        const auto stateInTable = [model](TaskId id) {
+            const int row = model->rowOf(id);
+            return row < 0 ? TaskState::Pending : model->row(row).state;
+        };
+        QTRY_COMPARE(stateInTable(ids[1]), TaskState::Succeeded);
+        QTRY_COMPARE(stateInTable(ids[0]), TaskState::Running);
+        const int lookUps = Engine::mainThreadLookUps();
+
+        // The running task: its log and its live stack.
+        QVERIFY(window.selectTask(ids[0]));
+        QTRY_COMPARE(window.logPane()->view()->toPlainText(), QStringLiteral("hello"));
+        QTreeWidget *tree = window.stackPane()->tree();
+        const auto showsLine = [tree](const QString &where) {
+            for (QTreeWidgetItemIterator it(tree); *it; ++it)
+                if ((*it)->text(1) == where)
+                    return true;
+            return false;
+        };
+        QTRY_VERIFY(showsLine(QStringLiteral("talker.lua:2")));
+        // The pending one: why it waits.
+        QLabel *header = window.stackPane()->findChild<QLabel *>("stackHeader");
+        QVERIFY(window.selectTask(ids[2]));
+        QTRY_VERIFY2(header->text().contains("paused"), qPrintable(header->text()));
+        // The finished one: exported, re-run.
+        QVERIFY(window.selectTask(ids[1]));
+        QTRY_VERIFY2(header->text().contains("#" + QString::number(ids[1])),
+                     qPrintable(header->text()));
+        QVERIFY(exported(window, dir.path() + "/out.jsonl"));
+        QCOMPARE(window.rerunSelected(), 1);
+        window.setPaused(true);
+        QTRY_VERIFY(source.limits().paused);
+        window.setPaused(false);
+
+        // The commands of the instance socket.
+        auto replies = std::make_shared<QList<QJsonObject>>();
+        const auto keep = [replies](const QByteArray &line) {
+            replies->append(QJsonDocument::fromJson(line).object());
+        };
+        InstanceProtocol::Request ps;
+        ps.command = InstanceProtocol::Command::Ps;
+        ps.stacks = true;
+        service.handle(ps, keep);
+        InstanceProtocol::Request submit;
+        submit.command = InstanceProtocol::Command::Submit;
+        submit.files = {quick.file};
+        service.handle(submit, keep);
+        InstanceProtocol::Request cancel;
+        cancel.command = InstanceProtocol::Command::Cancel;
+        cancel.ids = {ids[2], 999};
+        service.handle(cancel, keep);
+        QTRY_COMPARE(replies->size(), 3);
+        for (const QJsonObject &reply : std::as_const(*replies))
+            QVERIFY2(reply.value("ok").toBool(), QJsonDocument(reply).toJson().constData());
+        QJsonObject listed;
+        QJsonObject cancelled;
+        for (const QJsonObject &reply : std::as_const(*replies)) {
+            if (reply.contains("tasks"))
+                listed = reply;
+            if (reply.contains("cancelled"))
+                cancelled = reply;
+        }
+        const QJsonArray tasks = listed.value("tasks").toArray();
+        QVERIFY(tasks.size() >= 3);
+        QCOMPARE(tasks.at(0).toObject().value("id").toInteger(), qint64(ids[0]));
+        QVERIFY(tasks.at(0).toObject().value("stack").isObject());
+        QVERIFY(tasks.at(2).toObject().value("waiting").toString().contains("paused"));
+        QCOMPARE(cancelled.value("cancelled").toArray(), QJsonArray{qint64(ids[2])});
+        QCOMPARE(cancelled.value("unknown").toArray(), QJsonArray{999});
+
+        QCOMPARE(Engine::mainThreadLookUps(), lookUps);
+        engine.cancelAll();
+    }
+
+    // Issue 11: the limits panel shows the engine's limits and paused state, also when
+    // something other than the panel changed them.
+    void limitsPanelShowsWhatTheEngineSays()
+    {
+        Engine engine(Engine::Options{.publishIntervalMs = 20});
+        LocalTaskSource source(&engine);
+        MainWindow window(&source);
+        engine.pause();
+        engine.pauseGroup(QStringLiteral("net"));
+        engine.setMaxRunning(5);
+        engine.setGroupLimit(QStringLiteral("io"), 3);
+        QTRY_VERIFY(window.limitsPanel()->isPaused());
+        QTRY_VERIFY(window.limitsPanel()->isGroupPaused(QStringLiteral("net")));
+        QTRY_COMPARE(window.limitsPanel()->maxRunning(), 5);
+        QTRY_COMPARE(window.limitsPanel()->groupLimit(QStringLiteral("io")), 3);
+        auto *paused = window.findChild<QLabel *>("statusPaused");
+        QVERIFY2(paused->text().contains("Queue paused"), qPrintable(paused->text()));
+        engine.resume();
+        engine.resumeGroup(QStringLiteral("net"));
+        QTRY_VERIFY(!window.limitsPanel()->isPaused());
+        QTRY_VERIFY(!window.limitsPanel()->isGroupPaused(QStringLiteral("net")));
+        QTRY_VERIFY2(paused->text().isEmpty(), qPrintable(paused->text()));
+    }
+
     void countsShowTheEnginesBatches()
     {
         ScriptDir dir;
         const TaskSpec ok = dir.spec("ok.lua", "return 1\n");
         const TaskSpec bad = dir.spec("bad.lua", "error('no')\n");
         Engine engine(Engine::Options{.publishIntervalMs = 20});
-        MainWindow window(&engine);
+        LocalTaskSource source(&engine);
+        MainWindow window(&source);
         engine.submit(QList<TaskSpec>{ok, ok, bad});
         QLabel *succeeded = window.findChild<QLabel *>("succeededCount");
         QLabel *failed = window.findChild<QLabel *>("failedCount");
@@ -462,7 +606,8 @@ private Q_SLOTS:
         QSettings().clear();
         Engine engine;
         {
-            MainWindow window(&engine);
+            LocalTaskSource source(&engine);
+            MainWindow window(&source);
             window.restoreSettings();
             window.show();
             window.limitsPanel()->setMaxRunning(3);
@@ -470,7 +615,8 @@ private Q_SLOTS:
             window.taskView()->horizontalHeader()->resizeSection(TaskTableModel::Name, 333);
             window.close();
         }
-        MainWindow again(&engine);
+        LocalTaskSource againSource(&engine);
+        MainWindow again(&againSource);
         QCOMPARE(again.limitsPanel()->maxRunning(), Engine::Options().maxRunning);
         again.restoreSettings();
         QCOMPARE(again.limitsPanel()->maxRunning(), 3);
@@ -482,7 +628,8 @@ private Q_SLOTS:
     void everyActionHasAShortcut()
     {
         Engine engine;
-        MainWindow window(&engine);
+        LocalTaskSource source(&engine);
+        MainWindow window(&source);
         QStringList missing;
         QSet<QKeySequence> seen;
         for (QAction *menu : window.menuBar()->actions()) {
@@ -507,7 +654,8 @@ private Q_SLOTS:
         const TaskSpec ok = dir.spec("ok.lua", "return 1\n");
         const TaskSpec bad = dir.spec("bad.lua", "error('no')\n");
         Engine engine(Engine::Options{.publishIntervalMs = 20});
-        MainWindow window(&engine);
+        LocalTaskSource source(&engine);
+        MainWindow window(&source);
         const QList<TaskId> ids = engine.submit(QList<TaskSpec>{ok, bad});
         QTRY_VERIFY(allFinished(engine, ids));
         TaskTableModel *model = window.taskModel();
@@ -529,7 +677,8 @@ private Q_SLOTS:
         const QString file = dir.write("fetch.lua", "local function fetch()\n    sleep(5)\n"
                                                     "end\nfetch()\n");
         Engine engine(Engine::Options{.publishIntervalMs = 20});
-        MainWindow window(&engine);
+        LocalTaskSource source(&engine);
+        MainWindow window(&source);
         window.show();
         QVERIFY(QTest::qWaitForWindowExposed(&window));
         engine.restore({restored(7, TaskState::Interrupted, file),
@@ -577,7 +726,8 @@ private Q_SLOTS:
         ScriptDir dir;
         const QString file = dir.write("pay.lua", "return 1\n");
         Engine engine(Engine::Options{.publishIntervalMs = 20});
-        MainWindow window(&engine);
+        LocalTaskSource source(&engine);
+        MainWindow window(&source);
         RestoredTask failed = restored(3, TaskState::Failed, file);
         failed.snapshot.error = QStringLiteral("pay.lua:1: request failed\nstack traceback:\n"
                                                "\t[C]: in checkout_gateway");
@@ -596,7 +746,8 @@ private Q_SLOTS:
         ScriptDir dir;
         const QString file = dir.write("job.lua", "return 1\n");
         Engine engine(Engine::Options{.publishIntervalMs = 20});
-        MainWindow window(&engine);
+        LocalTaskSource source(&engine);
+        MainWindow window(&source);
         window.show();
         QVERIFY(QTest::qWaitForWindowExposed(&window));
         QApplication::setActiveWindow(&window);
@@ -633,7 +784,8 @@ private Q_SLOTS:
         ScriptDir dir;
         const QString file = dir.write("job.lua", "return 1\n");
         Engine engine(Engine::Options{.publishIntervalMs = 20});
-        MainWindow window(&engine);
+        LocalTaskSource source(&engine);
+        MainWindow window(&source);
         window.show();
         QVERIFY(QTest::qWaitForWindowExposed(&window));
         // What the app does after a restart that found interrupted tasks: their group is
@@ -649,8 +801,8 @@ private Q_SLOTS:
         QVERIFY(engine.waitReason(2).contains("paused"));
 
         QVERIFY(window.selectTask(1));
-        const QList<TaskId> again = window.rerunSelected();
-        QCOMPARE(again.size(), 1);
+        QCOMPARE(window.rerunSelected(), 1);
+        const QList<TaskId> again{3}; // after the restored 1 and 2
         QVERIFY2(window.statusBar()->currentMessage().contains("group net is paused"),
                  qPrintable(window.statusBar()->currentMessage()));
         QTRY_COMPARE(engine.tasks().size(), 3);
@@ -671,7 +823,8 @@ private Q_SLOTS:
         ScriptDir dir;
         const QString file = dir.write("job.lua", "return 1\n");
         Engine engine(Engine::Options{.publishIntervalMs = 20});
-        MainWindow window(&engine);
+        LocalTaskSource source(&engine);
+        MainWindow window(&source);
         RestoredTask failed = restored(2, TaskState::Failed, file, QStringLiteral("net"));
         failed.snapshot.error = QStringLiteral("job.lua:1: \"quoted\", and\nsecond line");
         engine.restore({restored(1, TaskState::Succeeded, file), failed,
@@ -681,7 +834,7 @@ private Q_SLOTS:
         QCOMPARE(window.tasksToExport(), QList<TaskId>({2, 3}));
 
         const QString path = dir.path() + "/out.jsonl";
-        QVERIFY(window.exportTasks(path));
+        QVERIFY(exported(window, path));
         QVERIFY2(window.statusBar()->currentMessage().startsWith("Exported 2 task"),
                  qPrintable(window.statusBar()->currentMessage()));
         const QList<QByteArray> lines = readAll(path).split('\n');
@@ -721,7 +874,8 @@ private Q_SLOTS:
         ScriptDir dir;
         const QString file = dir.write("a,b \"c\".lua", "return 1\n");
         Engine engine(Engine::Options{.publishIntervalMs = 20});
-        MainWindow window(&engine);
+        LocalTaskSource source(&engine);
+        MainWindow window(&source);
         const QString message = QStringLiteral("bad \"input\", line 2\r\nthen, \"\"more\"\"\nend");
         RestoredTask failed = restored(2, TaskState::Failed, file);
         failed.snapshot.error = message;
@@ -739,7 +893,7 @@ private Q_SLOTS:
         QCOMPARE(window.tasksToExport(), QList<TaskId>({3, 2, 1}));
 
         const QString path = dir.path() + "/out.CSV";
-        QVERIFY(window.exportTasks(path));
+        QVERIFY(exported(window, path));
         const QByteArray bytes = readAll(path);
         QVERIFY(bytes.endsWith("\r\n"));
         const QList<QStringList> records = parseCsv(QString::fromUtf8(bytes));
@@ -765,21 +919,23 @@ private Q_SLOTS:
     {
         ScriptDir dir;
         Engine engine(Engine::Options{.publishIntervalMs = 20});
-        MainWindow window(&engine);
+        LocalTaskSource source(&engine);
+        MainWindow window(&source);
         engine.restore({restored(1, TaskState::Succeeded, dir.write("t.lua", "return 1\n"))});
         QTRY_COMPARE(window.taskModel()->rowCount(), 1);
         QString error;
-        QVERIFY(!window.exportTasks(dir.path() + "/no/such/dir/out.csv", &error));
+        QVERIFY(!exported(window, dir.path() + "/no/such/dir/out.csv", &error));
         QVERIFY(!error.isEmpty());
         QVERIFY2(window.statusBar()->currentMessage().startsWith("Cannot export to "),
                  qPrintable(window.statusBar()->currentMessage()));
-        QVERIFY(window.exportTasks(dir.path() + "/out.csv"));
+        QVERIFY(exported(window, dir.path() + "/out.csv"));
     }
 
     void noticesShowUntilDismissed()
     {
         Engine engine;
-        MainWindow window(&engine);
+        LocalTaskSource source(&engine);
+        MainWindow window(&source);
         window.show();
         QVERIFY(QTest::qWaitForWindowExposed(&window));
         NoticeBar *bar = window.noticeBar();
@@ -816,8 +972,9 @@ private Q_SLOTS:
         QCOMPARE(store.open(data.path()).status, TaskStore::OpenStatus::Opened);
         store.recover();
         Engine engine;
-        MainWindow window(&engine);
-        window.setStore(&store);
+        LocalTaskSource source(&engine);
+        source.setStore(&store);
+        MainWindow window(&source);
         window.show();
         QVERIFY(QTest::qWaitForWindowExposed(&window));
         NoticeBar *bar = window.noticeBar();
@@ -840,7 +997,8 @@ private Q_SLOTS:
                  qPrintable(error));
         QVERIFY(bar->isVisible());
         QCOMPARE(bar->notices(), QStringList{QStringLiteral("an earlier notice")});
-        QVERIFY(bar->findChild<QLabel *>("errorText")->isVisible());
+        // A frame added to a shown bar is shown by a queued call of its layout.
+        QTRY_VERIFY(bar->findChild<QLabel *>("errorText")->isVisible());
         // Above the notices, and no close button of its own.
         QFrame *errorFrame = bar->findChild<QFrame *>("error");
         QVERIFY(errorFrame);
@@ -853,7 +1011,7 @@ private Q_SLOTS:
         QVERIFY(store.sync()); // the limit is gone: what failed is written
         QTRY_VERIFY(bar->errors().isEmpty());
         QVERIFY(!bar->isVisible());
-        window.setStore(nullptr);
+        source.setStore(nullptr);
     }
 
     void clearFinishedWithAStoreForgetsTheClearedTasks()
@@ -871,8 +1029,9 @@ private Q_SLOTS:
             store.recover();
             Engine engine(Engine::Options{.publishIntervalMs = 20});
             engine.setJournal(&store);
-            MainWindow window(&engine);
-            window.setStore(&store);
+            LocalTaskSource source(&engine);
+            source.setStore(&store); // what forget() reaches
+            MainWindow window(&source);
             window.setGroupPaused(QStringLiteral("held"), true);
             finished = engine.submit(QList<TaskSpec>{ok, ok});
             pending = engine.submit(held);

@@ -1,7 +1,7 @@
 #include "limitspanel.h"
 
-#include "engine.h"
 #include "statestyle.h"
+#include "tasksource.h"
 
 #include <QCheckBox>
 #include <QFormLayout>
@@ -12,16 +12,16 @@
 #include <QTableWidget>
 #include <QVBoxLayout>
 
-LimitsPanel::LimitsPanel(Engine *engine, QWidget *parent)
+LimitsPanel::LimitsPanel(TaskSource *source, QWidget *parent)
     : QWidget(parent)
-    , m_engine(engine)
+    , m_source(source)
     , m_maxRunning(new QSpinBox(this))
     , m_paused(new QCheckBox(tr("Pause the queue"), this))
     , m_groups(new QTableWidget(0, 5, this))
 {
     m_maxRunning->setObjectName(QStringLiteral("maxRunning"));
     m_maxRunning->setRange(1, 100000);
-    m_maxRunning->setValue(Engine::Options().maxRunning);
+    m_maxRunning->setValue(EngineLimits().maxRunning);
     m_maxRunning->setToolTip(tr("How many tasks may run at once, all groups together"));
     m_paused->setObjectName(QStringLiteral("pauseQueue"));
     m_paused->setToolTip(tr("Start no new task; running ones go on"));
@@ -48,20 +48,53 @@ LimitsPanel::LimitsPanel(Engine *engine, QWidget *parent)
     layout->addWidget(m_groups, 1);
 
     connect(m_maxRunning, &QSpinBox::valueChanged, this, [this](int limit) {
-        if (m_engine)
-            m_engine->setMaxRunning(limit);
+        if (m_source && !m_applying) {
+            m_source->setMaxRunning(limit);
+            changed();
+        }
         Q_EMIT limitsChanged();
     });
     connect(m_paused, &QCheckBox::toggled, this, [this](bool paused) {
-        if (m_engine) {
-            if (paused)
-                m_engine->pause();
-            else
-                m_engine->resume();
+        if (m_source && !m_applying) {
+            m_source->setPaused(paused);
+            changed();
         }
         Q_EMIT pausedChanged(paused);
     });
     addGroup(QStringLiteral("default"));
+}
+
+void LimitsPanel::changed()
+{
+    ++m_unconfirmed;
+    m_source->sync(this, [this] { --m_unconfirmed; });
+}
+
+// Each change makes the source report its whole state after taking it: what it reported
+// before (a batch already on its way) is older than the change and not shown.
+void LimitsPanel::applyLimits(const EngineLimits &limits)
+{
+    if (m_unconfirmed > 0)
+        return;
+    m_applying = true;
+    for (auto it = limits.groupLimits.cbegin(); it != limits.groupLimits.cend(); ++it)
+        addGroup(it.key());
+    for (const QString &group : limits.pausedGroups)
+        addGroup(group);
+    if (m_maxRunning->value() != limits.maxRunning)
+        m_maxRunning->setValue(limits.maxRunning);
+    if (m_paused->isChecked() != limits.paused)
+        m_paused->setChecked(limits.paused);
+    for (int r = 0; r < m_groups->rowCount(); ++r) {
+        const QString group = m_groups->item(r, NameColumn)->text();
+        auto *limit = qobject_cast<QSpinBox *>(m_groups->cellWidget(r, LimitColumn));
+        if (const int value = limits.groupLimits.value(group, 0); limit->value() != value)
+            limit->setValue(value);
+        auto *paused = qobject_cast<QCheckBox *>(m_groups->cellWidget(r, PausedColumn));
+        if (const bool on = limits.pausedGroups.contains(group); paused->isChecked() != on)
+            paused->setChecked(on);
+    }
+    m_applying = false;
 }
 
 int LimitsPanel::maxRunning() const
@@ -120,8 +153,10 @@ void LimitsPanel::addGroup(const QString &group)
     limit->setObjectName(QStringLiteral("limit:") + group);
     m_groups->setCellWidget(row, LimitColumn, limit);
     connect(limit, &QSpinBox::valueChanged, this, [this, group](int value) {
-        if (m_engine)
-            m_engine->setGroupLimit(group, value);
+        if (m_source && !m_applying) {
+            m_source->setGroupLimit(group, value);
+            changed();
+        }
         Q_EMIT limitsChanged();
     });
 
@@ -130,11 +165,9 @@ void LimitsPanel::addGroup(const QString &group)
     paused->setToolTip(tr("Pause or resume group %1").arg(group));
     m_groups->setCellWidget(row, PausedColumn, paused);
     connect(paused, &QCheckBox::toggled, this, [this, group](bool on) {
-        if (m_engine) {
-            if (on)
-                m_engine->pauseGroup(group);
-            else
-                m_engine->resumeGroup(group);
+        if (m_source && !m_applying) {
+            m_source->setGroupPaused(group, on);
+            changed();
         }
         showGroupPaused(group, on);
         Q_EMIT groupPausedChanged(group, on);

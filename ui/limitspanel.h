@@ -5,22 +5,23 @@
 #include <QHash>
 #include <QWidget>
 
-class Engine;
+class TaskSource;
 class QCheckBox;
 class QSpinBox;
 class QTableWidget;
 
 // The limits editor: the global limit on running tasks, and per group (every group seen
 // in the table) its limit, whether it is paused (a paused group's name stands out;
-// unticking resumes it), and how many of its tasks run and wait. Every change goes to the
-// engine at once. Main thread.
+// unticking resumes it), and how many of its tasks run and wait. It shows what the task
+// source says (applyLimits(), from its batches); every change goes to the source at
+// once and shows meanwhile, and batches older than the change are not shown. Main thread.
 class LimitsPanel : public QWidget
 {
     Q_OBJECT
 public:
     enum GroupColumn { NameColumn, LimitColumn, PausedColumn, RunningColumn, PendingColumn };
 
-    explicit LimitsPanel(Engine *engine, QWidget *parent = nullptr);
+    explicit LimitsPanel(TaskSource *source, QWidget *parent = nullptr);
 
     int maxRunning() const;
     void setMaxRunning(int limit);
@@ -33,6 +34,9 @@ public:
     void setGroupPaused(const QString &group, bool paused);
     QStringList pausedGroups() const;
     QStringList groups() const;
+
+    // Shows the source's limits and paused state (asks nothing of it).
+    void applyLimits(const EngineLimits &limits);
 
     void addGroup(const QString &group);
     void updateCounts(const QHash<QString, TaskTableModel::GroupStats> &groups);
@@ -48,7 +52,12 @@ private:
     int rowOf(const QString &group) const;
     void showGroupPaused(const QString &group, bool paused);
 
-    Engine *m_engine;
+    // Sends a change to the source; limits it reports before taking it are stale.
+    void changed();
+
+    TaskSource *m_source;
+    bool m_applying = false; // showing the source's state: nothing to send
+    int m_unconfirmed = 0;   // changes sent that the source has not taken yet
     QSpinBox *m_maxRunning;
     QCheckBox *m_paused;
     QTableWidget *m_groups;

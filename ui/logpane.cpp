@@ -1,6 +1,6 @@
 #include "logpane.h"
 
-#include "engine.h"
+#include "tasksource.h"
 
 #include <QFontDatabase>
 #include <QLabel>
@@ -8,9 +8,9 @@
 #include <QScrollBar>
 #include <QVBoxLayout>
 
-LogPane::LogPane(Engine *engine, QWidget *parent)
+LogPane::LogPane(TaskSource *source, QWidget *parent)
     : QWidget(parent)
-    , m_engine(engine)
+    , m_source(source)
     , m_title(new QLabel(this))
     , m_view(new QPlainTextEdit(this))
 {
@@ -32,41 +32,48 @@ LogPane::LogPane(Engine *engine, QWidget *parent)
     setTask(std::nullopt);
 }
 
+LogPane::~LogPane()
+{
+    if (m_source && m_task)
+        m_source->unwatch(*m_task);
+}
+
 void LogPane::setTask(std::optional<TaskId> id)
 {
     if (id == m_task && id)
         return;
+    if (m_source && m_task)
+        m_source->unwatch(*m_task);
     m_task = id;
+    m_view->clear();
     if (!id) {
+        m_awaitingLog = false;
         m_title->setText(tr("Select a task to see its log."));
-        m_view->clear();
         return;
     }
     m_title->setText(tr("Log of task #%1").arg(*id));
-    QStringList lines;
-    if (m_engine) {
-        // Lines not yet published go out now, ahead of the read; batches already queued
-        // to this thread hold only lines the read returns, so they are skipped up to a
-        // marker posted behind them.
-        m_engine->flush();
-        lines = m_engine->log(*id);
-        m_skipQueued = true;
-        const quint64 generation = ++m_generation;
-        QMetaObject::invokeMethod(
-            this,
-            [this, generation] {
-                if (generation == m_generation)
-                    m_skipQueued = false;
-            },
-            Qt::QueuedConnection);
+    if (m_source) {
+        m_awaitingLog = true;
+        m_source->watch(*id);
     }
-    m_view->setPlainText(lines.join(u'\n'));
-    m_view->verticalScrollBar()->setValue(m_view->verticalScrollBar()->maximum());
+}
+
+void LogPane::applyWatched(const QList<WatchedTask> &watched)
+{
+    if (!m_task)
+        return;
+    for (const WatchedTask &task : watched) {
+        if (task.id != *m_task || !task.fullLog || !m_awaitingLog)
+            continue;
+        m_awaitingLog = false;
+        m_view->setPlainText(task.log.join(u'\n'));
+        m_view->verticalScrollBar()->setValue(m_view->verticalScrollBar()->maximum());
+    }
 }
 
 void LogPane::appendLogs(const QList<LogLines> &logs)
 {
-    if (!m_task || m_skipQueued)
+    if (!m_task || m_awaitingLog)
         return;
     for (const LogLines &log : logs) {
         if (log.id != *m_task || log.lines.isEmpty())

@@ -7,7 +7,6 @@
 #include "noticebar.h"
 #include "stackpane.h"
 #include "statestyle.h"
-#include "store/taskstore.h"
 #include "submission.h"
 #include "taskexport.h"
 #include "taskfilterproxymodel.h"
@@ -82,18 +81,18 @@ QStringList localFiles(const QMimeData *mime)
 
 } // namespace
 
-MainWindow::MainWindow(Engine *engine, QWidget *parent)
+MainWindow::MainWindow(TaskSource *source, QWidget *parent)
     : QMainWindow(parent)
-    , m_engine(engine)
-    , m_model(new TaskTableModel(engine, this))
+    , m_source(source)
+    , m_model(new TaskTableModel(source, this))
     , m_proxy(new TaskFilterProxyModel(this))
     , m_delegate(new TaskItemDelegate(this))
     , m_view(new QTableView(this))
     , m_countsBar(new CountsBar(this))
     , m_chart(new ActivityChart(this))
-    , m_stack(new StackPane(engine, this))
-    , m_log(new LogPane(engine, this))
-    , m_limits(new LimitsPanel(engine, this))
+    , m_stack(new StackPane(source, this))
+    , m_log(new LogPane(source, this))
+    , m_limits(new LimitsPanel(source, this))
     , m_limitsDock(new QDockWidget(tr("Limits"), this))
     , m_rejectedDock(new QDockWidget(tr("Rejected files"), this))
     , m_rejected(new QListWidget(this))
@@ -148,8 +147,8 @@ MainWindow::MainWindow(Engine *engine, QWidget *parent)
         updateActions();
         m_contextMenu->popup(m_view->viewport()->mapToGlobal(pos));
     });
-    connect(m_delegate, &TaskItemDelegate::cancelClicked, m_engine,
-            [this](TaskId id) { m_engine->cancel(id); });
+    connect(m_delegate, &TaskItemDelegate::cancelClicked, m_source,
+            [this](TaskId id) { m_source->cancel(id); });
     connect(m_view->selectionModel(), &QItemSelectionModel::currentRowChanged, this,
             &MainWindow::onCurrentRowChanged);
     connect(m_view->selectionModel(), &QItemSelectionModel::selectionChanged, this,
@@ -224,13 +223,15 @@ MainWindow::MainWindow(Engine *engine, QWidget *parent)
     statusBar()->showMessage(tr("Drop task scripts or folders anywhere on the window, "
                                 "or use File > Open (Ctrl+O)"));
 
-    connect(m_engine, &Engine::updated, this, &MainWindow::applyUpdate);
+    connect(m_source, &TaskSource::batch, this, &MainWindow::applyBatch);
+    m_limits->applyLimits(m_source->limits()); // the source's first batch may be on its way
     m_tick.setInterval(TickMs);
     connect(&m_tick, &QTimer::timeout, this, &MainWindow::tick);
     m_tick.start();
     // Files dropped on any child (the table, the panes, the filter box) land here.
     qApp->installEventFilter(this);
     updateStatus();
+    updateStoreProblem();
     resizeDocks({m_limitsDock}, {330}, Qt::Horizontal);
     QSize size(1600, 1000);
     if (const QScreen *screen = QGuiApplication::primaryScreen())
@@ -444,7 +445,8 @@ void MainWindow::createActions()
 int MainWindow::submitFiles(const QStringList &files)
 {
     const Submission submission = Submission::load(files);
-    const int queued = int(submission.queueOn(*m_engine).size());
+    submission.queueOn(*m_source);
+    const int queued = int(submission.taskCount());
     const QStringList &rejected = submission.rejections();
     reject(rejected);
     if (!files.isEmpty())
@@ -542,7 +544,16 @@ bool MainWindow::eventFilter(QObject *watched, QEvent *event)
     return QMainWindow::eventFilter(watched, event);
 }
 
-// ---- engine batches ----
+// ---- the source's batches ----
+
+void MainWindow::applyBatch(const TaskSourceBatch &batch)
+{
+    if (batch.update.limits)
+        m_limits->applyLimits(*batch.update.limits);
+    m_log->applyWatched(batch.watched);
+    applyUpdate(batch.update);
+    m_stack->applyWatched(batch.watched);
+}
 
 void MainWindow::applyUpdate(const EngineUpdate &update)
 {
@@ -553,14 +564,6 @@ void MainWindow::applyUpdate(const EngineUpdate &update)
         followRunningTask();
     m_countsBar->setCounts(update.counts, steadyMs());
     m_log->appendLogs(update.logs);
-    if (const auto current = m_stack->task()) {
-        for (const TaskSnapshot &t : update.changed) {
-            if (t.id == *current) {
-                m_stack->refresh();
-                break;
-            }
-        }
-    }
     if (m_limitsDock->isVisible())
         m_limits->updateCounts(m_model->groups());
     updateStatus();
@@ -718,17 +721,17 @@ void MainWindow::cancelSelected()
 {
     const QList<TaskId> ids = selectedTasks();
     if (!ids.isEmpty())
-        m_engine->cancel(ids);
+        m_source->cancel(ids);
 }
 
 void MainWindow::cancelAllPending()
 {
-    m_engine->cancelAllPending();
+    m_source->cancelAllPending();
 }
 
 void MainWindow::cancelAll()
 {
-    m_engine->cancelAll();
+    m_source->cancelAll();
 }
 
 void MainWindow::moveSelectedToTop()
@@ -736,13 +739,13 @@ void MainWindow::moveSelectedToTop()
     // Last first, so that the selection keeps its order at the head of the queue.
     const QList<TaskId> ids = selectedTasks();
     for (auto it = ids.crbegin(); it != ids.crend(); ++it)
-        m_engine->moveToTop(*it);
+        m_source->moveToTop(*it);
 }
 
 void MainWindow::moveSelectedToBottom()
 {
     for (TaskId id : selectedTasks())
-        m_engine->moveToBottom(id);
+        m_source->moveToBottom(id);
 }
 
 void MainWindow::changeSelectedPriority(int delta)
@@ -792,7 +795,8 @@ void MainWindow::retryFailed()
     }
     // A script named by several failed tasks is read once, rejected at most once.
     const Submission submission = Submission::load(files);
-    const int queued = int(submission.queueOn(*m_engine).size());
+    submission.queueOn(*m_source);
+    const int queued = int(submission.taskCount());
     const QStringList &rejected = submission.rejections();
     QSet<TaskId> retried;
     for (const Submission::Entry &entry : submission.entries())
@@ -817,14 +821,14 @@ QList<TaskId> MainWindow::selectedFinishedTasks() const
     return ids;
 }
 
-QList<TaskId> MainWindow::rerunSelected()
+int MainWindow::rerunSelected()
 {
     const QList<TaskId> ids = selectedFinishedTasks();
     if (ids.isEmpty()) {
         statusBar()->showMessage(tr("Select finished tasks to re-run them"), 4000);
-        return {};
+        return 0;
     }
-    const QList<TaskId> started = m_engine->rerun(ids);
+    m_source->rerun(ids);
     // New tasks of a paused group wait: say so, or the re-run would seem to do nothing.
     QStringList waiting;
     const QStringList paused = m_limits->pausedGroups();
@@ -833,7 +837,7 @@ QList<TaskId> MainWindow::rerunSelected()
         if (paused.contains(group) && !waiting.contains(group))
             waiting.append(group);
     }
-    QString message = tr("Re-running %n task(s) as new tasks", nullptr, int(started.size()));
+    QString message = tr("Re-running %n task(s) as new tasks", nullptr, int(ids.size()));
     if (m_limits->isPaused())
         message += tr("; the queue is paused: they start when you resume it (Ctrl+P)");
     else if (waiting.size() == 1)
@@ -844,13 +848,13 @@ QList<TaskId> MainWindow::rerunSelected()
                       "(Ctrl+L)")
                        .arg(waiting.join(QStringLiteral(", ")));
     statusBar()->showMessage(message, 10000);
-    return started;
+    return int(ids.size());
 }
 
 void MainWindow::forget(const QList<TaskId> &ids)
 {
-    if (m_store && !ids.isEmpty())
-        m_store->forget(ids);
+    if (!ids.isEmpty())
+        m_source->forget(ids);
 }
 
 void MainWindow::clearFinished()
@@ -867,15 +871,9 @@ void MainWindow::clearFinished()
     updateStatus();
 }
 
-void MainWindow::setStore(TaskStore *store)
-{
-    m_store = store;
-    updateStoreProblem();
-}
-
 void MainWindow::updateStoreProblem()
 {
-    const QString problem = m_store ? m_store->writeProblem() : QString();
+    const QString problem = m_source->keepProblem();
     if (problem == m_storeProblem)
         return;
     m_storeProblem = problem;
@@ -898,11 +896,15 @@ void MainWindow::showNotice(const QString &text)
 void MainWindow::setGroupPaused(const QString &group, bool paused)
 {
     m_limits->setGroupPaused(group, paused);
-    if (paused) {
-        m_limitsDock->show();
-        m_limitsDock->raise();
-    }
+    if (paused)
+        showLimits();
     updateStatus();
+}
+
+void MainWindow::showLimits()
+{
+    m_limitsDock->show();
+    m_limitsDock->raise();
 }
 
 // ---- export ----
@@ -926,36 +928,35 @@ QList<TaskId> MainWindow::tasksToExport() const
     return ids;
 }
 
-// The engine's snapshots of `ids`, in that order (the table keeps too little: no result
-// value, no stack). A few are looked up one by one, many in one look-up of all tasks.
-QList<TaskSnapshot> MainWindow::snapshotsOf(const QList<TaskId> &ids) const
-{
-    QList<TaskSnapshot> snapshots;
-    snapshots.reserve(ids.size());
-    for (std::optional<TaskSnapshot> &task : m_engine->tasks(ids))
-        if (task)
-            snapshots.append(std::move(*task));
-    return snapshots;
-}
-
-bool MainWindow::exportTasks(const QString &path, QString *error)
+// The table keeps too little (no result value, no stack): the tasks are asked of the
+// source, and written when it answers.
+void MainWindow::exportTasks(const QString &path, ExportDone done)
 {
     const TaskExport::Format format =
         TaskExport::formatOf(path).value_or(TaskExport::Format::JsonLines);
-    const QList<TaskSnapshot> tasks = snapshotsOf(tasksToExport());
-    QSaveFile file(path);
-    if (!file.open(QIODevice::WriteOnly) || !TaskExport::write(file, format, tasks) ||
-        !file.commit()) {
-        const QString reason = file.errorString();
-        statusBar()->showMessage(tr("Cannot export to %1: %2").arg(path, reason), 15000);
-        if (error)
-            *error = reason;
-        return false;
-    }
-    m_exportPath = path;
-    statusBar()->showMessage(tr("Exported %n task(s) to %1", nullptr, int(tasks.size())).arg(path),
-                             8000);
-    return true;
+    m_source->lookUp(
+        tasksToExport(), this,
+        [this, path, format, done](const QList<std::optional<TaskSnapshot>> &found) {
+            QList<TaskSnapshot> tasks;
+            tasks.reserve(found.size());
+            for (const std::optional<TaskSnapshot> &task : found)
+                if (task)
+                    tasks.append(*task);
+            QSaveFile file(path);
+            if (!file.open(QIODevice::WriteOnly) || !TaskExport::write(file, format, tasks) ||
+                !file.commit()) {
+                const QString reason = file.errorString();
+                statusBar()->showMessage(tr("Cannot export to %1: %2").arg(path, reason), 15000);
+                if (done)
+                    done(false, reason);
+                return;
+            }
+            m_exportPath = path;
+            statusBar()->showMessage(
+                tr("Exported %n task(s) to %1", nullptr, int(tasks.size())).arg(path), 8000);
+            if (done)
+                done(true, QString());
+        });
 }
 
 void MainWindow::exportWithDialog()
@@ -986,15 +987,17 @@ void MainWindow::exportWithDialog()
             filter == csvFilter ? TaskExport::Format::Csv : TaskExport::Format::JsonLines;
         path += u'.' + TaskExport::suffix(format);
     }
-    QString error;
-    if (!exportTasks(path, &error))
-        QMessageBox::warning(this, tr("Export failed"),
-                             tr("Cannot write %1:\n%2").arg(QDir::toNativeSeparators(path), error));
+    exportTasks(path, [this, path](bool written, const QString &error) {
+        if (!written)
+            QMessageBox::warning(
+                this, tr("Export failed"),
+                tr("Cannot write %1:\n%2").arg(QDir::toNativeSeparators(path), error));
+    });
 }
 
 void MainWindow::setPaused(bool paused)
 {
-    // The limits panel owns the state and tells the engine; the action mirrors it.
+    // The limits panel tells the source and shows what it says; the action mirrors it.
     m_limits->setPaused(paused);
     if (m_pauseAction && m_pauseAction->isChecked() != paused)
         m_pauseAction->setChecked(paused);

@@ -1,10 +1,11 @@
 #pragma once
 
-#include "engine.h"
+#include "tasksource.h"
 
 #include <QMainWindow>
 #include <QTimer>
 
+#include <functional>
 #include <optional>
 
 class ActivityChart;
@@ -23,11 +24,11 @@ class QTableView;
 class StackPane;
 class TaskFilterProxyModel;
 class TaskItemDelegate;
-class TaskStore;
 class TaskTableModel;
 
-// The dashboard window. Observes the engine only through its batched updates and
-// value look-ups, and talks to it only through its public API. Main thread.
+// The dashboard window over a task source (the local engine, or a cluster): observes it
+// through its batches and asynchronous look-ups, and talks to it through its commands;
+// nothing it does waits for the place where tasks run. Main thread.
 class MainWindow : public QMainWindow
 {
     Q_OBJECT
@@ -36,7 +37,7 @@ public:
     // every tick, the live durations and cancel countdowns every fourth (1 s).
     static constexpr int TickMs = 250;
 
-    explicit MainWindow(Engine *engine, QWidget *parent = nullptr);
+    explicit MainWindow(TaskSource *source, QWidget *parent = nullptr);
     ~MainWindow() override;
 
     // Loads and submits script files, folders expanded to the files in them (recursively);
@@ -44,7 +45,9 @@ public:
     // Returns the number of tasks submitted.
     int submitFiles(const QStringList &files);
 
-    // Applies one engine batch (what Engine::updated does; public for the benchmark).
+    // Applies one batch of the source (what TaskSource::batch does).
+    void applyBatch(const TaskSourceBatch &batch);
+    // Applies the engine part of a batch (public for the benchmark's synthetic feed).
     void applyUpdate(const EngineUpdate &update);
 
     // Window layout, columns and limits, from and to QSettings. restoreSettings() also
@@ -53,14 +56,11 @@ public:
     void restoreSettings();
     void saveSettings() const;
 
-    // The task store recording the engine, or null (none: nothing is remembered). With a
-    // store, the tasks the user removes from the table ("Clear finished", and the failed
-    // rows "Retry failed" replaces) are forgotten by it too, so that they do not come back
-    // on the next start. The store must outlive the window or be unset with nullptr.
-    // While the store cannot write, an error stands at the top of the window (see
-    // storeErrorKey) until it writes again.
-    void setStore(TaskStore *store);
-    TaskStore *store() const { return m_store; }
+    // The tasks the user removes from the table ("Clear finished", and the failed rows
+    // "Retry failed" replaces) are forgotten by the source (its store) too, so that they
+    // do not come back on the next start. While the source cannot keep what it is given
+    // (TaskSource::keepProblem(): a store that cannot write), an error stands at the top
+    // of the window (see storeErrorKey) until it can again.
 
     // Shows `text` (plain text) in a notice at the top of the window until the user
     // dismisses it: problems with the store, what came back after a restart. Notices
@@ -71,15 +71,19 @@ public:
     static constexpr const char *storeErrorKey = "store";
 
     // Pauses or resumes one group, as its "Paused" box in the limits panel does; pausing
-    // shows the panel so that the user sees why the group's tasks wait. Use this rather
-    // than Engine::pauseGroup so that the panel and the status bar show it.
+    // shows the panel so that the user sees why the group's tasks wait.
     void setGroupPaused(const QString &group, bool paused);
+    // Shows the limits panel (groups paused after a restart: the user decides).
+    void showLimits();
 
     // Writes the tasks to export (the selected rows, or every row the filters show when
     // none is selected), in the table's order, to `path`: CSV for a .csv name, JSON lines
     // otherwise (see TaskExport). Reports in the status bar; on failure returns false and
-    // sets `error`. File > Export asks for the path and then calls this.
-    bool exportTasks(const QString &path, QString *error = nullptr);
+    // passes the reason to `done`. The tasks are asked of the source: the file is written
+    // once it answers, and `done` (if any) called then with whether it was.
+    // File > Export asks for the path and then calls this.
+    using ExportDone = std::function<void(bool written, const QString &error)>;
+    void exportTasks(const QString &path, ExportDone done = {});
     // What exportTasks() writes: the selected tasks, or all shown when none is selected.
     QList<TaskId> tasksToExport() const;
 
@@ -114,8 +118,8 @@ public Q_SLOTS:
     void editPriority();
     void retryFailed();
     // Runs the selected finished tasks (interrupted ones included) again with the same
-    // definition, as new tasks; their rows stay. Returns the new tasks' ids.
-    QList<TaskId> rerunSelected();
+    // definition, as new tasks; their rows stay. Returns how many it asked to re-run.
+    int rerunSelected();
     void clearFinished();
     void exportWithDialog();
     void setPaused(bool paused);
@@ -138,7 +142,6 @@ private:
     void updateActions();
     // The finished ones among the selected tasks (or the current one), in the table's order.
     QList<TaskId> selectedFinishedTasks() const;
-    QList<TaskSnapshot> snapshotsOf(const QList<TaskId> &ids) const;
     void forget(const QList<TaskId> &ids);
     // Shows, updates or clears the store's error to match its writeProblem().
     void updateStoreProblem();
@@ -146,8 +149,7 @@ private:
     // Handles a drag or drop of files wherever it lands in the window.
     bool handleFileDrag(QEvent *event);
 
-    Engine *m_engine;
-    TaskStore *m_store = nullptr;
+    TaskSource *m_source;
     QString m_storeProblem; // as shown
     TaskTableModel *m_model;
     TaskFilterProxyModel *m_proxy;

@@ -1,7 +1,7 @@
 #include "stackpane.h"
 
-#include "engine.h"
 #include "statestyle.h"
+#include "tasksource.h"
 
 #include <QDateTime>
 #include <QFile>
@@ -34,9 +34,9 @@ QString waitedFor(qint64 sinceMs, qint64 nowMs)
 
 } // namespace
 
-StackPane::StackPane(Engine *engine, QWidget *parent)
+StackPane::StackPane(TaskSource *source, QWidget *parent)
     : QWidget(parent)
-    , m_engine(engine)
+    , m_taskSource(source)
     , m_header(new QLabel(this))
     , m_tree(new QTreeWidget(this))
     , m_sourceTitle(new QLabel(this))
@@ -86,8 +86,6 @@ StackPane::StackPane(Engine *engine, QWidget *parent)
     layout->addWidget(m_header);
     layout->addWidget(split, 1);
 
-    m_timer.setInterval(RefreshIntervalMs);
-    connect(&m_timer, &QTimer::timeout, this, &StackPane::refresh);
     connect(m_tree, &QTreeWidget::currentItemChanged, this,
             [this](QTreeWidgetItem *item) { onItemActivated(item); });
     connect(m_tree, &QTreeWidget::itemClicked, this, [this](QTreeWidgetItem *item) {
@@ -97,10 +95,18 @@ StackPane::StackPane(Engine *engine, QWidget *parent)
     setTask(std::nullopt);
 }
 
+StackPane::~StackPane()
+{
+    if (m_taskSource && m_task)
+        m_taskSource->unwatch(*m_task);
+}
+
 void StackPane::setTask(std::optional<TaskId> id)
 {
     if (id == m_task && id)
         return;
+    if (m_taskSource && m_task)
+        m_taskSource->unwatch(*m_task);
     m_task = id;
     m_shape.clear();
     m_framePicked = false;
@@ -108,22 +114,32 @@ void StackPane::setTask(std::optional<TaskId> id)
     m_source->clear();
     m_sourceTitle->setText(tr("Click a frame to see its source"));
     if (!id) {
-        m_timer.stop();
         m_header->setText(tr("Select a task to see where it is."));
         return;
     }
-    m_timer.start();
-    refresh();
+    m_header->setText(tr("Task %1").arg(*id));
+    if (m_taskSource)
+        m_taskSource->watch(*id);
 }
 
-void StackPane::refresh()
+void StackPane::applyWatched(const QList<WatchedTask> &watched)
 {
-    if (!m_task || !m_engine)
+    if (!m_task)
         return;
-    const std::optional<TaskSnapshot> task = m_engine->task(*m_task);
+    // The last report on this task is the newest.
+    for (auto it = watched.crbegin(); it != watched.crend(); ++it) {
+        if (it->id == *m_task) {
+            showWatched(*it);
+            return;
+        }
+    }
+}
+
+void StackPane::showWatched(const WatchedTask &watched)
+{
+    const std::optional<TaskSnapshot> &task = watched.snapshot;
     if (!task) {
         m_header->setText(tr("Task %1 is not known to the engine.").arg(*m_task));
-        m_timer.stop();
         return;
     }
     // An ended task's waits are measured up to its end, not up to now.
@@ -138,7 +154,7 @@ void StackPane::refresh()
     std::shared_ptr<const CoroutineStack> stack;
     switch (task->state) {
     case TaskState::Pending: {
-        const QString reason = m_engine->waitReason(task->id);
+        const QString &reason = watched.waitReason;
         head += QStringLiteral("<br>%1").arg(tr("Waiting: %1").arg(reason).toHtmlEscaped());
         break;
     }
@@ -147,7 +163,7 @@ void StackPane::refresh()
             head += QStringLiteral(" (%1)").arg(tr("cancelling"));
         if (!task->status.isEmpty())
             head += QStringLiteral(" — %1").arg(task->status.toHtmlEscaped());
-        stack = m_engine->liveStack(task->id);
+        stack = watched.stack;
         break;
     default:
         // Finished, interrupted included: the stack where it ended (or was cut short).
@@ -156,8 +172,6 @@ void StackPane::refresh()
         else if (task->state == TaskState::Interrupted)
             head += QStringLiteral("<br>%1").arg(tr("Taskdeck stopped while this task ran."));
         stack = task->stack;
-        // Nothing changes any more once a task has ended.
-        m_timer.stop();
         break;
     }
     m_header->setText(head);

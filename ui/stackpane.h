@@ -1,14 +1,13 @@
 #pragma once
 
-#include "tasksnapshot.h"
+#include "tasksource.h"
 
 #include <QHash>
-#include <QTimer>
 #include <QWidget>
 
 #include <optional>
 
-class Engine;
+class TaskSource;
 class QLabel;
 class QPlainTextEdit;
 class QTreeWidget;
@@ -16,23 +15,22 @@ class QTreeWidgetItem;
 
 // The stack pane: where the selected task is. For a running task its tree of coroutines
 // (or processes) with their frames and what each awaits and for how long, refreshed
-// about four times a second while a task is selected; for a pending task why it waits;
-// for a finished one (interrupted included) the stack where it ended. Clicking a frame
-// shows the source around its line. Main thread; reads the engine only through its
-// blocking look-ups.
+// with each report of the task source on the selected task, which it watches (about
+// four times a second); for a pending task why it waits; for a finished one
+// (interrupted included) the stack where it ended. Clicking a frame shows the source
+// around its line. Main thread; asks the source nothing that waits.
 class StackPane : public QWidget
 {
     Q_OBJECT
 public:
-    static constexpr int RefreshIntervalMs = 250;
+    explicit StackPane(TaskSource *source, QWidget *parent = nullptr);
+    ~StackPane() override;
 
-    explicit StackPane(Engine *engine, QWidget *parent = nullptr);
-
-    // The task to show; nullopt clears the pane and stops refreshing.
+    // The task to show (watched on the source); nullopt clears the pane.
     void setTask(std::optional<TaskId> id);
     std::optional<TaskId> task() const { return m_task; }
-    // Reads the task again now (the timer calls it; so does a batch that changed it).
-    void refresh();
+    // Reports on watched tasks: shows the latest on this one.
+    void applyWatched(const QList<WatchedTask> &watched);
 
     QTreeWidget *tree() const { return m_tree; }
     QPlainTextEdit *sourceView() const { return m_source; }
@@ -40,14 +38,14 @@ public:
     void showSource(const QString &file, int line);
 
 private:
+    void showWatched(const WatchedTask &watched);
     void showStack(const CoroutineStack &stack, qint64 nowMs);
     void addCoroutine(QTreeWidgetItem *parent, const CoroutineStack &stack, qint64 nowMs,
                       QStringList &shape);
     void onItemActivated(QTreeWidgetItem *item);
 
-    Engine *m_engine;
+    TaskSource *m_taskSource;
     std::optional<TaskId> m_task;
-    QTimer m_timer;
     QLabel *m_header;
     QTreeWidget *m_tree;
     QLabel *m_sourceTitle;

@@ -1,7 +1,7 @@
 #include "tasktablemodel.h"
 
-#include "engine.h"
 #include "statestyle.h"
+#include "tasksource.h"
 
 #include <QDateTime>
 #include <QElapsedTimer>
@@ -39,9 +39,9 @@ QString firstLine(const QString &text, int maxLength = 200)
 
 } // namespace
 
-TaskTableModel::TaskTableModel(Engine *engine, QObject *parent)
+TaskTableModel::TaskTableModel(TaskSource *source, QObject *parent)
     : QAbstractTableModel(parent)
-    , m_engine(engine)
+    , m_source(source)
 {
     // A timer rather than a posted call: the slices then take turns with other timers
     // and with painting instead of running back to back.
@@ -601,8 +601,8 @@ bool TaskTableModel::setData(const QModelIndex &index, const QVariant &value, in
         return false;
     if (priority == row.priority)
         return true;
-    if (m_engine)
-        m_engine->setPriority(row.id, priority);
+    if (m_source)
+        m_source->setPriority(row.id, priority);
     // Shown at once; the engine's next batch confirms it.
     row.priority = priority;
     Q_EMIT dataChanged(index, index, {Qt::DisplayRole, Qt::EditRole});
@@ -674,10 +674,10 @@ bool TaskTableModel::dropMimeData(const QMimeData *data, Qt::DropAction action, 
         return false;
     const TaskId target = m_rows[parent.row()].id;
     const QList<TaskId> ids = idsFromMimeData(data);
-    if (m_engine)
+    if (m_source)
         for (TaskId id : ids)
             if (id != target)
-                m_engine->moveBefore(id, target);
+                m_source->moveBefore(id, target);
     // The rows stay where they are in the table: the engine's order is what changed, and
     // returning false keeps the view from removing the dragged rows.
     return false;

@@ -11,7 +11,7 @@
 #include <deque>
 #include <functional>
 
-class Engine;
+class TaskSource;
 
 // The task table: one row per task, fed by the engine's batches (applyUpdate). A batch
 // costs a bounded number of model signals: its new tasks arrive in one rowsInserted (a
@@ -83,7 +83,7 @@ public:
     static constexpr int InsertSliceMs = 3;
     static constexpr char TaskIdsMimeType[] = "application/x-taskdeck-task-ids";
 
-    explicit TaskTableModel(Engine *engine = nullptr, QObject *parent = nullptr);
+    explicit TaskTableModel(TaskSource *source = nullptr, QObject *parent = nullptr);
 
     void applyUpdate(const EngineUpdate &update);
     // Removes the rows matching `remove` (clear finished, retry failed); the table then
@@ -148,7 +148,7 @@ private:
     QVariant displayData(const Row &row, int column) const;
     QVariant sortData(const Row &row, int column) const;
 
-    Engine *m_engine;
+    TaskSource *m_source;
     void rebuildRowIndex();
 
     QList<Row> m_rows;

@@ -6,7 +6,9 @@
 #include <QPointer>
 #include <QTimer>
 
+#include <deque>
 #include <exception>
+#include <optional>
 
 namespace {
 
@@ -104,22 +106,47 @@ private:
             refuseLongLine();
     }
 
+    // Hands the request to the handler; its reply takes the next place in line.
     void answer(const QByteArray &line)
     {
+        const quint64 seq = m_firstReply + m_replies.size();
+        m_replies.emplace_back();
         auto parsed = InstanceProtocol::parse(line);
-        QJsonObject reply;
         if (const QString *why = std::get_if<QString>(&parsed)) {
-            reply = InstanceProtocol::error(*why);
-        } else {
-            try {
-                reply = m_server->m_handler(std::get<InstanceProtocol::Request>(parsed));
-            } catch (const std::exception &e) {
-                reply = InstanceProtocol::error(
-                    QStringLiteral("internal error: %1").arg(QString::fromLocal8Bit(e.what())));
-            }
+            replied(seq, InstanceProtocol::line(InstanceProtocol::error(*why)));
+            return;
         }
-        if (m_socket->state() == QLocalSocket::ConnectedState)
-            m_socket->write(InstanceProtocol::line(reply));
+        const auto &request = std::get<InstanceProtocol::Request>(parsed);
+        try {
+            if (!m_server->m_asyncHandler) {
+                replied(seq, InstanceProtocol::line(m_server->m_handler(request)));
+                return;
+            }
+            QPointer<Connection> alive(this);
+            m_server->m_asyncHandler(request, [alive, seq](const QByteArray &reply) {
+                if (alive)
+                    alive->replied(seq, reply);
+            });
+        } catch (const std::exception &e) {
+            replied(
+                seq,
+                InstanceProtocol::line(InstanceProtocol::error(
+                    QStringLiteral("internal error: %1").arg(QString::fromLocal8Bit(e.what())))));
+        }
+    }
+
+    // Writes the replies that are ready, in the order of their requests.
+    void replied(quint64 seq, const QByteArray &reply)
+    {
+        if (seq < m_firstReply || seq - m_firstReply >= m_replies.size())
+            return; // answered already
+        m_replies[size_t(seq - m_firstReply)] = reply;
+        while (!m_replies.empty() && m_replies.front()) {
+            if (m_socket->state() == QLocalSocket::ConnectedState)
+                m_socket->write(*m_replies.front());
+            m_replies.pop_front();
+            ++m_firstReply;
+        }
     }
 
     void refuseLongLine()
@@ -148,6 +175,8 @@ private:
     InstanceServer *m_server;
     QLocalSocket *m_socket;
     QByteArray m_buffer;
+    std::deque<std::optional<QByteArray>> m_replies; // in request order, from m_firstReply
+    quint64 m_firstReply = 0;
     QTimer m_idle;
     QElapsedTimer m_idleSince;
     bool m_closing = false;
@@ -157,6 +186,15 @@ private:
 InstanceServer::InstanceServer(Handler handler, QObject *parent)
     : QObject(parent)
     , m_handler(std::move(handler))
+    , m_server(new QLocalServer(this))
+{
+    m_server->setSocketOptions(QLocalServer::UserAccessOption);
+    connect(m_server, &QLocalServer::newConnection, this, &InstanceServer::acceptConnections);
+}
+
+InstanceServer::InstanceServer(AsyncHandler handler, QObject *parent)
+    : QObject(parent)
+    , m_asyncHandler(std::move(handler))
     , m_server(new QLocalServer(this))
 {
     m_server->setSocketOptions(QLocalServer::UserAccessOption);

@@ -24,12 +24,19 @@ class InstanceServer : public QObject
 public:
     // Answers one valid request; returns the reply (InstanceProtocol::ok/error).
     using Handler = std::function<QJsonObject(const InstanceProtocol::Request &request)>;
+    // Sends the reply to one request: a whole line (InstanceProtocol::line). Call it once,
+    // on the server's thread, at once or later (nothing happens if the client has gone).
+    // A connection's replies go out in the order of its requests.
+    using Reply = std::function<void(const QByteArray &line)>;
+    // Answers one valid request now or later, through `reply`.
+    using AsyncHandler = std::function<void(const InstanceProtocol::Request &request, Reply reply)>;
 
     static constexpr int DefaultMaxClients = 64;
     static constexpr int DefaultIdleTimeoutMs = 30000;
     static constexpr int DefaultEvictIdleMs = 1000;
 
     explicit InstanceServer(Handler handler, QObject *parent = nullptr);
+    explicit InstanceServer(AsyncHandler handler, QObject *parent = nullptr);
     ~InstanceServer() override;
 
     // Listens on `name` (InstanceProtocol::serverName). A socket left behind by a
@@ -54,6 +61,7 @@ private:
     void evictIdlest();
 
     Handler m_handler;
+    AsyncHandler m_asyncHandler; // instead of m_handler
     QLocalServer *m_server;
     QString m_error;
     int m_clients = 0;

@@ -1,5 +1,6 @@
 // taskdeck-dashboard-bench [--mode synthetic|engine] [--tasks N] [--changes-per-s N]
 //                          [--seconds S] [--sort COLUMN] [--filter TEXT] [--store DIR]
+//                          [--ps-every MS]
 // SPEC section 6 "dashboard": the dashboard window lists 100,000 tasks while 5,000 change
 // state per second, and the GUI event loop must never stall more than 50 ms (p99 < 16 ms).
 //
@@ -13,7 +14,13 @@
 // --mode engine: the real engine runs N Lua tasks that sleep 0.5-1.5 s, with enough of
 //   them running at once to make about that many state changes per second. With --store
 //   the engine records into a task store in DIR, as the dashboard's does.
+// --ps-every MS: meanwhile a client on another thread asks the window's instance socket
+//   for `ps` (what `taskdeck ps --json` asks) every MS, as soon as the last reply came
+//   (issue 11: answered without stalling the GUI thread); the replies are counted.
 #include "engine.h"
+#include "instanceservice.h"
+#include "ipc/instanceserver.h"
+#include "localtasksource.h"
 #include "mainwindow.h"
 #include "scriptloader.h"
 #include "store/taskstore.h"
@@ -25,7 +32,9 @@
 #include <QElapsedTimer>
 #include <QFile>
 #include <QJsonDocument>
+#include <QJsonArray>
 #include <QJsonObject>
+#include <QLocalSocket>
 #include <QRandomGenerator>
 #include <QTableView>
 #include <QTemporaryDir>
@@ -33,6 +42,8 @@
 #include <QTimer>
 
 #include <algorithm>
+#include <atomic>
+#include <thread>
 #include <utility>
 #include <cstdio>
 #include <vector>
@@ -180,6 +191,62 @@ private:
     EngineCounts m_counts;
 };
 
+// A client of the instance socket on a thread of its own: asks `ps` again and again.
+class PsClient
+{
+public:
+    PsClient(const QString &socketName, int everyMs)
+        : m_thread([this, socketName, everyMs] { run(socketName, everyMs); })
+    {
+    }
+    ~PsClient() { stop(); }
+    void stop()
+    {
+        m_stop = true;
+        if (m_thread.joinable())
+            m_thread.join();
+    }
+    int replies() const { return m_replies; }
+    int lastTasks() const { return m_lastTasks; }
+    double slowestReplyMs() const { return m_slowestMs; }
+    qint64 lastBytes() const { return m_lastBytes; }
+
+private:
+    void run(const QString &socketName, int everyMs)
+    {
+        while (!m_stop) {
+            QLocalSocket socket;
+            socket.connectToServer(socketName);
+            if (socket.waitForConnected(5000)) {
+                QElapsedTimer clock;
+                clock.start();
+                socket.write("{\"cmd\":\"ps\"}\n");
+                socket.waitForBytesWritten(5000);
+                QByteArray line;
+                while (!m_stop && !line.endsWith('\n') && clock.elapsed() < 60000)
+                    if (socket.waitForReadyRead(100))
+                        line += socket.readAll();
+                if (line.endsWith('\n')) {
+                    m_slowestMs = std::max(m_slowestMs.load(), clock.nsecsElapsed() / 1e6);
+                    const QJsonObject reply = QJsonDocument::fromJson(line).object();
+                    m_lastTasks = int(reply.value(QStringLiteral("tasks")).toArray().size());
+                    m_lastBytes = line.size();
+                    ++m_replies;
+                }
+            }
+            for (int waited = 0; waited < everyMs && !m_stop; waited += 10)
+                QThread::msleep(10);
+        }
+    }
+
+    std::atomic<bool> m_stop{false};
+    std::atomic<int> m_replies{0};
+    std::atomic<int> m_lastTasks{0};
+    std::atomic<double> m_slowestMs{0};
+    std::atomic<qint64> m_lastBytes{0};
+    std::thread m_thread;
+};
+
 TaskSpec sleeper(const QTemporaryDir &dir, int centiseconds)
 {
     const QString path = dir.filePath(QStringLiteral("sleep-%1.lua").arg(centiseconds));
@@ -220,11 +287,15 @@ int main(int argc, char *argv[])
     parser.addOption({QStringLiteral("verbose"), QStringLiteral("print each stall > 16 ms")});
     parser.addOption({QStringLiteral("store"), QStringLiteral("record into a task store in dir"),
                       QStringLiteral("dir")});
+    parser.addOption({QStringLiteral("ps-every"),
+                      QStringLiteral("ask the instance socket for ps every ms (0: never)"),
+                      QStringLiteral("ms"), QStringLiteral("0")});
     parser.process(app);
     const bool engineMode = parser.value(QStringLiteral("mode")) == QStringLiteral("engine");
     const int tasks = parser.value(QStringLiteral("tasks")).toInt();
     const int rate = parser.value(QStringLiteral("changes-per-s")).toInt();
     const int seconds = parser.value(QStringLiteral("seconds")).toInt();
+    const int psEveryMs = parser.value(QStringLiteral("ps-every")).toInt();
 
     // In engine mode, enough tasks run at once that starts and ends (two changes per
     // task, 1 s on average each) make `rate` changes per second.
@@ -238,10 +309,12 @@ int main(int argc, char *argv[])
         store.recover();
     }
     Engine engine(options);
-    MainWindow window(&engine);
+    LocalTaskSource source(&engine);
+    if (store.isOpen())
+        source.setStore(&store);
+    MainWindow window(&source);
     if (store.isOpen()) {
         engine.setJournal(&store);
-        window.setStore(&store);
     }
     window.resize(1400, 900);
     window.taskView()->sortByColumn(parser.value(QStringLiteral("sort")).toInt(),
@@ -249,6 +322,18 @@ int main(int argc, char *argv[])
     if (parser.isSet(QStringLiteral("filter")))
         window.filterModel()->setText(parser.value(QStringLiteral("filter")));
     window.show();
+
+    // The window's instance socket, as the dashboard has it.
+    QTemporaryDir socketDir;
+    InstanceService service(&source, [](const QStringList &) { return 0; });
+    InstanceServer server([&service](const InstanceProtocol::Request &request,
+                                     InstanceServer::Reply reply) {
+        service.handle(request, std::move(reply));
+    });
+    const QString socketName = socketDir.filePath(QStringLiteral("bench.sock"));
+    if (psEveryMs > 0 && !server.listen(socketName))
+        qFatal("%s", qPrintable(server.errorString()));
+    std::unique_ptr<PsClient> psClient;
 
     StallProbe probe;
     probe.setVerbose(parser.isSet(QStringLiteral("verbose")));
@@ -283,6 +368,8 @@ int main(int argc, char *argv[])
         probe.start();
         clock.start();
         listed.start();
+        if (psEveryMs > 0)
+            psClient = std::make_unique<PsClient>(socketName, psEveryMs);
         if (engineMode) {
             // Submitted from another thread (the engine is thread-safe), as its batches
             // are made on the engine thread: the GUI thread only lists and shows them.
@@ -321,12 +408,14 @@ int main(int argc, char *argv[])
     QTimer::singleShot(500, begin);
     QTimer::singleShot(500 + seconds * 1000, [&] {
         probe.stop();
+        if (psClient)
+            psClient->stop();
         publish.stop();
         engine.cancelAll();
         app.quit();
     });
     app.exec();
-    window.setStore(nullptr);
+    source.setStore(nullptr);
 
     std::vector<double> stalls = probe.stallsMs();
     std::sort(stalls.begin(), stalls.end());
@@ -346,6 +435,12 @@ int main(int argc, char *argv[])
         {QStringLiteral("max_stall_ms"), qRound(maxStall * 10) / 10.0},
         {QStringLiteral("p99_ms"), qRound(p99 * 100) / 100.0},
     };
+    if (psClient) {
+        out.insert(QStringLiteral("ps_replies"), psClient->replies());
+        out.insert(QStringLiteral("ps_tasks_last"), psClient->lastTasks());
+        out.insert(QStringLiteral("ps_bytes_last"), psClient->lastBytes());
+        out.insert(QStringLiteral("ps_slowest_reply_ms"), qRound(psClient->slowestReplyMs()));
+    }
     std::printf("%s\n", QJsonDocument(out).toJson(QJsonDocument::Compact).constData());
     return 0;
 }
