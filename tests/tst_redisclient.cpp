@@ -5,18 +5,16 @@
 #include "cluster/redisclient.h"
 #include "redisserver.h"
 
-#include <QElapsedTimer>
 #include <QLocalServer>
 #include <QLocalSocket>
 #include <QSignalSpy>
+#include <QTcpServer>
 #include <QTemporaryDir>
 #include <QTest>
 
 #include <hiredis/hiredis.h>
 
 #include <memory>
-
-using namespace std::chrono_literals;
 
 namespace {
 
@@ -130,6 +128,7 @@ private Q_SLOTS:
     void stoppedServerTimesOutUntilItResumes();
     void reconnectsAfterKillAndSendsQueuedCommands();
     void unreachableServerFailsWithinTheTimeout();
+    void refusedTcpConnectionFailsAtOnce();
     void silentServerFailsWithinTheConnectTimeout();
     void wrongPasswordIsFatal();
     void missingPasswordIsFatal();
@@ -138,6 +137,8 @@ private Q_SLOTS:
     void closeFailsWaitingCommands();
     void tlsWithTheTestsCa();
     void tlsWithoutTheCaIsRefused();
+    void runUntilWaitsForTheReply();
+    void runUntilGivesUpAtTheDeadlineOrAFatalError();
 };
 
 void TestRedisClient::parsesUrls_data()
@@ -488,7 +489,7 @@ void TestRedisClient::stoppedServerTimesOutUntilItResumes()
     QTRY_VERIFY_WITH_TIMEOUT(disconnected.size() >= 2, WaitMs);
     QVERIFY2(disconnected.last().at(0).toString().contains("no answer from"),
              qPrintable(disconnected.last().at(0).toString()));
-    client.command(args("PING"), replies.add()); // queued meanwhile
+    client.command(args("PING"), replies.add(), 20000); // queued meanwhile
     QCOMPARE(ready.size(), 1);
     server.resume();
     QTRY_COMPARE_WITH_TIMEOUT(ready.size(), 2, WaitMs);
@@ -548,6 +549,31 @@ void TestRedisClient::unreachableServerFailsWithinTheTimeout()
     client.command(args("PING"), replies.add()); // stopped: refused, not queued
     QTRY_COMPARE_WITH_TIMEOUT(replies.list.size(), 2, WaitMs);
     QVERIFY(replies.list[1].string.startsWith("DISCONNECTED cannot connect"));
+}
+
+void TestRedisClient::refusedTcpConnectionFailsAtOnce()
+{
+    QTcpServer probe; // a port nobody listens on once it is closed
+    QVERIFY(probe.listen(QHostAddress::LocalHost, 0));
+    RedisUrl url;
+    url.port = probe.serverPort();
+    probe.close();
+    RedisClient::Options options = optionsFor(url);
+    options.reconnect = false;
+    options.connectTimeoutMs = 60000; // the refusal ends it, not the timeout
+    RedisClient client(options);
+    QSignalSpy disconnected(&client, &RedisClient::disconnected);
+    Replies replies;
+    client.command(args("PING"), replies.add());
+    client.open();
+    QCOMPARE(disconnected.size(), 0); // reported from the event loop, not inside open()
+    QTRY_COMPARE_WITH_TIMEOUT(disconnected.size(), 1, WaitMs);
+    const QString reason = disconnected.first().at(0).toString();
+    QVERIFY2(reason.startsWith(QStringLiteral("cannot connect to redis://127.0.0.1:%1: ")
+                                   .arg(url.port)),
+             qPrintable(reason));
+    QTRY_COMPARE_WITH_TIMEOUT(replies.list.size(), 1, WaitMs);
+    QVERIFY(replies.list[0].string.startsWith("DISCONNECTED cannot connect"));
 }
 
 void TestRedisClient::silentServerFailsWithinTheConnectTimeout()
@@ -707,6 +733,35 @@ void TestRedisClient::tlsWithoutTheCaIsRefused()
     QVERIFY2(disconnected.first().at(0).toString().contains(QStringLiteral("TLS")),
              qPrintable(disconnected.first().at(0).toString()));
     QCOMPARE(ready.size(), 0);
+}
+
+void TestRedisClient::runUntilWaitsForTheReply()
+{
+    REDIS_SERVER_OR_SKIP(false);
+    RedisServer server;
+    QVERIFY2(server.start(), qPrintable(server.errorString()));
+    RedisClient client(optionsFor(server.url()));
+    client.open();
+    std::optional<RedisReply> pong;
+    client.command(args("PING"), [&pong](const RedisReply &r) { pong = r; });
+    QVERIFY(client.runUntil([&pong] { return pong.has_value(); }, WaitMs));
+    QCOMPARE(pong->string, QByteArray("PONG"));
+}
+
+void TestRedisClient::runUntilGivesUpAtTheDeadlineOrAFatalError()
+{
+    FakeRedis silent("", true);
+    RedisClient waiting(optionsFor(silent.url()));
+    waiting.open();
+    QVERIFY(!waiting.runUntil([&waiting] { return waiting.isReady(); }, 200));
+
+    FakeRedis old("# Server\r\nredis_version:6.2.7\r\n", false);
+    RedisClient client(optionsFor(old.url()));
+    QSignalSpy fatal(&client, &RedisClient::fatalError);
+    client.open();
+    // Ends with the fatal error, long before its deadline (the watchdog would say so).
+    QVERIFY(!client.runUntil([&client] { return client.isReady(); }, 3600 * 1000));
+    QCOMPARE(fatal.size(), 1);
 }
 
 QTEST_GUILESS_MAIN(TestRedisClient)

@@ -1,6 +1,8 @@
 #include "redisclient.h"
 
+#include <QCoreApplication>
 #include <QCryptographicHash>
+#include <QDeadlineTimer>
 #include <QElapsedTimer>
 #include <QLocalSocket>
 #include <QPointer>
@@ -531,6 +533,8 @@ RedisClient::~RedisClient()
     d->teardown();
 }
 
+// Every outcome (ready, disconnected, fatalError) is reported from the event loop, never
+// from inside open().
 void RedisClient::open()
 {
     using State = Private::State;
@@ -545,15 +549,14 @@ void RedisClient::open()
         problem = QStringLiteral("malformed Redis URL: no host");
     else if (url.scheme == RedisUrl::Scheme::Tls && !QSslSocket::supportsSsl())
         problem = QStringLiteral("cannot use %1: this Qt has no TLS support").arg(url.display());
+    d->state = State::Waiting;
+    d->failedAttempts = 0;
     if (!problem.isEmpty()) {
-        // Reported from the event loop, as every other outcome of open().
-        d->state = State::Connecting;
         QMetaObject::invokeMethod(
             this, [this, problem] { d->fatal(problem); }, Qt::QueuedConnection);
         return;
     }
-    d->failedAttempts = 0;
-    d->connectNow();
+    d->retryTimer.start(0);
 }
 
 void RedisClient::close()
@@ -636,4 +639,23 @@ void RedisClient::eval(const RedisScript &script, const QList<QByteArray> &keys,
                 timeoutMs);
         },
         timeoutMs);
+}
+
+// Checks done() after each batch of events; a timer guarantees a wake-up at the deadline.
+bool RedisClient::runUntil(const std::function<bool()> &done, int timeoutMs)
+{
+    const QDeadlineTimer deadline(std::max(timeoutMs, 0));
+    bool failed = false;
+    const QMetaObject::Connection watch =
+        connect(this, &RedisClient::fatalError, this, [&failed] { failed = true; });
+    QTimer wakeUp;
+    wakeUp.setSingleShot(true);
+    wakeUp.start(std::max(timeoutMs, 0));
+    bool finished = done();
+    while (!finished && !failed && !deadline.hasExpired()) {
+        QCoreApplication::processEvents(QEventLoop::WaitForMoreEvents);
+        finished = done();
+    }
+    disconnect(watch);
+    return finished;
 }

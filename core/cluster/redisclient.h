@@ -101,6 +101,10 @@ public:
     void eval(const RedisScript &script, const QList<QByteArray> &keys,
               const QList<QByteArray> &args, Callback callback = {}, int timeoutMs = -1);
 
+    // For command-line tools only, never on an engine or GUI thread: runs this thread's
+    // event loop until done() is true (true), or fatalError() or timeoutMs (false).
+    bool runUntil(const std::function<bool()> &done, int timeoutMs);
+
 Q_SIGNALS:
     void ready();
     void disconnected(const QString &reason);
