@@ -64,7 +64,11 @@ struct RedisScript
 // command still waiting gets an Error reply "DISCONNECTED <reason>"; with reconnect on it
 // connects again with exponential backoff (min..max, jittered) and emits ready() again.
 // Commands issued while not ready are queued (up to maxQueued, then refused at once with
-// "DISCONNECTED queue full") and sent after the next ready().
+// "DISCONNECTED queue full") and sent after the next ready(); a queued command's timeout
+// starts when it is sent. disconnected() follows every lost connection and every failed
+// attempt. After close(), a fatal error, or a loss with reconnect off, commands are
+// refused at once ("DISCONNECTED <reason>", from the event loop). The destructor drops
+// waiting callbacks without calling them.
 // A wrong password, a server older than 7.0 or a malformed URL emit fatalError() and stop
 // reconnecting.
 // Owned by the thread that created it: every call, signal and callback happens there.
