@@ -387,6 +387,7 @@ void TestRedisClient::evalLoadsTheScriptAfterFlushAndRestart()
     RedisServer server;
     RedisServer::Options serverOptions;
     serverOptions.appendOnly = true;
+    serverOptions.appendFsync = QStringLiteral("always"); // the kill loses no write
     QVERIFY2(server.start(serverOptions), qPrintable(server.errorString()));
     RedisClient client(optionsFor(server.url()));
     QSignalSpy ready(&client, &RedisClient::ready);
@@ -503,6 +504,7 @@ void TestRedisClient::reconnectsAfterKillAndSendsQueuedCommands()
     RedisServer server;
     RedisServer::Options serverOptions;
     serverOptions.appendOnly = true;
+    serverOptions.appendFsync = QStringLiteral("always"); // the kill loses no write
     QVERIFY2(server.start(serverOptions), qPrintable(server.errorString()));
     RedisClient client(optionsFor(server.url()));
     QSignalSpy ready(&client, &RedisClient::ready);

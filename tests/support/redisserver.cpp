@@ -115,7 +115,7 @@ bool RedisServer::writeConfig()
     line(QStringLiteral("daemonize no"));
     line(QStringLiteral("save \"\""));
     line(QStringLiteral("appendonly %1").arg(m_options.appendOnly ? "yes" : "no"));
-    line(QStringLiteral("appendfsync everysec"));
+    line(QStringLiteral("appendfsync %1").arg(m_options.appendFsync));
     if (!m_options.password.isEmpty())
         line(QStringLiteral("requirepass \"%1\"").arg(m_options.password));
     for (const QString &user : m_options.users) {

@@ -17,6 +17,9 @@ public:
     struct Options
     {
         bool appendOnly = false;
+        // "everysec" (what the README recommends) may lose the last second's writes to a
+        // SIGKILL; "always" writes each one before its reply, for tests that count on it.
+        QString appendFsync = QStringLiteral("everysec");
         QString password;    // requirepass (the default user's password)
         QStringList users;   // ACL users "name password", with every right
         bool tls = false;    // also a TLS port on 127.0.0.1, certificates made by openssl
