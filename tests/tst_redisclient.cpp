@@ -54,7 +54,9 @@ QList<QByteArray> args(const QString &text)
 class FakeRedis
 {
 public:
-    FakeRedis(QByteArray info, bool silent) : m_info(std::move(info)), m_silent(silent)
+    FakeRedis(QByteArray info, bool silent)
+        : m_info(std::move(info))
+        , m_silent(silent)
     {
         m_server.listen(m_dir.filePath(QStringLiteral("fake.sock")));
         QObject::connect(&m_server, &QLocalServer::newConnection, &m_server, [this] {
@@ -89,8 +91,8 @@ private:
                 if (m_silent)
                     continue;
                 if (name == "INFO")
-                    socket->write("$" + QByteArray::number(m_info.size()) + "\r\n" + m_info
-                                  + "\r\n");
+                    socket->write("$" + QByteArray::number(m_info.size()) + "\r\n" + m_info +
+                                  "\r\n");
                 else
                     socket->write("+OK\r\n");
             }
@@ -152,29 +154,46 @@ void TestRedisClient::parsesUrls_data()
     QTest::addColumn<QString>("password");
     QTest::addColumn<int>("db");
     using S = RedisUrl::Scheme;
-    QTest::newRow("host") << "redis://example.org" << int(S::Tcp) << "example.org" << 6379
-                          << "" << "" << "" << 0;
-    QTest::newRow("host port db") << "redis://10.0.0.2:7000/3" << int(S::Tcp) << "10.0.0.2"
-                                  << 7000 << "" << "" << "" << 3;
+    QTest::newRow("host") << "redis://example.org" << int(S::Tcp) << "example.org" << 6379 << ""
+                          << ""
+                          << "" << 0;
+    QTest::newRow("host port db") << "redis://10.0.0.2:7000/3" << int(S::Tcp) << "10.0.0.2" << 7000
+                                  << ""
+                                  << ""
+                                  << "" << 3;
     QTest::newRow("password only") << "redis://:s3cret@h" << int(S::Tcp) << "h" << 6379 << ""
-                                   << "" << "s3cret" << 0;
-    QTest::newRow("password without colon") << "redis://s3cret@h/" << int(S::Tcp) << "h"
-                                            << 6379 << "" << "" << "s3cret" << 0;
-    QTest::newRow("user and password") << "redis://worker:p%40ss%2Fw%3Ard@h:1/2" << int(S::Tcp)
-                                       << "h" << 1 << "" << "worker" << "p@ss/w:rd" << 2;
-    QTest::newRow("tls") << "rediss://alice:pw@redis.example:6380" << int(S::Tls)
-                         << "redis.example" << 6380 << "" << "alice" << "pw" << 0;
+                                   << ""
+                                   << "s3cret" << 0;
+    QTest::newRow("password without colon")
+        << "redis://s3cret@h/" << int(S::Tcp) << "h" << 6379 << ""
+        << ""
+        << "s3cret" << 0;
+    QTest::newRow("user and password")
+        << "redis://worker:p%40ss%2Fw%3Ard@h:1/2" << int(S::Tcp) << "h" << 1 << ""
+        << "worker"
+        << "p@ss/w:rd" << 2;
+    QTest::newRow("tls") << "rediss://alice:pw@redis.example:6380" << int(S::Tls) << "redis.example"
+                         << 6380 << ""
+                         << "alice"
+                         << "pw" << 0;
     QTest::newRow("ipv6") << "redis://[::1]:6390/1" << int(S::Tcp) << "::1" << 6390 << ""
-                          << "" << "" << 1;
+                          << ""
+                          << "" << 1;
     QTest::newRow("db as parameter") << "redis://h?db=5" << int(S::Tcp) << "h" << 6379 << ""
-                                     << "" << "" << 5;
-    QTest::newRow("unix") << "unix:///run/redis/redis.sock" << int(S::Unix) << "127.0.0.1"
-                          << 6379 << "/run/redis/redis.sock" << "" << "" << 0;
+                                     << ""
+                                     << "" << 5;
+    QTest::newRow("unix") << "unix:///run/redis/redis.sock" << int(S::Unix) << "127.0.0.1" << 6379
+                          << "/run/redis/redis.sock"
+                          << ""
+                          << "" << 0;
     QTest::newRow("unix with login and db")
         << "unix://bob:pw@/tmp/my%20dir/r.sock?db=4" << int(S::Unix) << "127.0.0.1" << 6379
-        << "/tmp/my dir/r.sock" << "bob" << "pw" << 4;
+        << "/tmp/my dir/r.sock"
+        << "bob"
+        << "pw" << 4;
     QTest::newRow("scheme case, spaces") << "  REDIS://h  " << int(S::Tcp) << "h" << 6379 << ""
-                                         << "" << "" << 0;
+                                         << ""
+                                         << "" << 0;
 }
 
 void TestRedisClient::parsesUrls()
@@ -203,23 +222,40 @@ void TestRedisClient::rejectsMalformedUrls_data()
 {
     QTest::addColumn<QString>("text");
     QTest::addColumn<QString>("reason");
-    QTest::newRow("no scheme") << "localhost:6379" << "not a Redis URL";
-    QTest::newRow("unknown scheme") << "http://h" << "unknown scheme \"http://\"";
-    QTest::newRow("no host") << "redis://" << "no host";
-    QTest::newRow("login, no host") << "redis://:pw@" << "no host";
-    QTest::newRow("bad port") << "redis://h:65536" << "bad port \"65536\"";
-    QTest::newRow("port zero") << "redis://h:0" << "bad port \"0\"";
-    QTest::newRow("port letters") << "redis://h:abc" << "bad port \"abc\"";
-    QTest::newRow("empty port") << "redis://h:" << "empty port";
-    QTest::newRow("bad db") << "redis://h/x1" << "bad db \"x1\"";
-    QTest::newRow("negative db") << "redis://h/-1" << "bad db \"-1\"";
-    QTest::newRow("db twice") << "redis://h/1?db=2" << "the db is given twice";
-    QTest::newRow("unknown parameter") << "redis://h?timeout=5" << "unknown parameter \"timeout\"";
-    QTest::newRow("bad escape") << "redis://:p%zz@h" << "bad percent-encoding";
-    QTest::newRow("user without password") << "redis://bob:@h" << "user \"bob\" has no password";
-    QTest::newRow("unix with host") << "unix://localhost/tmp/r.sock" << "not a host";
-    QTest::newRow("unix without path") << "unix://" << "absolute socket path";
-    QTest::newRow("unclosed ipv6") << "redis://[::1:6379" << "unclosed [";
+    QTest::newRow("no scheme") << "localhost:6379"
+                               << "not a Redis URL";
+    QTest::newRow("unknown scheme") << "http://h"
+                                    << "unknown scheme \"http://\"";
+    QTest::newRow("no host") << "redis://"
+                             << "no host";
+    QTest::newRow("login, no host") << "redis://:pw@"
+                                    << "no host";
+    QTest::newRow("bad port") << "redis://h:65536"
+                              << "bad port \"65536\"";
+    QTest::newRow("port zero") << "redis://h:0"
+                               << "bad port \"0\"";
+    QTest::newRow("port letters") << "redis://h:abc"
+                                  << "bad port \"abc\"";
+    QTest::newRow("empty port") << "redis://h:"
+                                << "empty port";
+    QTest::newRow("bad db") << "redis://h/x1"
+                            << "bad db \"x1\"";
+    QTest::newRow("negative db") << "redis://h/-1"
+                                 << "bad db \"-1\"";
+    QTest::newRow("db twice") << "redis://h/1?db=2"
+                              << "the db is given twice";
+    QTest::newRow("unknown parameter") << "redis://h?timeout=5"
+                                       << "unknown parameter \"timeout\"";
+    QTest::newRow("bad escape") << "redis://:p%zz@h"
+                                << "bad percent-encoding";
+    QTest::newRow("user without password") << "redis://bob:@h"
+                                           << "user \"bob\" has no password";
+    QTest::newRow("unix with host") << "unix://localhost/tmp/r.sock"
+                                    << "not a host";
+    QTest::newRow("unix without path") << "unix://"
+                                       << "absolute socket path";
+    QTest::newRow("unclosed ipv6") << "redis://[::1:6379"
+                                   << "unclosed [";
 }
 
 void TestRedisClient::rejectsMalformedUrls()
@@ -269,7 +305,9 @@ void TestRedisClient::repliesKeepTheirTypes()
     client.command({"RPUSH", "l", QByteArray("a\0b", 3), ""}, replies.add());
     client.command(args("LRANGE l 0 -1"), replies.add());
     client.command(args("NOSUCHCOMMAND"), replies.add());
-    client.command(args("EVAL") << "return {1, 'x', {2, false}}" << "0", replies.add());
+    client.command(args("EVAL") << "return {1, 'x', {2, false}}"
+                                << "0",
+                   replies.add());
     QTRY_COMPARE_WITH_TIMEOUT(replies.list.size(), 8, WaitMs);
     const QList<RedisReply> &r = replies.list;
     QCOMPARE(r[0].type, RedisReply::Type::Status);
@@ -445,7 +483,7 @@ void TestRedisClient::commandTimeoutDisconnectsThenReconnects()
 
     Replies replies;
     client.command(args("BLPOP nothing 0"), replies.add(), 300); // never answered
-    client.command(args("PING"), replies.add(), 0); // behind it in the pipeline
+    client.command(args("PING"), replies.add(), 0);              // behind it in the pipeline
     QTRY_COMPARE_WITH_TIMEOUT(replies.list.size(), 2, WaitMs);
     for (const RedisReply &r : replies.list) {
         QVERIFY(r.isError());
@@ -571,9 +609,9 @@ void TestRedisClient::refusedTcpConnectionFailsAtOnce()
     QCOMPARE(disconnected.size(), 0); // reported from the event loop, not inside open()
     QTRY_COMPARE_WITH_TIMEOUT(disconnected.size(), 1, WaitMs);
     const QString reason = disconnected.first().at(0).toString();
-    QVERIFY2(reason.startsWith(QStringLiteral("cannot connect to redis://127.0.0.1:%1: ")
-                                   .arg(url.port)),
-             qPrintable(reason));
+    QVERIFY2(
+        reason.startsWith(QStringLiteral("cannot connect to redis://127.0.0.1:%1: ").arg(url.port)),
+        qPrintable(reason));
     QTRY_COMPARE_WITH_TIMEOUT(replies.list.size(), 1, WaitMs);
     QVERIFY(replies.list[0].string.startsWith("DISCONNECTED cannot connect"));
 }

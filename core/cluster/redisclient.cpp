@@ -144,7 +144,9 @@ struct RedisClient::Private
     quint64 generation = 0; // one more with every teardown: stale work stops
     QString version;
 
-    explicit Private(RedisClient *client, const Options &o) : q(client), options(o)
+    explicit Private(RedisClient *client, const Options &o)
+        : q(client)
+        , options(o)
     {
         clock.start();
         connectTimer.setSingleShot(true);
@@ -253,8 +255,8 @@ struct RedisClient::Private
     {
         const int shift = std::min(failedAttempts, 20);
         ++failedAttempts;
-        const qint64 base = std::min<qint64>(qint64(options.minBackoffMs) << shift,
-                                             options.maxBackoffMs);
+        const qint64 base =
+            std::min<qint64>(qint64(options.minBackoffMs) << shift, options.maxBackoffMs);
         if (base <= 1)
             return int(std::max<qint64>(base, 0));
         return int(base / 2 + QRandomGenerator::global()->bounded(base / 2 + 1));
@@ -353,35 +355,44 @@ struct RedisClient::Private
             if (!url.user.isEmpty())
                 auth.append(url.user.toUtf8());
             auth.append(url.password.toUtf8());
-            send(formatCommand(auth), [this, where, current](const RedisReply &reply) {
-                if (current == generation && reply.isError())
-                    fatal(QStringLiteral("Redis at %1 refused the login: %2")
-                              .arg(where, oneLine(reply.string)));
-            }, 0);
+            send(
+                formatCommand(auth),
+                [this, where, current](const RedisReply &reply) {
+                    if (current == generation && reply.isError())
+                        fatal(QStringLiteral("Redis at %1 refused the login: %2")
+                                  .arg(where, oneLine(reply.string)));
+                },
+                0);
         }
         if (url.db != 0) {
-            send(formatCommand({"SELECT", QByteArray::number(url.db)}),
-                 [this, where, current](const RedisReply &reply) {
-                     if (current == generation && reply.isError())
-                         fatal(QStringLiteral("Redis at %1 cannot select db %2: %3")
-                                   .arg(where)
-                                   .arg(options.url.db)
-                                   .arg(oneLine(reply.string)));
-                 }, 0);
+            send(
+                formatCommand({"SELECT", QByteArray::number(url.db)}),
+                [this, where, current](const RedisReply &reply) {
+                    if (current == generation && reply.isError())
+                        fatal(QStringLiteral("Redis at %1 cannot select db %2: %3")
+                                  .arg(where)
+                                  .arg(options.url.db)
+                                  .arg(oneLine(reply.string)));
+                },
+                0);
         }
         if (!options.clientName.isEmpty()) {
-            send(formatCommand({"CLIENT", "SETNAME", options.clientName.toUtf8()}),
-                 [this, where, current](const RedisReply &reply) {
-                     if (current == generation && reply.isError())
-                         fatal(QStringLiteral("Redis at %1 refused the client name: %2")
-                                   .arg(where, oneLine(reply.string)));
-                 }, 0);
+            send(
+                formatCommand({"CLIENT", "SETNAME", options.clientName.toUtf8()}),
+                [this, where, current](const RedisReply &reply) {
+                    if (current == generation && reply.isError())
+                        fatal(QStringLiteral("Redis at %1 refused the client name: %2")
+                                  .arg(where, oneLine(reply.string)));
+                },
+                0);
         }
-        send(formatCommand({"INFO", "server"}),
-             [this, where, current](const RedisReply &reply) {
-                 if (current == generation)
-                     checkVersion(reply, where);
-             }, 0);
+        send(
+            formatCommand({"INFO", "server"}),
+            [this, where, current](const RedisReply &reply) {
+                if (current == generation)
+                    checkVersion(reply, where);
+            },
+            0);
     }
 
     void checkVersion(const RedisReply &reply, const QString &where)
@@ -404,8 +415,7 @@ struct RedisClient::Private
         qsizetype end = reply.string.indexOf('\n', start);
         if (end < 0)
             end = reply.string.size();
-        version = QString::fromUtf8(reply.string.mid(start + key.size(),
-                                                     end - start - key.size()))
+        version = QString::fromUtf8(reply.string.mid(start + key.size(), end - start - key.size()))
                       .trimmed();
         bool ok = false;
         const int major = version.section(u'.', 0, 0).toInt(&ok);
@@ -538,8 +548,7 @@ RedisClient::~RedisClient()
 void RedisClient::open()
 {
     using State = Private::State;
-    if (d->state == State::Connecting || d->state == State::Ready
-        || d->state == State::Waiting)
+    if (d->state == State::Connecting || d->state == State::Ready || d->state == State::Waiting)
         return;
     const RedisUrl &url = d->options.url;
     QString problem;
@@ -624,12 +633,13 @@ void RedisClient::eval(const RedisScript &script, const QList<QByteArray> &keys,
                 return;
             }
             auto loadError = std::make_shared<RedisReply>();
-            command({"SCRIPT", "LOAD", source},
-                    [loadError](const RedisReply &loaded) {
-                        if (loaded.isError())
-                            *loadError = loaded;
-                    },
-                    timeoutMs);
+            command(
+                {"SCRIPT", "LOAD", source},
+                [loadError](const RedisReply &loaded) {
+                    if (loaded.isError())
+                        *loadError = loaded;
+                },
+                timeoutMs);
             command(
                 argv,
                 [loadError, callback](const RedisReply &again) {

@@ -22,7 +22,7 @@ struct RedisUrl
     QString user;       // empty: AUTH with the password alone (the default user)
     QString password;   // empty: no AUTH
     int db = 0;
-    QString caFile;     // Scheme::Tls: extra CA certificates (PEM)
+    QString caFile; // Scheme::Tls: extra CA certificates (PEM)
 
     // nullopt and a one-line reason in *error for anything malformed.
     static std::optional<RedisUrl> parse(const QString &text, QString *error);

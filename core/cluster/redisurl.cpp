@@ -21,8 +21,7 @@ bool percentDecode(QStringView text, QString *out)
     for (qsizetype i = 0; i < utf8.size(); ++i) {
         if (utf8[i] != '%')
             continue;
-        if (i + 2 >= utf8.size() || !isxdigit(uchar(utf8[i + 1]))
-            || !isxdigit(uchar(utf8[i + 2])))
+        if (i + 2 >= utf8.size() || !isxdigit(uchar(utf8[i + 1])) || !isxdigit(uchar(utf8[i + 2])))
             return false;
         i += 2;
     }
@@ -51,8 +50,8 @@ bool parseUserInfo(QStringView info, RedisUrl *url, QString *error)
 {
     const qsizetype colon = info.indexOf(u':');
     QString user, password;
-    if (!percentDecode(colon < 0 ? QStringView() : info.left(colon), &user)
-        || !percentDecode(colon < 0 ? info : info.mid(colon + 1), &password))
+    if (!percentDecode(colon < 0 ? QStringView() : info.left(colon), &user) ||
+        !percentDecode(colon < 0 ? info : info.mid(colon + 1), &password))
         return fail(error, QStringLiteral("bad percent-encoding in the user or password"));
     if (!user.isEmpty() && password.isEmpty())
         return fail(error, QStringLiteral("user \"%1\" has no password").arg(user));
@@ -131,8 +130,8 @@ std::optional<RedisUrl> RedisUrl::parse(const QString &text, QString *error)
     const QStringView all = QStringView(text).trimmed();
     const qsizetype schemeEnd = all.indexOf(u"://");
     if (schemeEnd < 0) {
-        fail(error, QStringLiteral("\"%1\" is not a Redis URL (redis://, rediss:// or unix://)")
-                        .arg(all));
+        fail(error,
+             QStringLiteral("\"%1\" is not a Redis URL (redis://, rediss:// or unix://)").arg(all));
         return std::nullopt;
     }
     const QString scheme = all.left(schemeEnd).toString().toLower();

@@ -76,16 +76,16 @@ bool RedisServer::makeCertificates()
 {
     const QString ec = QStringLiteral("ec_paramgen_curve:prime256v1");
     const QList<QStringList> steps = {
-        {"req", "-x509", "-newkey", "ec", "-pkeyopt", ec, "-nodes", "-keyout", "ca.key",
-         "-out", "ca.crt", "-days", "2", "-subj", "/CN=Taskdeck test CA"},
+        {"req", "-x509", "-newkey", "ec", "-pkeyopt", ec, "-nodes", "-keyout", "ca.key", "-out",
+         "ca.crt", "-days", "2", "-subj", "/CN=Taskdeck test CA"},
         {"req", "-newkey", "ec", "-pkeyopt", ec, "-nodes", "-keyout", "redis.key", "-out",
          "redis.csr", "-subj", "/CN=localhost"},
-        {"x509", "-req", "-in", "redis.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
-         "-CAcreateserial", "-out", "redis.crt", "-days", "2", "-extfile", "san.ext"},
+        {"x509", "-req", "-in", "redis.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
+         "-out", "redis.crt", "-days", "2", "-extfile", "san.ext"},
     };
     QFile ext(m_dir.filePath(QStringLiteral("san.ext")));
-    if (!ext.open(QIODevice::WriteOnly)
-        || ext.write("subjectAltName=DNS:localhost,IP:127.0.0.1\n") < 0) {
+    if (!ext.open(QIODevice::WriteOnly) ||
+        ext.write("subjectAltName=DNS:localhost,IP:127.0.0.1\n") < 0) {
         m_error = QStringLiteral("cannot write %1").arg(ext.fileName());
         return false;
     }

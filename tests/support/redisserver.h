@@ -20,9 +20,9 @@ public:
         // "everysec" (what the README recommends) may lose the last second's writes to a
         // SIGKILL; "always" writes each one before its reply, for tests that count on it.
         QString appendFsync = QStringLiteral("everysec");
-        QString password;    // requirepass (the default user's password)
-        QStringList users;   // ACL users "name password", with every right
-        bool tls = false;    // also a TLS port on 127.0.0.1, certificates made by openssl
+        QString password;  // requirepass (the default user's password)
+        QStringList users; // ACL users "name password", with every right
+        bool tls = false;  // also a TLS port on 127.0.0.1, certificates made by openssl
     };
 
     RedisServer();
@@ -69,9 +69,9 @@ private:
 };
 
 // Skips the calling test when redis-server is missing (and openssl, for `tls`).
-#define REDIS_SERVER_OR_SKIP(tls)                                                          \
-    do {                                                                                   \
-        QString redisWhy_;                                                                 \
-        if (!RedisServer::isAvailable(&redisWhy_, tls))                                    \
-            QSKIP(qPrintable(redisWhy_));                                                  \
+#define REDIS_SERVER_OR_SKIP(tls)                                                                  \
+    do {                                                                                           \
+        QString redisWhy_;                                                                         \
+        if (!RedisServer::isAvailable(&redisWhy_, tls))                                            \
+            QSKIP(qPrintable(redisWhy_));                                                          \
     } while (false)
