@@ -6,6 +6,7 @@
 #include <QString>
 
 #include <functional>
+#include <memory>
 #include <optional>
 
 // Where a cluster's Redis is (SPEC section 8):
@@ -21,7 +22,7 @@ struct RedisUrl
     QString user;       // empty: AUTH with the password alone (the default user)
     QString password;   // empty: no AUTH
     int db = 0;
-    QString caFile;     // Scheme::Tls: extra CA certificates (PEM)
+    QString caFile; // Scheme::Tls: extra CA certificates (PEM)
 
     // nullopt and a one-line reason in *error for anything malformed.
     static std::optional<RedisUrl> parse(const QString &text, QString *error);
@@ -63,9 +64,14 @@ struct RedisScript
 // command still waiting gets an Error reply "DISCONNECTED <reason>"; with reconnect on it
 // connects again with exponential backoff (min..max, jittered) and emits ready() again.
 // Commands issued while not ready are queued (up to maxQueued, then refused at once with
-// "DISCONNECTED queue full") and sent after the next ready().
+// "DISCONNECTED queue full") and sent after the next ready(); a queued command's timeout
+// starts when it is sent. disconnected() follows every lost connection and every failed
+// attempt. After close(), a fatal error, or a loss with reconnect off, commands are
+// refused at once ("DISCONNECTED <reason>", from the event loop). The destructor drops
+// waiting callbacks without calling them.
 // A wrong password, a server older than 7.0 or a malformed URL emit fatalError() and stop
 // reconnecting.
+// Owned by the thread that created it: every call, signal and callback happens there.
 class RedisClient : public QObject
 {
     Q_OBJECT
@@ -99,8 +105,16 @@ public:
     void eval(const RedisScript &script, const QList<QByteArray> &keys,
               const QList<QByteArray> &args, Callback callback = {}, int timeoutMs = -1);
 
+    // For command-line tools only, never on an engine or GUI thread: runs this thread's
+    // event loop until done() is true (true), or fatalError() or timeoutMs (false).
+    bool runUntil(const std::function<bool()> &done, int timeoutMs);
+
 Q_SIGNALS:
     void ready();
     void disconnected(const QString &reason);
     void fatalError(const QString &message);
+
+private:
+    struct Private;
+    std::unique_ptr<Private> d;
 };
