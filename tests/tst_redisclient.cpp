@@ -20,6 +20,15 @@ namespace {
 
 constexpr int WaitMs = 20000; // generous: these machines are shared and noisy
 
+// A server whose kill loses no acknowledged write (AOF, fsync on every write).
+RedisServer::Options durable()
+{
+    RedisServer::Options options;
+    options.appendOnly = true;
+    options.appendFsync = QStringLiteral("always");
+    return options;
+}
+
 RedisClient::Options optionsFor(const RedisUrl &url)
 {
     RedisClient::Options options;
@@ -423,9 +432,7 @@ void TestRedisClient::evalLoadsTheScriptAfterFlushAndRestart()
 {
     REDIS_SERVER_OR_SKIP(false);
     RedisServer server;
-    RedisServer::Options serverOptions;
-    serverOptions.appendOnly = true;
-    serverOptions.appendFsync = QStringLiteral("always"); // the kill loses no write
+    const RedisServer::Options serverOptions = durable();
     QVERIFY2(server.start(serverOptions), qPrintable(server.errorString()));
     RedisClient client(optionsFor(server.url()));
     QSignalSpy ready(&client, &RedisClient::ready);
@@ -540,9 +547,7 @@ void TestRedisClient::reconnectsAfterKillAndSendsQueuedCommands()
 {
     REDIS_SERVER_OR_SKIP(false);
     RedisServer server;
-    RedisServer::Options serverOptions;
-    serverOptions.appendOnly = true;
-    serverOptions.appendFsync = QStringLiteral("always"); // the kill loses no write
+    const RedisServer::Options serverOptions = durable();
     QVERIFY2(server.start(serverOptions), qPrintable(server.errorString()));
     RedisClient client(optionsFor(server.url()));
     QSignalSpy ready(&client, &RedisClient::ready);
