@@ -6,6 +6,7 @@
 #include <QString>
 
 #include <functional>
+#include <memory>
 #include <optional>
 
 // Where a cluster's Redis is (SPEC section 8):
@@ -66,6 +67,7 @@ struct RedisScript
 // "DISCONNECTED queue full") and sent after the next ready().
 // A wrong password, a server older than 7.0 or a malformed URL emit fatalError() and stop
 // reconnecting.
+// Owned by the thread that created it: every call, signal and callback happens there.
 class RedisClient : public QObject
 {
     Q_OBJECT
@@ -103,4 +105,8 @@ Q_SIGNALS:
     void ready();
     void disconnected(const QString &reason);
     void fatalError(const QString &message);
+
+private:
+    struct Private;
+    std::unique_ptr<Private> d;
 };
