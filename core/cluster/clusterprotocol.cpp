@@ -38,16 +38,17 @@ QList<TaskId> idsOf(const RedisReply &reply)
 {
     QList<TaskId> ids;
     for (const RedisReply &e : reply.elements)
-        ids.append(e.type == RedisReply::Type::Integer ? TaskId(e.integer) : e.string.toULongLong());
+        ids.append(e.type == RedisReply::Type::Integer ? TaskId(e.integer)
+                                                       : e.string.toULongLong());
     return ids;
 }
 
 TaskState stateNamed(const QByteArray &name)
 {
     static const QHash<QByteArray, TaskState> states{
-        {"pending", TaskState::Pending},       {"running", TaskState::Running},
-        {"succeeded", TaskState::Succeeded},   {"failed", TaskState::Failed},
-        {"timed_out", TaskState::TimedOut},    {"cancelled", TaskState::Cancelled},
+        {"pending", TaskState::Pending},         {"running", TaskState::Running},
+        {"succeeded", TaskState::Succeeded},     {"failed", TaskState::Failed},
+        {"timed_out", TaskState::TimedOut},      {"cancelled", TaskState::Cancelled},
         {"interrupted", TaskState::Interrupted},
     };
     return states.value(name, TaskState::Pending);
@@ -99,8 +100,8 @@ QByteArray ClusterProtocol::encodeSpec(const TaskSpec &spec)
         args.append(QJsonArray{key, value});
     const QJsonObject object{
         {QStringLiteral("file"), spec.file},
-        {QStringLiteral("kind"), spec.kind == ScriptKind::Lua ? QStringLiteral("lua")
-                                                              : QStringLiteral("process")},
+        {QStringLiteral("kind"),
+         spec.kind == ScriptKind::Lua ? QStringLiteral("lua") : QStringLiteral("process")},
         {QStringLiteral("command"), QJsonArray::fromStringList(spec.command)},
         {QStringLiteral("name"), spec.name},
         {QStringLiteral("priority"), spec.priority},
@@ -166,8 +167,8 @@ void ClusterProtocol::submit(const QList<TaskSpec> &specs, qint64 keepMs,
 void ClusterProtocol::heartbeat(const Beat &beat,
                                 std::function<void(const QList<TaskId> &, const QString &)> done)
 {
-    QList<QByteArray> args{beat.worker.toUtf8(), number(beat.leaseMs), beat.host.toUtf8(),
-                           number(beat.pid), number(beat.capacity), number(beat.held.size())};
+    QList<QByteArray> args{beat.worker.toUtf8(), number(beat.leaseMs),  beat.host.toUtf8(),
+                           number(beat.pid),     number(beat.capacity), number(beat.held.size())};
     for (const auto &[id, attempt] : beat.held)
         args.append(number(qint64(id)) + ':' + number(attempt));
     run(script("heartbeat"), args, [done](const RedisReply &reply, const QString &error) {
@@ -205,8 +206,8 @@ void ClusterProtocol::complete(const QString &worker, const QList<Ending> &endin
 {
     QList<QByteArray> args{worker.toUtf8()};
     for (const Ending &end : endings) {
-        args << number(qint64(end.id)) << number(end.attempt) << end.state.toUtf8()
-             << end.result << end.error.toUtf8() << end.stack
+        args << number(qint64(end.id)) << number(end.attempt) << end.state.toUtf8() << end.result
+             << end.error.toUtf8() << end.stack
              << (end.log.isEmpty() ? QByteArray()
                                    : QJsonDocument(QJsonArray::fromStringList(end.log))
                                          .toJson(QJsonDocument::Compact));
@@ -220,9 +221,7 @@ void ClusterProtocol::reap(const QByteArray &token, qint64 periodMs,
                            std::function<void(int, const QString &)> done)
 {
     run(script("reap"), {token, number(periodMs)},
-        [done](const RedisReply &reply, const QString &error) {
-            done(int(reply.integer), error);
-        });
+        [done](const RedisReply &reply, const QString &error) { done(int(reply.integer), error); });
 }
 
 void ClusterProtocol::cancel(const QList<TaskId> &ids,
@@ -285,7 +284,8 @@ void ClusterProtocol::tasks(const QList<TaskId> &ids,
             s.finishedAtMs = msOrNone(f(11));
             if (!f(12).isEmpty()) {
                 const QJsonDocument result = QJsonDocument::fromJson("[" + f(12) + "]");
-                s.result = result.isArray() ? result.array().at(0) : QJsonValue(QString::fromUtf8(f(12)));
+                s.result =
+                    result.isArray() ? result.array().at(0) : QJsonValue(QString::fromUtf8(f(12)));
             }
             s.error = QString::fromUtf8(f(13));
             if (!f(14).isEmpty())

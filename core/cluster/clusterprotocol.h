@@ -40,8 +40,8 @@ public:
         QString state;
         QByteArray result; // JSON text, empty for none
         QString error;
-        QByteArray stack;  // JSON text of TaskJson::stack, empty for none
-        QStringList log;   // its last lines
+        QByteArray stack; // JSON text of TaskJson::stack, empty for none
+        QStringList log;  // its last lines
     };
 
     // What a worker says of itself on each heartbeat.
