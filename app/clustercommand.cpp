@@ -750,6 +750,8 @@ public:
         m_protocol = std::make_unique<ClusterProtocol>(m_client.get(), options.ns);
         Engine::Options engine;
         engine.maxRunning = options.capacity;
+        // Ends reach Redis (and free slots get claimed) per published batch: publish often.
+        engine.publishIntervalMs = 5;
         m_engine = std::make_unique<Engine>(engine);
         m_engine->setJournal(&m_journal);
         m_clock.start();
