@@ -247,6 +247,26 @@ QString oneLine(QString text, int max)
     return text.size() > max ? text.left(max - 1) + QStringLiteral("…") : text;
 }
 
+// A coroutine and its children as an indented tree: what it awaits, then its frames.
+void appendStack(QString &out, const QJsonObject &stack, int indent)
+{
+    if (stack.isEmpty())
+        return;
+    const QString pad(indent, u' ');
+    const QJsonValue awaiting = stack.value(QStringLiteral("awaiting"));
+    if (awaiting.isString())
+        out += pad + QStringLiteral("awaiting %1\n").arg(awaiting.toString());
+    for (const QJsonValue &value : stack.value(QStringLiteral("frames")).toArray()) {
+        const QJsonObject f = value.toObject();
+        out += QStringLiteral("%1  at %2:%3 in %4\n")
+                   .arg(pad, f.value(QStringLiteral("file")).toString())
+                   .arg(f.value(QStringLiteral("line")).toInt())
+                   .arg(f.value(QStringLiteral("function")).toString());
+    }
+    for (const QJsonValue &child : stack.value(QStringLiteral("children")).toArray())
+        appendStack(out, child.toObject(), indent + 4);
+}
+
 // ---- submit --------------------------------------------------------------------------
 
 int submit(const QStringList &arguments)
@@ -345,14 +365,38 @@ int ps(const QStringList &arguments)
                         QStringLiteral("Lists the cluster's tasks.\nExit status: 0 listed; 1 "
                                        "Redis failed; 2 usage error."));
     command.addJson();
-    const QCommandLineOption stacksOpt(QStringLiteral("stacks"),
-                                       QStringLiteral("Show where each ended task stopped."));
+    const QCommandLineOption stacksOpt(
+        QStringLiteral("stacks"),
+        QStringLiteral("Show each task's stack: live (from its worker, at most "
+                       "1 s old) for a running one, where it "
+                       "stopped for an ended one."));
     command.parser().addOption(stacksOpt);
     if (const int status = command.parse(arguments); status >= 0)
         return status;
     Session session(command);
     if (!session.open())
         return ClusterCommand::Failure;
+    const bool withStacks = command.parser().isSet(stacksOpt);
+    QHash<TaskId, QByteArray> live; // running tasks' stacks, from their workers
+    if (withStacks) {
+        bool fresh = false;
+        if (!session.call([&](auto done) {
+                session.protocol().wantStacks([&fresh, done](bool f, const QString &e) {
+                    fresh = f;
+                    done(e);
+                });
+            }))
+            return ClusterCommand::Failure;
+        if (!fresh) // workers write stacks on their next heartbeat (every second)
+            await([](std::function<void()> done) { QTimer::singleShot(1500, done); }, 3000);
+        if (!session.call([&](auto done) {
+                session.protocol().stacks([&live, done](const auto &got, const QString &e) {
+                    live = got;
+                    done(e);
+                });
+            }))
+            return ClusterCommand::Failure;
+    }
     QList<ClusterProtocol::Task> tasks;
     if (!session.call([&](auto done) {
             session.protocol().tasks({}, [&tasks, done](const auto &got, const QString &e) {
@@ -363,8 +407,13 @@ int ps(const QStringList &arguments)
         return ClusterCommand::Failure;
     if (command.json()) {
         QByteArray out;
-        for (const auto &task : std::as_const(tasks))
-            out += jsonLine(taskObject(task));
+        for (const auto &task : std::as_const(tasks)) {
+            QJsonObject object = taskObject(task);
+            if (task.snapshot.state == TaskState::Running && live.contains(task.snapshot.id))
+                object.insert(QStringLiteral("stack"),
+                              QJsonDocument::fromJson(live.value(task.snapshot.id)).object());
+            out += jsonLine(object);
+        }
         printOut(out);
         return ClusterCommand::Success;
     }
@@ -395,10 +444,12 @@ int ps(const QStringList &arguments)
                    .arg(oneLine(outcome, 60))
                    .trimmed() +
                u'\n';
-        if (command.parser().isSet(stacksOpt) && s.stack)
-            for (const StackFrame &f : s.stack->frames)
-                out +=
-                    QStringLiteral("    at %1:%2 in %3\n").arg(f.file).arg(f.line).arg(f.function);
+        QJsonObject stack;
+        if (withStacks && s.state == TaskState::Running)
+            stack = QJsonDocument::fromJson(live.value(s.id)).object();
+        else if (withStacks && s.stack)
+            stack = TaskJson::stack(*s.stack);
+        appendStack(out, stack, 4);
     }
     printText(out);
     return ClusterCommand::Success;
@@ -920,24 +971,40 @@ private:
             beat.held.append({held.id, held.attempt});
         m_beating = true;
         const qint64 sentAt = m_clock.elapsed();
-        m_protocol->heartbeat(beat,
-                              [this, sentAt](const QList<TaskId> &cancels, const QString &error) {
-                                  m_beating = false;
-                                  if (!error.isEmpty()) {
-                                      loseExpiredLease();
-                                      return;
-                                  }
-                                  // The lease runs from when the beat was sent, not when its answer
-                                  // came.
-                                  m_leaseUntil = sentAt + m_options.leaseMs;
-                                  QList<TaskId> local;
-                                  for (auto it = m_held.cbegin(); it != m_held.cend(); ++it)
-                                      if (cancels.contains(it->id))
-                                          local.append(it.key());
-                                  if (!local.isEmpty())
-                                      m_engine->cancel(local);
-                                  claim();
-                              });
+        m_protocol->heartbeat(beat, [this, sentAt](const QList<TaskId> &cancels, bool stacksWanted,
+                                                   const QString &error) {
+            m_beating = false;
+            if (!error.isEmpty()) {
+                loseExpiredLease();
+                return;
+            }
+            // The lease runs from when the beat was sent, not when its answer
+            // came.
+            m_leaseUntil = sentAt + m_options.leaseMs;
+            QList<TaskId> local;
+            for (auto it = m_held.cbegin(); it != m_held.cend(); ++it)
+                if (cancels.contains(it->id))
+                    local.append(it.key());
+            if (!local.isEmpty())
+                m_engine->cancel(local);
+            if (stacksWanted)
+                putStacks();
+            claim();
+        });
+    }
+
+    // The live stacks of what this worker runs, for ps --stacks (asked through Redis).
+    void putStacks()
+    {
+        const QList<TaskId> local = m_held.keys();
+        const auto stacks = m_engine->liveStacks(local);
+        QList<std::pair<TaskId, QByteArray>> out;
+        for (qsizetype i = 0; i < local.size() && i < stacks.size(); ++i)
+            if (stacks[i])
+                out.append(
+                    {m_held.value(local[i]).id,
+                     QJsonDocument(TaskJson::stack(*stacks[i])).toJson(QJsonDocument::Compact)});
+        m_protocol->putStacks(out);
     }
 
     // A worker that could not renew its lease in time cancels what it holds: the cluster

@@ -357,6 +357,10 @@ void tst_Cluster::cancelReachesRunningTaskOnWorker()
     const qint64 id = submit(file).value(0);
     startWorker(QStringLiteral("w1"));
     QTRY_COMPARE_WITH_TIMEOUT(startedLines(marks), 1, 20000);
+    // ps --stacks: the live stack of the task, from its worker through Redis.
+    const ProgramRun stacks = taskdeck({QStringLiteral("ps"), QStringLiteral("--stacks")});
+    QVERIFY2(stacks.out.contains("awaiting sleep(0.1)") && stacks.out.contains("forever.lua:2"),
+             qPrintable(stacks.describe()));
     const ProgramRun cancel = taskdeck({QStringLiteral("cancel"), QString::number(id)});
     QCOMPARE(cancel.exitCode, 0);
     const ProgramRun wait = taskdeck({QStringLiteral("wait"), QString::number(id)}, 30000);

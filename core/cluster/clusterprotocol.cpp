@@ -8,25 +8,27 @@
 #include <QJsonDocument>
 #include <QJsonObject>
 
+#include <map>
+
 namespace {
 
 // A script as Redis runs it: common.lua (the shared helpers and key layout) then the
 // script's own text, read once from the resources.
 const RedisScript &script(const char *name)
 {
-    static QHash<QByteArray, RedisScript *> scripts;
+    static std::map<QByteArray, RedisScript> scripts; // freed at exit, never moved
     static const QByteArray common = [] {
         QFile file(QStringLiteral(":/cluster/scripts/common.lua"));
         file.open(QIODevice::ReadOnly);
         return file.readAll();
     }();
-    RedisScript *&slot = scripts[name];
-    if (!slot) {
+    auto it = scripts.find(name);
+    if (it == scripts.end()) {
         QFile file(QStringLiteral(":/cluster/scripts/%1.lua").arg(QLatin1String(name)));
         file.open(QIODevice::ReadOnly);
-        slot = new RedisScript(common + "\n" + file.readAll()); // lives as long as the process
+        it = scripts.emplace(QByteArray(name), RedisScript(common + "\n" + file.readAll())).first;
     }
-    return *slot;
+    return it->second;
 }
 
 QByteArray number(qint64 value)
@@ -164,15 +166,17 @@ void ClusterProtocol::submit(const QList<TaskSpec> &specs, qint64 keepMs,
     });
 }
 
-void ClusterProtocol::heartbeat(const Beat &beat,
-                                std::function<void(const QList<TaskId> &, const QString &)> done)
+void ClusterProtocol::heartbeat(
+    const Beat &beat, std::function<void(const QList<TaskId> &, bool, const QString &)> done)
 {
     QList<QByteArray> args{beat.worker.toUtf8(), number(beat.leaseMs),  beat.host.toUtf8(),
                            number(beat.pid),     number(beat.capacity), number(beat.held.size())};
     for (const auto &[id, attempt] : beat.held)
         args.append(number(qint64(id)) + ':' + number(attempt));
     run(script("heartbeat"), args, [done](const RedisReply &reply, const QString &error) {
-        done(error.isEmpty() ? idsOf(reply) : QList<TaskId>(), error);
+        QList<TaskId> cancels = error.isEmpty() ? idsOf(reply) : QList<TaskId>();
+        const bool wanted = !cancels.isEmpty() && cancels.takeFirst() != 0;
+        done(cancels, wanted, error);
     });
 }
 
@@ -319,5 +323,37 @@ void ClusterProtocol::workers(std::function<void(const QList<Worker> &, const QS
             workers.append(w);
         }
         done(workers, error);
+    });
+}
+
+void ClusterProtocol::putStacks(const QList<std::pair<TaskId, QByteArray>> &stacks)
+{
+    if (stacks.isEmpty())
+        return;
+    QList<QByteArray> argv{"HSET", m_prefix + "stacks"};
+    for (const auto &[id, json] : stacks)
+        argv << number(qint64(id)) << json;
+    m_client->command(argv);
+    m_client->command({"PEXPIRE", m_prefix + "stacks", "3000"});
+}
+
+void ClusterProtocol::wantStacks(std::function<void(bool, const QString &)> done)
+{
+    m_client->command({"SET", m_prefix + "stacks:wanted", "1", "PX", "10000", "GET"},
+                      [done](const RedisReply &reply) {
+                          done(!reply.isNil() && !reply.isError(),
+                               reply.isError() ? QString::fromUtf8(reply.string) : QString());
+                      });
+}
+
+void ClusterProtocol::stacks(
+    std::function<void(const QHash<TaskId, QByteArray> &, const QString &)> done)
+{
+    m_client->command({"HGETALL", m_prefix + "stacks"}, [done](const RedisReply &reply) {
+        QHash<TaskId, QByteArray> stacks;
+        for (qsizetype i = 0; i + 1 < reply.elements.size(); i += 2)
+            stacks.insert(TaskId(reply.elements[i].string.toULongLong()),
+                          reply.elements[i + 1].string);
+        done(stacks, reply.isError() ? QString::fromUtf8(reply.string) : QString());
     });
 }

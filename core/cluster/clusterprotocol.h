@@ -4,6 +4,7 @@
 #include "tasksnapshot.h"
 
 #include <QByteArray>
+#include <QHash>
 #include <QList>
 #include <QString>
 #include <QStringList>
@@ -96,8 +97,18 @@ public:
 
     void submit(const QList<TaskSpec> &specs, qint64 keepMs,
                 std::function<void(const QList<TaskId> &ids, const QString &error)> done);
-    void heartbeat(const Beat &beat,
-                   std::function<void(const QList<TaskId> &cancels, const QString &error)> done);
+    // stacksWanted: someone runs ps --stacks, so the worker should putStacks().
+    void heartbeat(
+        const Beat &beat,
+        std::function<void(const QList<TaskId> &cancels, bool stacksWanted, const QString &error)>
+            done);
+    // Live stacks of running tasks (id -> TaskJson::stack JSON), kept a few seconds.
+    void putStacks(const QList<std::pair<TaskId, QByteArray>> &stacks);
+    // Asks workers for live stacks; `fresh` is false when nobody had asked in the last
+    // seconds (the caller then waits a heartbeat before reading them).
+    void wantStacks(std::function<void(bool fresh, const QString &error)> done);
+    void
+    stacks(std::function<void(const QHash<TaskId, QByteArray> &stacks, const QString &error)> done);
     void claim(const QString &worker, int freeSlots,
                std::function<void(const QList<Claimed> &tasks, const QString &error)> done);
     void complete(const QString &worker, const QList<Ending> &endings,

@@ -19,6 +19,8 @@
 --   wtasks:<name>       set of task ids a worker holds
 --   cancels:<name>      set of task ids a worker must cancel
 --   reaper              the reaper's lock (SET NX PX)
+--   stacks              hash id -> live stack JSON of running tasks, written by workers
+--   stacks:wanted       set (PX) by ps --stacks: workers write stacks while it exists
 --   events              stream (XADD MAXLEN ~ 10000): type id state
 local P = KEYS[1]
 

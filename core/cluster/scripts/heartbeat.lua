@@ -1,6 +1,7 @@
 -- heartbeat: a worker renews its lease (and registers itself on its first beat); the
--- reply is the ids it must cancel: those cancelled by a user, and those it holds that
--- are no longer its own (the lease ran out and the reaper gave them to the queue).
+-- reply is whether someone wants live stacks (ps --stacks: the key stacks:wanted), then the
+-- ids it must cancel: those cancelled by a user, and those it holds that are no longer
+-- its own (the lease ran out and the reaper gave them to the queue).
 -- KEYS[1] prefix
 -- ARGV[1] worker  ARGV[2] leaseMs  ARGV[3] host  ARGV[4] pid  ARGV[5] capacity
 -- ARGV[6] running; ARGV[7..] "id:attempt" of every task the worker runs
@@ -15,7 +16,7 @@ redis.call('HSET', wkey, 'host', ARGV[3], 'pid', ARGV[4], 'capacity', ARGV[5],
 redis.call('PERSIST', wkey)
 redis.call('SADD', P .. 'workers', worker)
 redis.call('ZADD', P .. 'leases', now + lease, worker)
-local cancels = {}
+local cancels = {redis.call('EXISTS', P .. 'stacks:wanted')}
 local seen = {}
 for _, id in ipairs(redis.call('SMEMBERS', P .. 'cancels:' .. worker)) do
     cancels[#cancels + 1] = id
