@@ -1,6 +1,7 @@
 // Taskdeck's entry point: `taskdeck run ...` runs headless; `taskdeck submit|ps|cancel`
 // ask the running dashboard; anything else opens the dashboard with the given files
 // submitted, or hands them to the dashboard already running for the same data directory.
+#include "clustercommand.h"
 #include "console.h"
 #include "engine.h"
 #include "instancecommand.h"
@@ -248,6 +249,18 @@ int main(int argc, char *argv[])
             return status;
         return app.exec();
     }
+    if (argc >= 2) {
+        // With --redis or TASKDECK_REDIS, submit/ps/cancel go to the cluster (SPEC 8).
+        QStringList arguments;
+        for (int i = 2; i < argc; ++i)
+            arguments.append(QString::fromLocal8Bit(argv[i]));
+        const QString command = QString::fromLocal8Bit(argv[1]);
+        if (ClusterCommand::isCommand(command, arguments)) {
+            QCoreApplication app(argc, argv);
+            setApplicationNames();
+            return ClusterCommand::run(command, app.arguments().mid(2));
+        }
+    }
     if (argc >= 2 && InstanceCommand::isCommand(QString::fromLocal8Bit(argv[1]))) {
         QCoreApplication app(argc, argv);
         setApplicationNames();
@@ -266,6 +279,9 @@ int main(int argc, char *argv[])
                 "       taskdeck submit [options] FILE...    submit to the running dashboard\n"
                 "       taskdeck ps [--stacks] [--json]      list its tasks\n"
                 "       taskdeck cancel ID...                cancel its tasks\n"
+                "       taskdeck worker|wait|limits|workers  a cluster through Redis (--redis URL\n"
+                "                                            or TASKDECK_REDIS; then submit, ps\n"
+                "                                            and cancel act on it too)\n"
                 "       taskdeck --version\n"
                 "Each command takes --help; submit, ps and cancel take --data-dir DIR to\n"
                 "choose the dashboard by its data directory.");

@@ -1,0 +1,438 @@
+// The cluster (SPEC section 8) end to end: a real redis-server on a socket of its own and
+// `taskdeck worker` processes, driven by the command line as a user would.
+#include "redisserver.h"
+#include "testsupport.h"
+
+#include <QDir>
+#include <QElapsedTimer>
+#include <QFile>
+#include <QJsonDocument>
+#include <QJsonObject>
+#include <QProcess>
+#include <QTemporaryDir>
+#include <QTest>
+
+#include <csignal>
+#include <memory>
+
+class tst_Cluster : public QObject
+{
+    Q_OBJECT
+private slots:
+    void initTestCase();
+    void init();
+    void cleanup();
+
+    void submittedTaskRunsOnWorkerAndWaitPrintsResult();
+    void unreachableRedisIsOneLineAndExit1();
+    void killedWorkersTaskRunsAgainOnAnotherWorkerOnce();
+    void stalledWorkersLateResultIsRefused();
+    void groupLimitHoldsAcrossThreeWorkers();
+    void prioritiesThenSubmissionOrderAcrossWorkers();
+    void pausedClusterStartsNothingUntilResumed();
+    void cancelReachesRunningTaskOnWorker();
+    void sigtermDrainsThenHandsBackWithoutAttempt();
+    void failedTaskRetriesAfterDelay();
+    void resultOverOneMebibyteFailsTask();
+    void redisRestartWithAofLosesNoTask();
+
+private:
+    QProcessEnvironment env(const QString &mark = {}) const;
+    ProgramRun taskdeck(const QStringList &args, int timeoutMs = 30000) const;
+    QProcess *startWorker(const QString &name, const QStringList &extra = {});
+    QString redisCli(const QStringList &args) const;
+    QList<qint64> submit(const QString &file, const QStringList &extra = {});
+    QJsonObject waitFor(qint64 id);
+    QJsonObject psTask(qint64 id);
+    int startedLines(const QString &file) const;
+
+    QString m_bin;
+    std::unique_ptr<RedisServer> m_redis;
+    QString m_socket;
+    QList<QProcess *> m_workers;
+    ScriptDir *m_scripts = nullptr;
+    QString m_namespace;
+    int m_test = 0;
+};
+
+void tst_Cluster::initTestCase()
+{
+    m_bin = qEnvironmentVariable("TASKDECK_BIN");
+    QVERIFY2(QFileInfo(m_bin).isExecutable(), "TASKDECK_BIN must name the taskdeck binary");
+    REDIS_SERVER_OR_SKIP(false);
+    m_redis = std::make_unique<RedisServer>();
+    RedisServer::Options options;
+    options.appendOnly = true; // the restart test: nothing acknowledged is lost
+    QVERIFY2(m_redis->start(options), qPrintable(m_redis->errorString()));
+    m_socket = m_redis->socketPath();
+}
+
+void tst_Cluster::init()
+{
+    m_namespace = QStringLiteral("t%1").arg(++m_test); // each test a cluster of its own
+    m_scripts = new ScriptDir;
+}
+
+void tst_Cluster::cleanup()
+{
+    for (QProcess *worker : std::as_const(m_workers)) {
+        if (worker->state() != QProcess::NotRunning) {
+            ::kill(pid_t(worker->processId()), SIGCONT);
+            worker->kill();
+            worker->waitForFinished(5000);
+        }
+        delete worker;
+    }
+    m_workers.clear();
+    delete m_scripts;
+    m_scripts = nullptr;
+    if (m_redis && !m_redis->isRunning())
+        QVERIFY2(m_redis->restart(), qPrintable(m_redis->errorString()));
+}
+
+QProcessEnvironment tst_Cluster::env(const QString &mark) const
+{
+    QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
+    env.insert(QStringLiteral("TASKDECK_REDIS"), QStringLiteral("unix://") + m_socket);
+    env.insert(QStringLiteral("MARK"), mark);
+    return env;
+}
+
+ProgramRun tst_Cluster::taskdeck(const QStringList &args, int timeoutMs) const
+{
+    QStringList all = args;
+    all.insert(1, QStringLiteral("--namespace=") + m_namespace);
+    return runProgram(m_bin, all, env(), m_scripts->path(), timeoutMs);
+}
+
+QProcess *tst_Cluster::startWorker(const QString &name, const QStringList &extra)
+{
+    auto *worker = new QProcess;
+    worker->setProcessEnvironment(env(name));
+    worker->setProcessChannelMode(QProcess::ForwardedErrorChannel);
+    worker->start(m_bin, QStringList{QStringLiteral("worker"),
+                                     QStringLiteral("--namespace=") + m_namespace,
+                                     QStringLiteral("--name"), name, QStringLiteral("--lease"),
+                                     QStringLiteral("1s")} +
+                             extra);
+    worker->waitForStarted();
+    m_workers.append(worker);
+    return worker;
+}
+
+QString tst_Cluster::redisCli(const QStringList &args) const
+{
+    QProcess cli;
+    cli.start(QStringLiteral("redis-cli"), QStringList{QStringLiteral("-s"), m_socket} + args);
+    cli.waitForFinished(10000);
+    return QString::fromUtf8(cli.readAllStandardOutput()).trimmed();
+}
+
+QList<qint64> tst_Cluster::submit(const QString &file, const QStringList &extra)
+{
+    const ProgramRun run =
+        taskdeck(QStringList{QStringLiteral("submit"), QStringLiteral("--json")} + extra +
+                 QStringList{file});
+    QList<qint64> ids;
+    if (run.exitCode != 0) {
+        qWarning() << run.describe();
+        return ids;
+    }
+    for (const QString &line : run.outLines())
+        ids.append(QJsonDocument::fromJson(line.toUtf8())
+                       .object()
+                       .value(QStringLiteral("id"))
+                       .toInteger());
+    return ids;
+}
+
+QJsonObject tst_Cluster::waitFor(qint64 id)
+{
+    const ProgramRun run =
+        taskdeck({QStringLiteral("wait"), QStringLiteral("--json"), QString::number(id)}, 60000);
+    if (!run.finished)
+        return {};
+    return QJsonDocument::fromJson(run.out).object();
+}
+
+QJsonObject tst_Cluster::psTask(qint64 id)
+{
+    const ProgramRun run = taskdeck({QStringLiteral("ps"), QStringLiteral("--json")});
+    for (const QString &line : run.outLines()) {
+        const QJsonObject task = QJsonDocument::fromJson(line.toUtf8()).object();
+        if (task.value(QStringLiteral("id")).toInteger() == id)
+            return task;
+    }
+    return {};
+}
+
+// How many runs a task that appends "started" to `file` has begun.
+int tst_Cluster::startedLines(const QString &file) const
+{
+    QFile f(file);
+    if (!f.open(QIODevice::ReadOnly))
+        return 0;
+    return int(f.readAll().count("started\n"));
+}
+
+// A Lua task that notes each start in `marks`, then runs `body`.
+static QByteArray markingTask(const QString &marks, const QByteArray &body)
+{
+    return "local f = io.open('" + marks.toUtf8() + "', 'a') f:write('started\\n') f:close()\n" +
+           body;
+}
+
+void tst_Cluster::submittedTaskRunsOnWorkerAndWaitPrintsResult()
+{
+    const QString file = m_scripts->write(QStringLiteral("answer.lua"), "return 6 * 7\n");
+    const QList<qint64> ids = submit(file);
+    QCOMPARE(ids.size(), 1);
+    startWorker(QStringLiteral("w1"));
+    const QJsonObject task = waitFor(ids[0]);
+    QCOMPARE(task.value(QStringLiteral("state")).toString(), QStringLiteral("succeeded"));
+    QCOMPARE(task.value(QStringLiteral("result")).toInt(), 42);
+    QCOMPARE(task.value(QStringLiteral("worker")).toString(), QStringLiteral("w1"));
+    QCOMPARE(task.value(QStringLiteral("attempts")).toInt(), 1);
+    QCOMPARE(task.value(QStringLiteral("file")).toString(), file);
+
+    const ProgramRun workers = taskdeck({QStringLiteral("workers"), QStringLiteral("--json")});
+    QCOMPARE(workers.exitCode, 0);
+    const QJsonObject w = QJsonDocument::fromJson(workers.out).object();
+    QCOMPARE(w.value(QStringLiteral("name")).toString(), QStringLiteral("w1"));
+    QCOMPARE(w.value(QStringLiteral("alive")).toBool(), true);
+    QCOMPARE(w.value(QStringLiteral("capacity")).toInt(), 16);
+}
+
+void tst_Cluster::unreachableRedisIsOneLineAndExit1()
+{
+    QProcessEnvironment e = env();
+    e.insert(QStringLiteral("TASKDECK_REDIS"),
+             QStringLiteral("unix://") + m_redis->dir() + QStringLiteral("/nobody.sock"));
+    const ProgramRun run = runProgram(m_bin, {QStringLiteral("ps")}, e, {}, 20000);
+    QVERIFY2(run.finished, qPrintable(run.describe()));
+    QCOMPARE(run.exitCode, 1);
+    QCOMPARE(run.errLines().size(), 1);
+    const ProgramRun worker = runProgram(m_bin, {QStringLiteral("worker")}, e, {}, 20000);
+    QVERIFY2(worker.finished, qPrintable(worker.describe()));
+    QCOMPARE(worker.exitCode, 1);
+}
+
+void tst_Cluster::killedWorkersTaskRunsAgainOnAnotherWorkerOnce()
+{
+    const QString marks = m_scripts->path() + QStringLiteral("/marks");
+    const QString file =
+        m_scripts->write(QStringLiteral("slow.lua"),
+                         markingTask(marks, "if os.getenv('MARK') == 'a' then sleep(60) end\n"
+                                            "return os.getenv('MARK')\n"));
+    const QList<qint64> ids = submit(file);
+    QCOMPARE(ids.size(), 1);
+    QProcess *a = startWorker(QStringLiteral("a"));
+    QTRY_COMPARE_WITH_TIMEOUT(startedLines(marks), 1, 20000);
+    a->kill(); // SIGKILL: no drain, no hand-back; only the lease tells
+    a->waitForFinished(5000);
+    startWorker(QStringLiteral("b"));
+    const QJsonObject task = waitFor(ids[0]);
+    QCOMPARE(task.value(QStringLiteral("state")).toString(), QStringLiteral("succeeded"));
+    QCOMPARE(task.value(QStringLiteral("result")).toString(), QStringLiteral("b"));
+    QCOMPARE(task.value(QStringLiteral("attempts")).toInt(), 2);
+    QCOMPARE(startedLines(marks), 2);
+    const ProgramRun workers = taskdeck({QStringLiteral("workers")});
+    QVERIFY2(workers.out.contains("a  ") && workers.out.contains("lost"),
+             qPrintable(workers.describe()));
+}
+
+void tst_Cluster::stalledWorkersLateResultIsRefused()
+{
+    const QString marks = m_scripts->path() + QStringLiteral("/marks");
+    const QString file = m_scripts->write(QStringLiteral("stall.lua"),
+                                          markingTask(marks, "sleep(2)\n"
+                                                             "return os.getenv('MARK')\n"));
+    const QList<qint64> ids = submit(file);
+    QProcess *a = startWorker(QStringLiteral("a"));
+    QTRY_COMPARE_WITH_TIMEOUT(startedLines(marks), 1, 20000);
+    ::kill(pid_t(a->processId()), SIGSTOP); // past its lease: the task goes to b
+    startWorker(QStringLiteral("b"));
+    QTRY_COMPARE_WITH_TIMEOUT(startedLines(marks), 2, 20000);
+    ::kill(pid_t(a->processId()), SIGCONT); // a's run ends or is cancelled; never recorded
+    const QJsonObject task = waitFor(ids[0]);
+    QCOMPARE(task.value(QStringLiteral("state")).toString(), QStringLiteral("succeeded"));
+    QCOMPARE(task.value(QStringLiteral("result")).toString(), QStringLiteral("b"));
+    QCOMPARE(task.value(QStringLiteral("worker")).toString(), QStringLiteral("b"));
+    QCOMPARE(task.value(QStringLiteral("attempts")).toInt(), 2);
+    // a is alive again and holds nothing: its heartbeat told it to drop the task.
+    QTRY_VERIFY_WITH_TIMEOUT(
+        redisCli({QStringLiteral("HGET"), m_namespace + QStringLiteral(":worker:a"),
+                  QStringLiteral("running")}) == u"0",
+        20000);
+    QCOMPARE(startedLines(marks), 2);
+}
+
+void tst_Cluster::groupLimitHoldsAcrossThreeWorkers()
+{
+    QCOMPARE(taskdeck({QStringLiteral("limits"), QStringLiteral("--group"), QStringLiteral("g=2")})
+                 .exitCode,
+             0);
+    const QString file =
+        m_scripts->write(QStringLiteral("g.lua"), "-- @group g\nsleep(0.3)\nreturn 1\n");
+    const QList<qint64> ids = submit(file, {QStringLiteral("--repeat"), QStringLiteral("12")});
+    QCOMPARE(ids.size(), 12);
+    for (const QString &name : {QStringLiteral("x"), QStringLiteral("y"), QStringLiteral("z")})
+        startWorker(name, {QStringLiteral("-j"), QStringLiteral("4")});
+    // Sampled while they run; the claim script also refuses to exceed the limit.
+    int most = 0;
+    QElapsedTimer clock;
+    clock.start();
+    while (clock.elapsed() < 60000) {
+        const int running =
+            redisCli({QStringLiteral("HGET"), m_namespace + QStringLiteral(":running"),
+                      QStringLiteral("g")})
+                .toInt();
+        most = qMax(most, running);
+        const int ready =
+            redisCli({QStringLiteral("ZCARD"), m_namespace + QStringLiteral(":ready:g")}).toInt();
+        if (ready == 0 && running == 0)
+            break;
+        QTest::qWait(50);
+    }
+    QVERIFY2(most <= 2, qPrintable(QString::number(most)));
+    QVERIFY(most >= 1);
+    for (qint64 id : ids)
+        QCOMPARE(waitFor(id).value(QStringLiteral("state")).toString(),
+                 QStringLiteral("succeeded"));
+}
+
+void tst_Cluster::prioritiesThenSubmissionOrderAcrossWorkers()
+{
+    QCOMPARE(taskdeck({QStringLiteral("limits"), QStringLiteral("--pause")}).exitCode, 0);
+    const QString file = m_scripts->write(QStringLiteral("p.lua"), "return 1\n");
+    const qint64 a = submit(file).value(0);
+    const qint64 b = submit(file).value(0);
+    const qint64 c = submit(file, {QStringLiteral("--priority"), QStringLiteral("5")}).value(0);
+    const qint64 d = submit(file).value(0);
+    startWorker(QStringLiteral("w1"), {QStringLiteral("-j"), QStringLiteral("1")});
+    startWorker(QStringLiteral("w2"), {QStringLiteral("-j"), QStringLiteral("1")});
+    QCOMPARE(taskdeck({QStringLiteral("limits"), QStringLiteral("--resume")}).exitCode, 0);
+    for (qint64 id : {a, b, c, d})
+        QCOMPARE(waitFor(id).value(QStringLiteral("state")).toString(),
+                 QStringLiteral("succeeded"));
+    // The order of claims, as the claim script recorded them.
+    const QStringList events =
+        redisCli({QStringLiteral("XRANGE"), m_namespace + QStringLiteral(":events"),
+                  QStringLiteral("-"), QStringLiteral("+")})
+            .split(u'\n');
+    QList<qint64> started;
+    for (qsizetype i = 0; i + 3 < events.size(); ++i)
+        if (events[i] == u"type" && events[i + 1] == u"started")
+            started.append(events[i + 3].toLongLong());
+    QCOMPARE(started, (QList<qint64>{c, a, b, d}));
+}
+
+void tst_Cluster::pausedClusterStartsNothingUntilResumed()
+{
+    QCOMPARE(taskdeck({QStringLiteral("limits"), QStringLiteral("--pause"), QStringLiteral("g")})
+                 .exitCode,
+             0);
+    const QString file = m_scripts->write(QStringLiteral("g.lua"), "-- @group g\nreturn 1\n");
+    const qint64 id = submit(file).value(0);
+    startWorker(QStringLiteral("w1"));
+    QTRY_VERIFY_WITH_TIMEOUT(
+        redisCli({QStringLiteral("EXISTS"), m_namespace + QStringLiteral(":worker:w1")}) == u"1",
+        20000);
+    QTest::qWait(1500); // several claims have come and gone
+    QCOMPARE(psTask(id).value(QStringLiteral("state")).toString(), QStringLiteral("pending"));
+    const ProgramRun shown = taskdeck({QStringLiteral("limits")});
+    QVERIFY2(shown.out.contains("group g: limit none, 0 running, 1 ready (paused)"),
+             qPrintable(shown.describe()));
+    QCOMPARE(taskdeck({QStringLiteral("limits"), QStringLiteral("--resume"), QStringLiteral("g")})
+                 .exitCode,
+             0);
+    QCOMPARE(waitFor(id).value(QStringLiteral("state")).toString(), QStringLiteral("succeeded"));
+}
+
+void tst_Cluster::cancelReachesRunningTaskOnWorker()
+{
+    const QString marks = m_scripts->path() + QStringLiteral("/marks");
+    const QString file = m_scripts->write(QStringLiteral("forever.lua"),
+                                          markingTask(marks, "while true do sleep(0.1) end\n"));
+    const qint64 id = submit(file).value(0);
+    startWorker(QStringLiteral("w1"));
+    QTRY_COMPARE_WITH_TIMEOUT(startedLines(marks), 1, 20000);
+    // ps --stacks: the live stack of the task, from its worker through Redis.
+    const ProgramRun stacks = taskdeck({QStringLiteral("ps"), QStringLiteral("--stacks")});
+    QVERIFY2(stacks.out.contains("awaiting sleep(0.1)") && stacks.out.contains("forever.lua:2"),
+             qPrintable(stacks.describe()));
+    const ProgramRun cancel = taskdeck({QStringLiteral("cancel"), QString::number(id)});
+    QCOMPARE(cancel.exitCode, 0);
+    const ProgramRun wait = taskdeck({QStringLiteral("wait"), QString::number(id)}, 30000);
+    QVERIFY2(wait.finished, qPrintable(wait.describe()));
+    QCOMPARE(wait.exitCode, 1); // as run: a task that did not succeed
+    QCOMPARE(psTask(id).value(QStringLiteral("state")).toString(), QStringLiteral("cancelled"));
+    QCOMPARE(taskdeck({QStringLiteral("cancel"), QStringLiteral("999")}).exitCode, 1);
+}
+
+void tst_Cluster::sigtermDrainsThenHandsBackWithoutAttempt()
+{
+    const QString marks = m_scripts->path() + QStringLiteral("/marks");
+    const QString file =
+        m_scripts->write(QStringLiteral("drain.lua"),
+                         markingTask(marks, "if os.getenv('MARK') == 'a' then sleep(60) end\n"
+                                            "return os.getenv('MARK')\n"));
+    const qint64 id = submit(file).value(0);
+    QProcess *a =
+        startWorker(QStringLiteral("a"), {QStringLiteral("--drain"), QStringLiteral("300ms")});
+    QTRY_COMPARE_WITH_TIMEOUT(startedLines(marks), 1, 20000);
+    a->terminate();
+    QVERIFY(a->waitForFinished(30000));
+    QCOMPARE(a->exitCode(), 0);
+    const QJsonObject back = psTask(id);
+    QCOMPARE(back.value(QStringLiteral("state")).toString(), QStringLiteral("pending"));
+    QCOMPARE(back.value(QStringLiteral("attempts")).toInt(), 0);
+    startWorker(QStringLiteral("b"));
+    const QJsonObject task = waitFor(id);
+    QCOMPARE(task.value(QStringLiteral("result")).toString(), QStringLiteral("b"));
+    QCOMPARE(task.value(QStringLiteral("attempts")).toInt(), 1);
+}
+
+void tst_Cluster::failedTaskRetriesAfterDelay()
+{
+    const QString marks = m_scripts->path() + QStringLiteral("/marks");
+    const QString file =
+        m_scripts->write(QStringLiteral("flaky.lua"), "-- @retries 2\n-- @retry-delay 100ms\n" +
+                                                          markingTask(marks, "error('boom')\n"));
+    const qint64 id = submit(file).value(0);
+    startWorker(QStringLiteral("w1"));
+    const QJsonObject task = waitFor(id);
+    QCOMPARE(task.value(QStringLiteral("state")).toString(), QStringLiteral("failed"));
+    QCOMPARE(task.value(QStringLiteral("attempts")).toInt(), 3);
+    QVERIFY(task.value(QStringLiteral("error")).toString().contains(u"boom"));
+    QVERIFY(task.value(QStringLiteral("stack")).isObject());
+    QCOMPARE(startedLines(marks), 3);
+}
+
+void tst_Cluster::resultOverOneMebibyteFailsTask()
+{
+    const QString file =
+        m_scripts->write(QStringLiteral("big.lua"), "return string.rep('x', 2 * 1024 * 1024)\n");
+    const qint64 id = submit(file).value(0);
+    startWorker(QStringLiteral("w1"));
+    const QJsonObject task = waitFor(id);
+    QCOMPARE(task.value(QStringLiteral("state")).toString(), QStringLiteral("failed"));
+    QVERIFY2(task.value(QStringLiteral("error")).toString().contains(u"result too large"),
+             qPrintable(task.value(QStringLiteral("error")).toString()));
+}
+
+void tst_Cluster::redisRestartWithAofLosesNoTask()
+{
+    const QString file = m_scripts->write(QStringLiteral("r.lua"), "return 1\n");
+    const QList<qint64> ids = submit(file, {QStringLiteral("--repeat"), QStringLiteral("5")});
+    QCOMPARE(ids.size(), 5);
+    m_redis->kill(); // SIGKILL
+    QVERIFY2(m_redis->restart(), qPrintable(m_redis->errorString()));
+    startWorker(QStringLiteral("w1"));
+    for (qint64 id : ids)
+        QCOMPARE(waitFor(id).value(QStringLiteral("state")).toString(),
+                 QStringLiteral("succeeded"));
+}
+
+QTEST_GUILESS_MAIN(tst_Cluster)
+#include "tst_cluster.moc"
