@@ -5,6 +5,7 @@
 #include "console.h"
 #include "engine.h"
 #include "scriptloader.h"
+#include "submission.h"
 #include "submitoptions.h"
 #include "taskjson.h"
 
@@ -300,32 +301,32 @@ int submit(const QStringList &arguments)
     if (files.isEmpty())
         return command.usageError(QStringLiteral("no task scripts given"));
 
+    // The one submission path (folders expanded in name order, overrides, repeats).
+    const Submission submission = Submission::load(files, options.options());
+    bool rejected = !submission.rejections().isEmpty();
+    for (const QString &reason : submission.rejections())
+        printErr(QStringLiteral("taskdeck: %1").arg(reason));
     QList<TaskSpec> specs;
-    QList<QString> given; // per spec, the file as typed
-    bool rejected = false;
-    for (const QString &file : files) {
-        ScriptLoader::Result loaded = ScriptLoader::load(file);
-        if (!loaded.spec) {
-            printErr(QStringLiteral("taskdeck: %1").arg(loaded.error));
-            rejected = true;
-            continue;
-        }
-        TaskSpec spec = *loaded.spec;
+    QList<QString> given; // per spec, the file as the user would type it
+    for (const Submission::Entry &entry : submission.entries()) {
+        TaskSpec spec = entry.spec;
+        const QString shown = QDir::isAbsolutePath(files.value(entry.input))
+                                  ? spec.file
+                                  : QDir::current().relativeFilePath(spec.file);
         if (spec.kind == ScriptKind::Process) {
             // The whole file travels: the worker writes it to a private directory.
             QFile whole(spec.file);
             if (!whole.open(QIODevice::ReadOnly)) {
-                printErr(
-                    QStringLiteral("taskdeck: %1: cannot read: %2").arg(file, whole.errorString()));
+                printErr(QStringLiteral("taskdeck: %1: cannot read: %2")
+                             .arg(shown, whole.errorString()));
                 rejected = true;
                 continue;
             }
             spec.source = whole.readAll();
         }
-        options.overrides().applyTo(spec);
-        for (int i = 0; i < options.repeat(); ++i) {
+        for (int i = 0; i < entry.copies; ++i) {
             specs.append(spec);
-            given.append(file);
+            given.append(shown);
         }
     }
     if (specs.isEmpty())
@@ -766,6 +767,9 @@ public:
     {
     }
     void published(const EngineUpdate &update) override;
+    // Live stacks go to Redis only while someone asks (ps --stacks), not every second.
+    void sampled(const QList<StackSample> &) override {}
+    bool wantsSamples() const override { return false; }
 
 private:
     ClusterWorker *m_worker;

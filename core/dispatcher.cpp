@@ -603,7 +603,7 @@ void Dispatcher::runProgress(TaskId id, double fraction, const QString &message)
 void Dispatcher::setJournal(EngineJournal *journal)
 {
     m_journal = journal;
-    if (journal)
+    if (journal && journal->wantsSamples())
         m_sampleTimer.start();
     else
         m_sampleTimer.stop();

@@ -35,6 +35,8 @@ public:
     // so that a task a crash interrupts can show where it was. A sampled task's start may
     // not be published yet.
     virtual void sampled(const QList<StackSample> &stacks) = 0;
+    // False: the engine never samples stacks for this journal (it has no use for them).
+    virtual bool wantsSamples() const { return true; }
 };
 
 // A task brought back from a journal: its definition and the state it was left in.
