@@ -56,11 +56,11 @@ public:
     void restoreSettings();
     void saveSettings() const;
 
-    // The tasks the user removes from the table ("Clear finished", and the failed rows
-    // "Retry failed" replaces) are forgotten by the source (its store) too, so that they
-    // do not come back on the next start. While the source cannot keep what it is given
-    // (TaskSource::keepProblem(): a store that cannot write), an error stands at the top
-    // of the window (see storeErrorKey) until it can again.
+    // The tasks the user removes from the table (TaskView's "Clear finished", and the
+    // failed rows "Retry failed" replaces) are forgotten by the source (its store) too, so
+    // that they do not come back on the next start. While the source cannot keep what it
+    // is given (TaskSource::keepProblem(): a store that cannot write), an error stands at
+    // the top of the window (see storeErrorKey) until it can again.
 
     // Shows `text` (plain text) in a notice at the top of the window until the user
     // dismisses it: problems with the store, what came back after a restart. Notices
