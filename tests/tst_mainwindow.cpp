@@ -18,6 +18,7 @@
 #include "taskfilterproxymodel.h"
 #include "taskitemdelegate.h"
 #include "tasktablemodel.h"
+#include "taskview.h"
 
 #include <QApplication>
 #include <QCheckBox>
@@ -106,7 +107,7 @@ TaskSpec named(TaskSpec spec, const QString &name)
 bool exported(MainWindow &window, const QString &path, QString *error = nullptr)
 {
     auto result = std::make_shared<std::optional<std::pair<bool, QString>>>();
-    window.exportTasks(path, [result](bool written, const QString &why) {
+    window.taskView()->exportTasks(path, [result](bool written, const QString &why) {
         *result = std::make_pair(written, why);
     });
     if (!QTest::qWaitFor([&] { return result->has_value(); }, 10000))
@@ -332,10 +333,10 @@ private Q_SLOTS:
         const QList<TaskId> ids = engine.submit(QList<TaskSpec>{
             named(base, "a"), named(base, "b"), named(base, "c"), named(base, "d")});
         QTRY_COMPARE(window.taskModel()->rowCount(), 4);
-        QVERIFY(window.selectTask(ids[2]));
+        QVERIFY(window.taskView()->selectTask(ids[2]));
         window.taskView()->setFocus();
         QTest::keyClick(window.taskView(), Qt::Key_Home, Qt::ControlModifier);
-        QVERIFY(window.selectTask(ids[0]));
+        QVERIFY(window.taskView()->selectTask(ids[0]));
         QTest::keyClick(window.taskView(), Qt::Key_End, Qt::ControlModifier);
         // Requests reach the engine in the order they were made: the moves before the resume.
         engine.resume();
@@ -377,7 +378,7 @@ private Q_SLOTS:
         window.show();
         QVERIFY(QTest::qWaitForWindowExposed(&window));
         const TaskId id = engine.submit(spec);
-        QTRY_VERIFY(window.selectTask(id));
+        QTRY_VERIFY(window.taskView()->selectTask(id));
         QTreeWidget *tree = window.stackPane()->tree();
         const auto findFrame = [tree](const QString &where) -> QTreeWidgetItem * {
             for (QTreeWidgetItemIterator it(tree); *it; ++it)
@@ -416,7 +417,7 @@ private Q_SLOTS:
         MainWindow window(&source);
         QCOMPARE(window.submitFiles({script}), 1);
         QTRY_VERIFY(engine.tasks().size() == 1 &&
-                    window.selectTask(engine.tasks().constFirst().id));
+                    window.taskView()->selectTask(engine.tasks().constFirst().id));
         QTreeWidget *tree = window.stackPane()->tree();
         const auto showsSleep = [tree] {
             for (QTreeWidgetItemIterator it(tree); *it; ++it)
@@ -438,7 +439,7 @@ private Q_SLOTS:
         LocalTaskSource source(&engine);
         MainWindow window(&source);
         const TaskId id = engine.submit(spec);
-        QTRY_VERIFY(window.selectTask(id));
+        QTRY_VERIFY(window.taskView()->selectTask(id));
         QLabel *header = window.stackPane()->findChild<QLabel *>("stackHeader");
         QTRY_VERIFY2(header->text().contains("paused"), qPrintable(header->text()));
     }
@@ -459,7 +460,7 @@ private Q_SLOTS:
         window.show();
         const TaskId id = engine.submit(spec);
         QPlainTextEdit *log = window.logPane()->view();
-        QTRY_VERIFY(window.selectTask(id));
+        QTRY_VERIFY(window.taskView()->selectTask(id));
         QTRY_COMPARE(log->toPlainText(), QStringLiteral("first line"));
         QFile(gate).open(QIODevice::WriteOnly);
         QTRY_COMPARE(log->toPlainText(), QStringLiteral("first line\nsecond line"));
@@ -495,7 +496,7 @@ private Q_SLOTS:
         const int lookUps = Engine::mainThreadLookUps();
 
         // The running task: its log and its live stack.
-        QVERIFY(window.selectTask(ids[0]));
+        QVERIFY(window.taskView()->selectTask(ids[0]));
         QTRY_COMPARE(window.logPane()->view()->toPlainText(), QStringLiteral("hello"));
         QTreeWidget *tree = window.stackPane()->tree();
         const auto showsLine = [tree](const QString &where) {
@@ -507,14 +508,14 @@ private Q_SLOTS:
         QTRY_VERIFY(showsLine(QStringLiteral("talker.lua:2")));
         // The pending one: why it waits.
         QLabel *header = window.stackPane()->findChild<QLabel *>("stackHeader");
-        QVERIFY(window.selectTask(ids[2]));
+        QVERIFY(window.taskView()->selectTask(ids[2]));
         QTRY_VERIFY2(header->text().contains("paused"), qPrintable(header->text()));
         // The finished one: exported, re-run.
-        QVERIFY(window.selectTask(ids[1]));
+        QVERIFY(window.taskView()->selectTask(ids[1]));
         QTRY_VERIFY2(header->text().contains("#" + QString::number(ids[1])),
                      qPrintable(header->text()));
         QVERIFY(exported(window, dir.path() + "/out.jsonl"));
-        QCOMPARE(window.rerunSelected(), 1);
+        QCOMPARE(window.taskView()->rerunSelected(), 1);
         window.setPaused(true);
         QTRY_VERIFY(source.limits().paused);
         window.setPaused(false);
@@ -660,14 +661,14 @@ private Q_SLOTS:
         QTRY_VERIFY(allFinished(engine, ids));
         TaskTableModel *model = window.taskModel();
         QTRY_VERIFY(model->rowCount() == 2 && finishedRows(model) == 2);
-        window.retryFailed();
+        window.taskView()->retryFailed();
         // The failed row gives way to a new task from the same script.
         QTRY_COMPARE(engine.tasks().size(), 3);
         QCOMPARE(engine.tasks().last().file, bad.file);
         QTRY_COMPARE(model->rowCount(), 2);
         QCOMPARE(model->rowOf(ids[1]), -1);
         QTRY_COMPARE(finishedRows(model), 2);
-        window.clearFinished();
+        window.taskView()->clearFinished();
         QCOMPARE(model->rowCount(), 0);
     }
 
@@ -708,7 +709,7 @@ private Q_SLOTS:
         filter->setCurrentIndex(filter->findText("All states"));
 
         // The stack pane shows where it was when Taskdeck stopped, and its source.
-        QVERIFY(window.selectTask(7));
+        QVERIFY(window.taskView()->selectTask(7));
         QTreeWidget *tree = window.stackPane()->tree();
         QTRY_COMPARE(tree->topLevelItemCount(), 1);
         QCOMPARE(tree->topLevelItem(0)->text(1), QStringLiteral("awaiting sleep(5)"));
@@ -761,9 +762,9 @@ private Q_SLOTS:
         QVERIFY(window.taskContextMenu()->actions().contains(rerun));
 
         // A pending task cannot be re-run; the interrupted one can.
-        QVERIFY(window.selectTask(5));
+        QVERIFY(window.taskView()->selectTask(5));
         QVERIFY(!rerun->isEnabled());
-        QVERIFY(window.selectTask(4));
+        QVERIFY(window.taskView()->selectTask(4));
         QVERIFY(rerun->isEnabled());
         window.taskView()->setFocus();
         QTest::keyClick(window.taskView(), Qt::Key_R, Qt::ControlModifier | Qt::ShiftModifier);
@@ -800,8 +801,8 @@ private Q_SLOTS:
         QVERIFY2(paused->text().contains("net"), qPrintable(paused->text()));
         QVERIFY(engine.waitReason(2).contains("paused"));
 
-        QVERIFY(window.selectTask(1));
-        QCOMPARE(window.rerunSelected(), 1);
+        QVERIFY(window.taskView()->selectTask(1));
+        QCOMPARE(window.taskView()->rerunSelected(), 1);
         const QList<TaskId> again{3}; // after the restored 1 and 2
         QVERIFY2(window.statusBar()->currentMessage().contains("group net is paused"),
                  qPrintable(window.statusBar()->currentMessage()));
@@ -831,7 +832,7 @@ private Q_SLOTS:
                         restored(3, TaskState::Interrupted, file)});
         QTRY_COMPARE(window.taskModel()->rowCount(), 3);
         selectRows(window, {3, 2});
-        QCOMPARE(window.tasksToExport(), QList<TaskId>({2, 3}));
+        QCOMPARE(window.taskView()->tasksToExport(), QList<TaskId>({2, 3}));
 
         const QString path = dir.path() + "/out.jsonl";
         QVERIFY(exported(window, path));
@@ -888,9 +889,9 @@ private Q_SLOTS:
         window.taskView()->clearSelection();
         auto *filter = window.findChild<QComboBox *>("filterState");
         filter->setCurrentIndex(filter->findText("Failed"));
-        QCOMPARE(window.tasksToExport(), QList<TaskId>({2}));
+        QCOMPARE(window.taskView()->tasksToExport(), QList<TaskId>({2}));
         filter->setCurrentIndex(filter->findText("Finished"));
-        QCOMPARE(window.tasksToExport(), QList<TaskId>({3, 2, 1}));
+        QCOMPARE(window.taskView()->tasksToExport(), QList<TaskId>({3, 2, 1}));
 
         const QString path = dir.path() + "/out.CSV";
         QVERIFY(exported(window, path));
@@ -1038,7 +1039,7 @@ private Q_SLOTS:
             QTRY_VERIFY(allFinished(engine, finished));
             TaskTableModel *model = window.taskModel();
             QTRY_VERIFY(model->rowCount() == 3 && finishedRows(model) == 2);
-            window.clearFinished();
+            window.taskView()->clearFinished();
             QCOMPARE(model->rowCount(), 1);
             store.sync();
         }

@@ -8,10 +8,9 @@
 #include "stackpane.h"
 #include "statestyle.h"
 #include "submission.h"
-#include "taskexport.h"
 #include "taskfilterproxymodel.h"
-#include "taskitemdelegate.h"
 #include "tasktablemodel.h"
+#include "taskview.h"
 
 #include <QAction>
 #include <QApplication>
@@ -35,14 +34,11 @@
 #include <QMimeData>
 #include <QPlainTextEdit>
 #include <QPushButton>
-#include <QSaveFile>
-#include <QScopedValueRollback>
 #include <QScreen>
 #include <QSettings>
 #include <QSplitter>
 #include <QStatusBar>
 #include <QStyle>
-#include <QTableView>
 #include <QToolBar>
 #include <QTreeWidget>
 #include <QVBoxLayout>
@@ -84,10 +80,7 @@ QStringList localFiles(const QMimeData *mime)
 MainWindow::MainWindow(TaskSource *source, QWidget *parent)
     : QMainWindow(parent)
     , m_source(source)
-    , m_model(new TaskTableModel(source, this))
-    , m_proxy(new TaskFilterProxyModel(this))
-    , m_delegate(new TaskItemDelegate(this))
-    , m_view(new QTableView(this))
+    , m_view(new TaskView(source, this))
     , m_countsBar(new CountsBar(this))
     , m_chart(new ActivityChart(this))
     , m_stack(new StackPane(source, this))
@@ -107,52 +100,18 @@ MainWindow::MainWindow(TaskSource *source, QWidget *parent)
     setAcceptDrops(true);
     setDockOptions(QMainWindow::AnimatedDocks | QMainWindow::AllowTabbedDocks);
 
-    // The table.
-    m_proxy->setSourceModel(m_model);
-    m_view->setObjectName(QStringLiteral("taskTable"));
-    m_view->setModel(m_proxy);
-    m_view->setItemDelegate(m_delegate);
-    m_view->setSelectionBehavior(QAbstractItemView::SelectRows);
-    m_view->setSelectionMode(QAbstractItemView::ExtendedSelection);
-    m_view->setEditTriggers(QAbstractItemView::DoubleClicked | QAbstractItemView::EditKeyPressed);
-    m_view->setWordWrap(false);
-    m_view->setShowGrid(false);
-    m_view->setAlternatingRowColors(true);
-    m_view->setHorizontalScrollMode(QAbstractItemView::ScrollPerPixel);
-    m_view->setMouseTracking(true);
-    // Rows of one height, and a vertical header that never measures them: 100,000 rows
-    // cost nothing until they are scrolled into view.
-    m_view->verticalHeader()->setSectionResizeMode(QHeaderView::Fixed);
-    m_view->verticalHeader()->setDefaultSectionSize(fontMetrics().height() + 8);
-    m_view->verticalHeader()->hide();
-    QHeaderView *header = m_view->horizontalHeader();
-    header->setSectionsMovable(true);
-    header->setHighlightSections(false);
-    header->setStretchLastSection(true);
-    // Started fits "20 Nov 14:03", a task of an earlier day.
-    const int widths[TaskTableModel::ColumnCount] = {52, 140, 76, 60, 180, 120, 60, 96, 70, 160};
-    for (int c = 0; c < TaskTableModel::ColumnCount; ++c)
-        header->resizeSection(c, widths[c]);
-    m_view->setSortingEnabled(true);
-    m_view->sortByColumn(TaskTableModel::Id, Qt::AscendingOrder);
-    // Dragging pending rows reorders the queue; dropping files is the window's business.
-    m_view->setDragEnabled(true);
-    m_view->setAcceptDrops(true);
-    m_view->setDragDropMode(QAbstractItemView::InternalMove);
-    m_view->setDragDropOverwriteMode(true);
-    m_view->setDefaultDropAction(Qt::MoveAction);
-    m_view->setDropIndicatorShown(true);
-    m_view->setContextMenuPolicy(Qt::CustomContextMenu);
-    connect(m_view, &QWidget::customContextMenuRequested, this, [this](const QPoint &pos) {
-        updateActions();
-        m_contextMenu->popup(m_view->viewport()->mapToGlobal(pos));
+    // The table: the panes show its current task.
+    connect(m_view, &TaskView::currentTaskChanged, this, [this](std::optional<TaskId> id) {
+        m_stack->setTask(id);
+        m_log->setTask(id);
     });
-    connect(m_delegate, &TaskItemDelegate::cancelClicked, m_source,
-            [this](TaskId id) { m_source->cancel(id); });
-    connect(m_view->selectionModel(), &QItemSelectionModel::currentRowChanged, this,
-            &MainWindow::onCurrentRowChanged);
     connect(m_view->selectionModel(), &QItemSelectionModel::selectionChanged, this,
             &MainWindow::updateStatus);
+    connect(m_view, &TaskView::statusMessage, statusBar(), &QStatusBar::showMessage);
+    connect(m_view, &TaskView::filesRejected, this, &MainWindow::reject);
+    connect(m_view, &TaskView::tasksRemoved, this, &MainWindow::updateStatus);
+    m_view->setPauseState([this] { return m_limits->isPaused(); },
+                          [this] { return m_limits->pausedGroups(); });
 
     // Counts and chart above the table, filters, then table over stack and log.
     auto *top = new QWidget(this);
@@ -191,7 +150,7 @@ MainWindow::MainWindow(TaskSource *source, QWidget *parent)
     m_limitsDock->setObjectName(QStringLiteral("limitsDock"));
     m_limitsDock->setWidget(m_limits);
     addDockWidget(Qt::RightDockWidgetArea, m_limitsDock);
-    connect(m_model, &TaskTableModel::groupAdded, m_limits, &LimitsPanel::addGroup);
+    connect(taskModel(), &TaskTableModel::groupAdded, m_limits, &LimitsPanel::addGroup);
     connect(m_limits, &LimitsPanel::pausedChanged, this, [this](bool paused) {
         if (m_pauseAction)
             m_pauseAction->setChecked(paused);
@@ -242,6 +201,9 @@ MainWindow::MainWindow(TaskSource *source, QWidget *parent)
 MainWindow::~MainWindow()
 {
     qApp->removeEventFilter(this);
+    // The table goes after this object's own part: nothing it says reaches it any more.
+    disconnect(m_view, nullptr, this, nullptr);
+    disconnect(m_view->selectionModel(), nullptr, this, nullptr);
 }
 
 QWidget *MainWindow::createFilterBar()
@@ -274,18 +236,18 @@ QWidget *MainWindow::createFilterBar()
     layout->addWidget(m_filterState);
     layout->addWidget(m_filterGroup);
 
-    connect(m_filterText, &QLineEdit::textChanged, m_proxy, &TaskFilterProxyModel::setText);
+    connect(m_filterText, &QLineEdit::textChanged, filterModel(), &TaskFilterProxyModel::setText);
     connect(m_filterState, &QComboBox::currentIndexChanged, this, [this](int i) {
-        m_proxy->setStateFilter(
+        filterModel()->setStateFilter(
             TaskFilterProxyModel::StateFilter(m_filterState->itemData(i).toInt()));
         updateStatus();
     });
     connect(m_filterGroup, &QComboBox::currentIndexChanged, this, [this](int i) {
-        m_proxy->setGroup(m_filterGroup->itemData(i).toString());
+        filterModel()->setGroup(m_filterGroup->itemData(i).toString());
         updateStatus();
     });
     connect(m_filterText, &QLineEdit::textChanged, this, &MainWindow::updateStatus);
-    connect(m_model, &TaskTableModel::groupAdded, this, [this](const QString &group) {
+    connect(taskModel(), &TaskTableModel::groupAdded, this, [this](const QString &group) {
         int at = 1;
         while (at < m_filterGroup->count() && m_filterGroup->itemText(at) < group)
             ++at;
@@ -318,50 +280,24 @@ void MainWindow::createActions()
     add(file, tr("Open &folder…"), QStringLiteral("actionOpenFolder"),
         QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_O), s->standardIcon(QStyle::SP_DirOpenIcon),
         &MainWindow::openFolder);
-    QAction *exportTasks = add(
-        file, tr("&Export…"), QStringLiteral("actionExport"), QKeySequence(Qt::CTRL | Qt::Key_E),
-        s->standardIcon(QStyle::SP_DialogSaveButton), &MainWindow::exportWithDialog);
-    exportTasks->setStatusTip(tr("Write the selected tasks, or all shown, as JSON lines or CSV"));
+    file->addAction(m_view->action(TaskView::Export));
     file->addSeparator();
     add(file, tr("&Quit"), QStringLiteral("actionQuit"), QKeySequence(Qt::CTRL | Qt::Key_Q),
         QIcon(), &QWidget::close);
 
+    // The task actions are the table's.
     QMenu *tasks = menuBar()->addMenu(tr("&Tasks"));
-    QAction *cancel = add(
-        tasks, tr("&Cancel selected"), QStringLiteral("actionCancel"), QKeySequence(Qt::Key_Delete),
-        s->standardIcon(QStyle::SP_DialogCancelButton), &MainWindow::cancelSelected);
-    QAction *cancelPending =
-        add(tasks, tr("Cancel all &pending"), QStringLiteral("actionCancelPending"),
-            QKeySequence(Qt::SHIFT | Qt::Key_Delete),
-            s->standardIcon(QStyle::SP_DialogDiscardButton), &MainWindow::cancelAllPending);
-    add(tasks, tr("Cancel &all"), QStringLiteral("actionCancelAll"),
-        QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_Delete), QIcon(), &MainWindow::cancelAll);
+    const auto taskAction = [this](TaskView::Action which) { return m_view->action(which); };
+    for (TaskView::Action which : {TaskView::Cancel, TaskView::CancelPending, TaskView::CancelAll})
+        tasks->addAction(taskAction(which));
     tasks->addSeparator();
-    QAction *top = add(tasks, tr("Move to &top"), QStringLiteral("actionMoveToTop"),
-                       QKeySequence(Qt::CTRL | Qt::Key_Home), s->standardIcon(QStyle::SP_ArrowUp),
-                       &MainWindow::moveSelectedToTop);
-    QAction *bottom = add(tasks, tr("Move to &bottom"), QStringLiteral("actionMoveToBottom"),
-                          QKeySequence(Qt::CTRL | Qt::Key_End),
-                          s->standardIcon(QStyle::SP_ArrowDown), &MainWindow::moveSelectedToBottom);
-    add(tasks, tr("&Raise priority"), QStringLiteral("actionRaisePriority"),
-        QKeySequence(Qt::CTRL | Qt::Key_Up), QIcon(), &MainWindow::raiseSelectedPriority);
-    add(tasks, tr("&Lower priority"), QStringLiteral("actionLowerPriority"),
-        QKeySequence(Qt::CTRL | Qt::Key_Down), QIcon(), &MainWindow::lowerSelectedPriority);
-    add(tasks, tr("&Edit priority"), QStringLiteral("actionEditPriority"), QKeySequence(Qt::Key_F2),
-        QIcon(), &MainWindow::editPriority);
+    for (TaskView::Action which :
+         {TaskView::MoveToTop, TaskView::MoveToBottom, TaskView::RaisePriority,
+          TaskView::LowerPriority, TaskView::EditPriority})
+        tasks->addAction(taskAction(which));
     tasks->addSeparator();
-    QAction *retry = add(tasks, tr("Re&try failed"), QStringLiteral("actionRetryFailed"),
-                         QKeySequence(Qt::CTRL | Qt::Key_R),
-                         s->standardIcon(QStyle::SP_BrowserReload), &MainWindow::retryFailed);
-    retry->setStatusTip(tr("Read the failed tasks' scripts again and run them in their place"));
-    m_rerunAction = add(tasks, tr("Re-r&un"), QStringLiteral("actionRerun"),
-                        QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_R),
-                        s->standardIcon(QStyle::SP_MediaPlay), &MainWindow::rerunSelected);
-    m_rerunAction->setStatusTip(tr("Run the selected finished tasks again as new tasks, "
-                                   "with the same definition"));
-    QAction *clear = add(tasks, tr("Clear &finished"), QStringLiteral("actionClearFinished"),
-                         QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_L),
-                         s->standardIcon(QStyle::SP_DialogResetButton), &MainWindow::clearFinished);
+    for (TaskView::Action which : {TaskView::RetryFailed, TaskView::Rerun, TaskView::ClearFinished})
+        tasks->addAction(taskAction(which));
 
     QMenu *queue = menuBar()->addMenu(tr("&Queue"));
     m_pauseAction = new QAction(s->standardIcon(QStyle::SP_MediaPause), tr("&Pause queue"), this);
@@ -417,27 +353,36 @@ void MainWindow::createActions()
     bar->setIconSize(QSize(16, 16));
     bar->addAction(open);
     bar->addSeparator();
-    bar->addAction(cancel);
-    bar->addAction(cancelPending);
+    bar->addAction(taskAction(TaskView::Cancel));
+    bar->addAction(taskAction(TaskView::CancelPending));
     bar->addAction(m_pauseAction);
     bar->addSeparator();
-    bar->addAction(top);
-    bar->addAction(bottom);
+    bar->addAction(taskAction(TaskView::MoveToTop));
+    bar->addAction(taskAction(TaskView::MoveToBottom));
     bar->addSeparator();
-    bar->addAction(retry);
-    bar->addAction(m_rerunAction);
-    bar->addAction(clear);
+    bar->addAction(taskAction(TaskView::RetryFailed));
+    bar->addAction(taskAction(TaskView::Rerun));
+    bar->addAction(taskAction(TaskView::ClearFinished));
+}
 
-    m_contextMenu = new QMenu(m_view);
-    m_contextMenu->setObjectName(QStringLiteral("taskContextMenu"));
-    m_contextMenu->addAction(m_rerunAction);
-    m_contextMenu->addAction(cancel);
-    m_contextMenu->addSeparator();
-    m_contextMenu->addAction(top);
-    m_contextMenu->addAction(bottom);
-    m_contextMenu->addAction(findChild<QAction *>(QStringLiteral("actionEditPriority")));
-    m_contextMenu->addSeparator();
-    m_contextMenu->addAction(exportTasks);
+TaskTableModel *MainWindow::taskModel() const
+{
+    return m_view->taskModel();
+}
+
+TaskFilterProxyModel *MainWindow::filterModel() const
+{
+    return m_view->filterModel();
+}
+
+TaskItemDelegate *MainWindow::taskDelegate() const
+{
+    return m_view->taskDelegate();
+}
+
+QMenu *MainWindow::taskContextMenu() const
+{
+    return m_view->contextMenu();
 }
 
 // ---- files ----
@@ -558,14 +503,11 @@ void MainWindow::applyBatch(const TaskSourceBatch &batch)
 void MainWindow::applyUpdate(const EngineUpdate &update)
 {
     m_counts = update.counts;
-    const bool wasEmpty = m_model->rowCount() == 0;
-    m_model->applyUpdate(update);
-    if (m_followRunning && wasEmpty)
-        followRunningTask();
+    m_view->applyUpdate(update);
     m_countsBar->setCounts(update.counts, steadyMs());
     m_log->appendLogs(update.logs);
     if (m_limitsDock->isVisible())
-        m_limits->updateCounts(m_model->groups());
+        m_limits->updateCounts(taskModel()->groups());
     updateStatus();
 }
 
@@ -575,26 +517,21 @@ void MainWindow::tick()
     updateStoreProblem();
     m_chart->addSample(m_counts);
     m_countsBar->setCounts(m_counts, steadyMs());
-    if (m_ticks % 4 == 0) {
-        // Durations and cancel countdowns are computed when painted: repaint the visible rows.
-        if (m_model->hasLiveRows())
-            m_view->viewport()->update();
-        if (m_followRunning)
-            followRunningTask();
-    }
+    if (m_ticks % 4 == 0)
+        m_view->refreshLive();
 }
 
 void MainWindow::updateStatus()
 {
-    const int shown = m_proxy->rowCount();
-    const int total = m_model->rowCount();
+    const int shown = filterModel()->rowCount();
+    const int total = taskModel()->rowCount();
     const int selected = int(m_view->selectionModel()->selectedRows().size());
     QString text = shown == total ? tr("%n task(s)", nullptr, total)
                                   : tr("%1 of %n task(s) shown", nullptr, total).arg(shown);
     if (selected > 1)
         text += tr(", %1 selected").arg(selected);
-    if (m_model->queuedCount() > 0)
-        text += tr(" (+%1 arriving)").arg(m_model->queuedCount());
+    if (taskModel()->queuedCount() > 0)
+        text += tr(" (+%1 arriving)").arg(taskModel()->queuedCount());
     m_statusTasks->setText(text);
     const QStringList groups = m_limits->pausedGroups();
     const QString groupList = groups.join(QStringLiteral(", "));
@@ -609,266 +546,7 @@ void MainWindow::updateStatus()
     m_statusPaused->setText(paused);
     m_statusPaused->setToolTip(groups.isEmpty() ? QString()
                                                 : tr("Resume a group in Queue > Limits (Ctrl+L)"));
-    updateActions();
-}
-
-// Enables what applies to the selection. Called after each batch and selection change, so
-// it looks at no more than a few thousand selected rows: past them it enables Re-run, which
-// then tells the user if none of the selection had finished.
-void MainWindow::updateActions()
-{
-    if (!m_rerunAction)
-        return;
-    constexpr int MaxLooked = 2000;
-    bool finished = false;
-    int looked = 0;
-    const QItemSelection selection = m_view->selectionModel()->selection();
-    for (const QItemSelectionRange &range : selection) {
-        for (int r = range.top(); r <= range.bottom() && !finished; ++r) {
-            const QModelIndex index = m_proxy->index(r, TaskTableModel::Id);
-            finished = isFinished(TaskState(index.data(TaskTableModel::StateRole).toInt())) ||
-                       ++looked >= MaxLooked;
-        }
-        if (finished)
-            break;
-    }
-    if (selection.isEmpty())
-        if (const auto current = currentTask()) {
-            const int row = m_model->rowOf(*current);
-            finished = row >= 0 && isFinished(m_model->row(row).state);
-        }
-    m_rerunAction->setEnabled(finished);
-}
-
-// ---- selection ----
-
-QList<TaskId> MainWindow::selectedTasks() const
-{
-    QModelIndexList rows = m_view->selectionModel()->selectedRows(TaskTableModel::Id);
-    std::sort(rows.begin(), rows.end(),
-              [](const QModelIndex &a, const QModelIndex &b) { return a.row() < b.row(); });
-    QList<TaskId> ids;
-    ids.reserve(rows.size());
-    for (const QModelIndex &index : std::as_const(rows))
-        ids.append(index.data(TaskTableModel::IdRole).value<TaskId>());
-    if (ids.isEmpty())
-        if (const auto current = currentTask())
-            ids.append(*current);
-    return ids;
-}
-
-std::optional<TaskId> MainWindow::currentTask() const
-{
-    const QModelIndex current = m_view->currentIndex();
-    if (!current.isValid())
-        return std::nullopt;
-    return current.data(TaskTableModel::IdRole).value<TaskId>();
-}
-
-bool MainWindow::selectTask(TaskId id)
-{
-    const int row = m_model->rowOf(id);
-    if (row < 0)
-        return false;
-    const QModelIndex index = m_proxy->mapFromSource(m_model->index(row, TaskTableModel::Name));
-    if (!index.isValid())
-        return false;
-    m_view->selectionModel()->setCurrentIndex(index, QItemSelectionModel::ClearAndSelect |
-                                                         QItemSelectionModel::Rows);
-    m_view->scrollTo(index);
-    return true;
-}
-
-// Until the user picks a task, the stack and log panes show a running one: the first
-// running row, kept while it runs (checked once a second, and when the first tasks come).
-void MainWindow::followRunningTask()
-{
-    const auto current = currentTask();
-    if (current) {
-        const int row = m_model->rowOf(*current);
-        if (row >= 0 && m_model->row(row).state == TaskState::Running)
-            return;
-    }
-    for (int r = 0; r < m_proxy->rowCount(); ++r) {
-        const QModelIndex index = m_proxy->index(r, TaskTableModel::Name);
-        if (TaskState(index.data(TaskTableModel::StateRole).toInt()) != TaskState::Running)
-            continue;
-        const QScopedValueRollback<bool> automatic(m_selectingAutomatically, true);
-        m_view->selectionModel()->setCurrentIndex(index, QItemSelectionModel::ClearAndSelect |
-                                                             QItemSelectionModel::Rows);
-        return;
-    }
-    if (!current && m_proxy->rowCount() > 0) {
-        const QScopedValueRollback<bool> automatic(m_selectingAutomatically, true);
-        m_view->selectionModel()->setCurrentIndex(m_proxy->index(0, TaskTableModel::Name),
-                                                  QItemSelectionModel::ClearAndSelect |
-                                                      QItemSelectionModel::Rows);
-    }
-}
-
-void MainWindow::onCurrentRowChanged()
-{
-    if (!m_selectingAutomatically)
-        m_followRunning = false;
-    const std::optional<TaskId> id = currentTask();
-    m_stack->setTask(id);
-    m_log->setTask(id);
-}
-
-// ---- actions ----
-
-void MainWindow::cancelSelected()
-{
-    const QList<TaskId> ids = selectedTasks();
-    if (!ids.isEmpty())
-        m_source->cancel(ids);
-}
-
-void MainWindow::cancelAllPending()
-{
-    m_source->cancelAllPending();
-}
-
-void MainWindow::cancelAll()
-{
-    m_source->cancelAll();
-}
-
-void MainWindow::moveSelectedToTop()
-{
-    // Last first, so that the selection keeps its order at the head of the queue.
-    const QList<TaskId> ids = selectedTasks();
-    for (auto it = ids.crbegin(); it != ids.crend(); ++it)
-        m_source->moveToTop(*it);
-}
-
-void MainWindow::moveSelectedToBottom()
-{
-    for (TaskId id : selectedTasks())
-        m_source->moveToBottom(id);
-}
-
-void MainWindow::changeSelectedPriority(int delta)
-{
-    for (TaskId id : selectedTasks()) {
-        const int row = m_model->rowOf(id);
-        if (row >= 0 && m_model->row(row).state == TaskState::Pending)
-            m_model->setData(m_model->index(row, TaskTableModel::Priority),
-                             m_model->row(row).priority + delta);
-    }
-}
-
-void MainWindow::raiseSelectedPriority()
-{
-    changeSelectedPriority(+1);
-}
-
-void MainWindow::lowerSelectedPriority()
-{
-    changeSelectedPriority(-1);
-}
-
-void MainWindow::editPriority()
-{
-    const QModelIndex current = m_view->currentIndex();
-    if (!current.isValid())
-        return;
-    m_view->edit(current.siblingAtColumn(TaskTableModel::Priority));
-}
-
-void MainWindow::retryFailed()
-{
-    // The failed tasks' scripts are read again (they may have been fixed since) and
-    // submitted as new tasks; the failed rows make room for them.
-    QList<TaskId> ids;
-    QStringList files;
-    for (int r = 0; r < m_model->rowCount(); ++r) {
-        const TaskTableModel::Row &row = m_model->row(r);
-        if (row.state == TaskState::Failed || row.state == TaskState::TimedOut) {
-            ids.append(row.id);
-            files.append(row.file);
-        }
-    }
-    if (ids.isEmpty()) {
-        statusBar()->showMessage(tr("No failed task to retry"), 4000);
-        return;
-    }
-    // A script named by several failed tasks is read once, rejected at most once.
-    const Submission submission = Submission::load(files);
-    submission.queueOn(*m_source);
-    const int queued = int(submission.taskCount());
-    const QStringList &rejected = submission.rejections();
-    QSet<TaskId> retried;
-    for (const Submission::Entry &entry : submission.entries())
-        retried.insert(ids[entry.input]);
-    m_model->removeTasks(
-        [&retried](const TaskTableModel::Row &row) { return retried.contains(row.id); });
-    // Replaced, they are not history either.
-    forget(QList<TaskId>(retried.cbegin(), retried.cend()));
-    reject(rejected);
-    statusBar()->showMessage(tr("Retrying %n task(s)", nullptr, queued), 6000);
-    updateStatus();
-}
-
-QList<TaskId> MainWindow::selectedFinishedTasks() const
-{
-    QList<TaskId> ids;
-    for (TaskId id : selectedTasks()) {
-        const int row = m_model->rowOf(id);
-        if (row >= 0 && isFinished(m_model->row(row).state))
-            ids.append(id);
-    }
-    return ids;
-}
-
-int MainWindow::rerunSelected()
-{
-    const QList<TaskId> ids = selectedFinishedTasks();
-    if (ids.isEmpty()) {
-        statusBar()->showMessage(tr("Select finished tasks to re-run them"), 4000);
-        return 0;
-    }
-    m_source->rerun(ids);
-    // New tasks of a paused group wait: say so, or the re-run would seem to do nothing.
-    QStringList waiting;
-    const QStringList paused = m_limits->pausedGroups();
-    for (TaskId id : ids) {
-        const QString &group = m_model->row(m_model->rowOf(id)).group;
-        if (paused.contains(group) && !waiting.contains(group))
-            waiting.append(group);
-    }
-    QString message = tr("Re-running %n task(s) as new tasks", nullptr, int(ids.size()));
-    if (m_limits->isPaused())
-        message += tr("; the queue is paused: they start when you resume it (Ctrl+P)");
-    else if (waiting.size() == 1)
-        message += tr("; group %1 is paused: they start when you resume it in Limits (Ctrl+L)")
-                       .arg(waiting.constFirst());
-    else if (!waiting.isEmpty())
-        message += tr("; groups %1 are paused: they start when you resume them in Limits "
-                      "(Ctrl+L)")
-                       .arg(waiting.join(QStringLiteral(", ")));
-    statusBar()->showMessage(message, 10000);
-    return int(ids.size());
-}
-
-void MainWindow::forget(const QList<TaskId> &ids)
-{
-    if (!ids.isEmpty())
-        m_source->forget(ids);
-}
-
-void MainWindow::clearFinished()
-{
-    QList<TaskId> cleared;
-    const int removed = m_model->removeTasks([&cleared](const TaskTableModel::Row &row) {
-        if (!isFinished(row.state))
-            return false;
-        cleared.append(row.id);
-        return true;
-    });
-    forget(cleared);
-    statusBar()->showMessage(tr("Cleared %n finished task(s)", nullptr, removed), 4000);
-    updateStatus();
+    m_view->updateActions();
 }
 
 void MainWindow::updateStoreProblem()
@@ -905,94 +583,6 @@ void MainWindow::showLimits()
 {
     m_limitsDock->show();
     m_limitsDock->raise();
-}
-
-// ---- export ----
-
-QList<TaskId> MainWindow::tasksToExport() const
-{
-    QModelIndexList rows = m_view->selectionModel()->selectedRows(TaskTableModel::Id);
-    QList<TaskId> ids;
-    if (rows.isEmpty()) {
-        ids.reserve(m_proxy->rowCount());
-        for (int r = 0; r < m_proxy->rowCount(); ++r)
-            ids.append(
-                m_proxy->index(r, TaskTableModel::Id).data(TaskTableModel::IdRole).value<TaskId>());
-        return ids;
-    }
-    std::sort(rows.begin(), rows.end(),
-              [](const QModelIndex &a, const QModelIndex &b) { return a.row() < b.row(); });
-    ids.reserve(rows.size());
-    for (const QModelIndex &index : std::as_const(rows))
-        ids.append(index.data(TaskTableModel::IdRole).value<TaskId>());
-    return ids;
-}
-
-// The table keeps too little (no result value, no stack): the tasks are asked of the
-// source, and written when it answers.
-void MainWindow::exportTasks(const QString &path, ExportDone done)
-{
-    const TaskExport::Format format =
-        TaskExport::formatOf(path).value_or(TaskExport::Format::JsonLines);
-    m_source->lookUp(
-        tasksToExport(), this,
-        [this, path, format, done](const QList<std::optional<TaskSnapshot>> &found) {
-            QList<TaskSnapshot> tasks;
-            tasks.reserve(found.size());
-            for (const std::optional<TaskSnapshot> &task : found)
-                if (task)
-                    tasks.append(*task);
-            QSaveFile file(path);
-            if (!file.open(QIODevice::WriteOnly) || !TaskExport::write(file, format, tasks) ||
-                !file.commit()) {
-                const QString reason = file.errorString();
-                statusBar()->showMessage(tr("Cannot export to %1: %2").arg(path, reason), 15000);
-                if (done)
-                    done(false, reason);
-                return;
-            }
-            m_exportPath = path;
-            statusBar()->showMessage(
-                tr("Exported %n task(s) to %1", nullptr, int(tasks.size())).arg(path), 8000);
-            if (done)
-                done(true, QString());
-        });
-}
-
-void MainWindow::exportWithDialog()
-{
-    const int count = int(tasksToExport().size());
-    if (count == 0) {
-        statusBar()->showMessage(tr("No task to export"), 4000);
-        return;
-    }
-    const QString jsonFilter = tr("JSON lines (*.jsonl *.ndjson *.json)");
-    const QString csvFilter = tr("CSV (*.csv)");
-    QString filter =
-        TaskExport::formatOf(m_exportPath) == TaskExport::Format::Csv ? csvFilter : jsonFilter;
-    const QString start = m_exportPath.isEmpty()
-                              ? QDir::home().filePath(QStringLiteral("taskdeck-tasks.jsonl"))
-                              : m_exportPath;
-    const bool selected = !m_view->selectionModel()->selectedRows().isEmpty();
-    QString path =
-        QFileDialog::getSaveFileName(this,
-                                     selected ? tr("Export %n selected task(s)", nullptr, count)
-                                              : tr("Export %n shown task(s)", nullptr, count),
-                                     start, jsonFilter + QStringLiteral(";;") + csvFilter, &filter);
-    if (path.isEmpty())
-        return;
-    // A name without a known suffix gets the one of the chosen filter.
-    if (!TaskExport::formatOf(path)) {
-        const auto format =
-            filter == csvFilter ? TaskExport::Format::Csv : TaskExport::Format::JsonLines;
-        path += u'.' + TaskExport::suffix(format);
-    }
-    exportTasks(path, [this, path](bool written, const QString &error) {
-        if (!written)
-            QMessageBox::warning(
-                this, tr("Export failed"),
-                tr("Cannot write %1:\n%2").arg(QDir::toNativeSeparators(path), error));
-    });
 }
 
 void MainWindow::setPaused(bool paused)

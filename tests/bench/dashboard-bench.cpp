@@ -26,6 +26,7 @@
 #include "store/taskstore.h"
 #include "taskfilterproxymodel.h"
 #include "tasktablemodel.h"
+#include "taskview.h"
 
 #include <QApplication>
 #include <QCommandLineParser>
