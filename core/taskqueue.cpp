@@ -117,8 +117,7 @@ qint64 TaskQueue::sequenceOf(TaskId id) const
     return it == m_where.constEnd() ? 0 : it->key.sequence;
 }
 
-std::optional<int> TaskQueue::moveBefore(TaskId id, TaskId before,
-                                         std::vector<TaskId> *renumbered)
+std::optional<int> TaskQueue::moveBefore(TaskId id, TaskId before, std::vector<TaskId> *renumbered)
 {
     if (id == before || !m_where.contains(id) || !m_where.contains(before))
         return std::nullopt;

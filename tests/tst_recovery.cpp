@@ -96,8 +96,8 @@ public:
     QHash<qint64, QJsonObject> tasks() const
     {
         QHash<qint64, QJsonObject> byId;
-        const Result ps = client(QStringLiteral("ps"), {QStringLiteral("--json"),
-                                                        QStringLiteral("--stacks")});
+        const Result ps =
+            client(QStringLiteral("ps"), {QStringLiteral("--json"), QStringLiteral("--stacks")});
         for (const QByteArray &line : ps.out.split('\n')) {
             const QJsonObject task = QJsonDocument::fromJson(line).object();
             if (!task.isEmpty())
@@ -109,8 +109,8 @@ public:
     // Submits and returns the ids the running instance acknowledged.
     QList<qint64> submit(const QStringList &arguments) const
     {
-        const Result r = client(QStringLiteral("submit"), QStringList{QStringLiteral("--json")}
-                                                              + arguments);
+        const Result r =
+            client(QStringLiteral("submit"), QStringList{QStringLiteral("--json")} + arguments);
         QList<qint64> ids;
         for (const QByteArray &line : r.out.split('\n')) {
             const QJsonObject reply = QJsonDocument::fromJson(line).object();
@@ -166,33 +166,34 @@ private Q_SLOTS:
     {
         ScriptDir scripts;
         const QString ok = scripts.write(QStringLiteral("ok.lua"), "log('fine')\nreturn 7\n");
-        const QString bad = scripts.write(QStringLiteral("bad.lua"), "error('broken on purpose')\n");
-        const QString sleeper = scripts.write(QStringLiteral("sleeper.lua"),
-                                              "local function nap()\n"
-                                              "  log('about to sleep')\n"
-                                              "  sleep(600)\n"
-                                              "end\n"
-                                              "nap()\n");
+        const QString bad =
+            scripts.write(QStringLiteral("bad.lua"), "error('broken on purpose')\n");
+        const QString sleeper =
+            scripts.write(QStringLiteral("sleeper.lua"), "local function nap()\n"
+                                                         "  log('about to sleep')\n"
+                                                         "  sleep(600)\n"
+                                                         "end\n"
+                                                         "nap()\n");
         const QString later = scripts.write(QStringLiteral("later.lua"), "return 'later'\n");
 
         Home home;
         QVERIFY(home.startDashboard());
         const QList<qint64> done = home.submit({ok, bad});
         QCOMPARE(done.size(), 2);
-        QTRY_VERIFY_WITH_TIMEOUT(state(home.tasks().value(done[0])) == u"succeeded"
-                                     && state(home.tasks().value(done[1])) == u"failed",
+        QTRY_VERIFY_WITH_TIMEOUT(state(home.tasks().value(done[0])) == u"succeeded" &&
+                                     state(home.tasks().value(done[1])) == u"failed",
                                  20000);
 
         // The dashboard runs 16 tasks at once by default: 16 sleepers fill it, so the
         // tasks submitted after them stay pending, in priority order.
-        const QList<qint64> sleepers = home.submit({QStringLiteral("--repeat"),
-                                                    QStringLiteral("16"), sleeper});
+        const QList<qint64> sleepers =
+            home.submit({QStringLiteral("--repeat"), QStringLiteral("16"), sleeper});
         QCOMPARE(sleepers.size(), 16);
         QTRY_VERIFY_WITH_TIMEOUT(state(home.tasks().value(sleepers.last())) == u"running", 20000);
-        const QList<qint64> low = home.submit({QStringLiteral("--priority"), QStringLiteral("1"),
-                                               later});
-        const QList<qint64> high = home.submit({QStringLiteral("--priority"),
-                                                QStringLiteral("5"), later});
+        const QList<qint64> low =
+            home.submit({QStringLiteral("--priority"), QStringLiteral("1"), later});
+        const QList<qint64> high =
+            home.submit({QStringLiteral("--priority"), QStringLiteral("5"), later});
         QCOMPARE(low.size(), 1);
         QCOMPARE(high.size(), 1);
 
@@ -256,9 +257,9 @@ private Q_SLOTS:
     void killNineAtRandomMomentsKeepsEveryAcknowledgedTask()
     {
         ScriptDir scripts;
-        const QString quick = scripts.write(QStringLiteral("quick.lua"),
-                                            "for i = 1, 3 do log('line ' .. i) end\n"
-                                            "sleep(0.01)\nreturn task.id\n");
+        const QString quick =
+            scripts.write(QStringLiteral("quick.lua"), "for i = 1, 3 do log('line ' .. i) end\n"
+                                                       "sleep(0.01)\nreturn task.id\n");
         Home home;
         QSet<qint64> acknowledged;
         auto *random = QRandomGenerator::global();
@@ -266,11 +267,11 @@ private Q_SLOTS:
             QVERIFY2(home.startDashboard(), qPrintable(QStringLiteral("round %1").arg(round)));
             const QHash<qint64, QJsonObject> seen = home.tasks();
             for (qint64 id : std::as_const(acknowledged))
-                QVERIFY2(seen.contains(id), qPrintable(QStringLiteral("task %1 lost before round %2")
-                                                           .arg(id)
-                                                           .arg(round)));
-            for (const qint64 id : home.submit({QStringLiteral("--repeat"),
-                                                QStringLiteral("50"), quick}))
+                QVERIFY2(
+                    seen.contains(id),
+                    qPrintable(QStringLiteral("task %1 lost before round %2").arg(id).arg(round)));
+            for (const qint64 id :
+                 home.submit({QStringLiteral("--repeat"), QStringLiteral("50"), quick}))
                 acknowledged.insert(id);
             QTest::qWait(int(random->bounded(400)));
             home.killDashboard();
@@ -284,8 +285,8 @@ private Q_SLOTS:
 
         // And the file itself is sound.
         {
-            QSqlDatabase db = QSqlDatabase::addDatabase(QStringLiteral("QSQLITE"),
-                                                        QStringLiteral("check"));
+            QSqlDatabase db =
+                QSqlDatabase::addDatabase(QStringLiteral("QSQLITE"), QStringLiteral("check"));
             db.setDatabaseName(home.dbPath());
             QVERIFY(db.open());
             QSqlQuery q(db);

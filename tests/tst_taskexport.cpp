@@ -93,9 +93,9 @@ private Q_SLOTS:
         QCOMPARE(lines.size(), 3);
         QVERIFY(lines[2].isEmpty());
         const QJsonObject f = QJsonDocument::fromJson(lines[0]).object();
-        for (const char *key : {"id", "name", "file", "state", "result", "error", "stack",
-                                "attempts", "started_at", "finished_at", "duration_s",
-                                "priority", "group", "progress"})
+        for (const char *key :
+             {"id", "name", "file", "state", "result", "error", "stack", "attempts", "started_at",
+              "finished_at", "duration_s", "priority", "group", "progress"})
             QVERIFY2(f.contains(QLatin1String(key)), key);
         QCOMPARE(f["id"].toInteger(), 4);
         QCOMPARE(f["state"].toString(), QStringLiteral("failed"));

@@ -63,8 +63,8 @@ double contrast(const QColor &a, const QColor &b)
         const auto channel = [](double v) {
             return v <= 0.03928 ? v / 12.92 : std::pow((v + 0.055) / 1.055, 2.4);
         };
-        return 0.2126 * channel(c.redF()) + 0.7152 * channel(c.greenF())
-               + 0.0722 * channel(c.blueF());
+        return 0.2126 * channel(c.redF()) + 0.7152 * channel(c.greenF()) +
+               0.0722 * channel(c.blueF());
     };
     const double la = luminance(a);
     const double lb = luminance(b);
@@ -92,7 +92,8 @@ private Q_SLOTS:
     void newTasksArriveInOneRowsInserted()
     {
         TaskTableModel model;
-        QAbstractItemModelTester tester(&model, QAbstractItemModelTester::FailureReportingMode::QtTest);
+        QAbstractItemModelTester tester(&model,
+                                        QAbstractItemModelTester::FailureReportingMode::QtTest);
         QSignalSpy inserted(&model, &QAbstractItemModel::rowsInserted);
         model.applyUpdate(pendingTasks(1, 50));
         QCOMPARE(inserted.size(), 1);
@@ -107,7 +108,8 @@ private Q_SLOTS:
     void changesEmitOneDataChangedPerRangeOfRows()
     {
         TaskTableModel model;
-        QAbstractItemModelTester tester(&model, QAbstractItemModelTester::FailureReportingMode::QtTest);
+        QAbstractItemModelTester tester(&model,
+                                        QAbstractItemModelTester::FailureReportingMode::QtTest);
         model.applyUpdate(pendingTasks(1, 200));
         QSignalSpy changed(&model, &QAbstractItemModel::dataChanged);
         QSignalSpy inserted(&model, &QAbstractItemModel::rowsInserted);
@@ -142,8 +144,9 @@ private Q_SLOTS:
         QCOMPARE(changed[0][0].value<QModelIndex>().column(), int(TaskTableModel::Progress));
         // The status shows as the running task's one-line result.
         QCOMPARE(changed[0][1].value<QModelIndex>().column(), int(TaskTableModel::Result));
-        QCOMPARE(model.index(0, TaskTableModel::Progress).data(TaskTableModel::ProgressRole)
-                     .toDouble(), 0.25);
+        QCOMPARE(
+            model.index(0, TaskTableModel::Progress).data(TaskTableModel::ProgressRole).toDouble(),
+            0.25);
         QCOMPARE(cell(model, 0, TaskTableModel::Progress), QStringLiteral("25%"));
         QCOMPARE(cell(model, 0, TaskTableModel::Result), QStringLiteral("a quarter"));
         // The same snapshot again changes nothing.
@@ -178,7 +181,8 @@ private Q_SLOTS:
     void aLargeBatchIsInsertedOverSeveralTurns()
     {
         TaskTableModel model;
-        QAbstractItemModelTester tester(&model, QAbstractItemModelTester::FailureReportingMode::QtTest);
+        QAbstractItemModelTester tester(&model,
+                                        QAbstractItemModelTester::FailureReportingMode::QtTest);
         const int slice = 1000;
         model.setInsertSlice(slice, 1000);
         const int total = slice * 2 + 7;
@@ -188,7 +192,8 @@ private Q_SLOTS:
         QCOMPARE(model.queuedCount(), total - slice);
         QCOMPARE(model.rowOf(TaskId(total)), -1);
         // News of a task still queued is kept, and so is the order of later tasks.
-        model.applyUpdate(batch({task(TaskId(total), TaskState::Running), task(TaskId(total + 1))}));
+        model.applyUpdate(
+            batch({task(TaskId(total), TaskState::Running), task(TaskId(total + 1))}));
         QTRY_COMPARE(model.rowCount(), total + 1);
         QCOMPARE(inserted.size(), 3); // 1000, 1000, then the last 8
         QCOMPARE(model.queuedCount(), 0);
@@ -275,9 +280,9 @@ private Q_SLOTS:
         QFETCH(QPalette, palette);
         const QColor base = palette.color(QPalette::Base);
         const QColor interrupted = StateStyle::color(TaskState::Interrupted, palette);
-        for (TaskState state : {TaskState::Running, TaskState::Succeeded, TaskState::Failed,
-                                TaskState::TimedOut, TaskState::Cancelled,
-                                TaskState::Interrupted}) {
+        for (TaskState state :
+             {TaskState::Running, TaskState::Succeeded, TaskState::Failed, TaskState::TimedOut,
+              TaskState::Cancelled, TaskState::Interrupted}) {
             const QColor color = StateStyle::color(state, palette);
             QVERIFY2(contrast(color, base) >= 4.5,
                      qPrintable(StateStyle::label(state) + u' ' + color.name()));
@@ -306,7 +311,8 @@ private Q_SLOTS:
     void onlyPendingPrioritiesAreEditable()
     {
         TaskTableModel model; // no engine: the edit shows at once all the same
-        QAbstractItemModelTester tester(&model, QAbstractItemModelTester::FailureReportingMode::QtTest);
+        QAbstractItemModelTester tester(&model,
+                                        QAbstractItemModelTester::FailureReportingMode::QtTest);
         model.applyUpdate(batch({task(1), task(2, TaskState::Running)}));
         const QModelIndex pending = model.index(0, TaskTableModel::Priority);
         const QModelIndex running = model.index(1, TaskTableModel::Priority);
@@ -347,26 +353,26 @@ private Q_SLOTS:
                                   << QList<TaskId>{3, 4, 5, 6, 7};
         QTest::newRow("cancelled is not interrupted")
             << QString() << int(F::Cancelled) << QString() << QList<TaskId>{6};
-        QTest::newRow("interrupted") << QString() << int(F::Interrupted) << QString()
-                                     << QList<TaskId>{7};
+        QTest::newRow("interrupted")
+            << QString() << int(F::Interrupted) << QString() << QList<TaskId>{7};
         QTest::newRow("group") << QString() << int(F::All) << QStringLiteral("net")
                                << QList<TaskId>{2, 4};
-        QTest::newRow("group and state") << QString() << int(F::Running) << QStringLiteral("net")
-                                         << QList<TaskId>{2};
-        QTest::newRow("text in name") << QStringLiteral("TASK 3") << int(F::All) << QString()
-                                      << QList<TaskId>{3};
-        QTest::newRow("text in error") << QStringLiteral("refused") << int(F::All) << QString()
-                                       << QList<TaskId>{4};
-        QTest::newRow("text deep in an error") << QStringLiteral("RESOLVER") << int(F::All)
-                                               << QString() << QList<TaskId>{4};
-        QTest::newRow("text in a result") << QStringLiteral("\"n\":3") << int(F::All) << QString()
-                                          << QList<TaskId>{3};
-        QTest::newRow("text in a file") << QStringLiteral("/scripts/t5") << int(F::All)
-                                        << QString() << QList<TaskId>{5};
-        QTest::newRow("text is an id") << QStringLiteral("6") << int(F::All) << QString()
-                                       << QList<TaskId>{6};
-        QTest::newRow("text is a #id") << QStringLiteral("#7") << int(F::All) << QString()
-                                       << QList<TaskId>{7};
+        QTest::newRow("group and state")
+            << QString() << int(F::Running) << QStringLiteral("net") << QList<TaskId>{2};
+        QTest::newRow("text in name")
+            << QStringLiteral("TASK 3") << int(F::All) << QString() << QList<TaskId>{3};
+        QTest::newRow("text in error")
+            << QStringLiteral("refused") << int(F::All) << QString() << QList<TaskId>{4};
+        QTest::newRow("text deep in an error")
+            << QStringLiteral("RESOLVER") << int(F::All) << QString() << QList<TaskId>{4};
+        QTest::newRow("text in a result")
+            << QStringLiteral("\"n\":3") << int(F::All) << QString() << QList<TaskId>{3};
+        QTest::newRow("text in a file")
+            << QStringLiteral("/scripts/t5") << int(F::All) << QString() << QList<TaskId>{5};
+        QTest::newRow("text is an id")
+            << QStringLiteral("6") << int(F::All) << QString() << QList<TaskId>{6};
+        QTest::newRow("text is a #id")
+            << QStringLiteral("#7") << int(F::All) << QString() << QList<TaskId>{7};
     }
 
     void filters()
@@ -378,7 +384,8 @@ private Q_SLOTS:
         TaskTableModel model;
         TaskFilterProxyModel proxy;
         proxy.setSourceModel(&model);
-        QAbstractItemModelTester tester(&proxy, QAbstractItemModelTester::FailureReportingMode::QtTest);
+        QAbstractItemModelTester tester(&proxy,
+                                        QAbstractItemModelTester::FailureReportingMode::QtTest);
         TaskSnapshot failed = task(4, TaskState::Failed, 0, QStringLiteral("net"));
         failed.error = QStringLiteral("connection refused\nstack traceback:\n\tin resolver.lua:9");
         TaskSnapshot succeeded = task(3, TaskState::Succeeded);
@@ -423,7 +430,8 @@ private Q_SLOTS:
         TaskTableModel model;
         TaskFilterProxyModel proxy;
         proxy.setSourceModel(&model);
-        QAbstractItemModelTester tester(&proxy, QAbstractItemModelTester::FailureReportingMode::QtTest);
+        QAbstractItemModelTester tester(&proxy,
+                                        QAbstractItemModelTester::FailureReportingMode::QtTest);
         proxy.setStateFilter(TaskFilterProxyModel::StateFilter::Active);
         model.applyUpdate(pendingTasks(1, 5));
         QCOMPARE(proxy.rowCount(), 5);
@@ -438,7 +446,8 @@ private Q_SLOTS:
         TaskTableModel model;
         TaskFilterProxyModel proxy;
         proxy.setSourceModel(&model);
-        QAbstractItemModelTester tester(&proxy, QAbstractItemModelTester::FailureReportingMode::QtTest);
+        QAbstractItemModelTester tester(&proxy,
+                                        QAbstractItemModelTester::FailureReportingMode::QtTest);
         model.applyUpdate(batch({task(1, TaskState::Pending, 0), task(2, TaskState::Pending, 5),
                                  task(3, TaskState::Pending, 0), task(4, TaskState::Pending, 5),
                                  task(5, TaskState::Pending, 1)}));
@@ -465,13 +474,14 @@ private Q_SLOTS:
         TaskTableModel model;
         TaskFilterProxyModel proxy;
         proxy.setSourceModel(&model);
-        QAbstractItemModelTester tester(&proxy, QAbstractItemModelTester::FailureReportingMode::QtTest);
+        QAbstractItemModelTester tester(&proxy,
+                                        QAbstractItemModelTester::FailureReportingMode::QtTest);
         QList<TaskSnapshot> tasks;
         for (TaskId id = 1; id <= 100; ++id)
             tasks.append(task(id, id % 3 == 0 ? TaskState::Running : TaskState::Succeeded));
         model.applyUpdate(batch(tasks));
-        const int removed = model.removeTasks(
-            [](const TaskTableModel::Row &row) { return isFinished(row.state); });
+        const int removed =
+            model.removeTasks([](const TaskTableModel::Row &row) { return isFinished(row.state); });
         QCOMPARE(removed, 67);
         QCOMPARE(model.rowCount(), 33);
         QCOMPARE(proxy.rowCount(), 33);
@@ -484,7 +494,8 @@ private Q_SLOTS:
         QCOMPARE(model.rowOf(101), 33);
         // A few runs are removed row range by row range.
         QSignalSpy removedRows(&model, &QAbstractItemModel::rowsRemoved);
-        model.removeTasks([](const TaskTableModel::Row &row) { return row.id == 3 || row.id == 101; });
+        model.removeTasks(
+            [](const TaskTableModel::Row &row) { return row.id == 3 || row.id == 101; });
         QCOMPARE(removedRows.size(), 2);
         QCOMPARE(model.rowOf(6), 0);
     }
@@ -494,8 +505,7 @@ private Q_SLOTS:
         TaskTableModel model;
         QSignalSpy added(&model, &TaskTableModel::groupAdded);
         model.applyUpdate(batch({task(1, TaskState::Running, 0, QStringLiteral("net")),
-                                 task(2, TaskState::Pending, 0, QStringLiteral("net")),
-                                 task(3)}));
+                                 task(2, TaskState::Pending, 0, QStringLiteral("net")), task(3)}));
         QCOMPARE(added.size(), 2);
         QCOMPARE(model.groups().value(QStringLiteral("net")).running, 1);
         QCOMPARE(model.groups().value(QStringLiteral("net")).pending, 1);

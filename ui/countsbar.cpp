@@ -28,8 +28,8 @@ CountsBar::CountsBar(QWidget *parent)
     m_active->setToolTip(tr("Tasks running now"));
     m_failed->setToolTip(tr("Failed and timed out tasks"));
     m_interrupted->setToolTip(tr("Tasks that were running when Taskdeck stopped"));
-    m_rate->setToolTip(tr("Tasks finished per second, over the last %1 s")
-                           .arg(RateWindowMs / 1000));
+    m_rate->setToolTip(
+        tr("Tasks finished per second, over the last %1 s").arg(RateWindowMs / 1000));
     layout->addStretch();
     render();
 }

@@ -196,8 +196,8 @@ void LimitsPanel::setGroupLimit(const QString &group, int limit)
 bool LimitsPanel::isGroupPaused(const QString &group) const
 {
     const int row = rowOf(group);
-    return row >= 0
-           && qobject_cast<QCheckBox *>(m_groups->cellWidget(row, PausedColumn))->isChecked();
+    return row >= 0 &&
+           qobject_cast<QCheckBox *>(m_groups->cellWidget(row, PausedColumn))->isChecked();
 }
 
 void LimitsPanel::setGroupPaused(const QString &group, bool paused)
@@ -227,8 +227,8 @@ void LimitsPanel::showGroupPaused(const QString &group, bool paused)
     name->setFont(font);
     if (paused) {
         name->setForeground(StateStyle::color(TaskState::TimedOut, palette()));
-        name->setToolTip(tr("Group %1 is paused: its tasks wait. Untick \"Paused\" to resume it.")
-                             .arg(group));
+        name->setToolTip(
+            tr("Group %1 is paused: its tasks wait. Untick \"Paused\" to resume it.").arg(group));
     } else {
         name->setData(Qt::ForegroundRole, QVariant());
         name->setToolTip(QString());

@@ -146,11 +146,11 @@ void StackPane::showWatched(const WatchedTask &watched)
     const qint64 now = isFinished(task->state) && task->finishedAtMs >= 0
                            ? task->finishedAtMs
                            : QDateTime::currentMSecsSinceEpoch();
-    QString head = QStringLiteral("<b>#%1 %2</b> — <span style=\"color:%3\">%4</span>")
-                       .arg(task->id)
-                       .arg(task->name.toHtmlEscaped(),
-                            StateStyle::color(task->state, palette()).name(),
-                            StateStyle::label(task->state));
+    QString head =
+        QStringLiteral("<b>#%1 %2</b> — <span style=\"color:%3\">%4</span>")
+            .arg(task->id)
+            .arg(task->name.toHtmlEscaped(), StateStyle::color(task->state, palette()).name(),
+                 StateStyle::label(task->state));
     std::shared_ptr<const CoroutineStack> stack;
     switch (task->state) {
     case TaskState::Pending: {
@@ -211,18 +211,18 @@ void StackPane::showStack(const CoroutineStack &stack, qint64 nowMs)
     addCoroutine(&root, stack, nowMs, shape);
     if (shape == m_shape) {
         // Same frames: refresh the "waiting" times (and tooltips: CPU time) in place.
-        std::function<void(QTreeWidgetItem *, QTreeWidgetItem *)> sync =
-            [&](QTreeWidgetItem *from, QTreeWidgetItem *to) {
-                for (int i = 0; i < from->childCount() && i < to->childCount(); ++i) {
-                    for (int c : {WhereColumn, WaitingColumn}) {
-                        if (to->child(i)->text(c) != from->child(i)->text(c))
-                            to->child(i)->setText(c, from->child(i)->text(c));
-                        if (to->child(i)->toolTip(c) != from->child(i)->toolTip(c))
-                            to->child(i)->setToolTip(c, from->child(i)->toolTip(c));
-                    }
-                    sync(from->child(i), to->child(i));
+        std::function<void(QTreeWidgetItem *, QTreeWidgetItem *)> sync = [&](QTreeWidgetItem *from,
+                                                                             QTreeWidgetItem *to) {
+            for (int i = 0; i < from->childCount() && i < to->childCount(); ++i) {
+                for (int c : {WhereColumn, WaitingColumn}) {
+                    if (to->child(i)->text(c) != from->child(i)->text(c))
+                        to->child(i)->setText(c, from->child(i)->text(c));
+                    if (to->child(i)->toolTip(c) != from->child(i)->toolTip(c))
+                        to->child(i)->setToolTip(c, from->child(i)->toolTip(c));
                 }
-            };
+                sync(from->child(i), to->child(i));
+            }
+        };
         sync(&root, m_tree->invisibleRootItem());
         return;
     }
@@ -243,8 +243,8 @@ void StackPane::showStack(const CoroutineStack &stack, qint64 nowMs)
     }
 }
 
-void StackPane::addCoroutine(QTreeWidgetItem *parent, const CoroutineStack &stack,
-                             qint64 nowMs, QStringList &shape)
+void StackPane::addCoroutine(QTreeWidgetItem *parent, const CoroutineStack &stack, qint64 nowMs,
+                             QStringList &shape)
 {
     auto *item = new QTreeWidgetItem(parent);
     if (stack.isProcess()) {
@@ -277,24 +277,26 @@ void StackPane::addCoroutine(QTreeWidgetItem *parent, const CoroutineStack &stac
     if (!stack.awaiting.isEmpty()) {
         item->setText(WhereColumn, tr("awaiting %1").arg(stack.awaiting));
         item->setText(WaitingColumn, waitedFor(stack.awaitingSinceMs, nowMs));
-        item->setToolTip(WhereColumn, tr("awaiting %1 for %2")
-                                          .arg(stack.awaiting,
-                                               waitedFor(stack.awaitingSinceMs, nowMs)));
+        item->setToolTip(
+            WhereColumn,
+            tr("awaiting %1 for %2").arg(stack.awaiting, waitedFor(stack.awaitingSinceMs, nowMs)));
     }
     shape.append(QStringLiteral("co %1 %2").arg(stack.id).arg(stack.awaiting));
     for (const StackFrame &frame : stack.frames) {
         auto *f = new QTreeWidgetItem(item);
         f->setText(WhatColumn, frame.function.isEmpty() ? tr("(main chunk)") : frame.function);
-        const QString where = frame.line > 0 ? QStringLiteral("%1:%2")
-                                                   .arg(QFileInfo(frame.file).fileName())
-                                                   .arg(frame.line)
-                                             : QFileInfo(frame.file).fileName();
+        const QString where =
+            frame.line > 0
+                ? QStringLiteral("%1:%2").arg(QFileInfo(frame.file).fileName()).arg(frame.line)
+                : QFileInfo(frame.file).fileName();
         f->setText(WhereColumn, where);
-        f->setToolTip(WhereColumn, frame.line > 0 ? QStringLiteral("%1:%2").arg(frame.file).arg(frame.line)
-                                                  : frame.file);
+        f->setToolTip(WhereColumn, frame.line > 0
+                                       ? QStringLiteral("%1:%2").arg(frame.file).arg(frame.line)
+                                       : frame.file);
         f->setData(WhatColumn, FileRole, frame.file);
         f->setData(WhatColumn, LineRole, frame.line);
-        shape.append(QStringLiteral("  %1:%2 %3").arg(frame.file).arg(frame.line).arg(frame.function));
+        shape.append(
+            QStringLiteral("  %1:%2 %3").arg(frame.file).arg(frame.line).arg(frame.function));
     }
     for (const CoroutineStack &child : stack.children)
         addCoroutine(item, child, nowMs, shape);

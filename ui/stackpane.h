@@ -50,7 +50,7 @@ private:
     QTreeWidget *m_tree;
     QLabel *m_sourceTitle;
     QPlainTextEdit *m_source;
-    QStringList m_shape; // what the tree shows, to rebuild it only when it changed
+    QStringList m_shape;        // what the tree shows, to rebuild it only when it changed
     bool m_framePicked = false; // the user clicked a frame of this task
     bool m_processes = false;   // the stack is a process tree
     QHash<QString, QStringList> m_files;

@@ -41,8 +41,8 @@ bool flush(QIODevice &device, QByteArray &buffer)
 std::optional<Format> formatOf(const QString &fileName)
 {
     const QString suffix = QFileInfo(fileName).suffix().toLower();
-    if (suffix == QLatin1String("jsonl") || suffix == QLatin1String("ndjson")
-        || suffix == QLatin1String("json"))
+    if (suffix == QLatin1String("jsonl") || suffix == QLatin1String("ndjson") ||
+        suffix == QLatin1String("json"))
         return Format::JsonLines;
     if (suffix == QLatin1String("csv"))
         return Format::Csv;
@@ -66,12 +66,11 @@ QJsonObject json(const TaskSnapshot &task)
 
 QStringList csvHeader()
 {
-    return {QStringLiteral("id"),          QStringLiteral("name"),
-            QStringLiteral("file"),        QStringLiteral("group"),
-            QStringLiteral("priority"),    QStringLiteral("state"),
-            QStringLiteral("attempt"),     QStringLiteral("started_at"),
-            QStringLiteral("finished_at"), QStringLiteral("duration_s"),
-            QStringLiteral("result"),      QStringLiteral("error")};
+    return {
+        QStringLiteral("id"),         QStringLiteral("name"),       QStringLiteral("file"),
+        QStringLiteral("group"),      QStringLiteral("priority"),   QStringLiteral("state"),
+        QStringLiteral("attempt"),    QStringLiteral("started_at"), QStringLiteral("finished_at"),
+        QStringLiteral("duration_s"), QStringLiteral("result"),     QStringLiteral("error")};
 }
 
 QStringList csvFields(const TaskSnapshot &task)
@@ -100,8 +99,8 @@ QByteArray csvRecord(const QStringList &fields)
         if (i > 0)
             record += ',';
         const QByteArray field = fields[i].toUtf8();
-        if (field.contains(',') || field.contains('"') || field.contains('\r')
-            || field.contains('\n')) {
+        if (field.contains(',') || field.contains('"') || field.contains('\r') ||
+            field.contains('\n')) {
             QByteArray quoted = field;
             quoted.replace('"', "\"\"");
             record += '"' + quoted + '"';

@@ -16,10 +16,10 @@ class TaskFilterProxyModel : public QSortFilterProxyModel
 public:
     enum class StateFilter {
         All,
-        Active,   // pending or running
+        Active, // pending or running
         Pending,
         Running,
-        Failed,   // failed or timed out
+        Failed, // failed or timed out
         Succeeded,
         Cancelled,
         Interrupted, // running when Taskdeck itself stopped

@@ -25,7 +25,8 @@ bool cancellable(const QModelIndex &index)
 
 TaskItemDelegate::TaskItemDelegate(QObject *parent)
     : QStyledItemDelegate(parent)
-{}
+{
+}
 
 QRect TaskItemDelegate::cancelButtonRect(const QRect &cell)
 {
@@ -115,8 +116,8 @@ void TaskItemDelegate::paintState(QPainter *painter, const QStyleOptionViewItem 
         opt.state |= QStyle::State_Sunken;
     else
         opt.state |= QStyle::State_Raised;
-    if ((option.state & QStyle::State_MouseOver) && opt.rect.contains(
-            widget ? widget->mapFromGlobal(QCursor::pos()) : QPoint(-1, -1)))
+    if ((option.state & QStyle::State_MouseOver) &&
+        opt.rect.contains(widget ? widget->mapFromGlobal(QCursor::pos()) : QPoint(-1, -1)))
         opt.state |= QStyle::State_MouseOver;
     QFont font = option.font;
     font.setPointSizeF(font.pointSizeF() * 0.9);
@@ -127,8 +128,7 @@ void TaskItemDelegate::paintState(QPainter *painter, const QStyleOptionViewItem 
     painter->restore();
 }
 
-QSize TaskItemDelegate::sizeHint(const QStyleOptionViewItem &option,
-                                 const QModelIndex &index) const
+QSize TaskItemDelegate::sizeHint(const QStyleOptionViewItem &option, const QModelIndex &index) const
 {
     QSize size = QStyledItemDelegate::sizeHint(option, index);
     if (index.column() == TaskTableModel::State)
@@ -154,12 +154,12 @@ bool TaskItemDelegate::editorEvent(QEvent *event, QAbstractItemModel *model,
     if (index.column() != TaskTableModel::State)
         return QStyledItemDelegate::editorEvent(event, model, option, index);
     const auto type = event->type();
-    if (type != QEvent::MouseButtonPress && type != QEvent::MouseButtonRelease
-        && type != QEvent::MouseButtonDblClick)
+    if (type != QEvent::MouseButtonPress && type != QEvent::MouseButtonRelease &&
+        type != QEvent::MouseButtonDblClick)
         return QStyledItemDelegate::editorEvent(event, model, option, index);
     auto *mouse = static_cast<QMouseEvent *>(event);
-    const bool onButton = mouse->button() == Qt::LeftButton && cancellable(index)
-                          && cancelButtonRect(option.rect).contains(mouse->position().toPoint());
+    const bool onButton = mouse->button() == Qt::LeftButton && cancellable(index) &&
+                          cancelButtonRect(option.rect).contains(mouse->position().toPoint());
     if (type == QEvent::MouseButtonRelease) {
         m_pressed = QPersistentModelIndex();
         if (onButton)

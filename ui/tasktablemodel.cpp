@@ -164,8 +164,8 @@ quint32 TaskTableModel::changedColumns(const Row &a, const Row &b)
 void TaskTableModel::account(const Row &row, int sign)
 {
     // Rows mostly come in runs of one group: skip hashing the name for each of them.
-    if (!m_lastGroupStats || !m_groups.isDetached()
-        || !(row.group.isSharedWith(m_lastGroup) || row.group == m_lastGroup)) {
+    if (!m_lastGroupStats || !m_groups.isDetached() ||
+        !(row.group.isSharedWith(m_lastGroup) || row.group == m_lastGroup)) {
         m_lastGroup = row.group;
         m_lastGroupStats = &m_groups[row.group];
     }
@@ -515,9 +515,9 @@ QVariant TaskTableModel::data(const QModelIndex &index, int role) const
     case Qt::ForegroundRole:
         if (column == State)
             return StateStyle::color(row.state, QGuiApplication::palette());
-        if (column == Result
-            && (row.state == TaskState::Failed || row.state == TaskState::TimedOut
-                || row.state == TaskState::Interrupted))
+        if (column == Result &&
+            (row.state == TaskState::Failed || row.state == TaskState::TimedOut ||
+             row.state == TaskState::Interrupted))
             return StateStyle::color(row.state, QGuiApplication::palette());
         return {};
     case Qt::TextAlignmentRole:
@@ -591,8 +591,8 @@ Qt::ItemFlags TaskTableModel::flags(const QModelIndex &index) const
 
 bool TaskTableModel::setData(const QModelIndex &index, const QVariant &value, int role)
 {
-    if (role != Qt::EditRole || index.column() != Priority
-        || !checkIndex(index, CheckIndexOption::IndexIsValid | CheckIndexOption::ParentIsInvalid))
+    if (role != Qt::EditRole || index.column() != Priority ||
+        !checkIndex(index, CheckIndexOption::IndexIsValid | CheckIndexOption::ParentIsInvalid))
         return false;
     bool ok = false;
     const int priority = value.toInt(&ok);
@@ -660,15 +660,14 @@ bool TaskTableModel::canDropMimeData(const QMimeData *data, Qt::DropAction actio
 {
     Q_UNUSED(row);
     Q_UNUSED(column);
-    if (action != Qt::MoveAction || !data
-        || !data->hasFormat(QString::fromLatin1(TaskIdsMimeType)))
+    if (action != Qt::MoveAction || !data || !data->hasFormat(QString::fromLatin1(TaskIdsMimeType)))
         return false;
     // Dropped onto a pending row: the dragged tasks go just before it.
     return parent.isValid() && m_rows[parent.row()].state == TaskState::Pending;
 }
 
-bool TaskTableModel::dropMimeData(const QMimeData *data, Qt::DropAction action, int row,
-                                  int column, const QModelIndex &parent)
+bool TaskTableModel::dropMimeData(const QMimeData *data, Qt::DropAction action, int row, int column,
+                                  const QModelIndex &parent)
 {
     if (!canDropMimeData(data, action, row, column, parent))
         return false;

@@ -17,8 +17,9 @@ class TaskSource;
 // costs a bounded number of model signals: its new tasks arrive in one rowsInserted (a
 // very large batch is spread over a few event-loop turns, so the window never freezes)
 // and its changed tasks in one dataChanged per contiguous range of rows (at most 32, then
-// one over them all), limited to the columns that changed. Edits (priority, drag to reorder) are requests to the engine;
-// the table shows them once the engine's next batch confirms them. Main thread.
+// one over them all), limited to the columns that changed. Edits (priority, drag to reorder) are
+// requests to the engine; the table shows them once the engine's next batch confirms them. Main
+// thread.
 class TaskTableModel : public QAbstractTableModel
 {
     Q_OBJECT
@@ -45,7 +46,7 @@ public:
         CancellableRole,     // bool: unfinished and not being cancelled yet
         GroupRole,
         FileRole,
-        SortRole,            // raw value of the column, for sorting
+        SortRole, // raw value of the column, for sorting
     };
 
     // What the table keeps of a task: the snapshot minus what only the stack pane needs.

@@ -145,7 +145,7 @@ public:
     struct Recovered
     {
         StoreRecovery recovery;
-        QList<qint64> specRows; // specRows[i] is the row of recovery.tasks[i].spec
+        QList<qint64> specRows;     // specRows[i] is the row of recovery.tasks[i].spec
         int damagedSubmissions = 0; // submissions rows or runs skipped as unreadable
     };
     // TaskStore::recover, in one transaction: submitted tasks without a row get theirs

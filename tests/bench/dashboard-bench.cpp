@@ -32,8 +32,8 @@
 #include <QCommandLineParser>
 #include <QElapsedTimer>
 #include <QFile>
-#include <QJsonDocument>
 #include <QJsonArray>
+#include <QJsonDocument>
 #include <QJsonObject>
 #include <QLocalSocket>
 #include <QRandomGenerator>
@@ -44,9 +44,9 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdio>
 #include <thread>
 #include <utility>
-#include <cstdio>
 #include <vector>
 
 namespace {
@@ -275,16 +275,16 @@ int main(int argc, char *argv[])
     parser.addHelpOption();
     parser.addOption({QStringLiteral("mode"), QStringLiteral("synthetic or engine"),
                       QStringLiteral("mode"), QStringLiteral("synthetic")});
-    parser.addOption({QStringLiteral("tasks"), QStringLiteral("tasks listed"),
-                      QStringLiteral("n"), QStringLiteral("100000")});
+    parser.addOption({QStringLiteral("tasks"), QStringLiteral("tasks listed"), QStringLiteral("n"),
+                      QStringLiteral("100000")});
     parser.addOption({QStringLiteral("changes-per-s"), QStringLiteral("state changes per second"),
                       QStringLiteral("n"), QStringLiteral("5000")});
     parser.addOption({QStringLiteral("seconds"), QStringLiteral("measured time"),
                       QStringLiteral("s"), QStringLiteral("10")});
     parser.addOption({QStringLiteral("sort"), QStringLiteral("column to sort by (0-9)"),
                       QStringLiteral("column"), QStringLiteral("0")});
-    parser.addOption({QStringLiteral("filter"), QStringLiteral("text filter"),
-                      QStringLiteral("text")});
+    parser.addOption(
+        {QStringLiteral("filter"), QStringLiteral("text filter"), QStringLiteral("text")});
     parser.addOption({QStringLiteral("verbose"), QStringLiteral("print each stall > 16 ms")});
     parser.addOption({QStringLiteral("store"), QStringLiteral("record into a task store in dir"),
                       QStringLiteral("dir")});
@@ -327,10 +327,10 @@ int main(int argc, char *argv[])
     // The window's instance socket, as the dashboard has it.
     QTemporaryDir socketDir;
     InstanceService service(&source, [](const QStringList &) { return 0; });
-    InstanceServer server([&service](const InstanceProtocol::Request &request,
-                                     InstanceServer::Reply reply) {
-        service.handle(request, std::move(reply));
-    });
+    InstanceServer server(
+        [&service](const InstanceProtocol::Request &request, InstanceServer::Reply reply) {
+            service.handle(request, std::move(reply));
+        });
     const QString socketName = socketDir.filePath(QStringLiteral("bench.sock"));
     if (psEveryMs > 0 && !server.listen(socketName))
         qFatal("%s", qPrintable(server.errorString()));
@@ -424,7 +424,8 @@ int main(int argc, char *argv[])
     const double p99 = stalls.empty() ? 0 : stalls[size_t(double(stalls.size() - 1) * 0.99)];
     QJsonObject out{
         {QStringLiteral("scenario"), QStringLiteral("dashboard")},
-        {QStringLiteral("mode"), engineMode ? QStringLiteral("engine") : QStringLiteral("synthetic")},
+        {QStringLiteral("mode"),
+         engineMode ? QStringLiteral("engine") : QStringLiteral("synthetic")},
         {QStringLiteral("store"), store.isOpen()},
         {QStringLiteral("tasks"), tasks},
         {QStringLiteral("rows_listed"), window.taskModel()->rowCount()},
