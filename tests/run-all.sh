@@ -6,6 +6,9 @@ cd "$(dirname "$0")/.."
 tests/install-deps.sh
 jobs=2
 
+# Every C++ file as clang-format makes it (.clang-format), before any time is spent building.
+tests/check-format.sh
+
 cmake -S . -B build -G Ninja
 cmake --build build -j"$jobs"
 ctest --test-dir build --output-on-failure -j"$jobs"
