@@ -93,6 +93,34 @@ private Q_SLOTS:
         QCOMPARE(engine.liveCounts().running, 1);
     }
 
+    // Groups take turns by weight (smooth weighted round-robin): with weights 2 and 1 and
+    // one slot, six starts give the heavier group four and the other two, interleaved.
+    void groupsTakeTurnsByWeight()
+    {
+        auto fake = std::make_shared<FakeRunFactory>();
+        Engine engine(options(fake, 1));
+        const QString heavy = QStringLiteral("heavy");
+        const QString light = QStringLiteral("light");
+        engine.setGroupWeight(heavy, 2);
+        engine.pause(); // all queued before the first start
+        QList<TaskSpec> specs;
+        for (int i = 0; i < 6; ++i)
+            specs << spec(QStringLiteral("h%1").arg(i), 0, heavy)
+                  << spec(QStringLiteral("l%1").arg(i), 0, light);
+        const QList<TaskId> ids = engine.submit(specs);
+        engine.resume();
+        // (the seventh may have started by the time the sixth is seen to end)
+        const QList<TaskId> started = runOneByOne(engine, *fake, 6).mid(0, 6);
+        QCOMPARE(started.size(), 6);
+        QString groups; // "h" or "l" per start
+        for (TaskId id : started)
+            groups += ids.indexOf(id) % 2 == 0 ? u'h' : u'l';
+        QCOMPARE(groups.count(u'h'), 4);
+        QCOMPARE(groups.count(u'l'), 2);
+        QVERIFY2(!groups.contains(QStringLiteral("hhh")), qPrintable(groups)); // interleaved
+        QVERIFY2(groups.startsWith(u'h'), qPrintable(groups));
+    }
+
     void pauseHoldsAndResumeStarts()
     {
         auto fake = std::make_shared<FakeRunFactory>();
