@@ -1,5 +1,5 @@
 // The dispatcher's scheduling on a run kind the test drives (FakeRunFactory), no Lua:
-// order, limits, pause, retries, timeouts, cancellation and the grace period.
+// order, weights, limits, pause, retries, timeouts, cancellation and the grace period.
 #include "fakerun.h"
 #include "testsupport.h"
 
