@@ -8,6 +8,7 @@
 #include "submission.h"
 #include "submitoptions.h"
 #include "taskjson.h"
+#include "tasktable.h"
 
 #include <QCommandLineParser>
 #include <QCoreApplication>
@@ -234,40 +235,6 @@ QJsonObject taskObject(const ClusterProtocol::Task &task)
     return object;
 }
 
-QString resultText(const QJsonValue &r)
-{
-    if (r.isString())
-        return r.toString();
-    const QByteArray json = QJsonDocument(QJsonArray{r}).toJson(QJsonDocument::Compact);
-    return QString::fromUtf8(json.mid(1, json.size() - 2));
-}
-
-QString oneLine(QString text, int max)
-{
-    text.replace(u'\n', QStringLiteral(" | "));
-    return text.size() > max ? text.left(max - 1) + QStringLiteral("…") : text;
-}
-
-// A coroutine and its children as an indented tree: what it awaits, then its frames.
-void appendStack(QString &out, const QJsonObject &stack, int indent)
-{
-    if (stack.isEmpty())
-        return;
-    const QString pad(indent, u' ');
-    const QJsonValue awaiting = stack.value(QStringLiteral("awaiting"));
-    if (awaiting.isString())
-        out += pad + QStringLiteral("awaiting %1\n").arg(awaiting.toString());
-    for (const QJsonValue &value : stack.value(QStringLiteral("frames")).toArray()) {
-        const QJsonObject f = value.toObject();
-        out += QStringLiteral("%1  at %2:%3 in %4\n")
-                   .arg(pad, f.value(QStringLiteral("file")).toString())
-                   .arg(f.value(QStringLiteral("line")).toInt())
-                   .arg(f.value(QStringLiteral("function")).toString());
-    }
-    for (const QJsonValue &child : stack.value(QStringLiteral("children")).toArray())
-        appendStack(out, child.toObject(), indent + 4);
-}
-
 // ---- submit --------------------------------------------------------------------------
 
 int submit(const QStringList &arguments)
@@ -422,37 +389,15 @@ int ps(const QStringList &arguments)
         printOut("no tasks\n");
         return ClusterCommand::Success;
     }
-    QString out = QStringLiteral("%1  %2  %3  %4  %5  %6  %7\n")
-                      .arg(QStringLiteral("ID"), 6)
-                      .arg(QStringLiteral("NAME"), -24)
-                      .arg(QStringLiteral("STATE"), -10)
-                      .arg(QStringLiteral("GROUP"), -10)
-                      .arg(QStringLiteral("TRY"), 3)
-                      .arg(QStringLiteral("WORKER"), -16)
-                      .arg(QStringLiteral("RESULT / ERROR"));
+    QList<QJsonObject> objects;
     for (const auto &task : std::as_const(tasks)) {
-        const TaskSnapshot &s = task.snapshot;
-        const QString outcome = s.state == TaskState::Succeeded
-                                    ? (s.result.isUndefined() ? QString() : resultText(s.result))
-                                    : s.error.section(u'\n', 0, 0);
-        out += QStringLiteral("%1  %2  %3  %4  %5  %6  %7")
-                   .arg(s.id, 6)
-                   .arg(oneLine(s.name, 24), -24)
-                   .arg(taskStateName(s.state), -10)
-                   .arg(oneLine(s.group, 10), -10)
-                   .arg(s.attempt, 3)
-                   .arg(task.worker.isEmpty() ? QStringLiteral("-") : task.worker, -16)
-                   .arg(oneLine(outcome, 60))
-                   .trimmed() +
-               u'\n';
-        QJsonObject stack;
-        if (withStacks && s.state == TaskState::Running)
-            stack = QJsonDocument::fromJson(live.value(s.id)).object();
-        else if (withStacks && s.stack)
-            stack = TaskJson::stack(*s.stack);
-        appendStack(out, stack, 4);
+        QJsonObject object = taskObject(task);
+        if (withStacks && task.snapshot.state == TaskState::Running)
+            object.insert(QStringLiteral("stack"),
+                          QJsonDocument::fromJson(live.value(task.snapshot.id)).object());
+        objects.append(object);
     }
-    printText(out);
+    printText(TaskTable::text(objects, withStacks));
     return ClusterCommand::Success;
 }
 
@@ -510,7 +455,8 @@ int wait(const QStringList &arguments)
             if (!task.worker.isEmpty())
                 line += QStringLiteral(" on %1").arg(task.worker);
             if (s.state == TaskState::Succeeded && !s.result.isUndefined() && !s.result.isNull())
-                line += QStringLiteral(" => %1").arg(oneLine(resultText(s.result), 200));
+                line += QStringLiteral(" => %1").arg(
+                    TaskTable::oneLine(TaskTable::resultText(s.result), 200));
             else if (s.state != TaskState::Succeeded && !s.error.isEmpty())
                 line += QStringLiteral(": %1").arg(s.error);
             printText(line + u'\n');
