@@ -218,6 +218,27 @@ std::optional<TaskId> parseId(const QString &text)
     return TaskId(id);
 }
 
+// The task ids `command` was given (at least one), or nullopt once it has said why not
+// (a usage error, its exit status in *status).
+std::optional<QList<TaskId>> parseIds(CommandLine &command, int *status)
+{
+    QList<TaskId> ids;
+    for (const QString &text : command.parser().positionalArguments()) {
+        const auto id = parseId(text);
+        if (!id) {
+            *status = command.usageError(
+                QStringLiteral("a task id is a number such as 17, not \"%1\"").arg(text));
+            return std::nullopt;
+        }
+        ids.append(*id);
+    }
+    if (ids.isEmpty()) {
+        *status = command.usageError(QStringLiteral("no task ids given"));
+        return std::nullopt;
+    }
+    return ids;
+}
+
 QByteArray jsonLine(const QJsonObject &object)
 {
     return QJsonDocument(object).toJson(QJsonDocument::Compact) + '\n';
@@ -412,17 +433,11 @@ int wait(const QStringList &arguments)
                                            QStringLiteral("ID..."));
     if (const int status = command.parse(arguments); status >= 0)
         return status;
-    QList<TaskId> waiting;
-    for (const QString &text : command.parser().positionalArguments()) {
-        const auto id = parseId(text);
-        if (!id)
-            return command.usageError(QStringLiteral("a task id is a number such as 17, not "
-                                                     "\"%1\"")
-                                          .arg(text));
-        waiting.append(*id);
-    }
-    if (waiting.isEmpty())
-        return command.usageError(QStringLiteral("no task ids given"));
+    int status = 0;
+    const std::optional<QList<TaskId>> given = parseIds(command, &status);
+    if (!given)
+        return status;
+    QList<TaskId> waiting = *given;
     Session session(command);
     if (!session.open())
         return ClusterCommand::Failure;
@@ -487,17 +502,11 @@ int cancel(const QStringList &arguments)
                                            QStringLiteral("ID..."));
     if (const int status = command.parse(arguments); status >= 0)
         return status;
-    QList<TaskId> ids;
-    for (const QString &text : command.parser().positionalArguments()) {
-        const auto id = parseId(text);
-        if (!id)
-            return command.usageError(QStringLiteral("a task id is a number such as 17, not "
-                                                     "\"%1\"")
-                                          .arg(text));
-        ids.append(*id);
-    }
-    if (ids.isEmpty())
-        return command.usageError(QStringLiteral("no task ids given"));
+    int status = 0;
+    const std::optional<QList<TaskId>> given = parseIds(command, &status);
+    if (!given)
+        return status;
+    const QList<TaskId> ids = *given;
     Session session(command);
     if (!session.open())
         return ClusterCommand::Failure;
