@@ -1,5 +1,6 @@
 // The cluster (SPEC section 8) end to end: a real redis-server on a socket of its own and
 // `taskdeck worker` processes, driven by the command line as a user would.
+#include "cluster/clusterprotocol.h"
 #include "redisserver.h"
 #include "testsupport.h"
 
@@ -35,6 +36,7 @@ private slots:
     void failedTaskRetriesAfterDelay();
     void resultOverOneMebibyteFailsTask();
     void redisRestartWithAofLosesNoTask();
+    void reprioritizedPendingTaskStartsFirstOnWorker();
 
 private:
     QProcessEnvironment env(const QString &mark = {}) const;
@@ -45,6 +47,7 @@ private:
     QJsonObject waitFor(qint64 id);
     QJsonObject psTask(qint64 id);
     int startedLines(const QString &file) const;
+    QString reprioritize(qint64 id, ClusterProtocol::Move move, int priority, int *result);
 
     QString m_bin;
     std::unique_ptr<RedisServer> m_redis;
@@ -180,6 +183,32 @@ static QByteArray markingTask(const QString &marks, const QByteArray &body)
 {
     return "local f = io.open('" + marks.toUtf8() + "', 'a') f:write('started\\n') f:close()\n" +
            body;
+}
+
+// ClusterProtocol::reprioritize through a connection of the test's own: the error, or
+// empty with the task's new priority in *result.
+QString tst_Cluster::reprioritize(qint64 id, ClusterProtocol::Move move, int priority,
+                                  int *result)
+{
+    RedisClient::Options options;
+    options.url = m_redis->url();
+    options.reconnect = false;
+    RedisClient client(options);
+    client.open();
+    if (!client.runUntil([&client] { return client.isReady(); }, 10000))
+        return QStringLiteral("no connection");
+    ClusterProtocol protocol(&client, m_namespace);
+    bool done = false;
+    QString error;
+    protocol.reprioritize(TaskId(id), move, priority,
+                          [&](int p, const QString &e) {
+                              *result = p;
+                              error = e;
+                              done = true;
+                          });
+    if (!client.runUntil([&done] { return done; }, 10000))
+        return QStringLiteral("no answer");
+    return error;
 }
 
 void tst_Cluster::submittedTaskRunsOnWorkerAndWaitPrintsResult()
@@ -432,6 +461,44 @@ void tst_Cluster::redisRestartWithAofLosesNoTask()
     for (qint64 id : ids)
         QCOMPARE(waitFor(id).value(QStringLiteral("state")).toString(),
                  QStringLiteral("succeeded"));
+}
+
+void tst_Cluster::reprioritizedPendingTaskStartsFirstOnWorker()
+{
+    using Move = ClusterProtocol::Move;
+    QCOMPARE(taskdeck({QStringLiteral("limits"), QStringLiteral("--pause")}).exitCode, 0);
+    const QString file = m_scripts->write(QStringLiteral("p.lua"), "return 1\n");
+    const qint64 a = submit(file).value(0);
+    const qint64 b = submit(file).value(0);
+    const qint64 c = submit(file).value(0);
+    const qint64 d = submit(file, {QStringLiteral("--priority"), QStringLiteral("3")}).value(0);
+    int priority = 0;
+    QCOMPARE(reprioritize(c, Move::ToTop, 0, &priority), QString());
+    QCOMPARE(priority, 3); // the group's highest, ahead of d that has it too
+    QCOMPARE(reprioritize(a, Move::ToBottom, 0, &priority), QString());
+    QCOMPARE(priority, 0);
+    QCOMPARE(reprioritize(b, Move::SetPriority, 1, &priority), QString());
+    QCOMPARE(priority, 1);
+    QCOMPARE(psTask(c).value(QStringLiteral("priority")).toInt(), 3);
+    startWorker(QStringLiteral("w1"), {QStringLiteral("-j"), QStringLiteral("1")});
+    QCOMPARE(taskdeck({QStringLiteral("limits"), QStringLiteral("--resume")}).exitCode, 0);
+    for (qint64 id : {a, b, c, d})
+        QCOMPARE(waitFor(id).value(QStringLiteral("state")).toString(),
+                 QStringLiteral("succeeded"));
+    const QStringList events =
+        redisCli({QStringLiteral("XRANGE"), m_namespace + QStringLiteral(":events"),
+                  QStringLiteral("-"), QStringLiteral("+")})
+            .split(u'\n');
+    QList<qint64> started;
+    for (qsizetype i = 0; i + 3 < events.size(); ++i)
+        if (events[i] == u"type" && events[i + 1] == u"started")
+            started.append(events[i + 3].toLongLong());
+    QCOMPARE(started, (QList<qint64>{c, d, b, a}));
+    // Only a pending task moves.
+    const QString refused = reprioritize(a, Move::ToTop, 0, &priority);
+    QVERIFY2(refused.startsWith(u"NOTPENDING task") && refused.endsWith(u"is succeeded"),
+             qPrintable(refused));
+    QVERIFY(reprioritize(999, Move::SetPriority, 1, &priority).startsWith(u"UNKNOWN"));
 }
 
 QTEST_GUILESS_MAIN(tst_Cluster)

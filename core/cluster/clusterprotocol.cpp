@@ -242,6 +242,16 @@ void ClusterProtocol::cancel(const QList<TaskId> &ids,
     });
 }
 
+void ClusterProtocol::reprioritize(TaskId id, Move move, int priority,
+                                   std::function<void(int, const QString &)> done)
+{
+    const QByteArray how = move == Move::ToTop ? "top" : move == Move::ToBottom ? "bottom" : "set";
+    run(script("priority"), {number(qint64(id)), how, number(priority)},
+        [done](const RedisReply &reply, const QString &error) {
+            done(error.isEmpty() ? int(reply.integer) : 0, error);
+        });
+}
+
 void ClusterProtocol::limits(const QList<QByteArray> &verbs,
                              std::function<void(const Limits &, const QString &)> done)
 {

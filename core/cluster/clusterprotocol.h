@@ -118,6 +118,12 @@ public:
     // Per id its state after the call: "" unknown, else the task's state name.
     void cancel(const QList<TaskId> &ids,
                 std::function<void(const QStringList &states, const QString &error)> done);
+    // How reprioritize() moves a pending task: to a priority, or first or last of its group.
+    enum class Move { SetPriority, ToTop, ToBottom };
+    // A pending task's new priority (priority.lua); refused ("NOTPENDING task N is running",
+    // "UNKNOWN no task N") for any other. `priority` counts for Move::SetPriority only.
+    void reprioritize(TaskId id, Move move, int priority,
+                      std::function<void(int priority, const QString &error)> done);
     // verbs: pairs of "max" N, "group" G=N, "weight" G=N, "pause"/"resume" G or "".
     void limits(const QList<QByteArray> &verbs,
                 std::function<void(const Limits &limits, const QString &error)> done);

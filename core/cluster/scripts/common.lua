@@ -21,6 +21,7 @@
 --   reaper              the reaper's lock (SET NX PX)
 --   stacks              hash id -> live stack JSON of running tasks, written by workers
 --   stacks:wanted       set (PX) by ps --stacks: workers write stacks while it exists
+--   order               INCR counter of moves to top/bottom (priority.lua)
 --   events              stream (XADD MAXLEN ~ 10000): type id state
 local P = KEYS[1]
 
