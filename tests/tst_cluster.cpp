@@ -37,6 +37,8 @@ private slots:
     void resultOverOneMebibyteFailsTask();
     void redisRestartWithAofLosesNoTask();
     void reprioritizedPendingTaskStartsFirstOnWorker();
+    void retryDelayLongerThanLeaseRunsOncePerAttempt();
+    void cancelWhileNoWorkerRunsStaysCancelled();
 
 private:
     QProcessEnvironment env(const QString &mark = {}) const;
@@ -47,6 +49,7 @@ private:
     QJsonObject waitFor(qint64 id);
     QJsonObject psTask(qint64 id);
     int startedLines(const QString &file) const;
+    QList<std::pair<QString, QString>> eventsOf(qint64 id) const;
     QString reprioritize(qint64 id, ClusterProtocol::Move move, int priority, int *result);
 
     QString m_bin;
@@ -185,6 +188,21 @@ static QByteArray markingTask(const QString &marks, const QByteArray &body)
            body;
 }
 
+// The events of task `id` in the cluster's stream, oldest first: (type, state) pairs;
+// "started" has the worker as its state.
+QList<std::pair<QString, QString>> tst_Cluster::eventsOf(qint64 id) const
+{
+    const QStringList lines =
+        redisCli({QStringLiteral("XRANGE"), m_namespace + QStringLiteral(":events"),
+                  QStringLiteral("-"), QStringLiteral("+")})
+            .split(u'\n');
+    QList<std::pair<QString, QString>> events;
+    for (qsizetype i = 0; i + 5 < lines.size(); ++i)
+        if (lines[i] == u"type" && lines[i + 2] == u"id" && lines[i + 3].toLongLong() == id)
+            events.append({lines[i + 1], lines[i + 5]});
+    return events;
+}
+
 // ClusterProtocol::reprioritize through a connection of the test's own: the error, or
 // empty with the task's new priority in *result.
 QString tst_Cluster::reprioritize(qint64 id, ClusterProtocol::Move move, int priority,
@@ -265,6 +283,14 @@ void tst_Cluster::killedWorkersTaskRunsAgainOnAnotherWorkerOnce()
     QCOMPARE(task.value(QStringLiteral("result")).toString(), QStringLiteral("b"));
     QCOMPARE(task.value(QStringLiteral("attempts")).toInt(), 2);
     QCOMPARE(startedLines(marks), 2);
+    // Sidekiq and RQ lose a job whose worker is killed: here it ends once, succeeded.
+    int ends = 0;
+    for (const auto &[type, state] : eventsOf(ids[0]))
+        if (type == u"ended") {
+            ++ends;
+            QCOMPARE(state, QStringLiteral("succeeded"));
+        }
+    QCOMPARE(ends, 1);
     const ProgramRun workers = taskdeck({QStringLiteral("workers")});
     QVERIFY2(workers.out.contains("a  ") && workers.out.contains("lost"),
              qPrintable(workers.describe()));
@@ -499,6 +525,55 @@ void tst_Cluster::reprioritizedPendingTaskStartsFirstOnWorker()
     QVERIFY2(refused.startsWith(u"NOTPENDING task") && refused.endsWith(u"is succeeded"),
              qPrintable(refused));
     QVERIFY(reprioritize(999, Move::SetPriority, 1, &priority).startsWith(u"UNKNOWN"));
+}
+
+// Celery runs a task twice when its ETA is past the broker's visibility timeout
+// (kombu#337): here a retry waiting longer than the lease runs once per attempt.
+void tst_Cluster::retryDelayLongerThanLeaseRunsOncePerAttempt()
+{
+    const QString marks = m_scripts->path() + QStringLiteral("/marks");
+    const QString file = m_scripts->write(
+        QStringLiteral("late.lua"),
+        "-- @retries 1\n-- @retry-delay 4s\n" +
+            markingTask(marks, "local n = 0\n"
+                               "for _ in io.lines('" + marks.toUtf8() + "') do n = n + 1 end\n"
+                               "if n == 1 then error('first run fails') end\n"
+                               "return n\n"));
+    const qint64 id = submit(file).value(0);
+    startWorker(QStringLiteral("w1"));
+    startWorker(QStringLiteral("w2"));
+    const QJsonObject task = waitFor(id);
+    QCOMPARE(task.value(QStringLiteral("state")).toString(), QStringLiteral("succeeded"));
+    QCOMPARE(task.value(QStringLiteral("result")).toInt(), 2);
+    QCOMPARE(task.value(QStringLiteral("attempts")).toInt(), 2);
+    QCOMPARE(startedLines(marks), 2);
+    int starts = 0;
+    for (const auto &[type, state] : eventsOf(id))
+        starts += type == u"started";
+    QCOMPARE(starts, 2);
+}
+
+// Celery loses revokes sent while no worker is online (celery#7529): here a task
+// cancelled then never runs once workers come.
+void tst_Cluster::cancelWhileNoWorkerRunsStaysCancelled()
+{
+    const QString marks = m_scripts->path() + QStringLiteral("/marks");
+    const QString file =
+        m_scripts->write(QStringLiteral("never.lua"), markingTask(marks, "return 1\n"));
+    const qint64 id = submit(file).value(0);
+    QCOMPARE(taskdeck({QStringLiteral("cancel"), QString::number(id)}).exitCode, 0);
+    startWorker(QStringLiteral("w1"));
+    // The worker claims: a task submitted after runs, the cancelled one never.
+    const QString other = m_scripts->write(QStringLiteral("other.lua"), "return 2\n");
+    const qint64 next = submit(other).value(0);
+    QCOMPARE(waitFor(next).value(QStringLiteral("state")).toString(),
+             QStringLiteral("succeeded"));
+    const QJsonObject task = waitFor(id);
+    QCOMPARE(task.value(QStringLiteral("state")).toString(), QStringLiteral("cancelled"));
+    QCOMPARE(task.value(QStringLiteral("attempts")).toInt(), 0);
+    QCOMPARE(startedLines(marks), 0);
+    QCOMPARE(taskdeck({QStringLiteral("cancel"), QString::number(id)}).exitCode, 0);
+    QCOMPARE(psTask(id).value(QStringLiteral("state")).toString(), QStringLiteral("cancelled"));
 }
 
 QTEST_GUILESS_MAIN(tst_Cluster)
