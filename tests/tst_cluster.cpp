@@ -9,6 +9,8 @@
 #include <QFile>
 #include <QJsonDocument>
 #include <QJsonObject>
+#include <QLocalServer>
+#include <QLocalSocket>
 #include <QProcess>
 #include <QTemporaryDir>
 #include <QTest>
@@ -39,6 +41,8 @@ private slots:
     void reprioritizedPendingTaskStartsFirstOnWorker();
     void retryDelayLongerThanLeaseRunsOncePerAttempt();
     void cancelWhileNoWorkerRunsStaysCancelled();
+    void wrongPasswordAndOldRedisAreOneLineAndExit1();
+    void workerAndSubmitOverTlsWithTheirCa();
 
 private:
     QProcessEnvironment env(const QString &mark = {}) const;
@@ -59,6 +63,8 @@ private:
     ScriptDir *m_scripts = nullptr;
     QString m_namespace;
     int m_test = 0;
+    QString m_redisUrl;        // TASKDECK_REDIS; empty: the unix socket of m_redis
+    QStringList m_commonArgs;  // after the command name, e.g. --redis-ca FILE
 };
 
 void tst_Cluster::initTestCase()
@@ -92,6 +98,8 @@ void tst_Cluster::cleanup()
     m_workers.clear();
     delete m_scripts;
     m_scripts = nullptr;
+    m_redisUrl.clear();
+    m_commonArgs.clear();
     if (m_redis && !m_redis->isRunning())
         QVERIFY2(m_redis->restart(), qPrintable(m_redis->errorString()));
 }
@@ -99,7 +107,8 @@ void tst_Cluster::cleanup()
 QProcessEnvironment tst_Cluster::env(const QString &mark) const
 {
     QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
-    env.insert(QStringLiteral("TASKDECK_REDIS"), QStringLiteral("unix://") + m_socket);
+    env.insert(QStringLiteral("TASKDECK_REDIS"),
+               m_redisUrl.isEmpty() ? QStringLiteral("unix://") + m_socket : m_redisUrl);
     env.insert(QStringLiteral("MARK"), mark);
     return env;
 }
@@ -108,6 +117,8 @@ ProgramRun tst_Cluster::taskdeck(const QStringList &args, int timeoutMs) const
 {
     QStringList all = args;
     all.insert(1, QStringLiteral("--namespace=") + m_namespace);
+    for (qsizetype i = 0; i < m_commonArgs.size(); ++i)
+        all.insert(2 + i, m_commonArgs[i]);
     return runProgram(m_bin, all, env(), m_scripts->path(), timeoutMs);
 }
 
@@ -120,7 +131,7 @@ QProcess *tst_Cluster::startWorker(const QString &name, const QStringList &extra
                                      QStringLiteral("--namespace=") + m_namespace,
                                      QStringLiteral("--name"), name, QStringLiteral("--lease"),
                                      QStringLiteral("1s")} +
-                             extra);
+                             m_commonArgs + extra);
     worker->waitForStarted();
     m_workers.append(worker);
     return worker;
@@ -574,6 +585,154 @@ void tst_Cluster::cancelWhileNoWorkerRunsStaysCancelled()
     QCOMPARE(startedLines(marks), 0);
     QCOMPARE(taskdeck({QStringLiteral("cancel"), QString::number(id)}).exitCode, 0);
     QCOMPARE(psTask(id).value(QStringLiteral("state")).toString(), QStringLiteral("cancelled"));
+}
+
+namespace {
+
+// Runs `program` to its end while this thread's event loop runs (a server of the test's
+// own answers meanwhile); killed after `timeoutMs`.
+ProgramRun runServed(const QString &program, const QStringList &args,
+                     const QProcessEnvironment &env, int timeoutMs)
+{
+    ProgramRun run;
+    QProcess process;
+    process.setProcessEnvironment(env);
+    QElapsedTimer clock;
+    clock.start();
+    process.start(program, args);
+    process.closeWriteChannel();
+    while (process.state() != QProcess::NotRunning && clock.elapsed() < timeoutMs)
+        QTest::qWait(20);
+    run.elapsedMs = clock.elapsed();
+    run.finished = process.state() == QProcess::NotRunning;
+    if (!run.finished) {
+        process.kill();
+        process.waitForFinished(5000);
+    } else if (process.exitStatus() == QProcess::NormalExit) {
+        run.exitCode = process.exitCode();
+    }
+    run.out = process.readAllStandardOutput();
+    run.err = process.readAllStandardError();
+    return run;
+}
+
+// A RESP server that is not Redis 7: INFO says 6.2.7, anything else is +OK (the idea of
+// tst_redisclient's FakeRedis, which lives inside that suite).
+class OldRedis
+{
+public:
+    OldRedis()
+    {
+        m_server.listen(m_dir.filePath(QStringLiteral("old.sock")));
+        QObject::connect(&m_server, &QLocalServer::newConnection, &m_server, [this] {
+            while (QLocalSocket *socket = m_server.nextPendingConnection()) {
+                auto buffer = std::make_shared<QByteArray>();
+                QObject::connect(socket, &QLocalSocket::readyRead, socket, [socket, buffer] {
+                    *buffer += socket->readAll();
+                    while (const auto name = takeCommand(*buffer)) {
+                        const QByteArray info = "# Server\r\nredis_version:6.2.7\r\n";
+                        if (name->toUpper() == "INFO")
+                            socket->write("$" + QByteArray::number(info.size()) + "\r\n" + info +
+                                          "\r\n");
+                        else
+                            socket->write("+OK\r\n");
+                    }
+                });
+            }
+        });
+    }
+    QString path() const { return m_server.fullServerName(); }
+
+private:
+    // The name of the first whole command in `buffer`, taken out of it; none until one
+    // has come whole.
+    static std::optional<QByteArray> takeCommand(QByteArray &buffer)
+    {
+        if (!buffer.isEmpty() && !buffer.startsWith('*'))
+            buffer.clear(); // not RESP: nothing to answer
+        const qsizetype head = buffer.indexOf("\r\n");
+        if (head < 0)
+            return std::nullopt;
+        const int count = buffer.mid(1, head - 1).toInt();
+        qsizetype at = head + 2;
+        QByteArray name;
+        for (int i = 0; i < count; ++i) {
+            const qsizetype end = buffer.indexOf("\r\n", at);
+            if (at >= buffer.size() || buffer[at] != '$' || end < 0)
+                return std::nullopt;
+            const qsizetype length = buffer.mid(at + 1, end - at - 1).toLongLong();
+            if (buffer.size() < end + 2 + length + 2)
+                return std::nullopt;
+            if (i == 0)
+                name = buffer.mid(end + 2, length);
+            at = end + 2 + length + 2;
+        }
+        buffer.remove(0, at);
+        return name;
+    }
+
+    QTemporaryDir m_dir;
+    QLocalServer m_server;
+};
+
+} // namespace
+
+void tst_Cluster::wrongPasswordAndOldRedisAreOneLineAndExit1()
+{
+    RedisServer guarded;
+    RedisServer::Options options;
+    options.password = QStringLiteral("right");
+    QVERIFY2(guarded.start(options), qPrintable(guarded.errorString()));
+    OldRedis old;
+    const QString file = m_scripts->write(QStringLiteral("x.lua"), "return 1\n");
+    const QList<QStringList> commands = {
+        {QStringLiteral("ps")},      {QStringLiteral("submit"), file},
+        {QStringLiteral("wait"), QStringLiteral("1")},
+        {QStringLiteral("cancel"), QStringLiteral("1")},
+        {QStringLiteral("limits")},  {QStringLiteral("workers")},
+        {QStringLiteral("worker")},
+    };
+    const QList<std::pair<QString, QString>> servers = {
+        {QStringLiteral("unix://default:wrong@") + guarded.socketPath(), QStringLiteral("wrong")},
+        {QStringLiteral("unix://") + old.path(), QStringLiteral("6.2.7")},
+    };
+    for (const auto &[url, why] : servers) {
+        QProcessEnvironment e = env();
+        e.insert(QStringLiteral("TASKDECK_REDIS"), url);
+        for (const QStringList &command : commands) {
+            const ProgramRun run = runServed(m_bin, command, e, 30000);
+            const QString what =
+                command.first() + u' ' + url + QStringLiteral(": ") + run.describe();
+            QVERIFY2(run.finished, qPrintable(what));
+            QVERIFY2(run.exitCode == 1, qPrintable(what));
+            QVERIFY2(run.errLines().size() == 1, qPrintable(what));
+            QVERIFY2(run.elapsedMs < 10000, qPrintable(what)); // SPEC 8: within 10 s
+            QVERIFY2(run.err.contains(why.toUtf8()) || why == u"wrong", qPrintable(what));
+        }
+    }
+}
+
+void tst_Cluster::workerAndSubmitOverTlsWithTheirCa()
+{
+    REDIS_SERVER_OR_SKIP(true);
+    RedisServer secure;
+    RedisServer::Options options;
+    options.tls = true;
+    QVERIFY2(secure.start(options), qPrintable(secure.errorString()));
+    m_redisUrl = QStringLiteral("rediss://localhost:%1").arg(secure.tlsPort());
+    // Without the test's CA the server is not trusted: one line, exit 1.
+    const ProgramRun untrusted = taskdeck({QStringLiteral("ps")}, 30000);
+    QVERIFY2(untrusted.exitCode == 1 && untrusted.errLines().size() == 1,
+             qPrintable(untrusted.describe()));
+    m_commonArgs = {QStringLiteral("--redis-ca"), secure.caFile()};
+    const QString file = m_scripts->write(QStringLiteral("answer.lua"), "return 6 * 7\n");
+    const QList<qint64> ids = submit(file);
+    QCOMPARE(ids.size(), 1);
+    startWorker(QStringLiteral("tls1"));
+    const QJsonObject task = waitFor(ids[0]);
+    QCOMPARE(task.value(QStringLiteral("state")).toString(), QStringLiteral("succeeded"));
+    QCOMPARE(task.value(QStringLiteral("result")).toInt(), 42);
+    QCOMPARE(task.value(QStringLiteral("worker")).toString(), QStringLiteral("tls1"));
 }
 
 QTEST_GUILESS_MAIN(tst_Cluster)
