@@ -12,11 +12,14 @@
 #include <QLocalServer>
 #include <QLocalSocket>
 #include <QProcess>
+#include <QStandardPaths>
+#include <QTcpServer>
 #include <QTemporaryDir>
 #include <QTest>
 
 #include <csignal>
 #include <memory>
+#include <unistd.h>
 
 class tst_Cluster : public QObject
 {
@@ -43,6 +46,7 @@ private slots:
     void cancelWhileNoWorkerRunsStaysCancelled();
     void wrongPasswordAndOldRedisAreOneLineAndExit1();
     void workerAndSubmitOverTlsWithTheirCa();
+    void partitionedWorkerCancelsItsTaskAndItsLateResultIsRefused();
 
 private:
     QProcessEnvironment env(const QString &mark = {}) const;
@@ -65,6 +69,7 @@ private:
     int m_test = 0;
     QString m_redisUrl;        // TASKDECK_REDIS; empty: the unix socket of m_redis
     QStringList m_commonArgs;  // after the command name, e.g. --redis-ca FILE
+    QStringList m_cliTarget;   // how redis-cli reaches the Redis in use; empty: m_socket
 };
 
 void tst_Cluster::initTestCase()
@@ -100,6 +105,7 @@ void tst_Cluster::cleanup()
     m_scripts = nullptr;
     m_redisUrl.clear();
     m_commonArgs.clear();
+    m_cliTarget.clear();
     if (m_redis && !m_redis->isRunning())
         QVERIFY2(m_redis->restart(), qPrintable(m_redis->errorString()));
 }
@@ -140,7 +146,9 @@ QProcess *tst_Cluster::startWorker(const QString &name, const QStringList &extra
 QString tst_Cluster::redisCli(const QStringList &args) const
 {
     QProcess cli;
-    cli.start(QStringLiteral("redis-cli"), QStringList{QStringLiteral("-s"), m_socket} + args);
+    const QStringList target =
+        m_cliTarget.isEmpty() ? QStringList{QStringLiteral("-s"), m_socket} : m_cliTarget;
+    cli.start(QStringLiteral("redis-cli"), target + args);
     cli.waitForFinished(10000);
     return QString::fromUtf8(cli.readAllStandardOutput()).trimmed();
 }
@@ -675,6 +683,31 @@ private:
     QLocalServer m_server;
 };
 
+// Runs a tool to its end: empty, or what went wrong (its output).
+QString runTool(const QString &program, const QStringList &args)
+{
+    QProcess process;
+    process.setProcessChannelMode(QProcess::MergedChannels);
+    process.start(program, args);
+    if (!process.waitForFinished(20000))
+        return QStringLiteral("%1 %2: did not end").arg(program, args.join(u' '));
+    if (process.exitStatus() != QProcess::NormalExit || process.exitCode() != 0)
+        return QStringLiteral("%1 %2: %3")
+            .arg(program, args.join(u' '), QString::fromUtf8(process.readAll()).trimmed());
+    return {};
+}
+
+// A network namespace, removed (with the veth pair into it) when this goes.
+struct NetNamespace
+{
+    QString name;
+    ~NetNamespace()
+    {
+        if (!name.isEmpty())
+            runTool(QStringLiteral("ip"), {QStringLiteral("netns"), QStringLiteral("del"), name});
+    }
+};
+
 } // namespace
 
 void tst_Cluster::wrongPasswordAndOldRedisAreOneLineAndExit1()
@@ -733,6 +766,126 @@ void tst_Cluster::workerAndSubmitOverTlsWithTheirCa()
     QCOMPARE(task.value(QStringLiteral("state")).toString(), QStringLiteral("succeeded"));
     QCOMPARE(task.value(QStringLiteral("result")).toInt(), 42);
     QCOMPARE(task.value(QStringLiteral("worker")).toString(), QStringLiteral("tls1"));
+}
+
+// A worker cut off from Redis by a network partition (a network namespace of the test's
+// own, an nft drop rule) cancels its task itself once it cannot renew the lease; the task
+// runs again elsewhere as attempt 2, and the cut-off worker's late end is refused.
+void tst_Cluster::partitionedWorkerCancelsItsTaskAndItsLateResultIsRefused()
+{
+    if (::geteuid() != 0)
+        QSKIP("a network partition needs root (network namespaces, nft)");
+    for (const QString &tool : {QStringLiteral("ip"), QStringLiteral("nft")})
+        if (QStandardPaths::findExecutable(tool).isEmpty() &&
+            QStandardPaths::findExecutable(tool, {QStringLiteral("/usr/sbin")}).isEmpty())
+            QSKIP(qPrintable(tool + QStringLiteral(" is not installed (tests/install-deps.sh)")));
+    const qint64 pid = QCoreApplication::applicationPid();
+    const QString subnet = QStringLiteral("10.213.%1.").arg(pid % 250);
+    const QString outside = subnet + u'1';
+    const QString inside = subnet + u'2';
+    const QString ip = QStringLiteral("ip");
+    NetNamespace ns;
+    const QString name = QStringLiteral("tdpart%1").arg(pid);
+    if (const QString e = runTool(ip, {QStringLiteral("netns"), QStringLiteral("add"), name});
+        !e.isEmpty())
+        QSKIP(qPrintable(QStringLiteral("no network namespace here: ") + e));
+    ns.name = name;
+    const QString vethOut = QStringLiteral("tdo%1").arg(pid);
+    const QString vethIn = QStringLiteral("tdi%1").arg(pid);
+    const QString n = QStringLiteral("-n");
+    const QList<QStringList> setup = {
+        {"link", "add", vethOut, "type", "veth", "peer", "name", vethIn},
+        {"link", "set", vethIn, "netns", name},
+        {"addr", "add", outside + "/30", "dev", vethOut},
+        {"link", "set", vethOut, "up"},
+        {n, name, "addr", "add", inside + "/30", "dev", vethIn},
+        {n, name, "link", "set", vethIn, "up"},
+        {n, name, "link", "set", "lo", "up"},
+    };
+    for (const QStringList &args : setup) {
+        const QString e = runTool(ip, args);
+        QVERIFY2(e.isEmpty(), qPrintable(e));
+    }
+    // A Redis on TCP, on the host's side of the pair and on loopback.
+    QTemporaryDir redisDir;
+    QTcpServer probe;
+    QVERIFY(probe.listen(QHostAddress::LocalHost, 0));
+    const QString port = QString::number(probe.serverPort());
+    probe.close();
+    QProcess redis;
+    redis.setStandardOutputFile(QProcess::nullDevice());
+    redis.start(QStringLiteral("redis-server"),
+                {"--port", port, "--bind", "127.0.0.1", outside, "--protected-mode", "no",
+                 "--save", "", "--appendonly", "no", "--dir", redisDir.path()});
+    QVERIFY(redis.waitForStarted());
+    m_redisUrl = QStringLiteral("redis://127.0.0.1:") + port;
+    m_cliTarget = {QStringLiteral("-h"), QStringLiteral("127.0.0.1"), QStringLiteral("-p"), port};
+    QTRY_COMPARE_WITH_TIMEOUT(redisCli({QStringLiteral("PING")}), QStringLiteral("PONG"), 20000);
+
+    const QString marks = m_scripts->path() + QStringLiteral("/marks");
+    const QString ticks = m_scripts->path() + QStringLiteral("/ticks");
+    const QString file = m_scripts->write(
+        QStringLiteral("cut.lua"),
+        markingTask(marks, "if os.getenv('MARK') == 'a' then\n"
+                           "    for i = 1, 600 do\n"
+                           "        local f = io.open('" + ticks.toUtf8() + "', 'a')\n"
+                           "        f:write('t\\n') f:close()\n"
+                           "        sleep(0.1)\n"
+                           "    end\n"
+                           "end\n"
+                           "return os.getenv('MARK')\n"));
+    const qint64 id = submit(file).value(0);
+    QVERIFY(id > 0);
+    auto *a = new QProcess;
+    QProcessEnvironment aEnv = env(QStringLiteral("a"));
+    aEnv.insert(QStringLiteral("TASKDECK_REDIS"),
+                QStringLiteral("redis://%1:%2").arg(outside, port));
+    a->setProcessEnvironment(aEnv);
+    a->start(ip, {"netns", "exec", name, m_bin, "worker", "--namespace=" + m_namespace, "--name",
+                  "a", "--lease", "1s"});
+    m_workers.append(a);
+    QVERIFY(a->waitForStarted());
+    QTRY_COMPARE_WITH_TIMEOUT(startedLines(marks), 1, 20000);
+
+    const QStringList nft{QStringLiteral("netns"), QStringLiteral("exec"), name,
+                          QStringLiteral("nft")};
+    const QList<QStringList> partition = {
+        {"add", "table", "inet", "tdpart"},
+        {"add", "chain", "inet", "tdpart", "out", "{ type filter hook output priority 0 ; }"},
+        {"add", "rule", "inet", "tdpart", "out", "ip", "daddr", outside, "drop"},
+    };
+    for (const QStringList &args : partition) {
+        const QString e = runTool(ip, nft + args);
+        QVERIFY2(e.isEmpty(), qPrintable(e));
+    }
+    startWorker(QStringLiteral("b"));
+    QTRY_COMPARE_WITH_TIMEOUT(startedLines(marks), 2, 30000);
+    // Still cut off, a has stopped its run: the ticks no longer grow.
+    auto ticksStopped = [&ticks] {
+        const qint64 before = QFileInfo(ticks).size();
+        QTest::qWait(700);
+        return QFileInfo(ticks).size() == before;
+    };
+    QTRY_VERIFY_WITH_TIMEOUT(ticksStopped(), 30000);
+
+    const QString healed = runTool(ip, nft + QStringList{"delete", "table", "inet", "tdpart"});
+    QVERIFY2(healed.isEmpty(), qPrintable(healed));
+    const QJsonObject task = waitFor(id);
+    QCOMPARE(task.value(QStringLiteral("state")).toString(), QStringLiteral("succeeded"));
+    QCOMPARE(task.value(QStringLiteral("result")).toString(), QStringLiteral("b"));
+    QCOMPARE(task.value(QStringLiteral("worker")).toString(), QStringLiteral("b"));
+    QCOMPARE(task.value(QStringLiteral("attempts")).toInt(), 2);
+    QByteArray aErr;
+    const QByteArray refused = "the end of task " + QByteArray::number(id) + " was refused";
+    QTRY_VERIFY2_WITH_TIMEOUT((aErr += a->readAllStandardError()).contains(refused),
+                              aErr.constData(), 60000);
+    QCOMPARE(startedLines(marks), 2);
+    for (QProcess *worker : std::as_const(m_workers)) { // before the namespace and Redis go
+        worker->kill();
+        worker->waitForFinished(5000);
+    }
+    redis.kill();
+    redis.waitForFinished(5000);
 }
 
 QTEST_GUILESS_MAIN(tst_Cluster)
