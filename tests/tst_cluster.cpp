@@ -47,6 +47,7 @@ private slots:
     void wrongPasswordAndOldRedisAreOneLineAndExit1();
     void workerAndSubmitOverTlsWithTheirCa();
     void partitionedWorkerCancelsItsTaskAndItsLateResultIsRefused();
+    void psShowsProgressAndTaskSeesClustersAttempt();
 
 private:
     QProcessEnvironment env(const QString &mark = {}) const;
@@ -886,6 +887,29 @@ void tst_Cluster::partitionedWorkerCancelsItsTaskAndItsLateResultIsRefused()
     }
     redis.kill();
     redis.waitForFinished(5000);
+}
+
+void tst_Cluster::psShowsProgressAndTaskSeesClustersAttempt()
+{
+    const QString marks = m_scripts->path() + QStringLiteral("/marks");
+    const QString file =
+        m_scripts->write(QStringLiteral("attempt.lua"),
+                         markingTask(marks, "progress(0.25, 'a quarter')\n"
+                                            "if os.getenv('MARK') == 'a' then sleep(60) end\n"
+                                            "return task.attempt\n"));
+    const qint64 id = submit(file).value(0);
+    QCOMPARE(psTask(id).value(QStringLiteral("progress")), QJsonValue(QJsonValue::Null));
+    QProcess *a = startWorker(QStringLiteral("a"));
+    QTRY_COMPARE_WITH_TIMEOUT(startedLines(marks), 1, 20000);
+    QTRY_COMPARE_WITH_TIMEOUT(psTask(id).value(QStringLiteral("progress")).toDouble(), 0.25,
+                              20000);
+    a->kill(); // attempt 1 lost
+    a->waitForFinished(5000);
+    startWorker(QStringLiteral("b"));
+    const QJsonObject task = waitFor(id);
+    QCOMPARE(task.value(QStringLiteral("state")).toString(), QStringLiteral("succeeded"));
+    QCOMPARE(task.value(QStringLiteral("attempts")).toInt(), 2);
+    QCOMPARE(task.value(QStringLiteral("result")).toInt(), 2); // task.attempt inside
 }
 
 QTEST_GUILESS_MAIN(tst_Cluster)

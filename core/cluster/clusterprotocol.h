@@ -54,6 +54,15 @@ public:
         qint64 pid = 0;
         int capacity = 0;
         QList<std::pair<TaskId, int>> held; // id, attempt of every task it runs
+        // Progress set by tasks it runs since its last beat (those still its own get it).
+        struct Progress
+        {
+            TaskId id = 0;
+            int attempt = 0;
+            double fraction = 0; // 0..1
+            QString status;
+        };
+        QList<Progress> progress;
     };
 
     // A task as Redis keeps it, for ps and wait.
