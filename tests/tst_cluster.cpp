@@ -48,6 +48,8 @@ private slots:
     void workerAndSubmitOverTlsWithTheirCa();
     void partitionedWorkerCancelsItsTaskAndItsLateResultIsRefused();
     void psShowsProgressAndTaskSeesClustersAttempt();
+    void readmeAclUsersSubmitOnlyAndWork();
+    void systemdUnitRunsWorkerFromEnvironmentFile();
 
 private:
     QProcessEnvironment env(const QString &mark = {}) const;
@@ -709,6 +711,29 @@ struct NetNamespace
     }
 };
 
+// The ACL SETUSER commands of README.md's "Running on many machines", as words.
+QList<QStringList> readmeAclRules()
+{
+    QFile readme(QFINDTESTDATA("../README.md"));
+    if (!readme.open(QIODevice::ReadOnly))
+        return {};
+    QList<QStringList> rules;
+    QString rule;
+    for (const QString &line : QString::fromUtf8(readme.readAll()).split(u'\n')) {
+        if (rule.isEmpty() && !line.startsWith(u"    ACL SETUSER "))
+            continue;
+        rule += line.trimmed();
+        if (rule.endsWith(u'\\')) {
+            rule.chop(1);
+            rule += u' ';
+            continue;
+        }
+        rules.append(rule.split(u' ', Qt::SkipEmptyParts));
+        rule.clear();
+    }
+    return rules;
+}
+
 } // namespace
 
 void tst_Cluster::wrongPasswordAndOldRedisAreOneLineAndExit1()
@@ -910,6 +935,99 @@ void tst_Cluster::psShowsProgressAndTaskSeesClustersAttempt()
     QCOMPARE(task.value(QStringLiteral("state")).toString(), QStringLiteral("succeeded"));
     QCOMPARE(task.value(QStringLiteral("attempts")).toInt(), 2);
     QCOMPARE(task.value(QStringLiteral("result")).toInt(), 2); // task.attempt inside
+}
+
+// README.md's ACL users on a real server: the submit-only user submits, watches and
+// cancels but cannot take a lease or claim; the worker user runs tasks.
+void tst_Cluster::readmeAclUsersSubmitOnlyAndWork()
+{
+    const QList<QStringList> rules = readmeAclRules();
+    QCOMPARE(rules.size(), 2);
+    RedisServer server;
+    QVERIFY2(server.start(), qPrintable(server.errorString()));
+    m_namespace = QStringLiteral("taskdeck"); // the README's rules name its keys
+    m_cliTarget = {QStringLiteral("-s"), server.socketPath()};
+    for (const QStringList &rule : rules)
+        QCOMPARE(redisCli(rule), QStringLiteral("OK"));
+    const QString submitter = QStringLiteral("unix://submitter:SECRET1@") + server.socketPath();
+    const QString worker = QStringLiteral("unix://worker:SECRET2@") + server.socketPath();
+
+    m_redisUrl = submitter;
+    const QString file = m_scripts->write(QStringLiteral("acl.lua"), "return 7\n");
+    const qint64 id = submit(file).value(0);
+    QVERIFY(id > 0);
+    const qint64 dropped = submit(file).value(0);
+    QVERIFY(dropped > 0);
+    QCOMPARE(psTask(id).value(QStringLiteral("state")).toString(), QStringLiteral("pending"));
+    const ProgramRun cancel = taskdeck({QStringLiteral("cancel"), QString::number(dropped)});
+    QVERIFY2(cancel.exitCode == 0, qPrintable(cancel.describe()));
+    QCOMPARE(taskdeck({QStringLiteral("limits")}).exitCode, 0);
+    // A worker with the submitter's user gets no lease, so it claims nothing.
+    QProcess *intruder = startWorker(QStringLiteral("intruder"));
+    QTest::qWait(3000); // many heartbeats and claims have been tried
+    QCOMPARE(redisCli({QStringLiteral("ZSCORE"), QStringLiteral("taskdeck:leases"),
+                       QStringLiteral("intruder")}),
+             QString());
+    QCOMPARE(psTask(id).value(QStringLiteral("state")).toString(), QStringLiteral("pending"));
+    intruder->kill();
+    intruder->waitForFinished(5000);
+
+    m_redisUrl = worker;
+    startWorker(QStringLiteral("w1"));
+    m_redisUrl = submitter;
+    const QJsonObject task = waitFor(id);
+    QCOMPARE(task.value(QStringLiteral("state")).toString(), QStringLiteral("succeeded"));
+    QCOMPARE(task.value(QStringLiteral("result")).toInt(), 7);
+    const ProgramRun workers = taskdeck({QStringLiteral("workers"), QStringLiteral("--json")});
+    QVERIFY2(workers.exitCode == 0 && workers.out.contains("\"w1\""),
+             qPrintable(workers.describe()));
+}
+
+// resources/taskdeck-worker.service: its ExecStart, with TASKDECK_REDIS (and the extra
+// arguments) from its EnvironmentFile, runs a worker that runs tasks and drains on the
+// unit's KillSignal.
+void tst_Cluster::systemdUnitRunsWorkerFromEnvironmentFile()
+{
+    QFile unit(QFINDTESTDATA("../resources/taskdeck-worker.service"));
+    QVERIFY2(unit.open(QIODevice::ReadOnly), "resources/taskdeck-worker.service");
+    QHash<QString, QString> keys;
+    for (const QString &line : QString::fromUtf8(unit.readAll()).split(u'\n'))
+        if (line.contains(u'=') && !line.startsWith(u'#'))
+            keys.insert(line.section(u'=', 0, 0), line.section(u'=', 1));
+    QCOMPARE(keys.value(QStringLiteral("KillSignal")), QStringLiteral("SIGTERM"));
+    QCOMPARE(keys.value(QStringLiteral("KillMode")), QStringLiteral("mixed"));
+    QVERIFY(keys.value(QStringLiteral("EnvironmentFile")).endsWith(u"worker.env"));
+    QStringList exec = keys.value(QStringLiteral("ExecStart")).split(u' ', Qt::SkipEmptyParts);
+    QVERIFY2(exec.size() >= 2 && exec[0].endsWith(u"/taskdeck") && exec[1] == u"worker",
+             qPrintable(exec.join(u' ')));
+    // What systemd would do: the file's variables in the environment, $VAR and %H expanded.
+    QProcessEnvironment e = env(QStringLiteral("unit"));
+    e.insert(QStringLiteral("TASKDECK_REDIS"), QStringLiteral("unix://") + m_socket);
+    const QStringList extra = {QStringLiteral("--namespace=") + m_namespace,
+                               QStringLiteral("--lease"), QStringLiteral("1s")};
+    QStringList args;
+    for (const QString &word : exec.mid(1)) {
+        if (word == u"$TASKDECK_WORKER_ARGS")
+            args += extra;
+        else
+            args.append(QString(word).replace(QStringLiteral("%H"), QStringLiteral("unit-host")));
+    }
+    QVERIFY2(args.contains(QStringLiteral("--namespace=") + m_namespace),
+             "ExecStart takes $TASKDECK_WORKER_ARGS");
+    auto *worker = new QProcess;
+    worker->setProcessEnvironment(e);
+    worker->setProcessChannelMode(QProcess::ForwardedErrorChannel);
+    worker->start(m_bin, args);
+    m_workers.append(worker);
+    QVERIFY(worker->waitForStarted());
+    const QString file = m_scripts->write(QStringLiteral("unit.lua"), "return 5\n");
+    const qint64 id = submit(file).value(0);
+    const QJsonObject task = waitFor(id);
+    QCOMPARE(task.value(QStringLiteral("state")).toString(), QStringLiteral("succeeded"));
+    QCOMPARE(task.value(QStringLiteral("worker")).toString(), QStringLiteral("unit-host"));
+    worker->terminate(); // the unit's KillSignal: drains, exit status 0
+    QVERIFY(worker->waitForFinished(30000));
+    QCOMPARE(worker->exitCode(), 0);
 }
 
 QTEST_GUILESS_MAIN(tst_Cluster)
