@@ -250,7 +250,9 @@ QJsonObject taskObject(const ClusterProtocol::Task &task)
     QJsonObject object = TaskJson::task(task.snapshot);
     object.insert(QStringLiteral("priority"), task.snapshot.priority);
     object.insert(QStringLiteral("group"), task.snapshot.group);
-    object.insert(QStringLiteral("progress"), QJsonValue::Null);
+    object.insert(QStringLiteral("progress"), task.snapshot.progress < 0
+                                                  ? QJsonValue(QJsonValue::Null)
+                                                  : QJsonValue(task.snapshot.progress));
     object.insert(QStringLiteral("worker"),
                   task.worker.isEmpty() ? QJsonValue(QJsonValue::Null) : QJsonValue(task.worker));
     return object;
@@ -861,6 +863,14 @@ public:
         }
         bool ended = false;
         for (const TaskSnapshot &s : update.changed) {
+            if (s.state == TaskState::Running && s.progress >= 0) {
+                auto it = m_held.find(s.id);
+                if (it != m_held.end() && (it->progress != s.progress || it->status != s.status)) {
+                    it->progress = s.progress; // sent with the next heartbeat
+                    it->status = s.status;
+                    it->progressSent = false;
+                }
+            }
             if (!isFinished(s.state))
                 continue;
             const auto it = m_held.constFind(s.id);
@@ -912,6 +922,9 @@ private:
         QString dir; // a process task's private copy of its script
         QStringList log;
         bool handBack = false;
+        double progress = -1; // as the task last set it, -1 never
+        QString status;
+        bool progressSent = true;
     };
 
     void heartbeat()
@@ -926,16 +939,30 @@ private:
         beat.host = QHostInfo::localHostName();
         beat.pid = QCoreApplication::applicationPid();
         beat.capacity = m_options.capacity;
-        for (const Held &held : std::as_const(m_held))
-            beat.held.append({held.id, held.attempt});
+        QList<TaskId> progressed; // local ids, in the order of beat.progress
+        for (auto it = m_held.cbegin(); it != m_held.cend(); ++it) {
+            beat.held.append({it->id, it->attempt});
+            if (!it->progressSent) {
+                beat.progress.append({it->id, it->attempt, it->progress, it->status});
+                progressed.append(it.key());
+            }
+        }
+        const QList<ClusterProtocol::Beat::Progress> sent = beat.progress;
         m_beating = true;
         const qint64 sentAt = m_clock.elapsed();
-        m_protocol->heartbeat(beat, [this, sentAt](const QList<TaskId> &cancels, bool stacksWanted,
-                                                   const QString &error) {
+        m_protocol->heartbeat(beat, [this, sentAt, progressed, sent](const QList<TaskId> &cancels,
+                                                                     bool stacksWanted,
+                                                                     const QString &error) {
             m_beating = false;
             if (!error.isEmpty()) {
                 loseExpiredLease();
                 return;
+            }
+            for (qsizetype i = 0; i < progressed.size(); ++i) { // unless it changed since
+                auto it = m_held.find(progressed[i]);
+                if (it != m_held.end() && it->progress == sent[i].fraction &&
+                    it->status == sent[i].status)
+                    it->progressSent = true;
             }
             // The lease runs from when the beat was sent, not when its answer
             // came.
@@ -1029,7 +1056,9 @@ private:
         QList<TaskSpec> specs;
         QList<Held> held;
         for (const auto &task : tasks) {
-            Held h{task.id, task.attempt, {}, {}, false};
+            Held h;
+            h.id = task.id;
+            h.attempt = task.attempt;
             if (!task.spec) {
                 m_endings.append({task.id,
                                   task.attempt,
@@ -1056,9 +1085,26 @@ private:
             specs.append(spec);
             held.append(h);
         }
-        const QList<TaskId> ids = m_engine->submit(specs);
-        for (qsizetype i = 0; i < ids.size(); ++i)
-            m_held.insert(ids[i], held[i]);
+        // Restored as pending with the attempts before this one, so that the engine starts
+        // each with the cluster's attempt (task.attempt inside the task).
+        QList<RestoredTask> restored;
+        for (qsizetype i = 0; i < specs.size(); ++i) {
+            RestoredTask task;
+            task.spec = std::make_shared<const TaskSpec>(specs[i]);
+            TaskSnapshot &s = task.snapshot;
+            s.id = ++m_lastLocalId;
+            s.state = TaskState::Pending;
+            s.name = specs[i].name;
+            s.file = specs[i].file;
+            s.kind = specs[i].kind;
+            s.group = specs[i].group;
+            s.priority = specs[i].priority;
+            s.attempt = qMax(held[i].attempt - 1, 0);
+            s.submittedAtMs = QDateTime::currentMSecsSinceEpoch();
+            restored.append(task);
+            m_held.insert(s.id, held[i]);
+        }
+        m_engine->restore(restored, m_lastLocalId);
         report();
     }
 
@@ -1136,6 +1182,7 @@ private:
     std::unique_ptr<Engine> m_engine;
     std::unique_ptr<QTemporaryDir> m_scripts;
     QHash<TaskId, Held> m_held; // by local engine id
+    TaskId m_lastLocalId = 0;   // the worker gives its engine's ids (restore())
     QList<ClusterProtocol::Ending> m_endings;
     QTimer *m_poll = nullptr;
     QElapsedTimer m_clock;

@@ -11,6 +11,7 @@ packages=(
     clang libclang-rt-14-dev # tests/fuzz (libFuzzer's runtime is only recommended by clang)
     libhiredis-dev           # the cluster's Redis client (RESP parsing and formatting)
     redis-server openssl     # tst_redisclient starts its own server (TLS: certs by openssl)
+    iproute2 nftables        # tst_cluster's network partition (a namespace, a drop rule)
 )
 missing=()
 for p in "${packages[@]}"; do

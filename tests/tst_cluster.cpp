@@ -1,5 +1,6 @@
 // The cluster (SPEC section 8) end to end: a real redis-server on a socket of its own and
 // `taskdeck worker` processes, driven by the command line as a user would.
+#include "cluster/clusterprotocol.h"
 #include "redisserver.h"
 #include "testsupport.h"
 
@@ -8,12 +9,17 @@
 #include <QFile>
 #include <QJsonDocument>
 #include <QJsonObject>
+#include <QLocalServer>
+#include <QLocalSocket>
 #include <QProcess>
+#include <QStandardPaths>
+#include <QTcpServer>
 #include <QTemporaryDir>
 #include <QTest>
 
 #include <csignal>
 #include <memory>
+#include <unistd.h>
 
 class tst_Cluster : public QObject
 {
@@ -35,6 +41,15 @@ private slots:
     void failedTaskRetriesAfterDelay();
     void resultOverOneMebibyteFailsTask();
     void redisRestartWithAofLosesNoTask();
+    void reprioritizedPendingTaskStartsFirstOnWorker();
+    void retryDelayLongerThanLeaseRunsOncePerAttempt();
+    void cancelWhileNoWorkerRunsStaysCancelled();
+    void wrongPasswordAndOldRedisAreOneLineAndExit1();
+    void workerAndSubmitOverTlsWithTheirCa();
+    void partitionedWorkerCancelsItsTaskAndItsLateResultIsRefused();
+    void psShowsProgressAndTaskSeesClustersAttempt();
+    void readmeAclUsersSubmitOnlyAndWork();
+    void systemdUnitRunsWorkerFromEnvironmentFile();
 
 private:
     QProcessEnvironment env(const QString &mark = {}) const;
@@ -45,6 +60,8 @@ private:
     QJsonObject waitFor(qint64 id);
     QJsonObject psTask(qint64 id);
     int startedLines(const QString &file) const;
+    QList<std::pair<QString, QString>> eventsOf(qint64 id) const;
+    QString reprioritize(qint64 id, ClusterProtocol::Move move, int priority, int *result);
 
     QString m_bin;
     std::unique_ptr<RedisServer> m_redis;
@@ -53,6 +70,9 @@ private:
     ScriptDir *m_scripts = nullptr;
     QString m_namespace;
     int m_test = 0;
+    QString m_redisUrl;        // TASKDECK_REDIS; empty: the unix socket of m_redis
+    QStringList m_commonArgs;  // after the command name, e.g. --redis-ca FILE
+    QStringList m_cliTarget;   // how redis-cli reaches the Redis in use; empty: m_socket
 };
 
 void tst_Cluster::initTestCase()
@@ -86,6 +106,9 @@ void tst_Cluster::cleanup()
     m_workers.clear();
     delete m_scripts;
     m_scripts = nullptr;
+    m_redisUrl.clear();
+    m_commonArgs.clear();
+    m_cliTarget.clear();
     if (m_redis && !m_redis->isRunning())
         QVERIFY2(m_redis->restart(), qPrintable(m_redis->errorString()));
 }
@@ -93,7 +116,8 @@ void tst_Cluster::cleanup()
 QProcessEnvironment tst_Cluster::env(const QString &mark) const
 {
     QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
-    env.insert(QStringLiteral("TASKDECK_REDIS"), QStringLiteral("unix://") + m_socket);
+    env.insert(QStringLiteral("TASKDECK_REDIS"),
+               m_redisUrl.isEmpty() ? QStringLiteral("unix://") + m_socket : m_redisUrl);
     env.insert(QStringLiteral("MARK"), mark);
     return env;
 }
@@ -102,6 +126,8 @@ ProgramRun tst_Cluster::taskdeck(const QStringList &args, int timeoutMs) const
 {
     QStringList all = args;
     all.insert(1, QStringLiteral("--namespace=") + m_namespace);
+    for (qsizetype i = 0; i < m_commonArgs.size(); ++i)
+        all.insert(2 + i, m_commonArgs[i]);
     return runProgram(m_bin, all, env(), m_scripts->path(), timeoutMs);
 }
 
@@ -114,7 +140,7 @@ QProcess *tst_Cluster::startWorker(const QString &name, const QStringList &extra
                                      QStringLiteral("--namespace=") + m_namespace,
                                      QStringLiteral("--name"), name, QStringLiteral("--lease"),
                                      QStringLiteral("1s")} +
-                             extra);
+                             m_commonArgs + extra);
     worker->waitForStarted();
     m_workers.append(worker);
     return worker;
@@ -123,7 +149,9 @@ QProcess *tst_Cluster::startWorker(const QString &name, const QStringList &extra
 QString tst_Cluster::redisCli(const QStringList &args) const
 {
     QProcess cli;
-    cli.start(QStringLiteral("redis-cli"), QStringList{QStringLiteral("-s"), m_socket} + args);
+    const QStringList target =
+        m_cliTarget.isEmpty() ? QStringList{QStringLiteral("-s"), m_socket} : m_cliTarget;
+    cli.start(QStringLiteral("redis-cli"), target + args);
     cli.waitForFinished(10000);
     return QString::fromUtf8(cli.readAllStandardOutput()).trimmed();
 }
@@ -182,6 +210,47 @@ static QByteArray markingTask(const QString &marks, const QByteArray &body)
            body;
 }
 
+// The events of task `id` in the cluster's stream, oldest first: (type, state) pairs;
+// "started" has the worker as its state.
+QList<std::pair<QString, QString>> tst_Cluster::eventsOf(qint64 id) const
+{
+    const QStringList lines =
+        redisCli({QStringLiteral("XRANGE"), m_namespace + QStringLiteral(":events"),
+                  QStringLiteral("-"), QStringLiteral("+")})
+            .split(u'\n');
+    QList<std::pair<QString, QString>> events;
+    for (qsizetype i = 0; i + 5 < lines.size(); ++i)
+        if (lines[i] == u"type" && lines[i + 2] == u"id" && lines[i + 3].toLongLong() == id)
+            events.append({lines[i + 1], lines[i + 5]});
+    return events;
+}
+
+// ClusterProtocol::reprioritize through a connection of the test's own: the error, or
+// empty with the task's new priority in *result.
+QString tst_Cluster::reprioritize(qint64 id, ClusterProtocol::Move move, int priority,
+                                  int *result)
+{
+    RedisClient::Options options;
+    options.url = m_redis->url();
+    options.reconnect = false;
+    RedisClient client(options);
+    client.open();
+    if (!client.runUntil([&client] { return client.isReady(); }, 10000))
+        return QStringLiteral("no connection");
+    ClusterProtocol protocol(&client, m_namespace);
+    bool done = false;
+    QString error;
+    protocol.reprioritize(TaskId(id), move, priority,
+                          [&](int p, const QString &e) {
+                              *result = p;
+                              error = e;
+                              done = true;
+                          });
+    if (!client.runUntil([&done] { return done; }, 10000))
+        return QStringLiteral("no answer");
+    return error;
+}
+
 void tst_Cluster::submittedTaskRunsOnWorkerAndWaitPrintsResult()
 {
     const QString file = m_scripts->write(QStringLiteral("answer.lua"), "return 6 * 7\n");
@@ -236,6 +305,14 @@ void tst_Cluster::killedWorkersTaskRunsAgainOnAnotherWorkerOnce()
     QCOMPARE(task.value(QStringLiteral("result")).toString(), QStringLiteral("b"));
     QCOMPARE(task.value(QStringLiteral("attempts")).toInt(), 2);
     QCOMPARE(startedLines(marks), 2);
+    // Sidekiq and RQ lose a job whose worker is killed: here it ends once, succeeded.
+    int ends = 0;
+    for (const auto &[type, state] : eventsOf(ids[0]))
+        if (type == u"ended") {
+            ++ends;
+            QCOMPARE(state, QStringLiteral("succeeded"));
+        }
+    QCOMPARE(ends, 1);
     const ProgramRun workers = taskdeck({QStringLiteral("workers")});
     QVERIFY2(workers.out.contains("a  ") && workers.out.contains("lost"),
              qPrintable(workers.describe()));
@@ -432,6 +509,525 @@ void tst_Cluster::redisRestartWithAofLosesNoTask()
     for (qint64 id : ids)
         QCOMPARE(waitFor(id).value(QStringLiteral("state")).toString(),
                  QStringLiteral("succeeded"));
+}
+
+void tst_Cluster::reprioritizedPendingTaskStartsFirstOnWorker()
+{
+    using Move = ClusterProtocol::Move;
+    QCOMPARE(taskdeck({QStringLiteral("limits"), QStringLiteral("--pause")}).exitCode, 0);
+    const QString file = m_scripts->write(QStringLiteral("p.lua"), "return 1\n");
+    const qint64 a = submit(file).value(0);
+    const qint64 b = submit(file).value(0);
+    const qint64 c = submit(file).value(0);
+    const qint64 d = submit(file, {QStringLiteral("--priority"), QStringLiteral("3")}).value(0);
+    int priority = 0;
+    QCOMPARE(reprioritize(c, Move::ToTop, 0, &priority), QString());
+    QCOMPARE(priority, 3); // the group's highest, ahead of d that has it too
+    QCOMPARE(reprioritize(a, Move::ToBottom, 0, &priority), QString());
+    QCOMPARE(priority, 0);
+    QCOMPARE(reprioritize(b, Move::SetPriority, 1, &priority), QString());
+    QCOMPARE(priority, 1);
+    QCOMPARE(psTask(c).value(QStringLiteral("priority")).toInt(), 3);
+    startWorker(QStringLiteral("w1"), {QStringLiteral("-j"), QStringLiteral("1")});
+    QCOMPARE(taskdeck({QStringLiteral("limits"), QStringLiteral("--resume")}).exitCode, 0);
+    for (qint64 id : {a, b, c, d})
+        QCOMPARE(waitFor(id).value(QStringLiteral("state")).toString(),
+                 QStringLiteral("succeeded"));
+    const QStringList events =
+        redisCli({QStringLiteral("XRANGE"), m_namespace + QStringLiteral(":events"),
+                  QStringLiteral("-"), QStringLiteral("+")})
+            .split(u'\n');
+    QList<qint64> started;
+    for (qsizetype i = 0; i + 3 < events.size(); ++i)
+        if (events[i] == u"type" && events[i + 1] == u"started")
+            started.append(events[i + 3].toLongLong());
+    QCOMPARE(started, (QList<qint64>{c, d, b, a}));
+    // Only a pending task moves.
+    const QString refused = reprioritize(a, Move::ToTop, 0, &priority);
+    QVERIFY2(refused.startsWith(u"NOTPENDING task") && refused.endsWith(u"is succeeded"),
+             qPrintable(refused));
+    QVERIFY(reprioritize(999, Move::SetPriority, 1, &priority).startsWith(u"UNKNOWN"));
+}
+
+// Celery runs a task twice when its ETA is past the broker's visibility timeout
+// (kombu#337): here a retry waiting longer than the lease runs once per attempt.
+void tst_Cluster::retryDelayLongerThanLeaseRunsOncePerAttempt()
+{
+    const QString marks = m_scripts->path() + QStringLiteral("/marks");
+    const QString file = m_scripts->write(
+        QStringLiteral("late.lua"),
+        "-- @retries 1\n-- @retry-delay 4s\n" +
+            markingTask(marks, "local n = 0\n"
+                               "for _ in io.lines('" + marks.toUtf8() + "') do n = n + 1 end\n"
+                               "if n == 1 then error('first run fails') end\n"
+                               "return n\n"));
+    const qint64 id = submit(file).value(0);
+    startWorker(QStringLiteral("w1"));
+    startWorker(QStringLiteral("w2"));
+    const QJsonObject task = waitFor(id);
+    QCOMPARE(task.value(QStringLiteral("state")).toString(), QStringLiteral("succeeded"));
+    QCOMPARE(task.value(QStringLiteral("result")).toInt(), 2);
+    QCOMPARE(task.value(QStringLiteral("attempts")).toInt(), 2);
+    QCOMPARE(startedLines(marks), 2);
+    int starts = 0;
+    for (const auto &[type, state] : eventsOf(id))
+        starts += type == u"started";
+    QCOMPARE(starts, 2);
+}
+
+// Celery loses revokes sent while no worker is online (celery#7529): here a task
+// cancelled then never runs once workers come.
+void tst_Cluster::cancelWhileNoWorkerRunsStaysCancelled()
+{
+    const QString marks = m_scripts->path() + QStringLiteral("/marks");
+    const QString file =
+        m_scripts->write(QStringLiteral("never.lua"), markingTask(marks, "return 1\n"));
+    const qint64 id = submit(file).value(0);
+    QCOMPARE(taskdeck({QStringLiteral("cancel"), QString::number(id)}).exitCode, 0);
+    startWorker(QStringLiteral("w1"));
+    // The worker claims: a task submitted after runs, the cancelled one never.
+    const QString other = m_scripts->write(QStringLiteral("other.lua"), "return 2\n");
+    const qint64 next = submit(other).value(0);
+    QCOMPARE(waitFor(next).value(QStringLiteral("state")).toString(),
+             QStringLiteral("succeeded"));
+    const QJsonObject task = waitFor(id);
+    QCOMPARE(task.value(QStringLiteral("state")).toString(), QStringLiteral("cancelled"));
+    QCOMPARE(task.value(QStringLiteral("attempts")).toInt(), 0);
+    QCOMPARE(startedLines(marks), 0);
+    QCOMPARE(taskdeck({QStringLiteral("cancel"), QString::number(id)}).exitCode, 0);
+    QCOMPARE(psTask(id).value(QStringLiteral("state")).toString(), QStringLiteral("cancelled"));
+}
+
+namespace {
+
+// Runs `program` to its end while this thread's event loop runs (a server of the test's
+// own answers meanwhile); killed after `timeoutMs`.
+ProgramRun runServed(const QString &program, const QStringList &args,
+                     const QProcessEnvironment &env, int timeoutMs)
+{
+    ProgramRun run;
+    QProcess process;
+    process.setProcessEnvironment(env);
+    QElapsedTimer clock;
+    clock.start();
+    process.start(program, args);
+    process.closeWriteChannel();
+    while (process.state() != QProcess::NotRunning && clock.elapsed() < timeoutMs)
+        QTest::qWait(20);
+    run.elapsedMs = clock.elapsed();
+    run.finished = process.state() == QProcess::NotRunning;
+    if (!run.finished) {
+        process.kill();
+        process.waitForFinished(5000);
+    } else if (process.exitStatus() == QProcess::NormalExit) {
+        run.exitCode = process.exitCode();
+    }
+    run.out = process.readAllStandardOutput();
+    run.err = process.readAllStandardError();
+    return run;
+}
+
+// A RESP server that is not Redis 7: INFO says 6.2.7, anything else is +OK (the idea of
+// tst_redisclient's FakeRedis, which lives inside that suite).
+class OldRedis
+{
+public:
+    OldRedis()
+    {
+        m_server.listen(m_dir.filePath(QStringLiteral("old.sock")));
+        QObject::connect(&m_server, &QLocalServer::newConnection, &m_server, [this] {
+            while (QLocalSocket *socket = m_server.nextPendingConnection()) {
+                auto buffer = std::make_shared<QByteArray>();
+                QObject::connect(socket, &QLocalSocket::readyRead, socket, [socket, buffer] {
+                    *buffer += socket->readAll();
+                    while (const auto name = takeCommand(*buffer)) {
+                        const QByteArray info = "# Server\r\nredis_version:6.2.7\r\n";
+                        if (name->toUpper() == "INFO")
+                            socket->write("$" + QByteArray::number(info.size()) + "\r\n" + info +
+                                          "\r\n");
+                        else
+                            socket->write("+OK\r\n");
+                    }
+                });
+            }
+        });
+    }
+    QString path() const { return m_server.fullServerName(); }
+
+private:
+    // The name of the first whole command in `buffer`, taken out of it; none until one
+    // has come whole.
+    static std::optional<QByteArray> takeCommand(QByteArray &buffer)
+    {
+        if (!buffer.isEmpty() && !buffer.startsWith('*'))
+            buffer.clear(); // not RESP: nothing to answer
+        const qsizetype head = buffer.indexOf("\r\n");
+        if (head < 0)
+            return std::nullopt;
+        const int count = buffer.mid(1, head - 1).toInt();
+        qsizetype at = head + 2;
+        QByteArray name;
+        for (int i = 0; i < count; ++i) {
+            const qsizetype end = buffer.indexOf("\r\n", at);
+            if (at >= buffer.size() || buffer[at] != '$' || end < 0)
+                return std::nullopt;
+            const qsizetype length = buffer.mid(at + 1, end - at - 1).toLongLong();
+            if (buffer.size() < end + 2 + length + 2)
+                return std::nullopt;
+            if (i == 0)
+                name = buffer.mid(end + 2, length);
+            at = end + 2 + length + 2;
+        }
+        buffer.remove(0, at);
+        return name;
+    }
+
+    QTemporaryDir m_dir;
+    QLocalServer m_server;
+};
+
+// Runs a tool to its end: empty, or what went wrong (its output).
+QString runTool(const QString &program, const QStringList &args)
+{
+    QProcess process;
+    process.setProcessChannelMode(QProcess::MergedChannels);
+    process.start(program, args);
+    if (!process.waitForFinished(20000))
+        return QStringLiteral("%1 %2: did not end").arg(program, args.join(u' '));
+    if (process.exitStatus() != QProcess::NormalExit || process.exitCode() != 0)
+        return QStringLiteral("%1 %2: %3")
+            .arg(program, args.join(u' '), QString::fromUtf8(process.readAll()).trimmed());
+    return {};
+}
+
+// A network namespace, removed (with the veth pair into it) when this goes.
+struct NetNamespace
+{
+    QString name;
+    ~NetNamespace()
+    {
+        if (!name.isEmpty())
+            runTool(QStringLiteral("ip"), {QStringLiteral("netns"), QStringLiteral("del"), name});
+    }
+};
+
+// The ACL SETUSER commands of README.md's "Running on many machines", as words.
+QList<QStringList> readmeAclRules()
+{
+    QFile readme(QFINDTESTDATA("../README.md"));
+    if (!readme.open(QIODevice::ReadOnly))
+        return {};
+    QList<QStringList> rules;
+    QString rule;
+    for (const QString &line : QString::fromUtf8(readme.readAll()).split(u'\n')) {
+        if (rule.isEmpty() && !line.startsWith(u"    ACL SETUSER "))
+            continue;
+        rule += line.trimmed();
+        if (rule.endsWith(u'\\')) {
+            rule.chop(1);
+            rule += u' ';
+            continue;
+        }
+        rules.append(rule.split(u' ', Qt::SkipEmptyParts));
+        rule.clear();
+    }
+    return rules;
+}
+
+} // namespace
+
+void tst_Cluster::wrongPasswordAndOldRedisAreOneLineAndExit1()
+{
+    RedisServer guarded;
+    RedisServer::Options options;
+    options.password = QStringLiteral("right");
+    QVERIFY2(guarded.start(options), qPrintable(guarded.errorString()));
+    OldRedis old;
+    const QString file = m_scripts->write(QStringLiteral("x.lua"), "return 1\n");
+    const QList<QStringList> commands = {
+        {QStringLiteral("ps")},      {QStringLiteral("submit"), file},
+        {QStringLiteral("wait"), QStringLiteral("1")},
+        {QStringLiteral("cancel"), QStringLiteral("1")},
+        {QStringLiteral("limits")},  {QStringLiteral("workers")},
+        {QStringLiteral("worker")},
+    };
+    const QList<std::pair<QString, QString>> servers = {
+        {QStringLiteral("unix://default:wrong@") + guarded.socketPath(), QStringLiteral("wrong")},
+        {QStringLiteral("unix://") + old.path(), QStringLiteral("6.2.7")},
+    };
+    for (const auto &[url, why] : servers) {
+        QProcessEnvironment e = env();
+        e.insert(QStringLiteral("TASKDECK_REDIS"), url);
+        for (const QStringList &command : commands) {
+            const ProgramRun run = runServed(m_bin, command, e, 30000);
+            const QString what =
+                command.first() + u' ' + url + QStringLiteral(": ") + run.describe();
+            QVERIFY2(run.finished, qPrintable(what));
+            QVERIFY2(run.exitCode == 1, qPrintable(what));
+            QVERIFY2(run.errLines().size() == 1, qPrintable(what));
+            QVERIFY2(run.elapsedMs < 10000, qPrintable(what)); // SPEC 8: within 10 s
+            QVERIFY2(run.err.contains(why.toUtf8()) || why == u"wrong", qPrintable(what));
+        }
+    }
+}
+
+void tst_Cluster::workerAndSubmitOverTlsWithTheirCa()
+{
+    REDIS_SERVER_OR_SKIP(true);
+    RedisServer secure;
+    RedisServer::Options options;
+    options.tls = true;
+    QVERIFY2(secure.start(options), qPrintable(secure.errorString()));
+    m_redisUrl = QStringLiteral("rediss://localhost:%1").arg(secure.tlsPort());
+    // Without the test's CA the server is not trusted: one line, exit 1.
+    const ProgramRun untrusted = taskdeck({QStringLiteral("ps")}, 30000);
+    QVERIFY2(untrusted.exitCode == 1 && untrusted.errLines().size() == 1,
+             qPrintable(untrusted.describe()));
+    m_commonArgs = {QStringLiteral("--redis-ca"), secure.caFile()};
+    const QString file = m_scripts->write(QStringLiteral("answer.lua"), "return 6 * 7\n");
+    const QList<qint64> ids = submit(file);
+    QCOMPARE(ids.size(), 1);
+    startWorker(QStringLiteral("tls1"));
+    const QJsonObject task = waitFor(ids[0]);
+    QCOMPARE(task.value(QStringLiteral("state")).toString(), QStringLiteral("succeeded"));
+    QCOMPARE(task.value(QStringLiteral("result")).toInt(), 42);
+    QCOMPARE(task.value(QStringLiteral("worker")).toString(), QStringLiteral("tls1"));
+}
+
+// A worker cut off from Redis by a network partition (a network namespace of the test's
+// own, an nft drop rule) cancels its task itself once it cannot renew the lease; the task
+// runs again elsewhere as attempt 2, and the cut-off worker's late end is refused.
+void tst_Cluster::partitionedWorkerCancelsItsTaskAndItsLateResultIsRefused()
+{
+    if (::geteuid() != 0)
+        QSKIP("a network partition needs root (network namespaces, nft)");
+    for (const QString &tool : {QStringLiteral("ip"), QStringLiteral("nft")})
+        if (QStandardPaths::findExecutable(tool).isEmpty() &&
+            QStandardPaths::findExecutable(tool, {QStringLiteral("/usr/sbin")}).isEmpty())
+            QSKIP(qPrintable(tool + QStringLiteral(" is not installed (tests/install-deps.sh)")));
+    const qint64 pid = QCoreApplication::applicationPid();
+    const QString subnet = QStringLiteral("10.213.%1.").arg(pid % 250);
+    const QString outside = subnet + u'1';
+    const QString inside = subnet + u'2';
+    const QString ip = QStringLiteral("ip");
+    NetNamespace ns;
+    const QString name = QStringLiteral("tdpart%1").arg(pid);
+    if (const QString e = runTool(ip, {QStringLiteral("netns"), QStringLiteral("add"), name});
+        !e.isEmpty())
+        QSKIP(qPrintable(QStringLiteral("no network namespace here: ") + e));
+    ns.name = name;
+    const QString vethOut = QStringLiteral("tdo%1").arg(pid);
+    const QString vethIn = QStringLiteral("tdi%1").arg(pid);
+    const QString n = QStringLiteral("-n");
+    const QList<QStringList> setup = {
+        {"link", "add", vethOut, "type", "veth", "peer", "name", vethIn},
+        {"link", "set", vethIn, "netns", name},
+        {"addr", "add", outside + "/30", "dev", vethOut},
+        {"link", "set", vethOut, "up"},
+        {n, name, "addr", "add", inside + "/30", "dev", vethIn},
+        {n, name, "link", "set", vethIn, "up"},
+        {n, name, "link", "set", "lo", "up"},
+    };
+    for (const QStringList &args : setup) {
+        const QString e = runTool(ip, args);
+        QVERIFY2(e.isEmpty(), qPrintable(e));
+    }
+    // A Redis on TCP, on the host's side of the pair and on loopback.
+    QTemporaryDir redisDir;
+    QTcpServer probe;
+    QVERIFY(probe.listen(QHostAddress::LocalHost, 0));
+    const QString port = QString::number(probe.serverPort());
+    probe.close();
+    QProcess redis;
+    redis.setStandardOutputFile(QProcess::nullDevice());
+    redis.start(QStringLiteral("redis-server"),
+                {"--port", port, "--bind", "127.0.0.1", outside, "--protected-mode", "no",
+                 "--save", "", "--appendonly", "no", "--dir", redisDir.path()});
+    QVERIFY(redis.waitForStarted());
+    m_redisUrl = QStringLiteral("redis://127.0.0.1:") + port;
+    m_cliTarget = {QStringLiteral("-h"), QStringLiteral("127.0.0.1"), QStringLiteral("-p"), port};
+    QTRY_COMPARE_WITH_TIMEOUT(redisCli({QStringLiteral("PING")}), QStringLiteral("PONG"), 20000);
+
+    const QString marks = m_scripts->path() + QStringLiteral("/marks");
+    const QString ticks = m_scripts->path() + QStringLiteral("/ticks");
+    const QString file = m_scripts->write(
+        QStringLiteral("cut.lua"),
+        markingTask(marks, "if os.getenv('MARK') == 'a' then\n"
+                           "    for i = 1, 600 do\n"
+                           "        local f = io.open('" + ticks.toUtf8() + "', 'a')\n"
+                           "        f:write('t\\n') f:close()\n"
+                           "        sleep(0.1)\n"
+                           "    end\n"
+                           "end\n"
+                           "return os.getenv('MARK')\n"));
+    const qint64 id = submit(file).value(0);
+    QVERIFY(id > 0);
+    auto *a = new QProcess;
+    QProcessEnvironment aEnv = env(QStringLiteral("a"));
+    aEnv.insert(QStringLiteral("TASKDECK_REDIS"),
+                QStringLiteral("redis://%1:%2").arg(outside, port));
+    a->setProcessEnvironment(aEnv);
+    a->start(ip, {"netns", "exec", name, m_bin, "worker", "--namespace=" + m_namespace, "--name",
+                  "a", "--lease", "1s"});
+    m_workers.append(a);
+    QVERIFY(a->waitForStarted());
+    QTRY_COMPARE_WITH_TIMEOUT(startedLines(marks), 1, 20000);
+
+    const QStringList nft{QStringLiteral("netns"), QStringLiteral("exec"), name,
+                          QStringLiteral("nft")};
+    const QList<QStringList> partition = {
+        {"add", "table", "inet", "tdpart"},
+        {"add", "chain", "inet", "tdpart", "out", "{ type filter hook output priority 0 ; }"},
+        {"add", "rule", "inet", "tdpart", "out", "ip", "daddr", outside, "drop"},
+    };
+    for (const QStringList &args : partition) {
+        const QString e = runTool(ip, nft + args);
+        QVERIFY2(e.isEmpty(), qPrintable(e));
+    }
+    startWorker(QStringLiteral("b"));
+    QTRY_COMPARE_WITH_TIMEOUT(startedLines(marks), 2, 30000);
+    // Still cut off, a has stopped its run: the ticks no longer grow.
+    auto ticksStopped = [&ticks] {
+        const qint64 before = QFileInfo(ticks).size();
+        QTest::qWait(700);
+        return QFileInfo(ticks).size() == before;
+    };
+    QTRY_VERIFY_WITH_TIMEOUT(ticksStopped(), 30000);
+
+    const QString healed = runTool(ip, nft + QStringList{"delete", "table", "inet", "tdpart"});
+    QVERIFY2(healed.isEmpty(), qPrintable(healed));
+    const QJsonObject task = waitFor(id);
+    QCOMPARE(task.value(QStringLiteral("state")).toString(), QStringLiteral("succeeded"));
+    QCOMPARE(task.value(QStringLiteral("result")).toString(), QStringLiteral("b"));
+    QCOMPARE(task.value(QStringLiteral("worker")).toString(), QStringLiteral("b"));
+    QCOMPARE(task.value(QStringLiteral("attempts")).toInt(), 2);
+    QByteArray aErr;
+    const QByteArray refused = "the end of task " + QByteArray::number(id) + " was refused";
+    QTRY_VERIFY2_WITH_TIMEOUT((aErr += a->readAllStandardError()).contains(refused),
+                              aErr.constData(), 60000);
+    QCOMPARE(startedLines(marks), 2);
+    for (QProcess *worker : std::as_const(m_workers)) { // before the namespace and Redis go
+        worker->kill();
+        worker->waitForFinished(5000);
+    }
+    redis.kill();
+    redis.waitForFinished(5000);
+}
+
+void tst_Cluster::psShowsProgressAndTaskSeesClustersAttempt()
+{
+    const QString marks = m_scripts->path() + QStringLiteral("/marks");
+    const QString file =
+        m_scripts->write(QStringLiteral("attempt.lua"),
+                         markingTask(marks, "progress(0.25, 'a quarter')\n"
+                                            "if os.getenv('MARK') == 'a' then sleep(60) end\n"
+                                            "return task.attempt\n"));
+    const qint64 id = submit(file).value(0);
+    QCOMPARE(psTask(id).value(QStringLiteral("progress")), QJsonValue(QJsonValue::Null));
+    QProcess *a = startWorker(QStringLiteral("a"));
+    QTRY_COMPARE_WITH_TIMEOUT(startedLines(marks), 1, 20000);
+    QTRY_COMPARE_WITH_TIMEOUT(psTask(id).value(QStringLiteral("progress")).toDouble(), 0.25,
+                              20000);
+    a->kill(); // attempt 1 lost
+    a->waitForFinished(5000);
+    startWorker(QStringLiteral("b"));
+    const QJsonObject task = waitFor(id);
+    QCOMPARE(task.value(QStringLiteral("state")).toString(), QStringLiteral("succeeded"));
+    QCOMPARE(task.value(QStringLiteral("attempts")).toInt(), 2);
+    QCOMPARE(task.value(QStringLiteral("result")).toInt(), 2); // task.attempt inside
+}
+
+// README.md's ACL users on a real server: the submit-only user submits, watches and
+// cancels but cannot take a lease or claim; the worker user runs tasks.
+void tst_Cluster::readmeAclUsersSubmitOnlyAndWork()
+{
+    const QList<QStringList> rules = readmeAclRules();
+    QCOMPARE(rules.size(), 2);
+    RedisServer server;
+    QVERIFY2(server.start(), qPrintable(server.errorString()));
+    m_namespace = QStringLiteral("taskdeck"); // the README's rules name its keys
+    m_cliTarget = {QStringLiteral("-s"), server.socketPath()};
+    for (const QStringList &rule : rules)
+        QCOMPARE(redisCli(rule), QStringLiteral("OK"));
+    const QString submitter = QStringLiteral("unix://submitter:SECRET1@") + server.socketPath();
+    const QString worker = QStringLiteral("unix://worker:SECRET2@") + server.socketPath();
+
+    m_redisUrl = submitter;
+    const QString file = m_scripts->write(QStringLiteral("acl.lua"), "return 7\n");
+    const qint64 id = submit(file).value(0);
+    QVERIFY(id > 0);
+    const qint64 dropped = submit(file).value(0);
+    QVERIFY(dropped > 0);
+    QCOMPARE(psTask(id).value(QStringLiteral("state")).toString(), QStringLiteral("pending"));
+    const ProgramRun cancel = taskdeck({QStringLiteral("cancel"), QString::number(dropped)});
+    QVERIFY2(cancel.exitCode == 0, qPrintable(cancel.describe()));
+    QCOMPARE(taskdeck({QStringLiteral("limits")}).exitCode, 0);
+    // A worker with the submitter's user gets no lease, so it claims nothing.
+    QProcess *intruder = startWorker(QStringLiteral("intruder"));
+    QTest::qWait(3000); // many heartbeats and claims have been tried
+    QCOMPARE(redisCli({QStringLiteral("ZSCORE"), QStringLiteral("taskdeck:leases"),
+                       QStringLiteral("intruder")}),
+             QString());
+    QCOMPARE(psTask(id).value(QStringLiteral("state")).toString(), QStringLiteral("pending"));
+    intruder->kill();
+    intruder->waitForFinished(5000);
+
+    m_redisUrl = worker;
+    startWorker(QStringLiteral("w1"));
+    m_redisUrl = submitter;
+    const QJsonObject task = waitFor(id);
+    QCOMPARE(task.value(QStringLiteral("state")).toString(), QStringLiteral("succeeded"));
+    QCOMPARE(task.value(QStringLiteral("result")).toInt(), 7);
+    const ProgramRun workers = taskdeck({QStringLiteral("workers"), QStringLiteral("--json")});
+    QVERIFY2(workers.exitCode == 0 && workers.out.contains("\"w1\""),
+             qPrintable(workers.describe()));
+}
+
+// resources/taskdeck-worker.service: its ExecStart, with TASKDECK_REDIS (and the extra
+// arguments) from its EnvironmentFile, runs a worker that runs tasks and drains on the
+// unit's KillSignal.
+void tst_Cluster::systemdUnitRunsWorkerFromEnvironmentFile()
+{
+    QFile unit(QFINDTESTDATA("../resources/taskdeck-worker.service"));
+    QVERIFY2(unit.open(QIODevice::ReadOnly), "resources/taskdeck-worker.service");
+    QHash<QString, QString> keys;
+    for (const QString &line : QString::fromUtf8(unit.readAll()).split(u'\n'))
+        if (line.contains(u'=') && !line.startsWith(u'#'))
+            keys.insert(line.section(u'=', 0, 0), line.section(u'=', 1));
+    QCOMPARE(keys.value(QStringLiteral("KillSignal")), QStringLiteral("SIGTERM"));
+    QCOMPARE(keys.value(QStringLiteral("KillMode")), QStringLiteral("mixed"));
+    QVERIFY(keys.value(QStringLiteral("EnvironmentFile")).endsWith(u"worker.env"));
+    QStringList exec = keys.value(QStringLiteral("ExecStart")).split(u' ', Qt::SkipEmptyParts);
+    QVERIFY2(exec.size() >= 2 && exec[0].endsWith(u"/taskdeck") && exec[1] == u"worker",
+             qPrintable(exec.join(u' ')));
+    // What systemd would do: the file's variables in the environment, $VAR and %H expanded.
+    QProcessEnvironment e = env(QStringLiteral("unit"));
+    e.insert(QStringLiteral("TASKDECK_REDIS"), QStringLiteral("unix://") + m_socket);
+    const QStringList extra = {QStringLiteral("--namespace=") + m_namespace,
+                               QStringLiteral("--lease"), QStringLiteral("1s")};
+    QStringList args;
+    for (const QString &word : exec.mid(1)) {
+        if (word == u"$TASKDECK_WORKER_ARGS")
+            args += extra;
+        else
+            args.append(QString(word).replace(QStringLiteral("%H"), QStringLiteral("unit-host")));
+    }
+    QVERIFY2(args.contains(QStringLiteral("--namespace=") + m_namespace),
+             "ExecStart takes $TASKDECK_WORKER_ARGS");
+    auto *worker = new QProcess;
+    worker->setProcessEnvironment(e);
+    worker->setProcessChannelMode(QProcess::ForwardedErrorChannel);
+    worker->start(m_bin, args);
+    m_workers.append(worker);
+    QVERIFY(worker->waitForStarted());
+    const QString file = m_scripts->write(QStringLiteral("unit.lua"), "return 5\n");
+    const qint64 id = submit(file).value(0);
+    const QJsonObject task = waitFor(id);
+    QCOMPARE(task.value(QStringLiteral("state")).toString(), QStringLiteral("succeeded"));
+    QCOMPARE(task.value(QStringLiteral("worker")).toString(), QStringLiteral("unit-host"));
+    worker->terminate(); // the unit's KillSignal: drains, exit status 0
+    QVERIFY(worker->waitForFinished(30000));
+    QCOMPARE(worker->exitCode(), 0);
 }
 
 QTEST_GUILESS_MAIN(tst_Cluster)

@@ -173,6 +173,9 @@ void ClusterProtocol::heartbeat(
                            number(beat.pid),     number(beat.capacity), number(beat.held.size())};
     for (const auto &[id, attempt] : beat.held)
         args.append(number(qint64(id)) + ':' + number(attempt));
+    for (const Beat::Progress &p : beat.progress)
+        args << number(qint64(p.id)) + ':' + number(p.attempt) << QByteArray::number(p.fraction)
+             << p.status.toUtf8();
     run(script("heartbeat"), args, [done](const RedisReply &reply, const QString &error) {
         QList<TaskId> cancels = error.isEmpty() ? idsOf(reply) : QList<TaskId>();
         const bool wanted = !cancels.isEmpty() && cancels.takeFirst() != 0;
@@ -242,6 +245,16 @@ void ClusterProtocol::cancel(const QList<TaskId> &ids,
     });
 }
 
+void ClusterProtocol::reprioritize(TaskId id, Move move, int priority,
+                                   std::function<void(int, const QString &)> done)
+{
+    const QByteArray how = move == Move::ToTop ? "top" : move == Move::ToBottom ? "bottom" : "set";
+    run(script("priority"), {number(qint64(id)), how, number(priority)},
+        [done](const RedisReply &reply, const QString &error) {
+            done(error.isEmpty() ? int(reply.integer) : 0, error);
+        });
+}
+
 void ClusterProtocol::limits(const QList<QByteArray> &verbs,
                              std::function<void(const Limits &, const QString &)> done)
 {
@@ -269,7 +282,7 @@ void ClusterProtocol::tasks(const QList<TaskId> &ids,
     run(script("tasks"), args, [done](const RedisReply &reply, const QString &error) {
         QList<Task> tasks;
         const auto &e = reply.elements;
-        constexpr int Width = 19; // the id and tasks.lua's 18 fields
+        constexpr int Width = 21; // the id and tasks.lua's 20 fields
         for (qsizetype i = 0; error.isEmpty() && i + Width - 1 < e.size(); i += Width) {
             auto f = [&](int n) -> const QByteArray & { return e[i + n].string; };
             Task task;
@@ -298,6 +311,8 @@ void ClusterProtocol::tasks(const QList<TaskId> &ids,
             for (const QJsonValue &line : QJsonDocument::fromJson(f(15)).array())
                 task.log.append(line.toString());
             s.cancelRequested = f(16) == "1";
+            s.progress = f(19).isEmpty() ? -1 : f(19).toDouble();
+            s.status = QString::fromUtf8(f(20));
             tasks.append(task);
         }
         done(tasks, error);

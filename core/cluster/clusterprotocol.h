@@ -54,6 +54,15 @@ public:
         qint64 pid = 0;
         int capacity = 0;
         QList<std::pair<TaskId, int>> held; // id, attempt of every task it runs
+        // Progress set by tasks it runs since its last beat (those still its own get it).
+        struct Progress
+        {
+            TaskId id = 0;
+            int attempt = 0;
+            double fraction = 0; // 0..1
+            QString status;
+        };
+        QList<Progress> progress;
     };
 
     // A task as Redis keeps it, for ps and wait.
@@ -118,6 +127,12 @@ public:
     // Per id its state after the call: "" unknown, else the task's state name.
     void cancel(const QList<TaskId> &ids,
                 std::function<void(const QStringList &states, const QString &error)> done);
+    // How reprioritize() moves a pending task: to a priority, or first or last of its group.
+    enum class Move { SetPriority, ToTop, ToBottom };
+    // A pending task's new priority (priority.lua); refused ("NOTPENDING task N is running",
+    // "UNKNOWN no task N") for any other. `priority` counts for Move::SetPriority only.
+    void reprioritize(TaskId id, Move move, int priority,
+                      std::function<void(int priority, const QString &error)> done);
     // verbs: pairs of "max" N, "group" G=N, "weight" G=N, "pause"/"resume" G or "".
     void limits(const QList<QByteArray> &verbs,
                 std::function<void(const Limits &limits, const QString &error)> done);

@@ -4,7 +4,7 @@
 --   tasks               zset id -> id: every task still kept (ps walks it)
 --   task:<id>           hash: name file kind group priority state attempt fails losses
 --                       retries delay keep worker submitted started finished result
---                       error stack log cancel spec
+--                       error stack log cancel spec progress status
 --   ready:<group>       zset of pending tasks: score -priority, member %016d id
 --   active              set of groups whose ready set is not empty
 --   delayed             zset id -> due time (ms, Redis clock): retries waiting out a delay
@@ -21,6 +21,7 @@
 --   reaper              the reaper's lock (SET NX PX)
 --   stacks              hash id -> live stack JSON of running tasks, written by workers
 --   stacks:wanted       set (PX) by ps --stacks: workers write stacks while it exists
+--   order               INCR counter of moves to top/bottom (priority.lua)
 --   events              stream (XADD MAXLEN ~ 10000): type id state
 local P = KEYS[1]
 

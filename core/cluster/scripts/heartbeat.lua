@@ -4,7 +4,9 @@
 -- its own (the lease ran out and the reaper gave them to the queue).
 -- KEYS[1] prefix
 -- ARGV[1] worker  ARGV[2] leaseMs  ARGV[3] host  ARGV[4] pid  ARGV[5] capacity
--- ARGV[6] running; ARGV[7..] "id:attempt" of every task the worker runs
+-- ARGV[6] running (N); ARGV[7..6+N] "id:attempt" of every task the worker runs; then
+-- triples "id:attempt", progress (0..1), status text: progress its tasks set since the last
+-- beat, kept on tasks that are still this worker's attempt (fields progress, status)
 local worker, lease = ARGV[1], tonumber(ARGV[2])
 local now = nowMs()
 local wkey = P .. 'worker:' .. worker
@@ -23,7 +25,18 @@ for _, id in ipairs(redis.call('SMEMBERS', P .. 'cancels:' .. worker)) do
     seen[id] = true
 end
 redis.call('DEL', P .. 'cancels:' .. worker)
-for i = 7, #ARGV do
+local running = tonumber(ARGV[6])
+for i = 7 + running, #ARGV - 2, 3 do
+    local id, attempt = string.match(ARGV[i], '^(%d+):(%d+)$')
+    if id then
+        local key = P .. 'task:' .. id
+        local t = redis.call('HMGET', key, 'worker', 'attempt', 'state')
+        if t[1] == worker and t[2] == attempt and t[3] == 'running' then
+            redis.call('HSET', key, 'progress', ARGV[i + 1], 'status', ARGV[i + 2])
+        end
+    end
+end
+for i = 7, 6 + running do
     local id, attempt = string.match(ARGV[i], '^(%d+):(%d+)$')
     if id and not seen[id] then
         local t = redis.call('HMGET', P .. 'task:' .. id, 'worker', 'attempt', 'state')

@@ -29,6 +29,7 @@ for _, worker in ipairs(redis.call('ZRANGEBYSCORE', P .. 'leases', '-inf', now))
                 finish(id, 'failed', now, {'error', 'worker lost'})
             else
                 redis.call('HSET', key, 'state', 'pending', 'worker', '')
+                redis.call('HDEL', key, 'progress', 'status') -- the lost attempt's
                 enqueue(id, t[3], t[4])
                 event('lost', id, 'pending')
             end

@@ -1,10 +1,10 @@
 -- tasks: reads tasks for ps and wait, and forgets ids whose results expired.
 -- KEYS[1] prefix
 -- ARGV: ids; none: every task kept
--- Returns per task a flat list of 18 values (FIELDS order below); a missing task is skipped.
+-- Returns per task a flat list of 20 values (FIELDS order below); a missing task is skipped.
 local FIELDS = {'name', 'file', 'kind', 'group', 'priority', 'state', 'attempt', 'worker',
                 'submitted', 'started', 'finished', 'result', 'error', 'stack', 'log',
-                'cancel', 'fails', 'losses'}
+                'cancel', 'fails', 'losses', 'progress', 'status'}
 local ids = ARGV
 if #ids == 0 then
     ids = redis.call('ZRANGE', P .. 'tasks', 0, -1)
