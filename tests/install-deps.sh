@@ -9,6 +9,7 @@ packages=(
     python3                  # the asyncio peer benchmark
     xvfb xauth imagemagick   # screenshots of the dashboard
     clang libclang-rt-14-dev # tests/fuzz (libFuzzer's runtime is only recommended by clang)
+    clang-format             # tests/check-format.sh (CI checks every C++ file)
     libhiredis-dev           # the cluster's Redis client (RESP parsing and formatting)
     redis-server openssl     # tst_redisclient starts its own server (TLS: certs by openssl)
     iproute2 nftables        # tst_cluster's network partition (a namespace, a drop rule)

@@ -70,9 +70,9 @@ private:
     ScriptDir *m_scripts = nullptr;
     QString m_namespace;
     int m_test = 0;
-    QString m_redisUrl;        // TASKDECK_REDIS; empty: the unix socket of m_redis
-    QStringList m_commonArgs;  // after the command name, e.g. --redis-ca FILE
-    QStringList m_cliTarget;   // how redis-cli reaches the Redis in use; empty: m_socket
+    QString m_redisUrl;       // TASKDECK_REDIS; empty: the unix socket of m_redis
+    QStringList m_commonArgs; // after the command name, e.g. --redis-ca FILE
+    QStringList m_cliTarget;  // how redis-cli reaches the Redis in use; empty: m_socket
 };
 
 void tst_Cluster::initTestCase()
@@ -227,8 +227,7 @@ QList<std::pair<QString, QString>> tst_Cluster::eventsOf(qint64 id) const
 
 // ClusterProtocol::reprioritize through a connection of the test's own: the error, or
 // empty with the task's new priority in *result.
-QString tst_Cluster::reprioritize(qint64 id, ClusterProtocol::Move move, int priority,
-                                  int *result)
+QString tst_Cluster::reprioritize(qint64 id, ClusterProtocol::Move move, int priority, int *result)
 {
     RedisClient::Options options;
     options.url = m_redis->url();
@@ -240,12 +239,11 @@ QString tst_Cluster::reprioritize(qint64 id, ClusterProtocol::Move move, int pri
     ClusterProtocol protocol(&client, m_namespace);
     bool done = false;
     QString error;
-    protocol.reprioritize(TaskId(id), move, priority,
-                          [&](int p, const QString &e) {
-                              *result = p;
-                              error = e;
-                              done = true;
-                          });
+    protocol.reprioritize(TaskId(id), move, priority, [&](int p, const QString &e) {
+        *result = p;
+        error = e;
+        done = true;
+    });
     if (!client.runUntil([&done] { return done; }, 10000))
         return QStringLiteral("no answer");
     return error;
@@ -554,13 +552,15 @@ void tst_Cluster::reprioritizedPendingTaskStartsFirstOnWorker()
 void tst_Cluster::retryDelayLongerThanLeaseRunsOncePerAttempt()
 {
     const QString marks = m_scripts->path() + QStringLiteral("/marks");
-    const QString file = m_scripts->write(
-        QStringLiteral("late.lua"),
-        "-- @retries 1\n-- @retry-delay 4s\n" +
-            markingTask(marks, "local n = 0\n"
-                               "for _ in io.lines('" + marks.toUtf8() + "') do n = n + 1 end\n"
-                               "if n == 1 then error('first run fails') end\n"
-                               "return n\n"));
+    const QString file =
+        m_scripts->write(QStringLiteral("late.lua"),
+                         "-- @retries 1\n-- @retry-delay 4s\n" +
+                             markingTask(marks, "local n = 0\n"
+                                                "for _ in io.lines('" +
+                                                    marks.toUtf8() +
+                                                    "') do n = n + 1 end\n"
+                                                    "if n == 1 then error('first run fails') end\n"
+                                                    "return n\n"));
     const qint64 id = submit(file).value(0);
     startWorker(QStringLiteral("w1"));
     startWorker(QStringLiteral("w2"));
@@ -588,8 +588,7 @@ void tst_Cluster::cancelWhileNoWorkerRunsStaysCancelled()
     // The worker claims: a task submitted after runs, the cancelled one never.
     const QString other = m_scripts->write(QStringLiteral("other.lua"), "return 2\n");
     const qint64 next = submit(other).value(0);
-    QCOMPARE(waitFor(next).value(QStringLiteral("state")).toString(),
-             QStringLiteral("succeeded"));
+    QCOMPARE(waitFor(next).value(QStringLiteral("state")).toString(), QStringLiteral("succeeded"));
     const QJsonObject task = waitFor(id);
     QCOMPARE(task.value(QStringLiteral("state")).toString(), QStringLiteral("cancelled"));
     QCOMPARE(task.value(QStringLiteral("attempts")).toInt(), 0);
@@ -745,10 +744,12 @@ void tst_Cluster::wrongPasswordAndOldRedisAreOneLineAndExit1()
     OldRedis old;
     const QString file = m_scripts->write(QStringLiteral("x.lua"), "return 1\n");
     const QList<QStringList> commands = {
-        {QStringLiteral("ps")},      {QStringLiteral("submit"), file},
+        {QStringLiteral("ps")},
+        {QStringLiteral("submit"), file},
         {QStringLiteral("wait"), QStringLiteral("1")},
         {QStringLiteral("cancel"), QStringLiteral("1")},
-        {QStringLiteral("limits")},  {QStringLiteral("workers")},
+        {QStringLiteral("limits")},
+        {QStringLiteral("workers")},
         {QStringLiteral("worker")},
     };
     const QList<std::pair<QString, QString>> servers = {
@@ -841,8 +842,8 @@ void tst_Cluster::partitionedWorkerCancelsItsTaskAndItsLateResultIsRefused()
     QProcess redis;
     redis.setStandardOutputFile(QProcess::nullDevice());
     redis.start(QStringLiteral("redis-server"),
-                {"--port", port, "--bind", "127.0.0.1", outside, "--protected-mode", "no",
-                 "--save", "", "--appendonly", "no", "--dir", redisDir.path()});
+                {"--port", port, "--bind", "127.0.0.1", outside, "--protected-mode", "no", "--save",
+                 "", "--appendonly", "no", "--dir", redisDir.path()});
     QVERIFY(redis.waitForStarted());
     m_redisUrl = QStringLiteral("redis://127.0.0.1:") + port;
     m_cliTarget = {QStringLiteral("-h"), QStringLiteral("127.0.0.1"), QStringLiteral("-p"), port};
@@ -851,15 +852,16 @@ void tst_Cluster::partitionedWorkerCancelsItsTaskAndItsLateResultIsRefused()
     const QString marks = m_scripts->path() + QStringLiteral("/marks");
     const QString ticks = m_scripts->path() + QStringLiteral("/ticks");
     const QString file = m_scripts->write(
-        QStringLiteral("cut.lua"),
-        markingTask(marks, "if os.getenv('MARK') == 'a' then\n"
-                           "    for i = 1, 600 do\n"
-                           "        local f = io.open('" + ticks.toUtf8() + "', 'a')\n"
-                           "        f:write('t\\n') f:close()\n"
-                           "        sleep(0.1)\n"
-                           "    end\n"
-                           "end\n"
-                           "return os.getenv('MARK')\n"));
+        QStringLiteral("cut.lua"), markingTask(marks, "if os.getenv('MARK') == 'a' then\n"
+                                                      "    for i = 1, 600 do\n"
+                                                      "        local f = io.open('" +
+                                                          ticks.toUtf8() +
+                                                          "', 'a')\n"
+                                                          "        f:write('t\\n') f:close()\n"
+                                                          "        sleep(0.1)\n"
+                                                          "    end\n"
+                                                          "end\n"
+                                                          "return os.getenv('MARK')\n"));
     const qint64 id = submit(file).value(0);
     QVERIFY(id > 0);
     auto *a = new QProcess;
@@ -926,8 +928,7 @@ void tst_Cluster::psShowsProgressAndTaskSeesClustersAttempt()
     QCOMPARE(psTask(id).value(QStringLiteral("progress")), QJsonValue(QJsonValue::Null));
     QProcess *a = startWorker(QStringLiteral("a"));
     QTRY_COMPARE_WITH_TIMEOUT(startedLines(marks), 1, 20000);
-    QTRY_COMPARE_WITH_TIMEOUT(psTask(id).value(QStringLiteral("progress")).toDouble(), 0.25,
-                              20000);
+    QTRY_COMPARE_WITH_TIMEOUT(psTask(id).value(QStringLiteral("progress")).toDouble(), 0.25, 20000);
     a->kill(); // attempt 1 lost
     a->waitForFinished(5000);
     startWorker(QStringLiteral("b"));
