@@ -234,6 +234,10 @@ private:
             });
             const bool someDied = died != fds.end();
             fds.erase(died, fds.end());
+            // A pidfd turns readable a moment before its process is a zombie that
+            // waitpid() can take: keep sweeping after every death, not only after a kick.
+            if (someDied)
+                m_sweepUntilNs.store(steadyNowNs() + SweepNs);
             if (someDied || ready == 0)
                 ChildProcess::reapOrphans();
             for (pollfd &p : fds)
