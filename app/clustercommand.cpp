@@ -808,8 +808,10 @@ public:
         m_waker = std::make_unique<RedisClient>(client);
         Engine::Options engine;
         engine.maxRunning = options.capacity;
-        // Ends reach Redis (and free slots get claimed) per published batch: publish often.
-        engine.publishIntervalMs = 5;
+        // Ends reach Redis (and free slots get claimed) per published batch: publish as
+        // soon as the engine's event loop is idle (the timer is single-shot, started by the
+        // first change). cluster-trivial: 5 ms -> 0 ms took 2.8 s to 1.0-1.7 s.
+        engine.publishIntervalMs = 0;
         m_engine = std::make_unique<Engine>(engine);
         m_engine->setJournal(&m_journal);
         m_clock.start();
