@@ -1044,9 +1044,9 @@ private:
     }
 
     // Blocks (XREAD BLOCK 0 on the second connection) until the next entry on the stream
-        // "wake" (submit.lua, and complete.lua on a handback), then claims and blocks again.
-    // After a reconnect it starts from the newest entry: a submit in between is found by
-    // the poll.
+    // "wake" (submit.lua, and complete.lua on a handback), then claims and blocks again.
+    // After a reconnect it goes on from the last entry it read (the stream keeps one), so
+    // a submit in between still wakes it.
     void waitForWork()
     {
         if (m_waiting || m_draining || !m_waker->isReady())

@@ -174,9 +174,9 @@ void TestClusterProtocol::submitAddsToTheWakeStreamWorkersBlockOn()
     waker.open();
     QTRY_VERIFY_WITH_TIMEOUT(waker.isReady(), WaitMs);
     bool woken = false;
-    waker.command({"XREAD", "BLOCK", "0", "STREAMS", m_namespace.toUtf8() + ":wake", "0-0"},
-                  [&](const RedisReply &reply) { woken = !reply.isError() && !reply.isNil(); },
-                  0);
+    waker.command(
+        {"XREAD", "BLOCK", "0", "STREAMS", m_namespace.toUtf8() + ":wake", "0-0"},
+        [&](const RedisReply &reply) { woken = !reply.isError() && !reply.isNil(); }, 0);
     QCOMPARE(submit({trivialSpec()}).size(), 1);
     QTRY_VERIFY_WITH_TIMEOUT(woken, WaitMs);
 }
