@@ -23,6 +23,7 @@ class ClusterProtocol
 public:
     static constexpr qint64 DefaultKeepMs = qint64(7) * 24 * 3600 * 1000;
     static constexpr qint64 MaxResultBytes = 1024 * 1024;
+    static constexpr qsizetype SubmitBatch = 1000; // tasks per submit script call
 
     // A task a worker claimed: its cluster id, which attempt this is, its definition.
     struct Claimed
@@ -104,6 +105,7 @@ public:
     QByteArray prefix() const { return m_prefix; }
     RedisClient *client() const { return m_client; }
 
+    // In pipelined calls of SubmitBatch tasks (ids of one call are consecutive).
     void submit(const QList<TaskSpec> &specs, qint64 keepMs,
                 std::function<void(const QList<TaskId> &ids, const QString &error)> done);
     // stacksWanted: someone runs ps --stacks, so the worker should putStacks().
