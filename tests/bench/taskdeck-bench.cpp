@@ -111,8 +111,8 @@ QJsonObject queueTrivial(const QTemporaryDir &dir, int workers, int N)
 {
     const TaskSpec spec = script(dir, QStringLiteral("one.lua"), "return 1\n");
     Recording recording;
-    Engine engine(Engine::Options{.workerThreads = workers, .maxRunning = 64,
-                                  .publishIntervalMs = 10});
+    Engine engine(
+        Engine::Options{.workerThreads = workers, .maxRunning = 64, .publishIntervalMs = 10});
     recording.attach(engine);
     const long rssBefore = currentRssKb();
     QElapsedTimer clock;
@@ -146,8 +146,8 @@ QJsonObject cpu(const QTemporaryDir &dir, int workers)
                                  "local s = 0\nfor i = 0, 2e6 - 1 do s = s + i % 7 end\n"
                                  "return s\n");
     Recording recording;
-    Engine engine(Engine::Options{.workerThreads = workers, .maxRunning = N,
-                                  .publishIntervalMs = 5});
+    Engine engine(
+        Engine::Options{.workerThreads = workers, .maxRunning = N, .publishIntervalMs = 5});
     recording.attach(engine);
     QElapsedTimer clock;
     clock.start();
@@ -185,8 +185,7 @@ QJsonObject oneTask(const QTemporaryDir &dir, const QString &scenario, int n,
         {QStringLiteral("n"), n},
         {QStringLiteral("wall_s"), wall},
         {QStringLiteral("tasks_per_s"), qRound64(n / wall)},
-        {QStringLiteral("bytes_per_child"),
-         qRound64((peakRssKb() - rssBefore) * 1024.0 / n)},
+        {QStringLiteral("bytes_per_child"), qRound64((peakRssKb() - rssBefore) * 1024.0 / n)},
     };
 }
 
@@ -216,13 +215,14 @@ QJsonObject spawnSleepers(const QTemporaryDir &dir, int workers)
 // 1,000 children sleep(0.01) under Semaphore(50): the ideal is 0.2 s.
 QJsonObject limited(const QTemporaryDir &dir, int workers)
 {
-    QJsonObject result = oneTask(dir, QStringLiteral("limited"), 1000,
-                                 "local sem = Semaphore(50)\n"
-                                 "local function job() sem:acquire() sleep(0.01) sem:release() end\n"
-                                 "local hs = {}\n"
-                                 "for i = 1, 1000 do hs[i] = spawn(job) end\n"
-                                 "gather(hs)\n",
-                                 workers);
+    QJsonObject result =
+        oneTask(dir, QStringLiteral("limited"), 1000,
+                "local sem = Semaphore(50)\n"
+                "local function job() sem:acquire() sleep(0.01) sem:release() end\n"
+                "local hs = {}\n"
+                "for i = 1, 1000 do hs[i] = spawn(job) end\n"
+                "gather(hs)\n",
+                workers);
     result.insert(QStringLiteral("ratio_to_ideal"), result.value("wall_s").toDouble() / 0.2);
     return result;
 }
@@ -235,8 +235,8 @@ QJsonObject procs(int workers)
     if (!loaded.spec)
         qFatal("%s", qPrintable(loaded.error));
     Recording recording;
-    Engine engine(Engine::Options{.workerThreads = workers, .maxRunning = 8,
-                                  .publishIntervalMs = 1});
+    Engine engine(
+        Engine::Options{.workerThreads = workers, .maxRunning = 8, .publishIntervalMs = 1});
     recording.attach(engine);
     QElapsedTimer clock;
     clock.start();
@@ -282,7 +282,10 @@ int main(int argc, char *argv[])
     else if (scenario == u"procs")
         print(procs(workers));
     else {
-        std::fprintf(stderr, "usage: taskdeck-bench queue-trivial|cpu|spawn-trivial|spawn-sleepers|limited|procs [--workers N] [--n TASKS] [--store DIR]\n");
+        std::fprintf(
+            stderr,
+            "usage: taskdeck-bench queue-trivial|cpu|spawn-trivial|spawn-sleepers|limited|procs "
+            "[--workers N] [--n TASKS] [--store DIR]\n");
         return 2;
     }
     return 0;
