@@ -154,12 +154,15 @@ public:
     bool open()
     {
         QString problem;
+        bool fatal = false; // then `problem` names the server itself (as reasons that
+                            // mention its URL do)
         const bool done = await(
-            [this, &problem](std::function<void()> done) {
+            [this, &problem, &fatal](std::function<void()> done) {
                 QObject::connect(m_client.get(), &RedisClient::ready, m_client.get(), done);
                 QObject::connect(m_client.get(), &RedisClient::fatalError, m_client.get(),
-                                 [done, &problem](const QString &m) {
+                                 [done, &problem, &fatal](const QString &m) {
                                      problem = m;
+                                     fatal = true;
                                      done();
                                  });
                 QObject::connect(m_client.get(), &RedisClient::disconnected, m_client.get(),
@@ -175,7 +178,10 @@ public:
             problem = QStringLiteral("no answer within %1 s").arg(ConnectLimitMs / 1000);
         if (m_client->isReady())
             return true;
-        printErr(QStringLiteral("taskdeck: cannot use Redis at %1: %2").arg(urlText(), problem));
+        const bool named = fatal || problem.contains(urlText());
+        printErr(
+            named ? QStringLiteral("taskdeck: %1").arg(problem)
+                  : QStringLiteral("taskdeck: cannot use Redis at %1: %2").arg(urlText(), problem));
         return false;
     }
 
@@ -795,17 +801,15 @@ public:
         });
         connect(m_client.get(), &RedisClient::disconnected, this, [this](const QString &why) {
             if (!m_connectedOnce) {
-                printErr(QStringLiteral("taskdeck: cannot use Redis at %1: %2")
-                             .arg(m_options.url.display(), why));
+                printErr(QStringLiteral("taskdeck: %1").arg(why)); // it names the server
                 QCoreApplication::exit(ClusterCommand::Failure);
                 return;
             }
             printErr(QStringLiteral("taskdeck worker %1: lost Redis (%2); reconnecting")
                          .arg(m_options.name, why));
         });
-        connect(m_client.get(), &RedisClient::fatalError, this, [this](const QString &why) {
-            printErr(QStringLiteral("taskdeck: cannot use Redis at %1: %2")
-                         .arg(m_options.url.display(), why));
+        connect(m_client.get(), &RedisClient::fatalError, this, [](const QString &why) {
+            printErr(QStringLiteral("taskdeck: %1").arg(why)); // it names the server
             QCoreApplication::exit(ClusterCommand::Failure);
         });
         QTimer::singleShot(ConnectLimitMs, this, [this] {

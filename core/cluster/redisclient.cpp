@@ -274,8 +274,12 @@ struct RedisClient::Private
             local = new QLocalSocket(q);
             QObject::connect(local, &QLocalSocket::connected, q, [this] { handshake(); });
             QObject::connect(local, &QLocalSocket::readyRead, q, [this] { readReplies(); });
-            QObject::connect(local, &QLocalSocket::errorOccurred, q,
-                             [this] { socketFailed(local->errorString()); });
+            QObject::connect(local, &QLocalSocket::errorOccurred, q, [this] {
+                // Qt says "Invalid name" for a path where no socket is.
+                socketFailed(local->error() == QLocalSocket::ServerNotFoundError
+                                 ? QStringLiteral("no socket at %1").arg(local->serverName())
+                                 : local->errorString());
+            });
             QObject::connect(local, &QLocalSocket::disconnected, q,
                              [this] { socketFailed(QStringLiteral("connection closed")); });
             // QLocalSocket reports a missing socket from inside connectToServer().
