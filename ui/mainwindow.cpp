@@ -1,5 +1,6 @@
 #include "mainwindow.h"
 
+#include "actionfactory.h"
 #include "activitychart.h"
 #include "countsbar.h"
 #include "limitspanel.h"
@@ -261,13 +262,7 @@ void MainWindow::createActions()
     QStyle *s = style();
     const auto add = [this](QMenu *menu, const QString &text, const QString &name,
                             const QKeySequence &key, const QIcon &icon, auto slot) {
-        auto *action = new QAction(icon, text, this);
-        action->setObjectName(name);
-        if (!key.isEmpty()) {
-            action->setShortcut(key);
-            action->setToolTip(QStringLiteral("%1 (%2)").arg(
-                QString(text).remove(u'&'), key.toString(QKeySequence::NativeText)));
-        }
+        QAction *action = makeAction(this, text, name, key, icon);
         connect(action, &QAction::triggered, this, slot);
         menu->addAction(action);
         return action;

@@ -1,5 +1,6 @@
 #include "taskview.h"
 
+#include "actionfactory.h"
 #include "submission.h"
 #include "taskexport.h"
 #include "taskfilterproxymodel.h"
@@ -87,13 +88,7 @@ void TaskView::createActions()
     QStyle *s = style();
     const auto add = [this](Action which, const QString &text, const QString &name,
                             const QKeySequence &key, const QIcon &icon, auto slot) {
-        auto *action = new QAction(icon, text, this);
-        action->setObjectName(name);
-        if (!key.isEmpty()) {
-            action->setShortcut(key);
-            action->setToolTip(QStringLiteral("%1 (%2)").arg(
-                QString(text).remove(u'&'), key.toString(QKeySequence::NativeText)));
-        }
+        QAction *action = makeAction(this, text, name, key, icon);
         connect(action, &QAction::triggered, this, slot);
         addAction(action);
         m_actions[which] = action;
