@@ -968,9 +968,19 @@ private:
                                                                      const QString &error) {
             m_beating = false;
             if (!error.isEmpty()) {
+                // Said once per kind of failure (a refused lease repeats every second);
+                // a lost connection is said by the client's disconnected().
+                if (error != m_lastBeatError && !error.startsWith(QStringLiteral("DISCONNECTED")))
+                    printErr(QStringLiteral("taskdeck worker %1: heartbeat refused: %2")
+                                 .arg(m_options.name, error));
+                m_lastBeatError = error;
                 loseExpiredLease();
                 return;
             }
+            if (!m_lastBeatError.isEmpty())
+                printErr(QStringLiteral("taskdeck worker %1: heartbeat accepted again")
+                             .arg(m_options.name));
+            m_lastBeatError.clear();
             for (qsizetype i = 0; i < progressed.size(); ++i) { // unless it changed since
                 auto it = m_held.find(progressed[i]);
                 if (it != m_held.end() && it->progress == sent[i].fraction &&
@@ -1238,6 +1248,7 @@ private:
     qint64 m_leaseUntil = 0; // m_clock time: the lease as last renewed
     bool m_connectedOnce = false;
     bool m_beating = false;
+    QString m_lastBeatError; // the last heartbeat's error, said once
     bool m_claiming = false;
     bool m_claimAgain = false; // claim() came while a claim was under way
     bool m_waiting = false;    // an XREAD BLOCK is under way on m_waker

@@ -54,7 +54,9 @@ private slots:
 private:
     QProcessEnvironment env(const QString &mark = {}) const;
     ProgramRun taskdeck(const QStringList &args, int timeoutMs = 30000) const;
-    QProcess *startWorker(const QString &name, const QStringList &extra = {});
+    // Its stderr goes to the test's unless `errors` is QProcess::SeparateChannels.
+    QProcess *startWorker(const QString &name, const QStringList &extra = {},
+                          QProcess::ProcessChannelMode errors = QProcess::ForwardedErrorChannel);
     QString redisCli(const QStringList &args) const;
     QList<qint64> submit(const QString &file, const QStringList &extra = {});
     QJsonObject waitFor(qint64 id);
@@ -131,11 +133,12 @@ ProgramRun tst_Cluster::taskdeck(const QStringList &args, int timeoutMs) const
     return runProgram(m_bin, all, env(), m_scripts->path(), timeoutMs);
 }
 
-QProcess *tst_Cluster::startWorker(const QString &name, const QStringList &extra)
+QProcess *tst_Cluster::startWorker(const QString &name, const QStringList &extra,
+                                   QProcess::ProcessChannelMode errors)
 {
     auto *worker = new QProcess;
     worker->setProcessEnvironment(env(name));
-    worker->setProcessChannelMode(QProcess::ForwardedErrorChannel);
+    worker->setProcessChannelMode(errors);
     worker->start(m_bin, QStringList{QStringLiteral("worker"),
                                      QStringLiteral("--namespace=") + m_namespace,
                                      QStringLiteral("--name"), name, QStringLiteral("--lease"),
@@ -963,8 +966,9 @@ void tst_Cluster::readmeAclUsersSubmitOnlyAndWork()
     const ProgramRun cancel = taskdeck({QStringLiteral("cancel"), QString::number(dropped)});
     QVERIFY2(cancel.exitCode == 0, qPrintable(cancel.describe()));
     QCOMPARE(taskdeck({QStringLiteral("limits")}).exitCode, 0);
-    // A worker with the submitter's user gets no lease, so it claims nothing.
-    QProcess *intruder = startWorker(QStringLiteral("intruder"));
+    // A worker with the submitter's user gets no lease, so it claims nothing, and says so
+    // once (not once a second).
+    QProcess *intruder = startWorker(QStringLiteral("intruder"), {}, QProcess::SeparateChannels);
     QTest::qWait(3000); // many heartbeats and claims have been tried
     QCOMPARE(redisCli({QStringLiteral("ZSCORE"), QStringLiteral("taskdeck:leases"),
                        QStringLiteral("intruder")}),
@@ -972,6 +976,8 @@ void tst_Cluster::readmeAclUsersSubmitOnlyAndWork()
     QCOMPARE(psTask(id).value(QStringLiteral("state")).toString(), QStringLiteral("pending"));
     intruder->kill();
     intruder->waitForFinished(5000);
+    const QString said = QString::fromLocal8Bit(intruder->readAllStandardError());
+    QVERIFY2(said.count(QStringLiteral("heartbeat refused")) == 1, qPrintable(said));
 
     m_redisUrl = worker;
     startWorker(QStringLiteral("w1"));
