@@ -153,35 +153,29 @@ public:
     // Connects; on failure says why on stderr (one line) and returns false.
     bool open()
     {
+        // Every reason the client gives names the server (or the CA file) itself.
         QString problem;
-        bool fatal = false; // then `problem` names the server itself (as reasons that
-                            // mention its URL do)
         const bool done = await(
-            [this, &problem, &fatal](std::function<void()> done) {
+            [this, &problem](std::function<void()> done) {
+                const auto failed = [done, &problem](const QString &why) {
+                    problem = why;
+                    done();
+                };
                 QObject::connect(m_client.get(), &RedisClient::ready, m_client.get(), done);
-                QObject::connect(m_client.get(), &RedisClient::fatalError, m_client.get(),
-                                 [done, &problem, &fatal](const QString &m) {
-                                     problem = m;
-                                     fatal = true;
-                                     done();
-                                 });
+                QObject::connect(m_client.get(), &RedisClient::fatalError, m_client.get(), failed);
                 QObject::connect(m_client.get(), &RedisClient::disconnected, m_client.get(),
-                                 [done, &problem](const QString &m) {
-                                     problem = m;
-                                     done();
-                                 });
+                                 failed);
                 m_client->open();
             },
             ConnectLimitMs);
         QObject::disconnect(m_client.get(), nullptr, m_client.get(), nullptr);
-        if (!done)
-            problem = QStringLiteral("no answer within %1 s").arg(ConnectLimitMs / 1000);
         if (m_client->isReady())
             return true;
-        const bool named = fatal || problem.contains(urlText());
-        printErr(
-            named ? QStringLiteral("taskdeck: %1").arg(problem)
-                  : QStringLiteral("taskdeck: cannot use Redis at %1: %2").arg(urlText(), problem));
+        if (!done)
+            problem = QStringLiteral("no answer from %1 within %2 s")
+                          .arg(urlText())
+                          .arg(ConnectLimitMs / 1000);
+        printErr(QStringLiteral("taskdeck: %1").arg(problem));
         return false;
     }
 

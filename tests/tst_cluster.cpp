@@ -58,6 +58,9 @@ private:
     QProcess *startWorker(const QString &name, const QStringList &extra = {},
                           QProcess::ProcessChannelMode errors = QProcess::ForwardedErrorChannel);
     QString redisCli(const QStringList &args) const;
+    // The ids of the tasks started so far, in the order the claim script recorded them
+    // (its "started" events).
+    QList<qint64> startOrder() const;
     QList<qint64> submit(const QString &file, const QStringList &extra = {});
     QJsonObject waitFor(qint64 id);
     QJsonObject psTask(qint64 id);
@@ -157,6 +160,19 @@ QString tst_Cluster::redisCli(const QStringList &args) const
     cli.start(QStringLiteral("redis-cli"), target + args);
     cli.waitForFinished(10000);
     return QString::fromUtf8(cli.readAllStandardOutput()).trimmed();
+}
+
+QList<qint64> tst_Cluster::startOrder() const
+{
+    const QStringList events =
+        redisCli({QStringLiteral("XRANGE"), m_namespace + QStringLiteral(":events"),
+                  QStringLiteral("-"), QStringLiteral("+")})
+            .split(u'\n');
+    QList<qint64> started;
+    for (qsizetype i = 0; i + 3 < events.size(); ++i)
+        if (events[i] == u"type" && events[i + 1] == u"started")
+            started.append(events[i + 3].toLongLong());
+    return started;
 }
 
 QList<qint64> tst_Cluster::submit(const QString &file, const QStringList &extra)
@@ -394,14 +410,7 @@ void tst_Cluster::prioritiesThenSubmissionOrderAcrossWorkers()
         QCOMPARE(waitFor(id).value(QStringLiteral("state")).toString(),
                  QStringLiteral("succeeded"));
     // The order of claims, as the claim script recorded them.
-    const QStringList events =
-        redisCli({QStringLiteral("XRANGE"), m_namespace + QStringLiteral(":events"),
-                  QStringLiteral("-"), QStringLiteral("+")})
-            .split(u'\n');
-    QList<qint64> started;
-    for (qsizetype i = 0; i + 3 < events.size(); ++i)
-        if (events[i] == u"type" && events[i + 1] == u"started")
-            started.append(events[i + 3].toLongLong());
+    const QList<qint64> started = startOrder();
     QCOMPARE(started, (QList<qint64>{c, a, b, d}));
 }
 
@@ -534,14 +543,7 @@ void tst_Cluster::reprioritizedPendingTaskStartsFirstOnWorker()
     for (qint64 id : {a, b, c, d})
         QCOMPARE(waitFor(id).value(QStringLiteral("state")).toString(),
                  QStringLiteral("succeeded"));
-    const QStringList events =
-        redisCli({QStringLiteral("XRANGE"), m_namespace + QStringLiteral(":events"),
-                  QStringLiteral("-"), QStringLiteral("+")})
-            .split(u'\n');
-    QList<qint64> started;
-    for (qsizetype i = 0; i + 3 < events.size(); ++i)
-        if (events[i] == u"type" && events[i + 1] == u"started")
-            started.append(events[i + 3].toLongLong());
+    const QList<qint64> started = startOrder();
     QCOMPARE(started, (QList<qint64>{c, d, b, a}));
     // Only a pending task moves.
     const QString refused = reprioritize(a, Move::ToTop, 0, &priority);
