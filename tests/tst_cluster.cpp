@@ -238,9 +238,15 @@ QList<std::pair<QString, QString>> tst_Cluster::eventsOf(qint64 id) const
                   QStringLiteral("-"), QStringLiteral("+")})
             .split(u'\n');
     QList<std::pair<QString, QString>> events;
-    for (qsizetype i = 0; i + 5 < lines.size(); ++i)
-        if (lines[i] == u"type" && lines[i + 2] == u"id" && lines[i + 3].toLongLong() == id)
+    // An entry for several tasks names the first in "id" and every one in "ids".
+    const QString idText = QString::number(id);
+    for (qsizetype i = 0; i + 5 < lines.size(); ++i) {
+        if (lines[i] != u"type" || lines[i + 2] != u"id")
+            continue;
+        const bool many = i + 7 < lines.size() && lines[i + 6] == u"ids";
+        if (many ? lines[i + 7].split(u' ').contains(idText) : lines[i + 3] == idText)
             events.append({lines[i + 1], lines[i + 5]});
+    }
     return events;
 }
 
@@ -303,6 +309,8 @@ void tst_Cluster::unreachableRedisIsOneLineAndExit1()
     QCOMPARE(worker.exitCode, 1);
 }
 
+// Sidekiq and RQ lose a job whose worker is killed (sidekiq#1831, rq#2015): here the task
+// of a worker killed with SIGKILL runs again on another worker, attempt 2, once.
 void tst_Cluster::killedWorkersTaskRunsAgainOnAnotherWorkerOnce()
 {
     const QString marks = m_scripts->path() + QStringLiteral("/marks");
@@ -335,6 +343,9 @@ void tst_Cluster::killedWorkersTaskRunsAgainOnAnotherWorkerOnce()
              qPrintable(workers.describe()));
 }
 
+// Bull kept running a job after its worker lost the lock, so two workers ran it (bull
+// PR#311): here a worker stopped past its lease has its late result refused and cancels
+// the task itself when it comes back.
 void tst_Cluster::stalledWorkersLateResultIsRefused()
 {
     const QString marks = m_scripts->path() + QStringLiteral("/marks");
@@ -436,6 +447,8 @@ void tst_Cluster::pausedClusterStartsNothingUntilResumed()
     QCOMPARE(waitFor(id).value(QStringLiteral("state")).toString(), QStringLiteral("succeeded"));
 }
 
+// BullMQ cannot cancel a running job from the queue side (bullmq#3814): here a cancel from
+// any machine reaches the task on its worker within a second, and its cleanup runs.
 void tst_Cluster::cancelReachesRunningTaskOnWorker()
 {
     const QString marks = m_scripts->path() + QStringLiteral("/marks");
