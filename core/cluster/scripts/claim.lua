@@ -8,8 +8,10 @@
 -- counts, the worker's set and the event once per call.
 -- KEYS[1] prefix
 -- ARGV[1] worker  ARGV[2] free slots
--- Returns a flat list: id, attempt, spec for each task claimed; an error "LOST ..." when
--- the worker holds no lease (it must heartbeat first).
+-- Returns a flat list: id, attempt, spec for each task claimed, then one number: when it
+-- gave fewer than asked, the ms until the earliest delayed retry comes due (-1: none), so
+-- that an idle worker claims again then instead of polling; an error "LOST ..." when the
+-- worker holds no lease (it must heartbeat first).
 local worker, slots = ARGV[1], tonumber(ARGV[2])
 local now = nowMs()
 local lease = redis.call('ZSCORE', P .. 'leases', worker)
@@ -17,14 +19,22 @@ if not lease then
     return redis.error_reply('LOST worker ' .. worker .. ' holds no lease')
 end
 promoteDue(now)
+-- The ms until the earliest delayed retry is due, -1 when there is none.
+local function nextDue()
+    local first = redis.call('ZRANGE', P .. 'delayed', 0, 0, 'WITHSCORES')
+    if #first == 0 then
+        return -1
+    end
+    return math.max(0, tonumber(first[2]) - now)
+end
 local config = redis.call('HMGET', P .. 'config', 'paused', 'max')
 if config[1] == '1' then
-    return {}
+    return {-1} -- resuming wakes the workers
 end
 local max = tonumber(config[2] or '0')
 local active = redis.call('SMEMBERS', P .. 'active')
 if #active == 0 then
-    return {}
+    return {nextDue()}
 end
 table.sort(active)
 local paused = {}
@@ -153,4 +163,5 @@ end
 if #wrr > 0 then
     redis.call('HSET', P .. 'wrr', unpack(wrr))
 end
+out[#out + 1] = #held < slots and nextDue() or -1
 return out

@@ -85,6 +85,26 @@ if #retried > 0 then
 end
 if #requeued > 0 then
     eventFor('handback', requeued, 'pending')
-    redis.call('XADD', P .. 'wake', 'MAXLEN', 1, '*', 'n', #requeued)
+end
+-- A slot freed under a limit may let an idle worker, held back by that limit, start what
+-- is ready: wake the idle ones (they block on the stream instead of polling). Without a
+-- limit nothing held them back, and this worker claims for its own free slots itself.
+local function underLimit()
+    if tonumber(redis.call('HGET', P .. 'config', 'max') or '0') > 0 then
+        return true
+    end
+    local groups = {}
+    for g in pairs(released) do
+        groups[#groups + 1] = g
+    end
+    for _, limit in ipairs(redis.call('HMGET', P .. 'glimit', unpack(groups))) do
+        if tonumber(limit or '0') > 0 then
+            return true
+        end
+    end
+    return false
+end
+if #requeued > 0 or (#done > 0 and underLimit()) then
+    redis.call('XADD', P .. 'wake', 'MAXLEN', 1, '*', 'n', #done)
 end
 return refused
