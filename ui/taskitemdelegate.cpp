@@ -145,6 +145,8 @@ QWidget *TaskItemDelegate::createEditor(QWidget *parent, const QStyleOptionViewI
     spin->setRange(-1000000, 1000000);
     spin->setFrame(false);
     spin->setAlignment(Qt::AlignRight);
+    // Opaque over the whole cell: the old value painted under it must not show beside it.
+    spin->setAutoFillBackground(true);
     return spin;
 }
 
