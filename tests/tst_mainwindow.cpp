@@ -1201,15 +1201,20 @@ private Q_SLOTS:
     {
         ScriptDir dir;
         const TaskSpec bad = dir.spec("bad.lua", "sleep(0.5)\nerror('late')\n");
-        const TaskSpec ok = dir.spec("ok.lua", "progress(0.55, 'half')\nsleep(0.5)\nreturn 1\n");
+        const TaskSpec ok = dir.spec("ok.lua", "progress(0.55, 'half')\nsleep(1.5)\nreturn 1\n");
         Engine engine(Engine::Options{.publishIntervalMs = 20});
         LocalTaskSource source(&engine);
         MainWindow window(&source);
         window.show();
         QVERIFY(QTest::qWaitForWindowExposed(&window));
         const QList<TaskId> ids = engine.submit(QList<TaskSpec>{bad, ok});
-        QVERIFY(window.taskView()->selectTask(ids[0]));
+        // Watched while it runs and ends: no line stays marked as where it runs.
+        QTRY_VERIFY(window.taskView()->selectTask(ids[1]));
+        auto *sourceView = window.stackPane()->findChild<QPlainTextEdit *>("sourceView");
+        QTRY_VERIFY(!sourceView->extraSelections().isEmpty());
         QTRY_VERIFY_WITH_TIMEOUT(allFinished(engine, ids), 10000);
+        QTRY_VERIFY(sourceView->extraSelections().isEmpty());
+        QVERIFY(window.taskView()->selectTask(ids[0]));
         QTreeWidget *tree = window.stackPane()->tree();
         QTRY_VERIFY(tree->topLevelItemCount() > 0 &&
                     tree->topLevelItem(0)->icon(0).cacheKey() ==
@@ -1217,9 +1222,6 @@ private Q_SLOTS:
         // The succeeded one: a full bar, and no line marked as running.
         TaskTableModel *model = window.taskModel();
         QTRY_COMPARE(model->row(model->rowOf(ids[1])).progress, 1.0);
-        QVERIFY(window.taskView()->selectTask(ids[1]));
-        auto *sourceView = window.stackPane()->findChild<QPlainTextEdit *>("sourceView");
-        QTRY_VERIFY(sourceView->extraSelections().isEmpty());
     }
 
     void processTaskShowsCpuMemoryAndWhatACancelSends()
@@ -1252,7 +1254,7 @@ private Q_SLOTS:
     void trayShowsTheCountsAndNotifiesOnlyOfTasksThatRanAWhile()
     {
         ScriptDir dir;
-        const TaskSpec bad = dir.spec("bad.lua", "error('quick')\n");
+        const TaskSpec bad = dir.spec("bad.lua", "sleep(0.3)\nerror('quick')\n");
         Engine engine(Engine::Options{.publishIntervalMs = 20});
         LocalTaskSource source(&engine);
         MainWindow window(&source);

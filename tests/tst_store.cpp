@@ -1145,9 +1145,7 @@ private Q_SLOTS:
             QCOMPARE(store.open(data.path()).status, TaskStore::OpenStatus::Opened);
             Engine engine(Engine::Options{.publishIntervalMs = 20});
             engine.setJournal(&store);
-            const TaskId id = engine.submit(dir.spec("hang.lua", "-- @group net
-sleep(60)
-"));
+            const TaskId id = engine.submit(dir.spec("hang.lua", "-- @group net\nsleep(60)\n"));
             QTRY_VERIFY(isSuspended(engine, id));
         } // a quit with the task running: the engine's last batch interrupts it
         {

@@ -380,7 +380,8 @@ private Q_SLOTS:
         QCOMPARE(f.view.currentTask(), std::optional<TaskId>(ids[3]));
         QTest::qWait(100);
         QCOMPARE(engine.task(ids[3])->sequence > engine.task(ids[0])->sequence, true);
-        // Alt+Home moves the task to the top of the queue.
+        // Alt+Home moves the selected task to the top of the queue.
+        QVERIFY(f.view.selectTask(ids[3]));
         QTest::keyClick(&f.view, Qt::Key_Home, Qt::AltModifier);
         QTRY_VERIFY(engine.task(ids[3])->sequence < engine.task(ids[0])->sequence);
     }

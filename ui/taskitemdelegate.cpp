@@ -136,6 +136,15 @@ QSize TaskItemDelegate::sizeHint(const QStyleOptionViewItem &option, const QMode
     return size;
 }
 
+void TaskItemDelegate::updateEditorGeometry(QWidget *editor, const QStyleOptionViewItem &option,
+                                            const QModelIndex &index) const
+{
+    if (index.column() == TaskTableModel::Priority)
+        editor->setGeometry(option.rect);
+    else
+        QStyledItemDelegate::updateEditorGeometry(editor, option, index);
+}
+
 QWidget *TaskItemDelegate::createEditor(QWidget *parent, const QStyleOptionViewItem &option,
                                         const QModelIndex &index) const
 {
