@@ -1335,6 +1335,23 @@ private Q_SLOTS:
         QTRY_COMPARE(window.taskModel()->rowCount(), 1);
     }
 
+    void darkColoursCanBeChosenAndAreKept()
+    {
+        Engine engine;
+        LocalTaskSource source(&engine);
+        MainWindow window(&source);
+        auto *dark = window.findChild<QAction *>("colours_dark");
+        QVERIFY(dark);
+        dark->trigger();
+        QVERIFY(QApplication::palette().color(QPalette::Window).lightness() < 80);
+        QVERIFY(QApplication::palette().color(QPalette::WindowText).lightness() > 180);
+        window.saveSettings();
+        QCOMPARE(QSettings().value("view/colours").toString(), QStringLiteral("dark"));
+        window.findChild<QAction *>("colours_system")->trigger();
+        QVERIFY(QApplication::palette().color(QPalette::Window).lightness() > 80);
+        QSettings().remove("view/colours");
+    }
+
     void longLogLinesWrap()
     {
         Engine engine;

@@ -2,6 +2,7 @@
 
 #include "actionfactory.h"
 #include "activitychart.h"
+#include "colorscheme.h"
 #include "columnchooser.h"
 #include "countsbar.h"
 #include "dropoverlay.h"
@@ -19,6 +20,7 @@
 #include "trayicon.h"
 
 #include <QAction>
+#include <QActionGroup>
 #include <QApplication>
 #include <QCloseEvent>
 #include <QComboBox>
@@ -334,6 +336,19 @@ void MainWindow::createActions()
     add(view, tr("Show l&og"), QStringLiteral("actionFocusLog"), QKeySequence(Qt::CTRL | Qt::Key_3),
         QIcon(), [this] { m_log->view()->setFocus(); });
     view->addMenu(m_view->columnChooser()->menu());
+    QMenu *colours = view->addMenu(tr("C&olours"));
+    colours->setObjectName(QStringLiteral("colourMenu"));
+    auto *schemes = new QActionGroup(this);
+    for (const auto &[scheme, text] :
+         {std::pair{ColorScheme::System, tr("&Desktop's")},
+          std::pair{ColorScheme::Light, tr("&Light")}, std::pair{ColorScheme::Dark, tr("D&ark")}}) {
+        QAction *action = colours->addAction(text);
+        action->setObjectName(QStringLiteral("colours_") + ColorScheme::name(scheme));
+        action->setCheckable(true);
+        action->setChecked(scheme == ColorScheme::current());
+        schemes->addAction(action);
+        connect(action, &QAction::triggered, this, [scheme] { ColorScheme::apply(scheme); });
+    }
     view->addAction(m_view->action(TaskView::Details));
     QAction *rejected = m_rejectedDock->toggleViewAction();
     rejected->setText(tr("&Rejected files"));
@@ -659,6 +674,14 @@ void MainWindow::restoreSettings(bool limits)
     m_view->horizontalHeader()->restoreState(
         settings.value(QStringLiteral("table/header")).toByteArray());
     m_saveOnClose = true;
+    if (const auto scheme =
+            ColorScheme::fromName(settings.value(QStringLiteral("view/colours")).toString());
+        scheme != ColorScheme::System) {
+        ColorScheme::apply(scheme);
+        if (auto *action =
+                findChild<QAction *>(QStringLiteral("colours_") + ColorScheme::name(scheme)))
+            action->setChecked(true);
+    }
     if (!limits)
         return;
     if (settings.contains(QStringLiteral("limits/maxRunning")))
@@ -678,6 +701,7 @@ void MainWindow::saveSettings() const
     settings.setValue(QStringLiteral("window/splitter"), m_splitter->saveState());
     settings.setValue(QStringLiteral("window/detailSplitter"), m_bottomSplitter->saveState());
     settings.setValue(QStringLiteral("table/header"), m_view->horizontalHeader()->saveState());
+    settings.setValue(QStringLiteral("view/colours"), ColorScheme::name(ColorScheme::current()));
     settings.setValue(QStringLiteral("limits/maxRunning"), m_limits->maxRunning());
     settings.remove(QStringLiteral("limits/groups"));
     settings.beginGroup(QStringLiteral("limits/groups"));
