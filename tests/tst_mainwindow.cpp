@@ -663,7 +663,9 @@ private Q_SLOTS:
         QSet<QKeySequence> seen;
         for (QAction *menu : window.menuBar()->actions()) {
             for (QAction *action : menu->menu()->actions()) {
-                if (action->isSeparator() || action->objectName() == "actionAbout")
+                // Submenus (View > Columns, Colours) open by their mnemonic.
+                if (action->isSeparator() || action->objectName() == "actionAbout" ||
+                    action->menu())
                     continue;
                 if (action->shortcut().isEmpty())
                     missing.append(action->text());
