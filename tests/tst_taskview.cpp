@@ -275,6 +275,9 @@ private Q_SLOTS:
         QVERIFY2(text.contains("2 of 2"), qPrintable(text)); // the attempts
         QVERIFY2(text.contains("boom"), qPrintable(text));
         QVERIFY2(text.contains("inner"), qPrintable(text)); // the stack where it ended
+        // The first attempt's error and stack stay, beside the last one's.
+        QVERIFY2(text.contains("Earlier attempts") && text.contains("Attempt 1"), qPrintable(text));
+        QCOMPARE(text.count("boom") >= 2, true);
         details->close();
         // Ctrl+I opens it too.
         f.view.setFocus();
