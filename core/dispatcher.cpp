@@ -417,6 +417,8 @@ void Dispatcher::runFinished(TaskId id, RunOutcome outcome)
 
 void Dispatcher::retryLater(Task &task)
 {
+    // What this attempt ended with stays visible beside the next ones.
+    task.earlierAttempts.append(TaskAttempt{task.attempt, epochMs(), task.error, task.stack});
     setState(task, TaskState::Pending);
     task.waitingRetry = true;
     const int doublings = qMin(task.attempt - 1, 20);
@@ -756,6 +758,7 @@ TaskSnapshot Dispatcher::makeSnapshot(const Task &task) const
     s.error = task.error;
     s.stack = task.stack;
     s.spec = task.spec;
+    s.earlierAttempts = task.earlierAttempts;
     s.submittedAtMs = task.submittedAtMs;
     s.startedAtMs = task.startedAtMs;
     s.finishedAtMs = task.finishedAtMs;

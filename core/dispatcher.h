@@ -119,6 +119,7 @@ private:
         QJsonValue result;
         QString error;
         std::shared_ptr<const CoroutineStack> stack;
+        QList<TaskAttempt> earlierAttempts; // retried attempts' errors and stacks
         std::unique_ptr<TaskRun> run;
         std::unique_ptr<LogBuffer> log;
         Task *livePrev = nullptr; // the list of tasks with a run, for pokeRuns()

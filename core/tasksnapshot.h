@@ -110,6 +110,15 @@ struct StackNode
 // tree under it. (The name the engine's interfaces have always used for it.)
 using CoroutineStack = StackNode;
 
+// An attempt of a task that failed (or timed out) and was retried: what it ended with.
+struct TaskAttempt
+{
+    int attempt = 0;
+    qint64 endedAtMs = -1; // epoch ms
+    QString error;
+    std::shared_ptr<const CoroutineStack> stack;
+};
+
 // A value copy of one task's state, made on the engine thread and handed to observers.
 struct TaskSnapshot
 {
@@ -130,6 +139,7 @@ struct TaskSnapshot
     QString error;
     std::shared_ptr<const CoroutineStack> stack; // set for tasks that ended unsuccessfully
     std::shared_ptr<const TaskSpec> spec;        // its definition (args, limits); may be null
+    QList<TaskAttempt> earlierAttempts;          // the retried ones, first first (this run)
     qint64 submittedAtMs = -1;                   // epoch ms
     qint64 startedAtMs = -1;                     // epoch ms of the first start, -1 if never started
     qint64 finishedAtMs = -1;

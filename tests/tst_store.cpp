@@ -1143,6 +1143,7 @@ private Q_SLOTS:
         {
             TaskStore store;
             QCOMPARE(store.open(data.path()).status, TaskStore::OpenStatus::Opened);
+            QCOMPARE(store.recover().interrupted, 0);
             Engine engine(Engine::Options{.publishIntervalMs = 20});
             engine.setJournal(&store);
             const TaskId id = engine.submit(dir.spec("hang.lua", "-- @group net\nsleep(60)\n"));

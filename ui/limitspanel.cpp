@@ -35,7 +35,7 @@ LimitsPanel::LimitsPanel(TaskSource *source, QWidget *parent)
     for (int c = LimitColumn; c <= PendingColumn; ++c)
         m_groups->horizontalHeader()->setSectionResizeMode(c, QHeaderView::ResizeToContents);
     m_groups->horizontalHeader()->setMinimumSectionSize(40);
-    setMinimumWidth(260);
+    setMinimumWidth(220);
     m_groups->setToolTip(tr("Limit 0: the group is bounded only by the global limit"));
 
     auto *form = new QFormLayout;

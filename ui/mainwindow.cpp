@@ -213,6 +213,18 @@ MainWindow::MainWindow(TaskSource *source, QWidget *parent)
     if (const QScreen *screen = QGuiApplication::primaryScreen())
         size = size.boundedTo(screen->availableSize());
     resize(size);
+    // The table is what is looked at most: about two thirds of the height to start with.
+    m_splitter->setSizes({size.height() * 2 / 3, size.height() / 3});
+    if (size.width() < 1280) {
+        // A small screen: the docks share one narrow column, and the table starts without
+        // the columns read least (View > Columns brings them back), so that the result or
+        // error shows.
+        tabifyDockWidget(m_limitsDock, statsDock);
+        m_limitsDock->raise();
+        resizeDocks({m_limitsDock}, {220}, Qt::Horizontal);
+        for (int column : {TaskTableModel::Attempt, TaskTableModel::Started})
+            m_view->horizontalHeader()->hideSection(column);
+    }
 }
 
 MainWindow::~MainWindow()
@@ -522,6 +534,11 @@ void MainWindow::dropEvent(QDropEvent *event)
 bool MainWindow::eventFilter(QObject *watched, QEvent *event)
 {
     const auto type = event->type();
+    // A narrow window keeps every toolbar button by showing icons alone.
+    if (watched == this && type == QEvent::Resize)
+        if (auto *bar = findChild<QToolBar *>(QStringLiteral("mainToolBar")))
+            bar->setToolButtonStyle(width() < 1280 ? Qt::ToolButtonIconOnly
+                                                   : Qt::ToolButtonTextBesideIcon);
     if ((type == QEvent::DragEnter || type == QEvent::DragMove || type == QEvent::Drop ||
          type == QEvent::DragLeave) &&
         watched != this) {

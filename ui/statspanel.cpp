@@ -44,15 +44,17 @@ StatsPanel::StatsPanel(QWidget *parent)
     m_bars->installEventFilter(this);
     m_bars->setToolTip(tr("Tasks ended per slice of the range (throughput)"));
     m_table->setObjectName(QStringLiteral("groupTimes"));
-    m_table->setHorizontalHeaderLabels({tr("Group"), tr("Ended"), tr("Wait median"), tr("Wait p95"),
-                                        tr("Run median"), tr("Run p95")});
+    m_table->setHorizontalHeaderLabels(
+        {tr("Group"), tr("Ended"), tr("Wait p50"), tr("p95"), tr("Run p50"), tr("p95")});
     m_table->verticalHeader()->hide();
     m_table->setEditTriggers(QAbstractItemView::NoEditTriggers);
     m_table->setSelectionMode(QAbstractItemView::NoSelection);
-    m_table->horizontalHeader()->setSectionResizeMode(QHeaderView::ResizeToContents);
-    m_table->horizontalHeader()->setStretchLastSection(true);
-    m_table->setToolTip(tr("Wait: from queued to started. Run: from started to ended. Over "
-                           "the tasks that ended in the range."));
+    // Every column within the dock's width: no sideways scrolling for six short values.
+    m_table->horizontalHeader()->setSectionResizeMode(QHeaderView::Stretch);
+    m_table->horizontalHeader()->setMinimumSectionSize(24);
+    m_table->setToolTip(tr("Wait: from queued to started. Run: from started to ended. p50 is "
+                           "the median, p95 the 95th percentile, over the tasks that ended in "
+                           "the range."));
     auto *layout = new QVBoxLayout(this);
     layout->setContentsMargins(4, 4, 4, 4);
     layout->addWidget(m_range);

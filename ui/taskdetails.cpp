@@ -186,5 +186,17 @@ QString TaskDetails::html(const TaskSnapshot &t, TaskId retryOf, TaskId retriedA
         page +=
             QStringLiteral("<h4>%1</h4><pre>%2</pre>").arg(tr("Stack where it ended"), esc(text));
     }
+    // Each retried attempt, with what it ended with (latest first).
+    if (!t.earlierAttempts.isEmpty())
+        page += QStringLiteral("<h4>%1</h4>").arg(tr("Earlier attempts"));
+    for (auto it = t.earlierAttempts.crbegin(); it != t.earlierAttempts.crend(); ++it) {
+        QString text = it->error;
+        if (it->stack) {
+            text += u'\n';
+            stackText(*it->stack, 0, text);
+        }
+        page += QStringLiteral("<p><b>%1</b> — %2</p><pre>%3</pre>")
+                    .arg(tr("Attempt %1").arg(it->attempt), when(it->endedAtMs), esc(text));
+    }
     return page;
 }

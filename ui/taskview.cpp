@@ -45,15 +45,14 @@ TaskView::TaskView(TaskSource *source, QWidget *parent)
     // Rows of one height, and a vertical header that never measures them: 100,000 rows
     // cost nothing until they are scrolled into view.
     verticalHeader()->setSectionResizeMode(QHeaderView::Fixed);
-    verticalHeader()->setDefaultSectionSize(fontMetrics().height() + 8);
+    verticalHeader()->setDefaultSectionSize(fontMetrics().height() + 6);
     verticalHeader()->hide();
     QHeaderView *header = horizontalHeader();
     header->setSectionsMovable(true);
     header->setHighlightSections(false);
     header->setStretchLastSection(true);
     // Started fits "20 Nov 14:03", a task of an earlier day.
-    const int widths[TaskTableModel::ColumnCount] = {52, 140, 76, 60,  180, 120,
-                                                     60, 96,  70, 160, 56};
+    const int widths[TaskTableModel::ColumnCount] = {52, 130, 64, 56, 150, 96, 56, 76, 64, 160, 52};
     for (int c = 0; c < TaskTableModel::ColumnCount; ++c)
         header->resizeSection(c, widths[c]);
     // The queue's order beside the priority that decides it.

@@ -70,7 +70,7 @@ const char *const SchemaVersion2[] = {
 
 // Added by version 3: the user's decisions (limits, paused state), kept as they change.
 const char *const SchemaVersion3[] = {
-    "CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
 };
 
 // The runs of the submissions rows, each with whether it can be read: a row that is not

@@ -382,9 +382,9 @@ void TaskStore::Writer::applyBatch(const Batch &batch)
         Record *record = recordFor(snapshot.id);
         if (!record)
             continue;
-        // Cut short by the engine's shutdown: the next start tells the user and pauses
-        // the group, as after a crash.
-        if (record->state == TaskState::Running && snapshot.state == TaskState::Interrupted) {
+        // Cut short by the engine's shutdown (it may have started since the last batch):
+        // the next start tells the user and pauses the group, as after a crash.
+        if (record->state != TaskState::Interrupted && snapshot.state == TaskState::Interrupted) {
             ++m_exitInterrupted;
             if (!m_exitInterruptedGroups.contains(snapshot.group))
                 m_exitInterruptedGroups.append(snapshot.group);
