@@ -583,6 +583,33 @@ private Q_SLOTS:
                                             "\"boom\",[3,2,1],\"one\",true,true]]"));
     }
 
+    // spawn(sleep, s) sleeps as a timer, with no thread (20,000 of them cost their handles
+    // only, not ~1.2 KiB a thread each), and behaves as sleep: cancelled while it sleeps, it
+    // ends cancelled; a non-number still fails as sleep's argument; a negative one ends.
+    void aSpawnedSleepHoldsNoThreadAndBehavesAsSleep()
+    {
+        const TaskSnapshot t = runToEnd(
+            "collectgarbage() collectgarbage()\n"
+            "local before = collectgarbage('count')\n"
+            "local hs = {}\n"
+            "for i = 1, 20000 do hs[i] = spawn(sleep, 0.2) end\n"
+            "sleep(0.05)\n"
+            "local per = (collectgarbage('count') - before) * 1024 / 20000\n"
+            "local c = spawn(sleep, 30)\n"
+            "local bad = spawn(sleep, 'x')\n"
+            "local neg = spawn(sleep, -1)\n"
+            "sleep(0)\n"
+            "local shown = c:done()\n"
+            "c:cancel()\n"
+            "local ok, err = pcall(c.wait, c)\n"
+            "local bok, berr = pcall(bad.wait, bad)\n"
+            "gather(hs)\n"
+            "return per < 700 or per, shown, c:cancelled(), is_cancelled(err), bok,\n"
+            "  tostring(berr):find('sleep', 1, true) ~= nil, select('#', neg:wait()), #hs");
+        QVERIFY2(t.state == TaskState::Succeeded, qPrintable(t.error));
+        QCOMPARE(json(t.result), QByteArray("[[true,false,true,true,false,true,0,20000]]"));
+    }
+
     void manyChildrenAreSummarised()
     {
         ScriptDir dir;

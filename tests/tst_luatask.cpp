@@ -390,7 +390,8 @@ private Q_SLOTS:
     void childrenWithNoRoomForTheirThreadsFailTheTask()
     {
         const TaskSnapshot t = runToEnd("-- @memory 1MiB\nlocal hs = {}\n"
-                                        "for i = 1, 2000 do hs[i] = spawn(sleep, 1) end\n"
+                                        "local function nap() sleep(1) end\n"
+                                        "for i = 1, 2000 do hs[i] = spawn(nap) end\n"
                                         "gather(hs)\n");
         QCOMPARE(t.state, TaskState::Failed);
         QVERIFY2(t.error.startsWith("memory limit exceeded"), qPrintable(t.error));

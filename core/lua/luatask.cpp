@@ -5,6 +5,8 @@
 
 #include "lib/luaapi_p.h"
 
+#include "../deadline.h"
+
 #include <QDateTime>
 
 #include <lua.hpp>
@@ -465,6 +467,31 @@ bool LuaTask::begin()
 
 void LuaTask::resume(Coroutine *co)
 {
+    if (!co->L && co->bareSleep) {
+        // spawn(sleep, s) woken: its sleep is over; or a cancel came, delivered below as
+        // to a child that never ran.
+        co->bareSleep = false;
+        if (!co->cancelPending) {
+            co->suspended = false;
+            co->awaitKind = nullptr;
+            ended(co, LUA_OK, 0);
+            return;
+        }
+    } else if (!co->L && !co->cancelPending) {
+        const double seconds = LuaApi::bareSleepSeconds(m_host->state(), co, &LuaTask::l_sleep);
+        if (seconds >= 0) {
+            // As sleep() would suspend it, without a thread to suspend.
+            co->bareSleep = true;
+            co->suspended = true;
+            ++co->serial;
+            co->awaitKind = "sleep";
+            co->awaitArg = seconds;
+            co->awaitingSinceMs = QDateTime::currentMSecsSinceEpoch();
+            co->wakeAtNs = deadlineAfterSeconds(seconds);
+            m_out.sleeps.push_back(Wake{co->id, co->serial, co->wakeAtNs});
+            return;
+        }
+    }
     if (!co->L) {
         lua_State *L = m_host->state();
         if (const int status = LuaApi::attachThread(L, co); status != LUA_OK) {

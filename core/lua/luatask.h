@@ -57,6 +57,8 @@ struct Coroutine
     bool cancelDelivered = false;
     // A script holds its thread (coroutine.running): never reused (lib/threadcache.cpp).
     bool threadKept = false;
+    // spawn(sleep, seconds) sleeping without a thread (LuaApi::bareSleepSeconds).
+    bool bareSleep = false;
     bool shielded = false; // shield(): not cancelled with its parent
     qint64 wakeAtNs = -1;  // set by the call that suspends it; -2: no timer
     // What it waits on, formatted only when a stack is asked for.

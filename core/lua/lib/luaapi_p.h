@@ -33,6 +33,10 @@ int attachThread(lua_State *L, Coroutine *co);
 bool detachThread(lua_State *L, Coroutine *co, int status, int nresults);
 int pushEnded(lua_State *L, int handle, Coroutine *co, bool failed, bool firstOnly);
 void openThreadCache(lua_State *L); // coroutine.running, which marks a thread kept
+// The seconds `co`, not started yet, sleeps for when it is spawn(sleep, seconds) with a
+// number (`sleep` being the engine's, passed as `sleepFn`); -1 when it is anything else.
+// Such a child needs no thread: it sleeps as a timer and ends when woken.
+double bareSleepSeconds(lua_State *L, Coroutine *co, int (*sleepFn)(lua_State *));
 
 // The task whose code runs on `L`, or an error naming `what`: a finalizer may run
 // between tasks.

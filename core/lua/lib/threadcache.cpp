@@ -5,6 +5,7 @@
 #include <lua.hpp>
 
 #include <algorithm>
+#include <cmath>
 
 // The Lua threads spawned coroutines run on (issue 15). A child gets its thread at its
 // first resume, not at spawn(), and gives it back when it ends: its results move into its
@@ -181,6 +182,25 @@ int LuaApi::pushEnded(lua_State *L, int handle, Coroutine *co, bool failed, bool
     for (int i = 0; i < n; ++i)
         lua_getiuservalue(L, handle, i + 2);
     return n;
+}
+
+double LuaApi::bareSleepSeconds(lua_State *L, Coroutine *co, int (*sleepFn)(lua_State *))
+{
+    if (co->startArgs != 1 || co->ref == LUA_NOREF)
+        return -1;
+    const int top = lua_gettop(L);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, co->ref);
+    lua_getiuservalue(L, -1, 1);
+    const bool isSleep = lua_tocfunction(L, -1) == sleepFn;
+    lua_pop(L, 1);
+    double seconds = -1;
+    if (isSleep && lua_getiuservalue(L, top + 1, 2) == LUA_TNUMBER) {
+        const double s = lua_tonumber(L, -1);
+        if (!std::isnan(s))
+            seconds = std::max(0.0, s); // as sleep() takes it
+    }
+    lua_settop(L, top);
+    return seconds;
 }
 
 void LuaApi::openThreadCache(lua_State *L)
