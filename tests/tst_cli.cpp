@@ -112,6 +112,7 @@ private slots:
     void helpAndVersionExitZero_data();
     void helpAndVersionExitZero();
     void humanOutputHasOneLinePerTaskNamingItsState();
+    void humanOutputLabelsEveryCopyWithItsIdAndScript();
     void noProgressLineWhenStderrIsNotATerminal();
     void humanOutputShowsATimedOutProcessAndWhatItWasDoing();
     void runExpandsAFolderToItsScriptsInNameOrder();
@@ -601,6 +602,35 @@ void tst_Cli::helpAndVersionExitZero()
     QVERIFY2(QString::fromUtf8(r.out).contains(expected), qPrintable(r.describe()));
     if (expected.startsWith(u"taskdeck "))
         QCOMPARE(r.outLines(), QStringList{expected});
+}
+
+// Issue 15: labels come from runs of ids per script (no string kept per task), and a
+// batch's endings are printed at once: each copy still gets its own id and script name.
+void tst_Cli::humanOutputLabelsEveryCopyWithItsIdAndScript()
+{
+    ScriptDir dir;
+    const QString a = dir.write(QStringLiteral("a.lua"), "print(task.id)\nreturn task.id\n");
+    const QString b = dir.write(QStringLiteral("b.lua"), "print(task.id)\nreturn task.id\n");
+    const Run r = run({"run", "--repeat", "3", a, b});
+    QVERIFY2(r.finished, qPrintable(r.describe()));
+    QCOMPARE(r.exitCode, 0);
+    const QRegularExpression ending(QStringLiteral("^#(\\d+) (\\w+\\.lua): succeeded in "
+                                                   "[0-9.]+s => (\\d+)$"));
+    const QRegularExpression logged(QStringLiteral("^\\[#(\\d+) (\\w+\\.lua)\\] (\\d+)$"));
+    QMap<int, QString> ended, printed;
+    for (const QString &line : r.outLines()) {
+        if (const auto m = ending.match(line); m.hasMatch()) {
+            QCOMPARE(m.captured(3), m.captured(1));
+            ended.insert(m.captured(1).toInt(), m.captured(2));
+        } else if (const auto l = logged.match(line); l.hasMatch()) {
+            QCOMPARE(l.captured(3), l.captured(1));
+            printed.insert(l.captured(1).toInt(), l.captured(2));
+        }
+    }
+    const QMap<int, QString> expected{{1, "a.lua"}, {2, "a.lua"}, {3, "a.lua"},
+                                      {4, "b.lua"}, {5, "b.lua"}, {6, "b.lua"}};
+    QCOMPARE(ended, expected);
+    QCOMPARE(printed, expected);
 }
 
 void tst_Cli::humanOutputHasOneLinePerTaskNamingItsState()
