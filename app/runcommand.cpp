@@ -184,6 +184,24 @@ int RunCommand::start(const QStringList &arguments)
     return -1;
 }
 
+// Every task has ended and been reported. What is left to free (100,000 finished tasks'
+// records, their queue and hosts) took 20-50 ms of a queue-trivial run, after its last
+// line (issue 15): once the engine has stopped every run (each process a task started is
+// gone then), the process ends without freeing it, as compilers do. Sanitizer builds free
+// everything, so that the leak checker still sees it all.
+int RunCommand::leave(int status)
+{
+#if defined(__SANITIZE_ADDRESS__)
+    return status;
+#else
+    if (!m_engine || !m_engine->shutdown())
+        return status;
+    std::fflush(stdout);
+    std::fflush(stderr);
+    std::_Exit(status);
+#endif
+}
+
 void RunCommand::checkInterrupt()
 {
     const int count = interruptSignals.load();

@@ -113,6 +113,7 @@ private slots:
     void helpAndVersionExitZero();
     void humanOutputHasOneLinePerTaskNamingItsState();
     void humanOutputLabelsEveryCopyWithItsIdAndScript();
+    void runLeavesNoProcessOfItsTasksBehind();
     void noProgressLineWhenStderrIsNotATerminal();
     void humanOutputShowsATimedOutProcessAndWhatItWasDoing();
     void runExpandsAFolderToItsScriptsInNameOrder();
@@ -631,6 +632,29 @@ void tst_Cli::humanOutputLabelsEveryCopyWithItsIdAndScript()
                                       {4, "b.lua"}, {5, "b.lua"}, {6, "b.lua"}};
     QCOMPARE(ended, expected);
     QCOMPARE(printed, expected);
+}
+
+// Issue 15: `run` ends without freeing its tasks' records, but only after the engine has
+// stopped every run: a process that escaped its task's group is gone when run returns.
+void tst_Cli::runLeavesNoProcessOfItsTasksBehind()
+{
+    const QByteArray seconds = "302." + QByteArray::number(QCoreApplication::applicationPid());
+    const QByteArray wanted = "sleep" + QByteArray(1, '\0') + seconds + QByteArray(1, '\0');
+    auto alive = [&] {
+        int n = 0;
+        for (const QString &entry : QDir(QStringLiteral("/proc")).entryList(QDir::Dirs)) {
+            QFile cmdline(QStringLiteral("/proc/%1/cmdline").arg(entry));
+            n += cmdline.open(QIODevice::ReadOnly) && cmdline.readAll() == wanted;
+        }
+        return n;
+    };
+    ScriptDir dir;
+    const QString script = dir.write(QStringLiteral("escape.sh"),
+                                     "( setsid sleep " + seconds + " & ); echo started\n");
+    const Run r = run({"run", script});
+    QVERIFY2(r.finished, qPrintable(r.describe()));
+    QCOMPARE(r.exitCode, 0);
+    QTRY_COMPARE_WITH_TIMEOUT(alive(), 0, 5000);
 }
 
 void tst_Cli::humanOutputHasOneLinePerTaskNamingItsState()
