@@ -453,4 +453,5 @@ void LuaTask::openCoroLib(lua_State *L, int engine)
     luaL_setfuncs(L, primitives, 0);
     lua_pop(L, 1);
     openThreadCache(L);
+    openGatherLib(L, engine);
 }

@@ -38,6 +38,9 @@ void openThreadCache(lua_State *L); // coroutine.running, which marks a thread k
 // Such a child needs no thread: it sleeps as a timer and ends when woken.
 double bareSleepSeconds(lua_State *L, Coroutine *co, int (*sleepFn)(lua_State *));
 
+// gather's reading of its handles' outcomes, into `engine` (gatherlib.cpp).
+void openGatherLib(lua_State *L, int engine);
+
 // The task whose code runs on `L`, or an error naming `what`: a finalizer may run
 // between tasks.
 LuaTask *runningTask(lua_State *L, const char *what);
