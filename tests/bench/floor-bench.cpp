@@ -2,8 +2,8 @@
 // The floor under each SPEC section 6 scenario (issue 15): what bare Lua, the kernel and Qt
 // do at best on this machine for the same work, with none of Taskdeck around it. One JSON
 // line per part, in the shape of taskdeck-bench's: {"floor", "n", "wall_s", ...}.
-// Parts: lua-spawn-trivial, lua-spawn-sleepers, lua-chunks, handoff, pool, spawn-procs,
-// qt-start. Without arguments, all of them.
+// Parts: lua-spawn-trivial, lua-calls, lua-yields, lua-spawn-sleepers, lua-chunks, handoff,
+// pool, spawn-procs, qt-start. Without arguments, all of them.
 #include <QCoreApplication>
 #include <QElapsedTimer>
 #include <QJsonDocument>
@@ -74,6 +74,38 @@ void luaSpawnTrivial()
               "assert(#r == 100000)\n"
               "cos = nil collectgarbage()\n");
     print("lua-spawn-trivial", 100000, seconds(clock));
+    lua_close(L);
+}
+
+// The same work with no coroutine at all: job(i) called 100,000 times and its results
+// gathered, the least any scheduler of it can cost.
+void luaCalls()
+{
+    lua_State *L = newState();
+    QElapsedTimer clock;
+    clock.start();
+    runLua(L, "local sem = {value = 64}\n"
+              "local function acquire(s) if s.value > 0 then s.value = s.value - 1 end end\n"
+              "local function release(s) s.value = s.value + 1 end\n"
+              "local function job(i) acquire(sem) release(sem) return i end\n"
+              "local r = {}\n"
+              "for i = 1, 100000 do r[i] = job(i) end\n"
+              "assert(#r == 100000)\n"
+              "r = nil collectgarbage()\n");
+    print("lua-calls", 100000, seconds(clock));
+    lua_close(L);
+}
+
+// One coroutine yielding and resumed 100,000 times: what a wait costs in this Lua (the
+// C++ build Debian ships unwinds a yield as a C++ exception).
+void luaYields()
+{
+    lua_State *L = newState();
+    QElapsedTimer clock;
+    clock.start();
+    runLua(L, "local co = coroutine.wrap(function() while true do coroutine.yield() end end)\n"
+              "for i = 1, 100000 do co() end\n");
+    print("lua-yields", 100000, seconds(clock));
     lua_close(L);
 }
 
@@ -223,6 +255,8 @@ int main(int argc, char *argv[])
     QStringList parts = app.arguments().mid(1);
     if (parts.isEmpty())
         parts = {QStringLiteral("lua-spawn-trivial"),
+                 QStringLiteral("lua-calls"),
+                 QStringLiteral("lua-yields"),
                  QStringLiteral("lua-spawn-sleepers"),
                  QStringLiteral("lua-chunks"),
                  QStringLiteral("handoff"),
@@ -232,6 +266,10 @@ int main(int argc, char *argv[])
     for (const QString &part : parts) {
         if (part == u"lua-spawn-trivial")
             luaSpawnTrivial();
+        else if (part == u"lua-calls")
+            luaCalls();
+        else if (part == u"lua-yields")
+            luaYields();
         else if (part == u"lua-spawn-sleepers")
             luaSpawnSleepers();
         else if (part == u"lua-chunks")
