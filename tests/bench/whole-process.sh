@@ -6,7 +6,8 @@
 # Rounds alternate Taskdeck and the peers so that the machine's drift hits all alike.
 # Prints per scenario and runner: median wall (s) and median CPU (user+sys, s) of the
 # whole process, and max RSS (KiB); then the ratios.
-# Usage: tests/bench/whole-process.sh [BUILD_DIR] [ROUNDS=5] [SCENARIO...]
+# With BEFORE=OTHER_BUILD_DIR, that build's taskdeck runs in the same rounds too ("before").
+# Usage: [BEFORE=DIR] tests/bench/whole-process.sh [BUILD_DIR] [ROUNDS=5] [SCENARIO...]
 set -uo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 build="$(cd "${1:-$here/../../build}" && pwd)"
@@ -78,37 +79,44 @@ inproc() { # NAME SCENARIO: taskdeck-bench's own wall_s
 }
 
 td="$build/taskdeck"
+# tdrun NAME ARGS...: this build's `taskdeck run ARGS`, and BEFORE's after it if given.
+tdrun() {
+    local name="$1"
+    shift
+    measure "$name" "$td" run "$@"
+    if [ -n "${BEFORE:-}" ]; then measure "before${name#taskdeck}" "$BEFORE/taskdeck" run "$@"; fi
+}
 for s in "${scenarios[@]}"; do
     out="$work/$s.txt"
     for ((i = 0; i < rounds; i++)); do
         case "$s" in
         one-line)
-            measure taskdeck "$td" run "$work/one.lua"
+            tdrun taskdeck "$work/one.lua"
             measure asyncio python3 "$work/one.py"
             ;;
         limited)
-            measure taskdeck "$td" run "$work/limited.lua"
+            tdrun taskdeck "$work/limited.lua"
             measure asyncio python3 "$shared/asyncio_bench.py" limited
             [ -d "$pq/node_modules/p-queue" ] && (cd "$pq" && measure p-queue node pqueue_bench.mjs limited)
             ;;
         spawn-trivial)
-            measure taskdeck "$td" run "$work/spawn-trivial.lua"
+            tdrun taskdeck "$work/spawn-trivial.lua"
             measure asyncio python3 "$shared/asyncio_bench.py" trivial
             ;;
         spawn-sleepers)
-            measure taskdeck "$td" run "$work/spawn-sleepers.lua"
-            measure taskdeck-fn "$td" run "$work/spawn-sleepers-fn.lua"
+            tdrun taskdeck "$work/spawn-sleepers.lua"
+            tdrun taskdeck-fn "$work/spawn-sleepers-fn.lua"
             measure asyncio python3 "$shared/asyncio_bench.py" sleepers
             [ -d "$pq/node_modules/p-queue" ] && (cd "$pq" && measure p-queue node pqueue_bench.mjs sleepers)
             ;;
         queue-trivial)
-            measure taskdeck "$td" run --repeat 100000 -j 64 "$work/one.lua"
+            tdrun taskdeck --repeat 100000 -j 64 "$work/one.lua"
             inproc in-process queue-trivial
             measure asyncio python3 "$shared/asyncio_bench.py" trivial
             [ -d "$pq/node_modules/p-queue" ] && (cd "$pq" && measure p-queue node pqueue_bench.mjs trivial)
             ;;
         procs)
-            measure taskdeck "$td" run --repeat 500 -j 8 /bin/true
+            tdrun taskdeck --repeat 500 -j 8 /bin/true
             measure xargs sh -c 'seq 500 | xargs -P8 -n1 /bin/true'
             measure asyncio python3 "$shared/asyncio_bench.py" procs
             ;;
