@@ -109,13 +109,35 @@ bool cacheHasThread(lua_State *L)
     return has;
 }
 
+// Threads made at once when the cache is empty: one protected call for them all, not one
+// per child (100,000 children that each wait need 100,000 threads).
+constexpr lua_Integer RefillThreads = 32;
+
+int refillProtected(lua_State *L)
+{
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &ThreadCacheKey);
+    for (lua_Integer n = lua_Integer(lua_rawlen(L, -1)); n < RefillThreads; ++n) {
+        lua_newthread(L);
+        lua_rawseti(L, -2, n + 1);
+    }
+    return 0;
+}
+
 } // namespace
 
 int LuaApi::attachThread(lua_State *L, Coroutine *co)
 {
     // Taking a cached thread allocates nothing; a new one (or a long argument list) may
     // meet the task's memory cap, which raises: then protected.
-    if (co->startArgs + 1 <= UncheckedValues && cacheHasThread(L)) {
+    if (co->startArgs + 1 <= UncheckedValues) {
+        if (!cacheHasThread(L)) {
+            lua_pushcfunction(L, &refillProtected);
+            if (const int status = lua_pcall(L, 0, 0, 0); status != LUA_OK) {
+                if (!cacheHasThread(L))
+                    return status; // the error on top
+                lua_pop(L, 1);     // some were made: enough for this one
+            }
+        }
         attach(L, co);
         return LUA_OK;
     }
