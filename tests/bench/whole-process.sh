@@ -14,7 +14,8 @@ build="$(cd "${1:-$here/../../build}" && pwd)"
 rounds="${2:-5}"
 shift $(($# < 2 ? $# : 2))
 scenarios=("$@")
-((${#scenarios[@]})) || scenarios=(one-line limited spawn-trivial spawn-sleepers queue-trivial procs)
+((${#scenarios[@]})) ||
+    scenarios=(one-line limited spawn-trivial spawn-sleepers queue-trivial procs)
 shared="$here/../../../shared/bench"
 pq="${PQUEUE_DIR:-/tmp/pq}"
 work="$(mktemp -d)"
@@ -74,11 +75,14 @@ print(name, "%.4f" % wall, "%.4f" % (u.ru_utime + u.ru_stime), u.ru_maxrss,
 EOF
 }
 inproc() { # NAME SCENARIO: taskdeck-bench's own wall_s
-    "$build/taskdeck-bench" "$2" 2>/dev/null | python3 -c \
-        'import json,sys; print(sys.argv[1], "%.4f" % json.loads(sys.stdin.read())["wall_s"], 0, 0, 0)' "$1"
+    "$build/taskdeck-bench" "$2" 2>/dev/null | python3 -c 'import json, sys
+print(sys.argv[1], "%.4f" % json.loads(sys.stdin.read())["wall_s"], 0, 0, 0)' "$1"
 }
 
 td="$build/taskdeck"
+pqueue() { # SCENARIO: p-queue's, when installed
+    [ -d "$pq/node_modules/p-queue" ] && (cd "$pq" && measure p-queue node pqueue_bench.mjs "$1")
+}
 # tdrun NAME ARGS...: this build's `taskdeck run ARGS`, and BEFORE's after it if given.
 tdrun() {
     local name="$1"
@@ -97,7 +101,7 @@ for s in "${scenarios[@]}"; do
         limited)
             tdrun taskdeck "$work/limited.lua"
             measure asyncio python3 "$shared/asyncio_bench.py" limited
-            [ -d "$pq/node_modules/p-queue" ] && (cd "$pq" && measure p-queue node pqueue_bench.mjs limited)
+            pqueue limited
             ;;
         spawn-trivial)
             tdrun taskdeck "$work/spawn-trivial.lua"
@@ -107,13 +111,13 @@ for s in "${scenarios[@]}"; do
             tdrun taskdeck "$work/spawn-sleepers.lua"
             tdrun taskdeck-fn "$work/spawn-sleepers-fn.lua"
             measure asyncio python3 "$shared/asyncio_bench.py" sleepers
-            [ -d "$pq/node_modules/p-queue" ] && (cd "$pq" && measure p-queue node pqueue_bench.mjs sleepers)
+            pqueue sleepers
             ;;
         queue-trivial)
             tdrun taskdeck --repeat 100000 -j 64 "$work/one.lua"
             inproc in-process queue-trivial
             measure asyncio python3 "$shared/asyncio_bench.py" trivial
-            [ -d "$pq/node_modules/p-queue" ] && (cd "$pq" && measure p-queue node pqueue_bench.mjs trivial)
+            pqueue trivial
             ;;
         procs)
             tdrun taskdeck --repeat 500 -j 8 /bin/true
