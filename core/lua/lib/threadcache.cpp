@@ -163,7 +163,7 @@ bool LuaApi::detachThread(lua_State *L, Coroutine *co, int status, int nresults)
         lua_pop(L, 1);
         return false;
     }
-    luaL_checkstack(L, values, "too many results");
+    // One value at a time: L holds at most two more than it did (it has room for 20).
     const int base = lua_gettop(thread) - values + 1;
     for (int i = 0; i < values; ++i) {
         lua_pushvalue(thread, base + i);
