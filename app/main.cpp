@@ -267,7 +267,7 @@ int main(int argc, char *argv[])
         const int status = run.start(app.arguments().mid(2));
         if (status >= 0)
             return status;
-        return app.exec();
+        return run.leave(app.exec());
     }
     if (argc >= 2) {
         // With --redis or TASKDECK_REDIS, submit/ps/cancel go to the cluster (SPEC 8).

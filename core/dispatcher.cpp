@@ -38,6 +38,7 @@ Dispatcher::Dispatcher(QThreadPool *pool, const Settings &settings,
     , m_runFactory(std::move(runs))
     , m_timer(this)
     , m_publishTimer(this)
+    , m_publishPacer(settings.publishIntervalMs)
     , m_pokeTimer(this)
     , m_sampleTimer(this)
 {
@@ -693,15 +694,19 @@ void Dispatcher::markDirty(Task &task)
         task.dirty = true;
         m_dirty.push_back(task.id);
     }
-    if (!m_publishTimer.isActive())
-        m_publishTimer.start(m_settings.publishIntervalMs);
+    armPublish();
 }
 
 void Dispatcher::limitsChanged()
 {
     m_limitsChanged = true;
+    armPublish();
+}
+
+void Dispatcher::armPublish()
+{
     if (!m_publishTimer.isActive())
-        m_publishTimer.start(m_settings.publishIntervalMs);
+        m_publishTimer.start(m_publishPacer.delayMs(steadyNowNs()));
 }
 
 EngineLimits Dispatcher::limits() const
@@ -716,6 +721,8 @@ EngineLimits Dispatcher::limits() const
 
 void Dispatcher::publish()
 {
+    m_publishTimer.stop(); // publishNow() may come first
+    m_publishPacer.published(steadyNowNs());
     EngineUpdate update;
     update.counts = m_counts;
     if (std::exchange(m_limitsChanged, false))

@@ -3,6 +3,7 @@
 #include "concurrencylimit.h"
 #include "enginejournal.h"
 #include "logbuffer.h"
+#include "publishpacer.h"
 #include "runfactory.h"
 #include "taskqueue.h"
 #include "taskrun.h"
@@ -66,7 +67,11 @@ public:
     void setPaused(bool paused);
     void setGroupPaused(const QString &group, bool paused);
     void setGracePeriod(qint64 ms) { m_settings.gracePeriodMs = ms; }
-    void setPublishInterval(int ms) { m_settings.publishIntervalMs = ms; }
+    void setPublishInterval(int ms)
+    {
+        m_settings.publishIntervalMs = ms;
+        m_publishPacer.setInterval(ms);
+    }
 
     std::optional<TaskSnapshot> snapshot(TaskId id) const;
     QList<TaskSnapshot> snapshots() const;
@@ -141,6 +146,7 @@ private:
     void markDirty(Task &task);
     void limitsChanged(); // publishes the limits with the next batch
     void publish();
+    void armPublish(); // the batch has changes: publish when the pacer says
     void armTimer();
     void fireTimers();
     void buryRuns();
@@ -164,7 +170,8 @@ private:
     // Children, so that they move to the engine thread with the dispatcher.
     QTimer m_timer; // armed for m_timers' next deadline
     qint64 m_timerArmedFor = -1;
-    QTimer m_publishTimer;      // batches changes
+    QTimer m_publishTimer; // batches changes
+    PublishPacer m_publishPacer;
     QTimer m_pokeTimer;         // looks in on running tasks every 50 ms
     QTimer m_sampleTimer;       // the journal's stack samples, every second while it is set
     TaskId m_sampleCursor = 0;  // the last task sampled, when they take turns

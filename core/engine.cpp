@@ -52,21 +52,7 @@ Engine::Engine(const Options &options, QObject *parent)
 
 Engine::~Engine()
 {
-    QSemaphore done;
-    post([&done](Dispatcher *d) { d->shutdown(&done); });
-    // A worker stuck in a C call cannot be interrupted; give up on it rather than hang.
-    if (!done.tryAcquire(1, 15000)) {
-        qWarning("taskdeck: tasks still running at exit; leaving them behind");
-        m_thread->quit();
-        m_thread->wait(1000);
-        return;
-    }
-    // A worker given up on (stuck in a C call) may come back soon; if not, leave it and
-    // what it may still touch (pool, dispatcher) behind rather than wait for ever.
-    for (int i = 0; i < 200 && m_dispatcher->stuckWorkers() > 0; ++i)
-        QThread::msleep(10);
-    if (m_dispatcher->stuckWorkers() > 0) {
-        qWarning("taskdeck: a worker thread is stuck in a call; leaving it behind");
+    if (!shutdown()) {
         m_thread->quit();
         m_thread->wait(1000);
         return;
@@ -78,6 +64,30 @@ Engine::~Engine()
     m_thread->wait();
     delete m_thread;
     delete m_pool;
+}
+
+bool Engine::shutdown()
+{
+    if (m_shutdown >= 0)
+        return m_shutdown == 1;
+    m_shutdown = 0;
+    QSemaphore done;
+    post([&done](Dispatcher *d) { d->shutdown(&done); });
+    // A worker stuck in a C call cannot be interrupted; give up on it rather than hang.
+    if (!done.tryAcquire(1, 15000)) {
+        qWarning("taskdeck: tasks still running at exit; leaving them behind");
+        return false;
+    }
+    // A worker given up on (stuck in a C call) may come back soon; if not, leave it and
+    // what it may still touch (pool, dispatcher) behind rather than wait for ever.
+    for (int i = 0; i < 200 && m_dispatcher->stuckWorkers() > 0; ++i)
+        QThread::msleep(10);
+    if (m_dispatcher->stuckWorkers() > 0) {
+        qWarning("taskdeck: a worker thread is stuck in a call; leaving it behind");
+        return false;
+    }
+    m_shutdown = 1;
+    return true;
 }
 
 template <typename F> void Engine::post(F &&request)

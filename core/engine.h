@@ -99,6 +99,10 @@ public:
     // Delivers the changes made so far through updated() now, without waiting for the
     // publish interval.
     void flush();
+    // Stops every run and waits until none is left (every process they started is gone),
+    // as the destructor does first; the engine takes nothing more. False when a run could
+    // not be stopped. For a process about to exit without freeing the rest (taskdeck run).
+    bool shutdown();
 
     // How many blocking look-ups (the ones above, setJournal) were made on the
     // application's main thread so far. The dashboard never makes one (it uses a
@@ -120,4 +124,5 @@ private:
     Dispatcher *m_dispatcher = nullptr;
     std::atomic<TaskId> m_nextId{1};
     EngineCounts m_counts;
+    int m_shutdown = -1; // shutdown(): -1 not yet, 0 failed, 1 done
 };

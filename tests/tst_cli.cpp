@@ -112,6 +112,8 @@ private slots:
     void helpAndVersionExitZero_data();
     void helpAndVersionExitZero();
     void humanOutputHasOneLinePerTaskNamingItsState();
+    void humanOutputLabelsEveryCopyWithItsIdAndScript();
+    void runLeavesNoProcessOfItsTasksBehind();
     void noProgressLineWhenStderrIsNotATerminal();
     void humanOutputShowsATimedOutProcessAndWhatItWasDoing();
     void runExpandsAFolderToItsScriptsInNameOrder();
@@ -601,6 +603,58 @@ void tst_Cli::helpAndVersionExitZero()
     QVERIFY2(QString::fromUtf8(r.out).contains(expected), qPrintable(r.describe()));
     if (expected.startsWith(u"taskdeck "))
         QCOMPARE(r.outLines(), QStringList{expected});
+}
+
+// Issue 15: labels come from runs of ids per script (no string kept per task), and a
+// batch's endings are printed at once: each copy still gets its own id and script name.
+void tst_Cli::humanOutputLabelsEveryCopyWithItsIdAndScript()
+{
+    ScriptDir dir;
+    const QString a = dir.write(QStringLiteral("a.lua"), "print(task.id)\nreturn task.id\n");
+    const QString b = dir.write(QStringLiteral("b.lua"), "print(task.id)\nreturn task.id\n");
+    const Run r = run({"run", "--repeat", "3", a, b});
+    QVERIFY2(r.finished, qPrintable(r.describe()));
+    QCOMPARE(r.exitCode, 0);
+    const QRegularExpression ending(QStringLiteral("^#(\\d+) (\\w+\\.lua): succeeded in "
+                                                   "[0-9.]+s => (\\d+)$"));
+    const QRegularExpression logged(QStringLiteral("^\\[#(\\d+) (\\w+\\.lua)\\] (\\d+)$"));
+    QMap<int, QString> ended, printed;
+    for (const QString &line : r.outLines()) {
+        if (const auto m = ending.match(line); m.hasMatch()) {
+            QCOMPARE(m.captured(3), m.captured(1));
+            ended.insert(m.captured(1).toInt(), m.captured(2));
+        } else if (const auto l = logged.match(line); l.hasMatch()) {
+            QCOMPARE(l.captured(3), l.captured(1));
+            printed.insert(l.captured(1).toInt(), l.captured(2));
+        }
+    }
+    const QMap<int, QString> expected{{1, "a.lua"}, {2, "a.lua"}, {3, "a.lua"},
+                                      {4, "b.lua"}, {5, "b.lua"}, {6, "b.lua"}};
+    QCOMPARE(ended, expected);
+    QCOMPARE(printed, expected);
+}
+
+// Issue 15: `run` ends without freeing its tasks' records, but only after the engine has
+// stopped every run: a process that escaped its task's group is gone when run returns.
+void tst_Cli::runLeavesNoProcessOfItsTasksBehind()
+{
+    const QByteArray seconds = "302." + QByteArray::number(QCoreApplication::applicationPid());
+    const QByteArray wanted = "sleep" + QByteArray(1, '\0') + seconds + QByteArray(1, '\0');
+    auto alive = [&] {
+        int n = 0;
+        for (const QString &entry : QDir(QStringLiteral("/proc")).entryList(QDir::Dirs)) {
+            QFile cmdline(QStringLiteral("/proc/%1/cmdline").arg(entry));
+            n += cmdline.open(QIODevice::ReadOnly) && cmdline.readAll() == wanted;
+        }
+        return n;
+    };
+    ScriptDir dir;
+    const QString script = dir.write(QStringLiteral("escape.sh"),
+                                     "( setsid sleep " + seconds + " & ); echo started\n");
+    const Run r = run({"run", script});
+    QVERIFY2(r.finished, qPrintable(r.describe()));
+    QCOMPARE(r.exitCode, 0);
+    QTRY_COMPARE_WITH_TIMEOUT(alive(), 0, 5000);
 }
 
 void tst_Cli::humanOutputHasOneLinePerTaskNamingItsState()

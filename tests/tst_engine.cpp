@@ -1,6 +1,7 @@
 // The engine's scheduling guarantees (SPEC section 4): order, reprioritizing, limits,
 // group fairness, pause, timeouts, cancellation in every state, retries, batching.
 #include "logbuffer.h"
+#include "publishpacer.h"
 #include "testsupport.h"
 
 #include <QElapsedTimer>
@@ -521,6 +522,37 @@ private Q_SLOTS:
         engine.submit(dir.spec("one.lua", "return 1"), 2000);
         QTRY_COMPARE_WITH_TIMEOUT(engine.counts().succeeded, 2000, 20000);
         QVERIFY2(recorder.batches() < 100, qPrintable(QString::number(recorder.batches())));
+    }
+
+    // Issue 15: a task's end is published as soon as the engine is idle, not after the
+    // publish interval (a minute here), while the engine is not flooded.
+    void aTasksEndIsPublishedWithoutWaitingForTheIntervalWhenNotFlooded()
+    {
+        ScriptDir dir;
+        Engine engine(Engine::Options{.publishIntervalMs = 60000});
+        const TaskSpec spec = dir.spec("one.lua", "return 1");
+        engine.submit(spec);
+        QTRY_COMPARE_WITH_TIMEOUT(engine.counts().succeeded, 1, 20000);
+        // And the next one, submitted after a quiet spell, too.
+        QTest::qWait(50);
+        engine.submit(spec);
+        QTRY_COMPARE_WITH_TIMEOUT(engine.counts().succeeded, 2, 20000);
+    }
+
+    // ... but a flood of changes still goes out in a few batches, one per interval after
+    // a short burst.
+    void aFloodOfChangesIsStillPacedByTheInterval()
+    {
+        ScriptDir dir;
+        Engine engine(Engine::Options{.maxRunning = 1, .publishIntervalMs = 60000});
+        UpdateRecorder recorder(&engine);
+        engine.submit(dir.spec("one.lua", "return 1"), 200);
+        QTRY_COMPARE_WITH_TIMEOUT(engine.liveCounts().succeeded, 200, 20000);
+        QTest::qWait(100);
+        QVERIFY2(recorder.batches() <= int(PublishPacer::Burst) + 1,
+                 qPrintable(QString::number(recorder.batches())));
+        engine.flush();
+        QTRY_COMPARE_WITH_TIMEOUT(engine.counts().succeeded, 200, 20000);
     }
 
     void oneFailingTaskLeavesOthersRunning()

@@ -496,6 +496,120 @@ private Q_SLOTS:
                  qPrintable(log[1]));
     }
 
+    // Issue 15: a child gets a Lua thread when it first runs and gives it back when it
+    // ends, so 20,000 children that ended cost their handles only, not a thread each
+    // (~1 KiB: a handle holding its thread made this ~1.4 KiB a child).
+    void childrenThatEndedHoldNoThreadEach()
+    {
+        const TaskSnapshot t =
+            runToEnd("collectgarbage() collectgarbage()\n"
+                     "local before = collectgarbage('count')\n"
+                     "local hs = {}\n"
+                     "for i = 1, 20000 do hs[i] = spawn(function(x) return x end, i) end\n"
+                     "local r = gather(hs)\n"
+                     "collectgarbage() collectgarbage()\n"
+                     "local per = (collectgarbage('count') - before) * 1024 / 20000\n"
+                     "return per < 700 or per, #r, r[20000]");
+        QVERIFY2(t.state == TaskState::Succeeded, qPrintable(t.error));
+        QCOMPARE(json(t.result), QByteArray("[[true,20000,20000]]"));
+    }
+
+    // A thread given back starts the next child clean: no frames, locals or to-be-closed
+    // variables of the child before it (closed once, at that child's end), its own
+    // arguments only.
+    void aReusedThreadCarriesNothingOfTheChildBefore()
+    {
+        const TaskSnapshot t = runToEnd(
+            "local closed = 0\n"
+            "local a = spawn(function(x)\n"
+            "  local secret = 'A-' .. x\n"
+            "  local guard <close> = setmetatable({}, {__close = function() closed = closed + 1 "
+            "end})\n"
+            "  return secret\n"
+            "end, 1)\n"
+            "local ra = a:wait()\n"
+            "local b = spawn(function(...)\n"
+            "  local seen = {}\n"
+            "  for level = 1, 3 do\n"
+            "    for i = 1, 50 do\n"
+            "      local ok, name, value = pcall(debug.getlocal, level, i)\n"
+            "      if ok and name then seen[#seen + 1] = tostring(name) .. '=' .. tostring(value) "
+            "end\n"
+            "    end\n"
+            "  end\n"
+            "  local leaked = table.concat(seen, ' '):find('A%-1') ~= nil\n"
+            "  return leaked, debug.getinfo(2) == nil, select('#', ...)\n"
+            "end, 'b', nil, nil)\n"
+            "local leaked, outermost, nargs = b:wait()\n"
+            "return ra, closed, leaked, outermost, nargs");
+        QVERIFY2(t.state == TaskState::Succeeded, qPrintable(t.error));
+        QCOMPARE(json(t.result), QByteArray("[[\"A-1\",1,false,true,3]]"));
+    }
+
+    // coroutine.running() hands a child's thread to the script: that thread is never
+    // given to another child.
+    void aThreadAScriptHoldsIsNeverReused()
+    {
+        const TaskSnapshot t =
+            runToEnd("local kept\n"
+                     "local a = spawn(function() kept = coroutine.running() return 1 end)\n"
+                     "a:wait()\n"
+                     "local b = spawn(function() return (coroutine.running()) end)\n"
+                     "local c = spawn(function() return 'c' end)\n"
+                     "return b:wait() ~= kept, c:wait(), select('#', coroutine.running())");
+        QVERIFY2(t.state == TaskState::Succeeded, qPrintable(t.error));
+        QCOMPARE(json(t.result), QByteArray("[[true,\"c\",2]]"));
+    }
+
+    // What a child ended with stays in its handle after its thread went to another: its
+    // results however many, its error, its cancellation.
+    void handlesKeepResultsAndErrorsAfterTheirThreadWasReused()
+    {
+        const TaskSnapshot t = runToEnd(
+            "local one = spawn(function() return 'one' end)\n"
+            "local many = spawn(function(a) return a, 'two', 'three' end, 'x')\n"
+            "local none = spawn(function() end)\n"
+            "local bad = spawn(function() error('boom', 0) end)\n"
+            "local rev = spawn(function(a, b, c) return c, b, a end, 1, 2, 3)\n"
+            "local never = spawn(sleep, 1)\n"
+            "never:cancel()\n"
+            "local s = gather_settled({one, many, none, bad, rev, never})\n"
+            "local _, berr = pcall(bad.wait, bad)\n"
+            "local _, cerr = pcall(never.wait, never)\n"
+            "return {one:wait()}, {many:wait()}, select('#', none:wait()), berr, s[4].error,\n"
+            "  {rev:wait()}, s[1].value, is_cancelled(cerr), never:cancelled()");
+        QVERIFY2(t.state == TaskState::Succeeded, qPrintable(t.error));
+        QCOMPARE(json(t.result), QByteArray("[[[\"one\"],[\"x\",\"two\",\"three\"],0,\"boom\","
+                                            "\"boom\",[3,2,1],\"one\",true,true]]"));
+    }
+
+    // spawn(sleep, s) sleeps as a timer, with no thread (20,000 of them cost their handles
+    // only, not ~1.2 KiB a thread each), and behaves as sleep: cancelled while it sleeps, it
+    // ends cancelled; a non-number still fails as sleep's argument; a negative one ends.
+    void aSpawnedSleepHoldsNoThreadAndBehavesAsSleep()
+    {
+        const TaskSnapshot t = runToEnd(
+            "collectgarbage() collectgarbage()\n"
+            "local before = collectgarbage('count')\n"
+            "local hs = {}\n"
+            "for i = 1, 20000 do hs[i] = spawn(sleep, 0.2) end\n"
+            "sleep(0.05)\n"
+            "local per = (collectgarbage('count') - before) * 1024 / 20000\n"
+            "local c = spawn(sleep, 30)\n"
+            "local bad = spawn(sleep, 'x')\n"
+            "local neg = spawn(sleep, -1)\n"
+            "sleep(0)\n"
+            "local shown = c:done()\n"
+            "c:cancel()\n"
+            "local ok, err = pcall(c.wait, c)\n"
+            "local bok, berr = pcall(bad.wait, bad)\n"
+            "gather(hs)\n"
+            "return per < 700 or per, shown, c:cancelled(), is_cancelled(err), bok,\n"
+            "  tostring(berr):find('sleep', 1, true) ~= nil, select('#', neg:wait()), #hs");
+        QVERIFY2(t.state == TaskState::Succeeded, qPrintable(t.error));
+        QCOMPARE(json(t.result), QByteArray("[[true,false,true,true,false,true,0,20000]]"));
+    }
+
     void manyChildrenAreSummarised()
     {
         ScriptDir dir;

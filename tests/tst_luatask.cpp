@@ -384,6 +384,19 @@ private Q_SLOTS:
         QVERIFY(t.error.startsWith("memory limit exceeded"));
     }
 
+    // Issue 15: a spawned child gets its Lua thread when it first runs, outside the
+    // spawn() call; children with no room left for theirs under the cap end the task as
+    // failed (memory limit exceeded) instead of taking the process down.
+    void childrenWithNoRoomForTheirThreadsFailTheTask()
+    {
+        const TaskSnapshot t = runToEnd("-- @memory 1MiB\nlocal hs = {}\n"
+                                        "local function nap() sleep(1) end\n"
+                                        "for i = 1, 2000 do hs[i] = spawn(nap) end\n"
+                                        "gather(hs)\n");
+        QCOMPARE(t.state, TaskState::Failed);
+        QVERIFY2(t.error.startsWith("memory limit exceeded"), qPrintable(t.error));
+    }
+
     void waitingInsidePlainCoroutineRaisesClearError()
     {
         const TaskSnapshot t = runToEnd("local co = coroutine.wrap(function() sleep(1) end)\n"

@@ -3,6 +3,10 @@
 #include "luahost.h"
 #include "luavalue.h"
 
+#include "lib/luaapi_p.h"
+
+#include "../deadline.h"
+
 #include <QDateTime>
 
 #include <lua.hpp>
@@ -463,6 +467,43 @@ bool LuaTask::begin()
 
 void LuaTask::resume(Coroutine *co)
 {
+    if (!co->L && co->bareSleep) {
+        // spawn(sleep, s) woken: its sleep is over; or a cancel came, delivered below as
+        // to a child that never ran.
+        co->bareSleep = false;
+        if (!co->cancelPending) {
+            co->suspended = false;
+            co->awaitKind = nullptr;
+            ended(co, LUA_OK, 0);
+            return;
+        }
+    } else if (!co->L && !co->cancelPending) {
+        const double seconds = LuaApi::bareSleepSeconds(m_host->state(), co, &LuaTask::l_sleep);
+        if (seconds >= 0) {
+            // As sleep() would suspend it, without a thread to suspend.
+            co->bareSleep = true;
+            co->suspended = true;
+            ++co->serial;
+            co->awaitKind = "sleep";
+            co->awaitArg = seconds;
+            co->awaitingSinceMs = QDateTime::currentMSecsSinceEpoch();
+            co->wakeAtNs = deadlineAfterSeconds(seconds);
+            m_out.sleeps.push_back(Wake{co->id, co->serial, co->wakeAtNs});
+            return;
+        }
+    }
+    if (!co->L) {
+        lua_State *L = m_host->state();
+        if (const int status = LuaApi::attachThread(L, co); status != LUA_OK) {
+            // No thread to run it on (the memory cap): the task ends, as when spawn()
+            // itself met the cap.
+            const QString error = errorText(L, status, -1);
+            lua_settop(L, 0);
+            finish(RunOutcome::Failed, error, {},
+                   std::make_shared<CoroutineStack>(captureTree(m_main)));
+            return;
+        }
+    }
     int nargs = 0;
     if (co->startArgs >= 0) {
         nargs = std::exchange(co->startArgs, -1);
@@ -614,6 +655,7 @@ void LuaTask::ended(Coroutine *co, int status, int nresults)
     }
     if (co != m_main) {
         lua_State *L = m_host->state();
+        LuaApi::detachThread(L, co, status, nresults);
         luaL_unref(L, LUA_REGISTRYINDEX, std::exchange(co->ref, LUA_NOREF));
     }
     if (m_mainEnded && m_live.empty())
@@ -669,6 +711,8 @@ CoroutineStack LuaTask::captureStack(Coroutine *co) const
         stack.awaiting = awaitingText(co);
         stack.awaitingSinceMs = co->awaitingSinceMs;
     }
+    if (!co->L)
+        return stack; // not started yet: no frames
     // Like luaL_traceback: the innermost and outermost frames of a deep stack, with a
     // marker between them. lua_getstack is O(level), so the depth is found by bisection.
     constexpr int Head = 10;
@@ -750,8 +794,8 @@ void LuaTask::releaseHost()
     if (m_main) {
         // A main coroutine that returned normally can run the next task's main chunk.
         lua_State *thread = m_main->L;
-        if (m_main->dead && !m_main->failed && lua_status(thread) == LUA_OK &&
-            lua_resetthread(thread) == LUA_OK) {
+        if (m_main->dead && !m_main->failed && !m_main->threadKept &&
+            lua_status(thread) == LUA_OK && lua_resetthread(thread) == LUA_OK) {
             lua_sethook(thread, nullptr, 0, 0);
             lua_pushthread(thread);
             lua_xmove(thread, L, 1);

@@ -34,7 +34,8 @@ struct WaitGroup
 // One coroutine of a Lua task: the main chunk or a spawn()ed child. It lives inside a
 // Lua full userdata, which is also the handle scripts hold; while it has not ended, a
 // registry reference keeps it alive. Touched only by the thread running the task's
-// slice, or by the engine thread while no slice runs.
+// slice, or by the engine thread while no slice runs. A child's `L` is nullptr until its
+// first resume, and again once it has ended and given its thread back (lib/threadcache.cpp).
 struct Coroutine
 {
     LuaTask *task = nullptr;
@@ -54,6 +55,10 @@ struct Coroutine
     bool cancelled = false;
     bool cancelPending = false;
     bool cancelDelivered = false;
+    // A script holds its thread (coroutine.running): never reused (lib/threadcache.cpp).
+    bool threadKept = false;
+    // spawn(sleep, seconds) sleeping without a thread (LuaApi::bareSleepSeconds).
+    bool bareSleep = false;
     bool shielded = false; // shield(): not cancelled with its parent
     qint64 wakeAtNs = -1;  // set by the call that suspends it; -2: no timer
     // What it waits on, formatted only when a stack is asked for.

@@ -7,6 +7,7 @@ local engine = ...
 local timeout_error, is_handle, waitgroup, suspend, wake, current, outcome, shield_handle =
     engine.timeout_error, engine.is_handle, engine.waitgroup, engine.suspend, engine.wake,
     engine.current, engine.outcome, engine.shield
+local gathered = engine.gathered
 local error, pcall, select, type, setmetatable, ipairs =
     error, pcall, select, type, setmetatable, ipairs
 local pack, unpack, math_type = table.pack, table.unpack, math.type
@@ -28,29 +29,14 @@ function gather(...)
         end
         error(err, 0)
     end
-    local results, failed, failure = {}, false, nil
-    for i = 1, #list do
-        local h = list[i]
-        if h:done() then
-            local hok, v = outcome(h)
-            if hok then
-                results[i] = v
-            elseif not failed and not h:cancelled() then
-                failed, failure = true, v
-            end
-        end
-    end
-    if failed then
+    -- The results; or the first failure (the rest cancelled); or, when only cancelled
+    -- ones failed, the first cancellation (lib/gatherlib.cpp).
+    local rok, r, cancel_rest = gathered(list)
+    if rok then return r end
+    if cancel_rest then
         for i = 1, #list do list[i]:cancel() end
-        error(failure, 0)
     end
-    for i = 1, #list do -- only cancelled ones failed: the cancellation is the error
-        if list[i]:cancelled() then
-            local _, v = outcome(list[i])
-            error(v, 0)
-        end
-    end
-    return results
+    error(r, 0)
 end
 
 function gather_settled(...)

@@ -73,18 +73,17 @@ int LuaTask::l_spawn(lua_State *L)
     LuaTask *t = here->task;
     Coroutine *parent = here->L == L ? here : t->m_current;
     const int n = lua_gettop(L);
-    auto *co = new (lua_newuserdatauv(L, sizeof(Coroutine), 1)) Coroutine;
+    auto *co = new (lua_newuserdatauv(L, sizeof(Coroutine), spawnSlots(n))) Coroutine;
     lua_rawgetp(L, LUA_REGISTRYINDEX, &HandleKey);
     lua_setmetatable(L, -2);
     co->task = t;
     co->id = t->m_nextCoroutineId++;
-    lua_State *thread = lua_newthread(L);
-    lua_setiuservalue(L, n + 1, 1);
-    co->L = thread;
-    *static_cast<Coroutine **>(lua_getextraspace(thread)) = co;
-    for (int i = 1; i <= n; ++i)
+    // The function and its arguments wait in the handle: the thread comes at the first
+    // resume (attachThread, lib/threadcache.cpp).
+    for (int i = 1; i <= n; ++i) {
         lua_pushvalue(L, i);
-    lua_xmove(L, thread, n);
+        lua_setiuservalue(L, n + 1, i);
+    }
     co->startArgs = n - 1;
     lua_pushvalue(L, n + 1);
     co->ref = luaL_ref(L, LUA_REGISTRYINDEX);
@@ -169,6 +168,16 @@ int LuaTask::waitGroupDone(lua_State *L, int, intptr_t)
 // A finished coroutine's results (or its error) pushed onto L.
 int LuaTask::pushResults(lua_State *L, Coroutine *co, bool raise)
 {
+    if (!co->L) { // gave its thread back: they are in the handle, at 1 for every caller
+        const int n = pushEnded(L, 1, co, co->failed, false);
+        if (!co->failed)
+            return n;
+        if (lua_isnil(L, -1)) {
+            lua_pop(L, 1);
+            lua_rawgetp(L, LUA_REGISTRYINDEX, &CancelledKey);
+        }
+        return raise ? lua_error(L) : 1;
+    }
     if (co->failed) {
         if (lua_isnil(co->L, -1))
             lua_rawgetp(L, LUA_REGISTRYINDEX, &CancelledKey);
@@ -229,6 +238,8 @@ int LuaTask::l_handleResult(lua_State *L)
         lua_pushnil(L);
         return 2;
     }
+    if (!co->L)
+        return 1 + pushEnded(L, 1, co, false, true);
     lua_pushvalue(co->L, lua_gettop(co->L) - co->results + 1);
     lua_xmove(co->L, L, 1);
     return 2;
@@ -441,4 +452,6 @@ void LuaTask::openCoroLib(lua_State *L, int engine)
     lua_pushvalue(L, engine);
     luaL_setfuncs(L, primitives, 0);
     lua_pop(L, 1);
+    openThreadCache(L);
+    openGatherLib(L, engine);
 }

@@ -22,6 +22,25 @@ bool isMarker(lua_State *L, int index, void *key);
 // The spawned coroutine whose handle is at `index`, or nullptr (corolib.cpp).
 Coroutine *toHandle(lua_State *L, int index);
 
+// Spawned coroutines' threads (threadcache.cpp): how many uservalues a handle of spawn()
+// with `values` (the function and its arguments) has; a thread for `co` at its first
+// resume, from the host's cache (not LUA_OK: the error, such as the memory cap, on L's
+// top); at its end, its results (or error) moved into its handle and its thread cached,
+// if nothing else can reach it (false: it keeps its thread); the results of one that gave
+// it back, pushed from its handle at `handle`.
+int spawnSlots(int values);
+int attachThread(lua_State *L, Coroutine *co);
+bool detachThread(lua_State *L, Coroutine *co, int status, int nresults);
+int pushEnded(lua_State *L, int handle, Coroutine *co, bool failed, bool firstOnly);
+void openThreadCache(lua_State *L); // coroutine.running, which marks a thread kept
+// The seconds `co`, not started yet, sleeps for when it is spawn(sleep, seconds) with a
+// number (`sleep` being the engine's, passed as `sleepFn`); -1 when it is anything else.
+// Such a child needs no thread: it sleeps as a timer and ends when woken.
+double bareSleepSeconds(lua_State *L, Coroutine *co, int (*sleepFn)(lua_State *));
+
+// gather's reading of its handles' outcomes, into `engine` (gatherlib.cpp).
+void openGatherLib(lua_State *L, int engine);
+
 // The task whose code runs on `L`, or an error naming `what`: a finalizer may run
 // between tasks.
 LuaTask *runningTask(lua_State *L, const char *what);
