@@ -32,12 +32,17 @@ QJsonObject stack(const StackNode &node)
     for (const StackNode &child : node.children)
         children.append(TaskJson::stack(child));
     const QString awaiting = node.shownAwaiting();
-    return QJsonObject{
+    QJsonObject object{
         {QStringLiteral("frames"), frames(node.shownFrames())},
         {QStringLiteral("awaiting"),
          awaiting.isEmpty() ? QJsonValue(QJsonValue::Null) : QJsonValue(awaiting)},
         {QStringLiteral("children"), children},
     };
+    if (!node.isProcess() && !node.name.isEmpty()) { // SPEC section 9: named coroutines
+        object.insert(QStringLiteral("name"), node.name);
+        object.insert(QStringLiteral("id"), node.id);
+    }
+    return object;
 }
 
 QJsonObject task(const TaskSnapshot &t)

@@ -57,6 +57,8 @@ QJsonObject stackObject(const StackNode &node)
         object.insert(QStringLiteral("frames"), TaskJson::frames(node.frames));
         if (node.id != 0)
             object.insert(QStringLiteral("id"), node.id);
+        if (!node.name.isEmpty())
+            object.insert(QStringLiteral("name"), node.name);
         if (!node.awaiting.isEmpty())
             object.insert(QStringLiteral("awaiting"), node.awaiting);
         if (node.awaitingSinceMs >= 0)
@@ -124,6 +126,7 @@ StackNode stackFromObject(const QJsonObject &object)
         node.process = processFromObject(process.toObject());
     } else {
         node.id = object.value(QLatin1String("id")).toInt();
+        node.name = object.value(QLatin1String("name")).toString();
         const QJsonArray frames = object.value(QLatin1String("frames")).toArray();
         node.frames.reserve(frames.size());
         for (const QJsonValue &value : frames) {
