@@ -28,6 +28,7 @@ private:
     void drawProgress(const EngineCounts &counts);
     void clearProgress();
     void checkInterrupt();
+    static QString childrenText(const StackNode &node, int depth);
 
     std::unique_ptr<Engine> m_engine;
     QSet<TaskId> m_waiting; // submitted, not yet reported finished

@@ -42,6 +42,13 @@ QJsonObject stack(const StackNode &node)
         object.insert(QStringLiteral("name"), node.name);
         object.insert(QStringLiteral("id"), node.id);
     }
+    if (node.count > 1) { // identical siblings merged: "50 × fetch_page"
+        object.insert(QStringLiteral("count"), node.count);
+        QJsonArray ids;
+        for (int id : node.mergedIds)
+            ids.append(id);
+        object.insert(QStringLiteral("ids"), ids);
+    }
     return object;
 }
 

@@ -82,6 +82,9 @@ struct StackNode
     // A coroutine
     int id = 0;
     QString name; // as the code names it at its spawn (SPEC section 9): "fetch_page", "main"
+    // Identical siblings merged into this node (SPEC section 9): how many, and their ids.
+    int count = 1;
+    QList<int> mergedIds; // empty unless count > 1
     QList<StackFrame> frames;
     QString awaiting;            // "sleep(5)", empty when not waiting
     qint64 awaitingSinceMs = -1; // epoch ms

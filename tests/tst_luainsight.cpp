@@ -5,6 +5,7 @@
 
 #include "lua/syncregistry.h"
 
+#include <QFile>
 #include <QJsonArray>
 #include <QJsonObject>
 #include <QTcpServer>
@@ -390,6 +391,65 @@ private Q_SLOTS:
         QVERIFY2(t.state == TaskState::Succeeded, qPrintable(t.error));
         QCOMPARE(t.result.toString(), QStringLiteral("got it"));
         QVERIFY2(!m_log.join('\n').contains("deadlock"), qPrintable(m_log.join('\n')));
+    }
+
+    // ---- merged siblings, cleanup shown ----
+
+    void identicalSiblingsAreMergedWithACount()
+    {
+        ScriptDir dir;
+        Engine engine;
+        const TaskId id =
+            engine.submit(dir.spec("m.lua", "local function fetch_page(i)\n"
+                                            "  sleep(30)\n"
+                                            "end\n"
+                                            "for i = 1, 50 do spawn(fetch_page, i) end\n"
+                                            "local function other() sleep(40) end\n"
+                                            "spawn(other)\n"
+                                            "sleep(30)\n"));
+        std::shared_ptr<const CoroutineStack> stack;
+        QTRY_VERIFY((stack = engine.liveStack(id)) && stack->children.size() == 2 &&
+                    stack->children[1].count == 50);
+        const CoroutineStack &other = stack->children[0];
+        QCOMPARE(other.name, QStringLiteral("other"));
+        QCOMPARE(other.count, 1);
+        const CoroutineStack &pages = stack->children[1];
+        QCOMPARE(pages.name, QStringLiteral("fetch_page"));
+        QCOMPARE(pages.awaiting, QStringLiteral("sleep(30)"));
+        QCOMPARE(pages.mergedIds.size(), 50);
+        QVERIFY(pages.mergedIds.contains(2) && pages.mergedIds.contains(51));
+        QCOMPARE(functions(pages), QStringList{"fetch_page:2"});
+        const QJsonObject json = TaskJson::stack(*stack);
+        const QJsonObject merged = json.value("children").toArray().at(1).toObject();
+        QCOMPARE(merged.value("count").toInt(), 50);
+        QCOMPARE(merged.value("ids").toArray().size(), 50);
+        engine.cancel(id);
+        QTRY_COMPARE(stateOf(engine, id), TaskState::Cancelled);
+    }
+
+    void childRunningItsCleanupStaysShownUntilItEnds()
+    {
+        ScriptDir dir;
+        Engine engine;
+        const QString gate = dir.path() + "/gate";
+        const TaskId id = engine.submit(dir.spec("c.lua", "local function worker()\n"
+                                                          "  pcall(sleep, 30)\n"
+                                                          "  while not io.open('" +
+                                                              gate.toUtf8() +
+                                                              "') do sleep(0.01) end\n"
+                                                              "end\n"
+                                                              "spawn(worker)\n"
+                                                              "sleep(0.01)\n"
+                                                              "return 'main done'\n"));
+        std::shared_ptr<const CoroutineStack> stack;
+        QTRY_VERIFY_WITH_TIMEOUT((stack = engine.liveStack(id)) && stack->children.size() == 1 &&
+                                     stack->children[0].awaiting == u"sleep(0.01)",
+                                 10000);
+        QCOMPARE(stack->awaiting, QStringLiteral("its children to end (the main chunk has ended)"));
+        QCOMPARE(stack->children[0].name, QStringLiteral("worker"));
+        QCOMPARE(stack->children[0].frames.value(0).line, 3);
+        QVERIFY(QFile(gate).open(QIODevice::WriteOnly));
+        QTRY_COMPARE(stateOf(engine, id), TaskState::Succeeded);
     }
 };
 

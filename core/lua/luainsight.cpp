@@ -498,3 +498,64 @@ QString LuaTask::describeDeadlock() const
         chain.push_back(edges[chain.back()].targets.front());
     return chainText(chain, 0);
 }
+
+// ---- identical siblings (SPEC section 9) ----
+
+namespace {
+
+// What makes two sibling nodes the same to a reader: name, what they await (without the
+// details that differ per coroutine), frames and the shapes under them; never the id.
+QString shapeKey(const StackNode &node)
+{
+    QString key = node.name;
+    key += u'\x1f';
+    key += node.awaiting.section(QStringLiteral(" — "), 0, 0);
+    for (const StackFrame &f : node.frames) {
+        key += u'\x1e';
+        key += f.file;
+        key += u':';
+        key += QString::number(f.line);
+        key += u' ';
+        key += f.function;
+    }
+    for (const StackNode &child : node.children) {
+        key += QStringLiteral("\x1d%1\x1c").arg(child.count);
+        key += shapeKey(child);
+    }
+    key += u'\x1b';
+    return key;
+}
+
+} // namespace
+
+// Merges identical siblings into the first of them, with their count and ids (Visual
+// Studio's Parallel Stacks: "50 × fetch_page, awaiting sleep(1)"); the order of first
+// appearance is kept, the earliest wait is the group's.
+void LuaTask::mergeIdenticalSiblings(QList<StackNode> &nodes)
+{
+    if (nodes.size() < 2)
+        return;
+    QHash<QString, qsizetype> groups;
+    QList<StackNode> merged;
+    for (StackNode &node : nodes) {
+        const QString key = shapeKey(node);
+        const auto it = groups.constFind(key);
+        if (it == groups.cend()) {
+            groups.insert(key, merged.size());
+            merged.append(std::move(node));
+            continue;
+        }
+        StackNode &group = merged[*it];
+        if (group.mergedIds.isEmpty())
+            group.mergedIds.append(group.id);
+        if (node.mergedIds.isEmpty())
+            group.mergedIds.append(node.id);
+        else
+            group.mergedIds.append(node.mergedIds);
+        group.count += node.count;
+        if (node.awaitingSinceMs >= 0 &&
+            (group.awaitingSinceMs < 0 || node.awaitingSinceMs < group.awaitingSinceMs))
+            group.awaitingSinceMs = node.awaitingSinceMs;
+    }
+    nodes = std::move(merged);
+}

@@ -21,6 +21,7 @@ constexpr qint64 MaxSliceLogBytes = 1 << 20;
 constexpr qint64 MaxUndeliveredLogBytes = 4 << 20;
 constexpr int MaxLogLineBytes = 64 * 1024;
 constexpr int MaxChildrenShown = 100;
+constexpr int MaxChildrenScanned = 1000;
 constexpr qint64 BlockingMs = 100;
 // How long a task that nothing can wake is left before it is looked at (SPEC: a deadlock
 // is found within 1 s).
@@ -214,7 +215,10 @@ std::shared_ptr<const CoroutineStack> LuaTask::liveStack() const
     // Between slices the Lua state is the engine thread's to read.
     if (m_finished || !m_main)
         return m_endStack;
-    return std::make_shared<CoroutineStack>(captureTree(m_main));
+    auto stack = std::make_shared<CoroutineStack>(captureTree(m_main));
+    if (m_mainEnded) // its children still run (their cleanup, after a cancel)
+        stack->awaiting = QStringLiteral("its children to end (the main chunk has ended)");
+    return stack;
 }
 
 void LuaTask::dispatchSlice()
@@ -611,9 +615,11 @@ void LuaTask::ended(Coroutine *co, int status, int nresults)
         m_names.erase(co->id);
 
     // Children outlive their parent's record in the tree: hand them to the grandparent
-    // (or keep them under main), so the tree stays connected.
+    // (or keep them under main), so the tree stays connected. Main's own stay under it:
+    // those still running (their cleanup after a cancel) are shown until they end.
     Coroutine *adopter = co->parent ? co->parent : nullptr;
-    while (Coroutine *child = co->firstChild) {
+    while (co != m_main && co->firstChild) {
+        Coroutine *child = co->firstChild;
         co->firstChild = child->nextSibling;
         child->parent = adopter;
         child->prevSibling = nullptr;
@@ -682,14 +688,22 @@ CoroutineStack LuaTask::captureTree(Coroutine *co) const
 CoroutineStack LuaTask::captureNodes(Coroutine *co) const
 {
     CoroutineStack stack = captureStack(co);
-    int shown = 0, more = 0;
+    // Identical siblings become one node with a count ("50 × fetch_page"): up to
+    // MaxChildrenScanned are looked at, MaxChildrenShown nodes kept.
+    int scanned = 0, more = 0;
     for (Coroutine *child = co->firstChild; child; child = child->nextSibling) {
-        if (shown < MaxChildrenShown) {
+        if (scanned < MaxChildrenScanned) {
             stack.children.append(captureNodes(child));
-            ++shown;
+            ++scanned;
         } else {
             ++more;
         }
+    }
+    mergeIdenticalSiblings(stack.children);
+    if (stack.children.size() > MaxChildrenShown) {
+        for (qsizetype i = MaxChildrenShown; i < stack.children.size(); ++i)
+            more += stack.children[i].count;
+        stack.children.resize(MaxChildrenShown);
     }
     if (more > 0) {
         CoroutineStack summary;

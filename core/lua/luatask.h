@@ -328,6 +328,7 @@ private:
     static int l_nowMs(lua_State *L);
     StackFrame entryFrame(const Coroutine *co) const;
     bool pushEntryFunction(lua_State *L, const Coroutine *co) const;
+    static void mergeIdenticalSiblings(QList<StackNode> &nodes);
     static StackFrame tailCallFrame();
     void noteLostError(Coroutine *co, int status);
     void retrieved(const Coroutine *co);
