@@ -393,6 +393,38 @@ private Q_SLOTS:
         QVERIFY2(!m_log.join('\n').contains("deadlock"), qPrintable(m_log.join('\n')));
     }
 
+    // A large semaphore keeps no holders until its first wait (spawn-trivial's cost):
+    // those taken before are counted, not named.
+    void largeSemaphoreNamesHoldersFromItsFirstWait()
+    {
+        ScriptDir dir;
+        Engine engine;
+        const TaskId id =
+            engine.submit(dir.spec("big.lua", "-- @deadlock warn\n"
+                                              "local S = Semaphore(9)\n"
+                                              "for i = 1, 9 do S:acquire() end\n"
+                                              "local function late() S:acquire() sleep(30) end\n"
+                                              "local function waiter() S:acquire() end\n"
+                                              "local l = spawn(late) sleep(0)\n"
+                                              "S:release()\n" // hands one unit to late, now named
+                                              "sleep(0) spawn(waiter):wait()\n"));
+        std::shared_ptr<const CoroutineStack> stack;
+        const auto waiter = [&]() -> QString {
+            stack = engine.liveStack(id);
+            if (!stack)
+                return {};
+            for (const CoroutineStack &c : stack->children)
+                if (c.name == u"waiter")
+                    return c.awaiting;
+            return {};
+        };
+        QTRY_COMPARE(waiter(), QStringLiteral("Semaphore:acquire — held by late #2 and 8 taken "
+                                              "before its first wait (0 of 9 free)"));
+        QCOMPARE(stack->resources->resources.value(0).taken, 9);
+        engine.cancel(id);
+        QTRY_COMPARE(stateOf(engine, id), TaskState::Cancelled);
+    }
+
     // ---- merged siblings, cleanup shown ----
 
     void identicalSiblingsAreMergedWithACount()
@@ -430,7 +462,7 @@ private Q_SLOTS:
     void childRunningItsCleanupStaysShownUntilItEnds()
     {
         ScriptDir dir;
-        Engine engine;
+        Engine engine(Engine::Options{.gracePeriodMs = 120000}); // its cleanup waits on us
         const QString gate = dir.path() + "/gate";
         const TaskId id = engine.submit(dir.spec("c.lua", "local function worker()\n"
                                                           "  pcall(sleep, 30)\n"

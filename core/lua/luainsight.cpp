@@ -328,6 +328,11 @@ QString LuaTask::awaitingText(const Coroutine *co) const
         detail = r->holders.isEmpty() ? r->state
                                       : QStringLiteral("held by %1 (%2)")
                                             .arg(labels(*m_stackRegistry, r->holders), r->state);
+        if (!r->holders.isEmpty() && r->holders.size() < r->taken)
+            detail = QStringLiteral("held by %1 and %2 taken before its first wait (%3)")
+                         .arg(labels(*m_stackRegistry, r->holders))
+                         .arg(r->taken - r->holders.size())
+                         .arg(r->state);
         break;
     case SyncResource::Kind::Queue:
         detail = QStringLiteral("%1; waiting: %2 to get, %3 to put")

@@ -190,7 +190,10 @@ function Semaphore(n)
     if math_type(n) ~= "integer" or n < 0 then
         error("Semaphore: the value must be an integer >= 0", 2)
     end
-    local self = setmetatable({_value = n, _n = n, _waiters = fifo(), _holders = {}}, Semaphore_)
+    -- Holders are kept from the start for a small semaphore, from its first wait for a
+    -- large one (so that an uncontended Semaphore(64) costs nothing more per acquire).
+    local self = setmetatable({_value = n, _n = n, _waiters = fifo(), _holders = {},
+                               _track = n <= 8}, Semaphore_)
     track(self, 2)
     return self
 end
@@ -200,7 +203,9 @@ end
 function Semaphore_:acquire()
     if self._value > 0 then
         self._value = self._value - 1
+        if not self._track then return true end
     else
+        self._track = true
         -- a unit handed over by release()
         wait_turn(self._waiters, "Semaphore:acquire", function() hand_over(self) end)
     end
@@ -209,14 +214,16 @@ function Semaphore_:acquire()
     return true
 end
 function Semaphore_:release()
-    local co, holders = running(), self._holders
-    local n = holders[co]
-    if not n then -- released by another than took it: one holder fewer all the same
-        co = next(holders)
-        n = co and holders[co]
+    if self._track then
+        local co, holders = running(), self._holders
+        local n = holders[co]
+        if not n then -- released by another than took it: one holder fewer all the same
+            co = next(holders)
+            n = co and holders[co]
+        end
+        if n then holders[co] = n > 1 and n - 1 or nil end
     end
-    if n then holders[co] = n > 1 and n - 1 or nil end
-    hand_over(self)
+    if not wake_next(self._waiters) then self._value = self._value + 1 end
 end
 function Semaphore_:locked() return self._value == 0 end
 function Semaphore_:value() return self._value end

@@ -226,6 +226,7 @@ void LuaTask::readSyncRegistry(lua_State *L, SyncRegistry &registry) const
         case SyncResource::Kind::Lock: {
             const bool locked = boolField(L, slot, "_locked");
             r.state = locked ? QStringLiteral("locked") : QStringLiteral("unlocked");
+            r.taken = locked ? 1 : 0;
             rawField(L, slot, "_holder");
             if (locked && lua_isthread(L, -1)) {
                 r.holders.append(threadId(L, -1));
@@ -239,6 +240,7 @@ void LuaTask::readSyncRegistry(lua_State *L, SyncRegistry &registry) const
             const lua_Integer value = intField(L, slot, "_value");
             const lua_Integer initial = intField(L, slot, "_n");
             r.state = QStringLiteral("%1 of %2 free").arg(value).arg(initial);
+            r.taken = int(qMax<lua_Integer>(0, initial - value));
             if (rawField(L, slot, "_holders") == LUA_TTABLE) {
                 lua_pushnil(L);
                 while (lua_next(L, -2)) {

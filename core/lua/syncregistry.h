@@ -18,7 +18,10 @@ struct SyncResource
     QString state;      // "locked", "unlocked", "0 of 4 free", "3 items (max 10)", "set", "clear"
     QList<int> holders; // coroutine ids holding it (a Lock or Semaphore); 0: not a spawn
     qint64 heldSinceMs = -1; // a Lock: epoch ms since its holder has it
-    QList<int> waiters;      // coroutine ids waiting on it, in turn order (a Queue: all sides)
+    // Units taken (a Lock: 0 or 1). A Semaphore(n > 8) knows its holders only from its
+    // first wait on (no cost per acquire before): `holders` may name fewer.
+    int taken = 0;
+    QList<int> waiters; // coroutine ids waiting on it, in turn order (a Queue: all sides)
     // A Queue: the items in it, its maxsize (0: unbounded), who waits on each side
     int size = 0;
     int maxSize = 0;
