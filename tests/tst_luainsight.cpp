@@ -468,14 +468,14 @@ private Q_SLOTS:
                                                           "  pcall(sleep, 30)\n"
                                                           "  while not io.open('" +
                                                               gate.toUtf8() +
-                                                              "') do sleep(0.01) end\n"
+                                                              "') do sleep(0.2) end\n"
                                                               "end\n"
                                                               "spawn(worker)\n"
                                                               "sleep(0.01)\n"
                                                               "return 'main done'\n"));
         std::shared_ptr<const CoroutineStack> stack;
         QTRY_VERIFY_WITH_TIMEOUT((stack = engine.liveStack(id)) && stack->children.size() == 1 &&
-                                     stack->children[0].awaiting == u"sleep(0.01)",
+                                     stack->children[0].awaiting == u"sleep(0.2)",
                                  10000);
         QCOMPARE(stack->awaiting, QStringLiteral("its children to end (the main chunk has ended)"));
         QCOMPARE(stack->children[0].name, QStringLiteral("worker"));
