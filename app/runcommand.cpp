@@ -306,8 +306,35 @@ void RunCommand::report(const TaskSnapshot &task)
             line += QStringLiteral("    awaiting %1\n").arg(awaiting);
         for (const StackFrame &f : task.stack->shownFrames())
             line += QStringLiteral("    at %1:%2 in %3\n").arg(f.file).arg(f.line).arg(f.function);
+        line += childrenText(*task.stack, 1);
     }
     m_out += Console::escaped(line, true).toUtf8();
+}
+
+// The coroutines under `node`, one line each, identical ones merged (SPEC section 9):
+// "    - 50 × fetch_page #2, awaiting sleep(1)".
+QString RunCommand::childrenText(const StackNode &node, int depth)
+{
+    QString text;
+    for (const StackNode &child : node.children) {
+        if (child.isProcess())
+            continue;
+        QString what = child.name.isEmpty()
+                           ? QStringLiteral("#%1").arg(child.id)
+                           : QStringLiteral("%1 #%2").arg(child.name).arg(child.id);
+        if (child.id == 0) // a summary ("… and 900 more coroutines")
+            what.clear();
+        if (child.count > 1)
+            what = QStringLiteral("%1 × %2").arg(child.count).arg(child.name);
+        QString line = QString(4 * depth, u' ') + QStringLiteral("- ") + what;
+        if (!child.awaiting.isEmpty())
+            line +=
+                what.isEmpty() ? child.awaiting : QStringLiteral(", awaiting ") + child.awaiting;
+        text += line + u'\n';
+        if (depth < 4)
+            text += childrenText(child, depth + 1);
+    }
+    return text;
 }
 
 void RunCommand::drawProgress(const EngineCounts &c)

@@ -33,6 +33,7 @@ private:
     void drawProgress(const EngineCounts &counts);
     void clearProgress();
     void checkInterrupt();
+    static QString childrenText(const StackNode &node, int depth);
 
     QString label(TaskId id) const;
 

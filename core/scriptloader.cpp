@@ -172,10 +172,10 @@ ScriptLoader::Result ScriptLoader::load(const QString &path)
         auto bad = [&](const QString &reason) {
             return Result{std::nullopt, errorAt(path, lineNo, reason)};
         };
-        static const QStringList known = {QStringLiteral("name"),    QStringLiteral("priority"),
-                                          QStringLiteral("group"),   QStringLiteral("timeout"),
-                                          QStringLiteral("retries"), QStringLiteral("retry-delay"),
-                                          QStringLiteral("memory"),  QStringLiteral("arg")};
+        static const QStringList known = {
+            QStringLiteral("name"),    QStringLiteral("priority"), QStringLiteral("group"),
+            QStringLiteral("timeout"), QStringLiteral("retries"),  QStringLiteral("retry-delay"),
+            QStringLiteral("memory"),  QStringLiteral("arg"),      QStringLiteral("deadlock")};
         if (!known.contains(key))
             return bad(QStringLiteral("unknown directive @%1 (known: @%2)")
                            .arg(key, known.join(QStringLiteral(", @"))));
@@ -224,6 +224,10 @@ ScriptLoader::Result ScriptLoader::load(const QString &path)
             if (*bytes < MinMemoryBytes)
                 return bad(QStringLiteral("@memory must be at least 64KiB, not \"%1\"").arg(value));
             spec.memoryBytes = *bytes;
+        } else if (key == u"deadlock") { // SPEC section 9
+            if (value != u"fail" && value != u"warn")
+                return bad(QStringLiteral("@deadlock must be fail or warn, not \"%1\"").arg(value));
+            spec.deadlockWarn = value == u"warn";
         } else if (key == u"arg") {
             const auto arg = parseArg(value);
             if (!arg)

@@ -32,12 +32,24 @@ QJsonObject stack(const StackNode &node)
     for (const StackNode &child : node.children)
         children.append(TaskJson::stack(child));
     const QString awaiting = node.shownAwaiting();
-    return QJsonObject{
+    QJsonObject object{
         {QStringLiteral("frames"), frames(node.shownFrames())},
         {QStringLiteral("awaiting"),
          awaiting.isEmpty() ? QJsonValue(QJsonValue::Null) : QJsonValue(awaiting)},
         {QStringLiteral("children"), children},
     };
+    if (!node.isProcess() && !node.name.isEmpty()) { // SPEC section 9: named coroutines
+        object.insert(QStringLiteral("name"), node.name);
+        object.insert(QStringLiteral("id"), node.id);
+    }
+    if (node.count > 1) { // identical siblings merged: "50 × fetch_page"
+        object.insert(QStringLiteral("count"), node.count);
+        QJsonArray ids;
+        for (int id : node.mergedIds)
+            ids.append(id);
+        object.insert(QStringLiteral("ids"), ids);
+    }
+    return object;
 }
 
 QJsonObject task(const TaskSnapshot &t)

@@ -13,6 +13,8 @@
 #include <memory>
 #include <optional>
 
+struct SyncRegistry; // lua/syncregistry.h
+
 struct StackFrame
 {
     QString file;
@@ -80,6 +82,10 @@ struct StackNode
 
     // A coroutine
     int id = 0;
+    QString name; // as the code names it at its spawn (SPEC section 9): "fetch_page", "main"
+    // Identical siblings merged into this node (SPEC section 9): how many, and their ids.
+    int count = 1;
+    QList<int> mergedIds; // empty unless count > 1
     QList<StackFrame> frames;
     QString awaiting;            // "sleep(5)", empty when not waiting
     qint64 awaitingSinceMs = -1; // epoch ms
@@ -88,6 +94,11 @@ struct StackNode
     ProcessInfo process;
 
     QList<StackNode> children;
+
+    // The root of a Lua task's stack only (SPEC section 9): its Locks, Semaphores, Queues
+    // and Events as they stood, and a deadlock the engine found (`@deadlock warn`).
+    std::shared_ptr<const SyncRegistry> resources;
+    QString deadlock;
 
     bool isProcess() const { return kind == Kind::Process; }
 

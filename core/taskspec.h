@@ -28,5 +28,6 @@ struct TaskSpec
     qint64 retryDelayMs = 1000;
     qint64 memoryBytes = 0; // 0: none
     QList<std::pair<QString, QString>> args;
-    QByteArray source; // Lua tasks: the script's text
+    QByteArray source;         // Lua tasks: the script's text
+    bool deadlockWarn = false; // `@deadlock warn`: a deadlock is logged, not a failure
 };

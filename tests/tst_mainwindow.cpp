@@ -472,6 +472,42 @@ private Q_SLOTS:
         QTRY_VERIFY2(header->text().contains("paused"), qPrintable(header->text()));
     }
 
+    // SPEC section 9 in the stack pane: coroutines by name, who holds the lock a
+    // coroutine waits for, and a deadlock `@deadlock warn` found.
+    void stackPaneNamesCoroutinesHoldersAndDeadlocks()
+    {
+        ScriptDir dir;
+        const TaskSpec spec =
+            dir.spec("stuck.lua", "-- @deadlock warn\n"
+                                  "local L = Lock()\n"
+                                  "local function holder() L:acquire() Event():wait() end\n"
+                                  "local function waiter() L:acquire() end\n"
+                                  "spawn(holder) sleep(0) spawn(waiter):wait()\n");
+        Engine engine(Engine::Options{.publishIntervalMs = 20});
+        LocalTaskSource source(&engine);
+        MainWindow window(&source);
+        window.show();
+        const TaskId id = engine.submit(spec);
+        QTRY_VERIFY(window.taskView()->selectTask(id));
+        QTreeWidget *tree = window.stackPane()->tree();
+        const auto item = [tree](const QString &what) -> QTreeWidgetItem * {
+            for (QTreeWidgetItemIterator it(tree); *it; ++it)
+                if ((*it)->text(0) == what)
+                    return *it;
+            return nullptr;
+        };
+        QTRY_VERIFY(item("waiter #3") && item("holder #2") && item("main #1"));
+        QTRY_VERIFY2(
+            item("waiter #3")->text(1).startsWith("awaiting Lock:acquire — held by holder #2 for "),
+            qPrintable(item("waiter #3")->text(1)));
+        QLabel *header = window.stackPane()->findChild<QLabel *>("stackHeader");
+        QTRY_VERIFY_WITH_TIMEOUT(header->text().contains("deadlock: main #1 waits for waiter #3, "
+                                                         "which waits for Lock held by holder #2"),
+                                 10000);
+        QCOMPARE(stateOf(engine, id), TaskState::Running);
+        engine.cancel(id);
+    }
+
     void logPaneFollowsTheSelectedTask()
     {
         ScriptDir dir;

@@ -67,6 +67,7 @@ private slots:
     void malformedDirectiveRejectsWithFileAndLine_data();
     void malformedDirectiveRejectsWithFileAndLine();
     void errorNamesThePathAsGiven();
+    void deadlockDirectiveIsFailOrWarn();
 
     void parseDuration_data();
     void parseDuration();
@@ -651,6 +652,22 @@ void tst_ScriptLoader::emptyOverridesChangeNothing()
     QCOMPARE(spec.retryDelayMs, original.retryDelayMs);
     QCOMPARE(spec.memoryBytes, original.memoryBytes);
     QCOMPARE(spec.args, original.args);
+}
+
+// SPEC section 9: `@deadlock warn` only logs a deadlock; `fail` (the default) fails the task.
+void tst_ScriptLoader::deadlockDirectiveIsFailOrWarn()
+{
+    ScriptDir dir;
+    auto load = [&](const QByteArray &content) {
+        return ScriptLoader::load(dir.write(QStringLiteral("d.lua"), content));
+    };
+    QCOMPARE(load("return 1\n").spec->deadlockWarn, false);
+    QCOMPARE(load("-- @deadlock fail\n").spec->deadlockWarn, false);
+    QCOMPARE(load("-- @deadlock warn\n").spec->deadlockWarn, true);
+    const auto bad = load("-- @name x\n-- @deadlock maybe\n");
+    QVERIFY(!bad.spec);
+    QCOMPARE(bad.error, dir.path() + QStringLiteral("/d.lua:2: @deadlock must be fail or warn, "
+                                                    "not \"maybe\""));
 }
 
 QTEST_GUILESS_MAIN(tst_ScriptLoader)

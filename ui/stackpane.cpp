@@ -182,6 +182,10 @@ void StackPane::showWatched(const WatchedTask &watched)
         stack = task->stack;
         break;
     }
+    if (stack && !stack->deadlock.isEmpty()) // `@deadlock warn`: found, only marked
+        head += QStringLiteral("<br><span style=\"color:%1\">%2</span>")
+                    .arg(StateStyle::color(TaskState::Failed, palette()).name(),
+                         stack->deadlock.toHtmlEscaped());
     m_header->setText(head);
     if (stack) {
         m_processes = task->kind == ScriptKind::Process;
@@ -298,7 +302,21 @@ void StackPane::addCoroutine(QTreeWidgetItem *parent, const CoroutineStack &stac
         shape.append(QStringLiteral("end"));
         return;
     }
-    const QString title = stack.id == 0 ? tr("main") : tr("coroutine %1").arg(stack.id);
+    // Named as the code names it (SPEC section 9): "fetch_page #4".
+    QString title = !stack.name.isEmpty() ? QStringLiteral("%1 #%2").arg(stack.name).arg(stack.id)
+                    : stack.id == 0       ? tr("main")
+                                          : tr("coroutine %1").arg(stack.id);
+    if (stack.count > 1) { // identical siblings, merged: expand it for their ids
+        title = QStringLiteral("%1 × %2").arg(stack.count).arg(stack.name);
+        QStringList ids;
+        for (int id : stack.mergedIds)
+            ids << QStringLiteral("#%1").arg(id);
+        auto *members = new QTreeWidgetItem(item);
+        members->setText(
+            WhatColumn,
+            tr("%n coroutine(s): %1", nullptr, stack.count).arg(ids.join(QStringLiteral(", "))));
+        members->setToolTip(WhatColumn, members->text(WhatColumn));
+    }
     item->setText(WhatColumn, title);
     // A coroutine of an ended task is shown as the task ended, never as running.
     item->setIcon(WhatColumn, StateStyle::icon(isFinished(m_state)        ? m_state
@@ -311,7 +329,11 @@ void StackPane::addCoroutine(QTreeWidgetItem *parent, const CoroutineStack &stac
             WhereColumn,
             tr("awaiting %1 for %2").arg(stack.awaiting, waitedFor(stack.awaitingSinceMs, nowMs)));
     }
-    shape.append(QStringLiteral("co %1 %2").arg(stack.id).arg(stack.awaiting));
+    // What it awaits without its details ("— held by x #4 for 2.1 s"), which change with
+    // every refresh and are updated in place.
+    shape.append(QStringLiteral("co %1 %2 %3")
+                     .arg(stack.id)
+                     .arg(title, stack.awaiting.section(QStringLiteral(" — "), 0, 0)));
     for (const StackFrame &frame : stack.frames) {
         auto *f = new QTreeWidgetItem(item);
         f->setText(WhatColumn, frame.function.isEmpty() ? tr("(main chunk)") : frame.function);

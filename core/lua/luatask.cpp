@@ -25,21 +25,11 @@ constexpr qint64 MaxSliceLogBytes = 1 << 20;
 constexpr qint64 MaxUndeliveredLogBytes = 4 << 20;
 constexpr int MaxLogLineBytes = 64 * 1024;
 constexpr int MaxChildrenShown = 100;
+constexpr int MaxChildrenScanned = 1000;
 constexpr qint64 BlockingMs = 100;
-
-QString awaitingText(const Coroutine *co)
-{
-    if (co->io)
-        return co->io->what;
-    const QString kind = QString::fromUtf8(co->awaitKind);
-    if (kind == u"sleep")
-        return QStringLiteral("sleep(%1)").arg(co->awaitArg, 0, 'g', 6);
-    if (kind == u"wait")
-        return QStringLiteral("child #%1").arg(qint64(co->awaitArg));
-    if (co->awaitArg > 0)
-        return QStringLiteral("%1 (%2 pending)").arg(kind).arg(qint64(co->awaitArg));
-    return kind;
-}
+// How long a task that nothing can wake is left before it is looked at (SPEC: a deadlock
+// is found within 1 s).
+constexpr qint64 DeadlockLookNs = 300'000'000;
 
 } // namespace
 
@@ -73,6 +63,7 @@ LuaTask::~LuaTask()
 {
     m_io.clear();
     m_services.timers.cancel(m_timerId);
+    m_services.timers.cancel(m_deadlockTimerId);
     if (m_host && m_cancelLevel.load() == 3) {
         QMutexLocker lock(&g_abandonedMutex);
         g_abandonedHosts.push_back(std::exchange(m_host, nullptr));
@@ -144,6 +135,7 @@ void LuaTask::giveUp()
     m_inSlice = false;
     m_io.clear();
     m_services.timers.cancel(std::exchange(m_timerId, 0));
+    m_services.timers.cancel(std::exchange(m_deadlockTimerId, 0));
     m_endStack = stack;
     QString where = QStringLiteral("an unknown place");
     if (!stack->frames.isEmpty())
@@ -227,7 +219,10 @@ std::shared_ptr<const CoroutineStack> LuaTask::liveStack() const
     // Between slices the Lua state is the engine thread's to read.
     if (m_finished || !m_main)
         return m_endStack;
-    return std::make_shared<CoroutineStack>(captureTree(m_main));
+    auto stack = std::make_shared<CoroutineStack>(captureTree(m_main));
+    if (m_mainEnded) // its children still run (their cleanup, after a cancel)
+        stack->awaiting = QStringLiteral("its children to end (the main chunk has ended)");
+    return stack;
 }
 
 void LuaTask::dispatchSlice()
@@ -236,6 +231,7 @@ void LuaTask::dispatchSlice()
     m_readyWakes.clear();
     m_in.cancel = std::exchange(m_wantCancel, false);
     m_in.stop = std::exchange(m_wantStop, false);
+    m_in.deadlockCheck = std::exchange(m_wantDeadlockCheck, false);
     m_inSlice = true;
     m_services.work.push(this);
 }
@@ -259,6 +255,7 @@ void LuaTask::done()
         m_finished = true;
         m_endStack = out.outcome.stack;
         m_services.timers.cancel(std::exchange(m_timerId, 0));
+        m_services.timers.cancel(std::exchange(m_deadlockTimerId, 0));
         m_services.observer.runFinished(m_id, std::move(out.outcome)); // may delete us later
         return;
     }
@@ -273,6 +270,31 @@ void LuaTask::done()
     }
     if (!m_inSlice && (!m_readyWakes.empty() || m_wantCancel || m_wantStop))
         dispatchSlice();
+    if (!m_inSlice)
+        watchForDeadlock();
+}
+
+// SPEC section 9: with no timer, I/O, child process, cancel or ready coroutine left,
+// nothing can ever wake the task again. Looked at a little later (a cheap test here,
+// nothing per coroutine), in a slice, which names the cycle (see checkDeadlock).
+bool LuaTask::nothingCanWake() const
+{
+    return !m_inSlice && !m_finished && m_readyWakes.empty() && m_sleepers.empty() &&
+           m_io.empty() && !m_wantCancel && !m_wantStop && m_cancelLevel.load() == 0 &&
+           m_deadlock.isEmpty();
+}
+
+void LuaTask::watchForDeadlock()
+{
+    if (m_deadlockTimerId != 0 || !nothingCanWake())
+        return;
+    m_deadlockTimerId = m_services.timers.add(steadyNowNs() + DeadlockLookNs, [this] {
+        m_deadlockTimerId = 0;
+        if (nothingCanWake()) {
+            m_wantDeadlockCheck = true;
+            dispatchSlice();
+        }
+    });
 }
 
 void LuaTask::ioFinished(const Wake &wake)
@@ -358,6 +380,9 @@ void LuaTask::run()
     for (const Wake &w : m_in.wakes)
         m_localReady.push_back(w);
     m_in.wakes.clear();
+    if (std::exchange(m_in.deadlockCheck, false) && m_localReady.empty() && !m_in.cancel &&
+        checkDeadlock())
+        return;
     if (m_in.cancel && !m_mainEnded)
         cancelTree(m_main);
     // A vector read from the front (std::deque allocates even when empty, per task).
@@ -421,7 +446,7 @@ bool LuaTask::begin()
         lua_setupvalue(L, 2, 1); // _ENV
 
         // 3: the main coroutine's record, as for spawn() (see lib/corolib.cpp)
-        auto *co = new (lua_newuserdatauv(L, sizeof(Coroutine), 1)) Coroutine;
+        auto *co = new (lua_newuserdatauv(L, sizeof(Coroutine), 3)) Coroutine;
         luaL_setmetatable(L, "taskdeck.Handle"); // once per task: by name is fine
         co->task = t;
         co->id = t->m_nextCoroutineId++;
@@ -437,6 +462,8 @@ bool LuaTask::begin()
         lua_setiuservalue(L, 3, 1);
         co->L = thread;
         *static_cast<Coroutine **>(lua_getextraspace(thread)) = co;
+        lua_pushvalue(L, 2);
+        lua_setiuservalue(L, 3, 3); // as spawn() keeps it (entrySlot of no arguments)
         lua_pushvalue(L, 2);
         lua_xmove(L, thread, 1);
         co->startArgs = 0;
@@ -578,7 +605,6 @@ void LuaTask::ended(Coroutine *co, int status, int nresults)
         m_live.erase(co->id);
 
     // Wake whoever waits on it.
-    const bool awaited = !co->waiters.empty();
     for (const auto &group : co->waiters) {
         if (group->fired)
             continue;
@@ -623,16 +649,18 @@ void LuaTask::ended(Coroutine *co, int status, int nresults)
         // ends once they have.
         for (Coroutine *child = co->firstChild; child; child = child->nextSibling)
             cancelTree(child, true);
-    } else if (co->failed && !co->cancelled && !awaited) {
-        appendLog(QStringLiteral("[coroutine #%1 failed, nobody waiting for it: %2]")
-                      .arg(co->id)
-                      .arg(errorText(co->L, status, -1)));
+    } else if (co->failed && !co->cancelled) {
+        noteLostError(co, status); // logged at the end unless someone retrieves it
     }
+    if (!m_names.empty() && co != m_main)
+        m_names.erase(co->id);
 
     // Children outlive their parent's record in the tree: hand them to the grandparent
-    // (or keep them under main), so the tree stays connected.
+    // (or keep them under main), so the tree stays connected. Main's own stay under it:
+    // those still running (their cleanup after a cancel) are shown until they end.
     Coroutine *adopter = co->parent ? co->parent : nullptr;
-    while (Coroutine *child = co->firstChild) {
+    while (co != m_main && co->firstChild) {
+        Coroutine *child = co->firstChild;
         co->firstChild = child->nextSibling;
         child->parent = adopter;
         child->prevSibling = nullptr;
@@ -683,17 +711,41 @@ QString LuaTask::errorText(lua_State *L, int status, int index) const
     return luaErrorToString(L, index, m_host->state(), &m_cancelLevel);
 }
 
+// The tree under `co`; from the root, with the task's sync objects read first, so that
+// each awaiting text can say who holds what (SPEC section 9).
 CoroutineStack LuaTask::captureTree(Coroutine *co) const
 {
+    if (m_stackRegistry)
+        return captureNodes(co);
+    const std::shared_ptr<SyncRegistry> registry = syncRegistry();
+    m_stackRegistry = registry.get();
+    CoroutineStack stack = captureNodes(co);
+    m_stackRegistry = nullptr;
+    if (!registry->resources.isEmpty())
+        stack.resources = registry;
+    stack.deadlock = m_deadlock;
+    return stack;
+}
+
+CoroutineStack LuaTask::captureNodes(Coroutine *co) const
+{
     CoroutineStack stack = captureStack(co);
-    int shown = 0, more = 0;
+    // Identical siblings become one node with a count ("50 × fetch_page"): up to
+    // MaxChildrenScanned are looked at, MaxChildrenShown nodes kept.
+    int scanned = 0, more = 0;
     for (Coroutine *child = co->firstChild; child; child = child->nextSibling) {
-        if (shown < MaxChildrenShown) {
-            stack.children.append(captureTree(child));
-            ++shown;
+        if (scanned < MaxChildrenScanned) {
+            stack.children.append(captureNodes(child));
+            ++scanned;
         } else {
             ++more;
         }
+    }
+    mergeIdenticalSiblings(stack.children);
+    if (stack.children.size() > MaxChildrenShown) {
+        for (qsizetype i = MaxChildrenShown; i < stack.children.size(); ++i)
+            more += stack.children[i].count;
+        stack.children.resize(MaxChildrenShown);
     }
     if (more > 0) {
         CoroutineStack summary;
@@ -707,6 +759,7 @@ CoroutineStack LuaTask::captureStack(Coroutine *co) const
 {
     CoroutineStack stack;
     stack.id = co->id;
+    stack.name = coroutineName(co);
     if ((co->suspended || co->cancelDelivered) && co->awaitKind) {
         stack.awaiting = awaitingText(co);
         stack.awaitingSinceMs = co->awaitingSinceMs;
@@ -732,21 +785,29 @@ CoroutineStack LuaTask::captureStack(Coroutine *co) const
         last = lua_getstack(co->L, 0, &ar) ? low : -1;
     }
     auto addFrame = [&](int level) {
-        if (!lua_getstack(co->L, level, &ar) || !lua_getinfo(co->L, "Sln", &ar) ||
-            ar.currentline < 0 || qstrcmp(ar.source, "=taskdeck") == 0)
-            return; // a C function or the toolkit's own code: `awaiting` says what it awaits
-        StackFrame frame;
-        frame.file = QString::fromUtf8(ar.source[0] == '@' ? ar.source + 1 : ar.short_src);
-        frame.line = ar.currentline;
-        if (ar.name)
-            frame.function = QString::fromUtf8(ar.name);
-        else if (qstrcmp(ar.what, "main") == 0)
-            frame.function = QStringLiteral("main chunk");
-        else
-            frame.function = QStringLiteral("function <%1:%2>")
-                                 .arg(frame.file.section(u'/', -1))
-                                 .arg(ar.linedefined);
-        stack.frames.append(frame);
+        if (!lua_getstack(co->L, level, &ar) || !lua_getinfo(co->L, "Slnt", &ar))
+            return;
+        // A tail call replaced its caller's frame: say so where Lua lost it; for the
+        // outermost one, the function the coroutine was started with (kept by spawn).
+        const bool tail = ar.istailcall;
+        if (ar.currentline >= 0 && qstrcmp(ar.source, "=taskdeck") != 0) {
+            StackFrame frame;
+            frame.file = QString::fromUtf8(ar.source[0] == '@' ? ar.source + 1 : ar.short_src);
+            frame.line = ar.currentline;
+            if (ar.name)
+                frame.function = QString::fromUtf8(ar.name);
+            else if (qstrcmp(ar.what, "main") == 0)
+                frame.function = QStringLiteral("main chunk");
+            else if (level == last && !tail && co != m_main)
+                frame.function = coroutineName(co); // the function spawn() started
+            else
+                frame.function = QStringLiteral("function <%1:%2>")
+                                     .arg(frame.file.section(u'/', -1))
+                                     .arg(ar.linedefined);
+            stack.frames.append(frame);
+        } // else a C function or the toolkit's own code: `awaiting` says what it awaits
+        if (tail)
+            stack.frames.append(level == last ? entryFrame(co) : tailCallFrame());
     };
     if (last < Head + Tail) {
         for (int level = 0; level <= last; ++level)
@@ -765,6 +826,7 @@ CoroutineStack LuaTask::captureStack(Coroutine *co) const
 void LuaTask::finish(RunOutcome::Kind kind, const QString &error, QJsonValue result,
                      std::shared_ptr<const CoroutineStack> stack)
 {
+    logLostErrors();
     m_out.finished = true;
     m_out.outcome.kind = kind;
     m_out.outcome.error = error;
@@ -807,6 +869,7 @@ void LuaTask::releaseHost()
     m_main = nullptr;
     m_current = nullptr;
     luaL_unref(L, LUA_REGISTRYINDEX, std::exchange(m_argsRef, LUA_NOREF));
+    luaL_unref(L, LUA_REGISTRYINDEX, std::exchange(m_syncRef, LUA_NOREF));
     *static_cast<Coroutine **>(lua_getextraspace(L)) = nullptr;
     m_pool.release(std::exchange(m_host, nullptr));
 }

@@ -4,6 +4,7 @@
 #include "../timerheap.h"
 #include "../workqueue.h"
 #include "iocall.h"
+#include "syncregistry.h"
 
 #include <QMutex>
 #include <QString>
@@ -129,6 +130,7 @@ private:
         std::vector<Wake> wakes;
         bool cancel = false;
         bool stop = false;
+        bool deadlockCheck = false; // nothing can wake the task: look for a deadlock
     };
     struct SliceOutput
     {
@@ -155,6 +157,8 @@ private:
     Coroutine *liveCoroutine(int id) const;
     void cancelTree(Coroutine *co, bool force = false);
     CoroutineStack captureTree(Coroutine *co) const;
+    CoroutineStack captureNodes(Coroutine *co) const;
+    QString awaitingText(const Coroutine *co) const;
     CoroutineStack captureStack(Coroutine *co) const;
     QString errorText(lua_State *L, int status, int index) const;
     void appendLog(QString line);
@@ -220,6 +224,11 @@ private:
     void onTimer();
     void interrupt(); // makes the running Lua code call hook() at once
     void ioFinished(const Wake &wake);
+    void watchForDeadlock();
+    bool nothingCanWake() const;
+    // worker side (luainsight.cpp)
+    bool checkDeadlock(); // true: the task failed with it
+    QString describeDeadlock() const;
 
     const TaskId m_id;
     const std::shared_ptr<const TaskSpec> m_spec;
@@ -252,6 +261,8 @@ private:
     };
     std::vector<Sleeper> m_sleepers; // min-heap
     TimerHeap::Id m_timerId = 0;
+    TimerHeap::Id m_deadlockTimerId = 0; // a look for a deadlock, once nothing can wake it
+    bool m_wantDeadlockCheck = false;
     qint64 m_timerDeadline = -1;
     std::shared_ptr<const CoroutineStack> m_endStack;
     std::unordered_map<int, std::unique_ptr<IoCall>> m_io; // by coroutine id
@@ -286,6 +297,48 @@ private:
     double m_liveProgress = 0;
     QString m_liveStatus;
     bool m_livePosted = false;
+    // SPEC section 9, seeing inside tasks (luainsight.cpp). Names given to spawn() and
+    // those found when a stack first showed a coroutine, by coroutine id (mutable: stacks
+    // are built in const functions, on one thread at a time as the Lua state is).
+    mutable std::unordered_map<int, QString> m_names;
+    // Errors of children that failed with nobody waiting: logged when the task ends
+    // unless a wait or gather retrieves them first.
+    struct LostError
+    {
+        int id;
+        QString name;
+        QString error;
+        QList<StackFrame> frames;
+    };
+    std::vector<LostError> m_lostErrors;
+    int m_lostErrorsDropped = 0;
+
+    // The task's Locks, Semaphores, Queues and Events (syncregistry.cpp): a weak-keyed
+    // table in the Lua registry, made when the first one is created.
+    int m_syncRef = -2;                                    // LUA_NOREF
+    mutable const SyncRegistry *m_stackRegistry = nullptr; // while captureTree runs
+    QString m_deadlock; // a deadlock found (`@deadlock warn`), shown on the stack's root
+    qint64 m_syncSeq = 0;
+
+public:
+    // The name of `co` as SPEC section 9 gives it ("fetch_page"; "main" for the main chunk).
+    QString coroutineName(const Coroutine *co) const;
+    // The task's sync objects as they stand (worker in a slice, engine thread between).
+    std::shared_ptr<SyncRegistry> syncRegistry() const;
+
+private:
+    QString resolveName(const Coroutine *co) const;
+    void readSyncRegistry(lua_State *L, SyncRegistry &registry) const;
+    static int l_track(lua_State *L);
+    static int l_nowMs(lua_State *L);
+    StackFrame entryFrame(const Coroutine *co) const;
+    bool pushEntryFunction(lua_State *L, const Coroutine *co) const;
+    static void mergeIdenticalSiblings(QList<StackNode> &nodes);
+    static StackFrame tailCallFrame();
+    void noteLostError(Coroutine *co, int status);
+    void retrieved(const Coroutine *co);
+    void logLostErrors();
+
     // Where code running > 100 ms without waiting was last seen (asyncio's slow callback).
     // Where code running long without waiting was last seen (rare: kept off the object,
     // which then fits the allocator's per-thread cache).

@@ -8,8 +8,10 @@ local timeout_error, is_handle, waitgroup, suspend, wake, current, outcome, shie
     engine.timeout_error, engine.is_handle, engine.waitgroup, engine.suspend, engine.wake,
     engine.current, engine.outcome, engine.shield
 local gathered = engine.gathered
-local error, pcall, select, type, setmetatable, ipairs =
-    error, pcall, select, type, setmetatable, ipairs
+local track, now_ms = engine.track, engine.now_ms
+local error, pcall, select, type, setmetatable, ipairs, next =
+    error, pcall, select, type, setmetatable, ipairs, next
+local running = coroutine.running
 local pack, unpack, math_type = table.pack, table.unpack, math.type
 
 local function handle_list(...)
@@ -135,21 +137,31 @@ local function with(self, fn, ...)
     return unpack(r, 2, r.n)
 end
 
+-- Each object registers itself (track: a weak registry of the task's objects, with
+-- where it was created) and keeps who holds it, by Lua thread, so that stacks can say
+-- who holds what (SPEC section 9); nothing is formatted until a stack is read.
 local Lock_ = {}
 Lock_.__index = Lock_
 Lock_.__name = "Lock"
 Lock_.__metatable = "Lock" -- shared by every task: read-only
-function Lock() return setmetatable({_locked = false, _waiters = fifo()}, Lock_) end
+function Lock()
+    local self = setmetatable({_locked = false, _waiters = fifo()}, Lock_)
+    track(self, 1)
+    return self
+end
 function Lock_:acquire()
     if not self._locked then
         self._locked = true
-        return true
+    else
+        -- handed over by release(): still locked, now ours
+        wait_turn(self._waiters, "Lock:acquire", function() self:release() end)
     end
-    wait_turn(self._waiters, "Lock:acquire", function() self:release() end)
-    return true -- handed over by release(): still locked, now ours
+    self._holder, self._since = running(), now_ms()
+    return true
 end
 function Lock_:release()
     if not self._locked then error("Lock:release: the lock is not held", 2) end
+    self._holder = nil
     if not wake_next(self._waiters) then self._locked = false end
 end
 function Lock_:locked() return self._locked end
@@ -164,17 +176,39 @@ function Semaphore(n)
     if math_type(n) ~= "integer" or n < 0 then
         error("Semaphore: the value must be an integer >= 0", 2)
     end
-    return setmetatable({_value = n, _waiters = fifo()}, Semaphore_)
+    -- Holders are kept from the start for a small semaphore, from its first wait for a
+    -- large one (so that an uncontended Semaphore(64) costs nothing more per acquire).
+    local self = setmetatable({_value = n, _n = n, _waiters = fifo(), _holders = {},
+                               _track = n <= 8}, Semaphore_)
+    track(self, 2)
+    return self
+end
+local function hand_over(self)
+    if not wake_next(self._waiters) then self._value = self._value + 1 end
 end
 function Semaphore_:acquire()
     if self._value > 0 then
         self._value = self._value - 1
-        return true
+        if not self._track then return true end
+    else
+        self._track = true
+        -- a unit handed over by release()
+        wait_turn(self._waiters, "Semaphore:acquire", function() hand_over(self) end)
     end
-    wait_turn(self._waiters, "Semaphore:acquire", function() self:release() end)
-    return true -- a unit handed over by release()
+    local co, holders = running(), self._holders
+    holders[co] = (holders[co] or 0) + 1
+    return true
 end
 function Semaphore_:release()
+    if self._track then
+        local co, holders = running(), self._holders
+        local n = holders[co]
+        if not n then -- released by another than took it: one holder fewer all the same
+            co = next(holders)
+            n = co and holders[co]
+        end
+        if n then holders[co] = n > 1 and n - 1 or nil end
+    end
     if not wake_next(self._waiters) then self._value = self._value + 1 end
 end
 function Semaphore_:locked() return self._value == 0 end
@@ -185,7 +219,11 @@ local Event_ = {}
 Event_.__index = Event_
 Event_.__name = "Event"
 Event_.__metatable = "Event" -- shared by every task: read-only
-function Event() return setmetatable({_set = false, _waiters = fifo()}, Event_) end
+function Event()
+    local self = setmetatable({_set = false, _waiters = fifo()}, Event_)
+    track(self, 4)
+    return self
+end
 function Event_:set()
     if self._set then return end
     self._set = true
@@ -208,8 +246,10 @@ function Queue(maxsize)
     if math_type(maxsize) ~= "integer" or maxsize < 0 then
         error("Queue: maxsize must be an integer >= 0 (0: unbounded)", 2)
     end
-    return setmetatable({_items = fifo(), _max = maxsize, _getters = fifo(),
-                         _putters = fifo(), _unfinished = 0, _joiners = fifo()}, Queue_)
+    local self = setmetatable({_items = fifo(), _max = maxsize, _getters = fifo(),
+                               _putters = fifo(), _unfinished = 0, _joiners = fifo()}, Queue_)
+    track(self, 3)
+    return self
 end
 function Queue_:size() return count(self._items) end
 function Queue_:empty() return count(self._items) == 0 end

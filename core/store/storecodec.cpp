@@ -60,6 +60,15 @@ QJsonObject stackObject(const StackNode &node)
         object.insert(QStringLiteral("frames"), TaskJson::frames(node.frames));
         if (node.id != 0)
             object.insert(QStringLiteral("id"), node.id);
+        if (!node.name.isEmpty())
+            object.insert(QStringLiteral("name"), node.name);
+        if (node.count > 1) {
+            object.insert(QStringLiteral("count"), node.count);
+            QJsonArray ids;
+            for (int id : node.mergedIds)
+                ids.append(id);
+            object.insert(QStringLiteral("ids"), ids);
+        }
         if (!node.awaiting.isEmpty())
             object.insert(QStringLiteral("awaiting"), node.awaiting);
         if (node.awaitingSinceMs >= 0)
@@ -127,6 +136,10 @@ StackNode stackFromObject(const QJsonObject &object)
         node.process = processFromObject(process.toObject());
     } else {
         node.id = object.value(QLatin1String("id")).toInt();
+        node.name = object.value(QLatin1String("name")).toString();
+        node.count = qMax(1, object.value(QLatin1String("count")).toInt(1));
+        for (const QJsonValue &id : object.value(QLatin1String("ids")).toArray())
+            node.mergedIds.append(id.toInt());
         const QJsonArray frames = object.value(QLatin1String("frames")).toArray();
         node.frames.reserve(frames.size());
         for (const QJsonValue &value : frames) {

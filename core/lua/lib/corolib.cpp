@@ -64,28 +64,43 @@ Coroutine *LuaTask::checkHandle(lua_State *L, int index)
 }
 
 // spawn(fn, ...): a child coroutine of the calling one, ready to run (create_task).
+// spawn({name = "..."}, fn, ...) names it (SPEC section 9); otherwise its name is found
+// only when a stack shows it (LuaTask::coroutineName), from the function kept as the
+// handle's second user value.
 int LuaTask::l_spawn(lua_State *L)
 {
-    luaL_checktype(L, 1, LUA_TFUNCTION);
+    int base = 1; // the function; its arguments follow
+    if (lua_type(L, 1) == LUA_TTABLE) {
+        lua_getfield(L, 1, "name");
+        if (lua_type(L, -1) != LUA_TSTRING)
+            return luaL_error(L, "spawn: {name = ...} must be a string");
+        lua_replace(L, 1); // kept here until the end: nothing below may raise past a QString
+        base = 2;
+    }
+    luaL_checktype(L, base, LUA_TFUNCTION);
     Coroutine *here = context(L);
     if (!here)
         return luaL_error(L, "spawn: not inside a task");
     LuaTask *t = here->task;
     Coroutine *parent = here->L == L ? here : t->m_current;
-    const int n = lua_gettop(L);
-    auto *co = new (lua_newuserdatauv(L, sizeof(Coroutine), spawnSlots(n))) Coroutine;
+    const int top = lua_gettop(L);
+    const int n = top - base + 1; // the function and its arguments
+    auto *co = new (lua_newuserdatauv(L, sizeof(Coroutine), spawnSlots(n) + 1)) Coroutine;
     lua_rawgetp(L, LUA_REGISTRYINDEX, &HandleKey);
     lua_setmetatable(L, -2);
     co->task = t;
     co->id = t->m_nextCoroutineId++;
-    // The function and its arguments wait in the handle: the thread comes at the first
-    // resume (attachThread, lib/threadcache.cpp).
-    for (int i = 1; i <= n; ++i) {
-        lua_pushvalue(L, i);
-        lua_setiuservalue(L, n + 1, i);
-    }
     co->startArgs = n - 1;
-    lua_pushvalue(L, n + 1);
+    // The function and its arguments wait in the handle: the thread comes at the first
+    // resume (attachThread, lib/threadcache.cpp). The function is kept in the last slot
+    // too, for its name and for tail calls (entrySlot).
+    lua_pushvalue(L, base);
+    lua_setiuservalue(L, top + 1, entrySlot(co));
+    for (int i = base; i <= top; ++i) {
+        lua_pushvalue(L, i);
+        lua_setiuservalue(L, top + 1, i - base + 1);
+    }
+    lua_pushvalue(L, top + 1);
     co->ref = luaL_ref(L, LUA_REGISTRYINDEX);
     if (parent) {
         co->parent = parent;
@@ -95,6 +110,8 @@ int LuaTask::l_spawn(lua_State *L)
         parent->firstChild = co;
     }
     t->m_live.emplace(co->id, co);
+    if (base == 2)
+        t->m_names[co->id] = QString::fromUtf8(lua_tostring(L, 1));
     co->suspended = true;
     t->makeReady(co);
     return 1;
@@ -179,6 +196,8 @@ int LuaTask::pushResults(lua_State *L, Coroutine *co, bool raise)
         return raise ? lua_error(L) : 1;
     }
     if (co->failed) {
+        if (co->task && !co->task->m_lostErrors.empty())
+            co->task->retrieved(co);
         if (lua_isnil(co->L, -1))
             lua_rawgetp(L, LUA_REGISTRYINDEX, &CancelledKey);
         else {

@@ -29,6 +29,9 @@ Coroutine *toHandle(lua_State *L, int index);
 // if nothing else can reach it (false: it keeps its thread); the results of one that gave
 // it back, pushed from its handle at `handle`.
 int spawnSlots(int values);
+// The handle's user value that keeps the function a coroutine started with (after the
+// slots of spawnSlots: never taken by its arguments or results).
+int entrySlot(const Coroutine *co);
 int attachThread(lua_State *L, Coroutine *co);
 bool detachThread(lua_State *L, Coroutine *co, int status, int nresults);
 int pushEnded(lua_State *L, int handle, Coroutine *co, bool failed, bool firstOnly);

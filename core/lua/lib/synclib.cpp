@@ -44,10 +44,9 @@ int LuaTask::l_current(lua_State *L)
 void LuaTask::openSyncLib(lua_State *L, int engine)
 {
     const luaL_Reg primitives[] = {
-        {"suspend", &LuaTask::l_suspend},
-        {"wake", &LuaTask::l_wake},
-        {"current", &LuaTask::l_current},
-        {nullptr, nullptr},
+        {"suspend", &LuaTask::l_suspend}, {"wake", &LuaTask::l_wake},
+        {"current", &LuaTask::l_current}, {"track", &LuaTask::l_track},
+        {"now_ms", &LuaTask::l_nowMs},    {nullptr, nullptr},
     };
     lua_pushvalue(L, engine);
     luaL_setfuncs(L, primitives, 0);

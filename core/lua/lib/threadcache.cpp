@@ -32,7 +32,8 @@ constexpr lua_Integer MaxCachedThreads = 256;
 
 // The spawned coroutine's uservalues: 1 holds its function until its first resume, then
 // its thread while it runs; 2.. hold its arguments until then, and its results (or its
-// error) once it has ended and given its thread back.
+// error) once it has ended and given its thread back; the last (entrySlot) keeps its
+// function for good.
 constexpr int ThreadSlot = 1;
 
 // coroutine.running() as lcorolib.c's, noting that a spawned coroutine's thread is now in
@@ -51,6 +52,11 @@ int l_corunning(lua_State *L)
 int LuaApi::spawnSlots(int values)
 {
     return std::max(values, 2);
+}
+
+int LuaApi::entrySlot(const Coroutine *co)
+{
+    return spawnSlots(co->startArgs + 1) + 1;
 }
 
 namespace {
@@ -156,8 +162,9 @@ bool LuaApi::detachThread(lua_State *L, Coroutine *co, int status, int nresults)
     lua_rawgeti(L, LUA_REGISTRYINDEX, co->ref);
     const int handle = lua_gettop(L);
     const int values = status == LUA_OK ? nresults : 1;
-    // Room for them all in the handle? (One slot past the last is LUA_TNONE.)
-    const bool fits = values == 0 || lua_getiuservalue(L, handle, values + 1) != LUA_TNONE;
+    // Room for them all in the handle, in 2..values+1 and short of the entry slot? (A slot
+    // past the last is LUA_TNONE.)
+    const bool fits = values == 0 || lua_getiuservalue(L, handle, values + 2) != LUA_TNONE;
     lua_settop(L, handle);
     if (!fits) {
         lua_pop(L, 1);
