@@ -157,7 +157,12 @@ int RunCommand::start(const QStringList &arguments)
     m_rejected = !submission.rejections().isEmpty();
     if (submission.isEmpty())
         return SomeFailed;
-    const QList<TaskId> ids = submission.queueOn(*m_engine);
+    QString refusal;
+    const QList<TaskId> ids = submission.queueOn(*m_engine, &refusal);
+    if (!refusal.isEmpty()) {
+        printErr(QStringLiteral("taskdeck run: %1").arg(refusal));
+        return SomeFailed;
+    }
     qsizetype next = 0;
     for (const Submission::Entry &entry : submission.entries()) {
         for (int i = 0; i < entry.copies; ++i, ++next) {
