@@ -35,6 +35,7 @@ public:
         Started,
         Duration,
         Result,
+        DependsOn, // the tasks it waits for (issue 18)
         ColumnCount
     };
     enum Role {
@@ -69,6 +70,7 @@ public:
         TaskState state = TaskState::Pending;
         ScriptKind kind = ScriptKind::Lua;
         bool cancelRequested = false;
+        TaskDependencies after; // what it waits (or waited) for
     };
 
     struct GroupStats
@@ -110,6 +112,9 @@ public:
     // True while any row needs a live repaint (a running duration or a cancel countdown).
     bool hasLiveRows() const { return m_groupTotals.running > 0; }
     const QHash<QString, GroupStats> &groups() const { return m_groups; }
+    // Rows tinted for the current task: the tasks it waits for and those waiting for it.
+    void setHighlighted(const QSet<TaskId> &waitedFor, const QSet<TaskId> &waiting);
+    static QString dependsOnText(const TaskDependencies &after);
 
     int rowCount(const QModelIndex &parent = QModelIndex()) const override;
     int columnCount(const QModelIndex &parent = QModelIndex()) const override;
@@ -181,6 +186,8 @@ private:
     GroupStats m_groupTotals;
     qint64 m_gracePeriodMs = 5000;
     std::function<qint64()> m_clock;
+    QSet<TaskId> m_waitedFor; // highlighted (setHighlighted)
+    QSet<TaskId> m_waiting;
 };
 
 // Rows hold only implicitly shared Qt values: the table grows by memmove, not row by row.
