@@ -61,6 +61,9 @@ public:
     void cancel(const QList<TaskId> &ids);
     void cancelAllPending();
     void cancelAll();
+    // Drops finished tasks the user removed (the dashboard's "Clear finished"): they leave
+    // the counts and the listings, so that every count means the tasks still kept.
+    void forget(const QList<TaskId> &ids);
     void setPriority(TaskId id, int priority);
     void moveToTop(TaskId id);
     void moveToBottom(TaskId id);
@@ -157,6 +160,7 @@ private:
     void cancelForDependency(Task &task, TaskId dependency, TaskState state);
     void releaseDependents(TaskId id);
     void adoptDependents(Task &from, Task &to);
+    void forgetDependency(Task &task);
     QString cycleThrough(TaskId dependency, const QList<TaskId> &ids) const;
     QString dependencyWaitReason(const Task &task) const;
     void setState(Task &task, TaskState state);

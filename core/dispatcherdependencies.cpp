@@ -135,6 +135,16 @@ void Dispatcher::adoptDependents(Task &from, Task &to)
         m_journal->dependenciesSet(changed, changedTo);
 }
 
+// An interrupted task the user cleared will not come back: what waited for it is
+// cancelled, naming it.
+void Dispatcher::forgetDependency(Task &task)
+{
+    for (TaskId dependentId : std::exchange(task.links->dependents, {}))
+        if (Task *dependent = find(dependentId);
+            dependent && dependent->state == TaskState::Pending)
+            cancelForDependency(*dependent, task.id, task.state);
+}
+
 QString Dispatcher::submit(const QList<TaskId> &ids,
                            const QList<std::shared_ptr<const TaskSpec>> &specs,
                            const DependencyOptions &dependencies)

@@ -18,7 +18,7 @@ class QSqlQuery;
 // cross threads). Every method reports failure by its return value and lastError();
 // none throws or aborts.
 //
-// Schema (PRAGMA user_version 3; an older store gains the tables it lacks):
+// Schema (PRAGMA user_version 4; an older store gains the tables it lacks):
 //   specs(id, file, kind, command, name, group_name, priority, timeout_ms, retries,
 //         retry_delay_ms, memory_bytes, args, source)  one row per distinct definition
 //   tasks(id = TaskId, spec_id, priority, sequence, state, attempt, max_attempts,
@@ -27,14 +27,17 @@ class QSqlQuery;
 //   submissions(id, tasks)  tasks as submitted, a row per transaction that wrote some:
 //         JSON [[first_id, count, spec_id, max_attempts, priority, first_sequence,
 //         submitted_at], ...] (SubmittedRun); materializeSubmissions() makes their rows
-//   dependencies(task_id, after)  version 3: what a task waits for (SPEC section 4), JSON
+//   settings(key, value)  version 3: the user's decisions, JSON text (storesettings.cpp):
+//         "limits" (EngineLimits as last published), "interrupted_at_exit" (tasks a
+//         shutdown cut short: {"count", "groups"}, read and cleared by recovery)
+//   dependencies(task_id, after)  version 4: what a task waits for (SPEC section 4), JSON
 //         [[id, any_end], ...] (TaskDependencyText)
 // Times are epoch ms (NULL for never); command, args, result, stack and log_tail are
 // JSON text (StoreCodec); transitions reads "pending@<ms> running@<ms> failed@<ms>".
 class StoreDatabase
 {
 public:
-    static constexpr int SchemaVersion = 3;
+    static constexpr int SchemaVersion = 4;
 
     StoreDatabase();
     ~StoreDatabase();
@@ -156,6 +159,14 @@ public:
     // (pending), running tasks become interrupted at `nowMs`; spec rows no task uses are
     // deleted if `deleteUnusedSpecs`. nullopt on error.
     std::optional<Recovered> recover(int historyLimit, qint64 nowMs, bool deleteUnusedSpecs);
+
+    // The settings table (storesettings.cpp), in the caller's transaction for writes.
+    bool writeLimits(const EngineLimits &limits);
+    // Adds `count` tasks of `groups` to those a shutdown interrupted since the last recovery.
+    bool addInterruptedAtExit(int count, const QStringList &groups);
+    // Reads the limits and takes the tasks interrupted at exit into `recovery` (clearing
+    // them); false on error.
+    bool recoverSettings(StoreRecovery *recovery);
 
 private:
     enum class Outcome { Ready, Corrupt, Unusable };

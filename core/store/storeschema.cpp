@@ -68,9 +68,14 @@ const char *const SchemaVersion2[] = {
     "CREATE TABLE submissions (id INTEGER PRIMARY KEY, tasks TEXT NOT NULL)",
 };
 
-// Added by version 3: what tasks wait for (a row per task that has dependencies).
+// Added by version 3: the user's decisions (limits, paused state), kept as they change.
 const char *const SchemaVersion3[] = {
-    "CREATE TABLE dependencies (task_id INTEGER PRIMARY KEY, after TEXT NOT NULL)",
+    "CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+};
+
+// Added by version 4: what tasks wait for (a row per task that has dependencies).
+const char *const SchemaVersion4[] = {
+    "CREATE TABLE IF NOT EXISTS dependencies (task_id INTEGER PRIMARY KEY, after TEXT NOT NULL)",
 };
 
 // The runs of the submissions rows, each with whether it can be read: a row that is not
@@ -278,7 +283,9 @@ StoreDatabase::Outcome StoreDatabase::createSchema(int version, QString *problem
         statements.insert(statements.end(), std::begin(Schema), std::end(Schema));
     if (version < 2)
         statements.insert(statements.end(), std::begin(SchemaVersion2), std::end(SchemaVersion2));
-    statements.insert(statements.end(), std::begin(SchemaVersion3), std::end(SchemaVersion3));
+    if (version < 3)
+        statements.insert(statements.end(), std::begin(SchemaVersion3), std::end(SchemaVersion3));
+    statements.insert(statements.end(), std::begin(SchemaVersion4), std::end(SchemaVersion4));
     for (const char *sql : statements) {
         if (!query.exec(QString::fromLatin1(sql))) {
             *problem = QStringLiteral("cannot create the tables: ") + describe(query.lastError());
