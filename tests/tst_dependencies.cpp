@@ -370,6 +370,26 @@ private Q_SLOTS:
         QVERIFY(found);
     }
 
+    void clearingAnInterruptedDependencyCancelsWhatWaitedForIt()
+    {
+        auto fake = std::make_shared<FakeRunFactory>();
+        Engine engine(options(fake));
+        auto shared = std::make_shared<const TaskSpec>(spec("a"));
+        RestoredTask interrupted{shared, {}, {}};
+        interrupted.snapshot.id = 1;
+        interrupted.snapshot.state = TaskState::Interrupted;
+        RestoredTask waiting{shared, {}, {}};
+        waiting.snapshot.id = 2;
+        waiting.snapshot.state = TaskState::Pending;
+        waiting.snapshot.dependencies = {{1, false}};
+        engine.restore({interrupted, waiting});
+        QCOMPARE(engine.waitReason(2), QStringLiteral("waiting for #1 (interrupted)"));
+        engine.forget({1});
+        QTRY_COMPARE(stateOf(engine, 2), TaskState::Cancelled);
+        QCOMPARE(errorOf(engine, 2), QStringLiteral("dependency #1 interrupted"));
+        QVERIFY(fake->started().isEmpty());
+    }
+
     void psJsonCarriesAfterForEveryTask()
     {
         TaskSnapshot plain;
