@@ -322,17 +322,23 @@ int submit(const QStringList &arguments)
     }
     if (specs.isEmpty())
         return ClusterCommand::Failure;
+    const DependencyOptions &dependencies = options.options().dependencies;
+    if (dependencies.chain && specs.size() > ClusterProtocol::SubmitBatch)
+        return command.usageError(QStringLiteral("--chain takes at most %1 tasks on a cluster")
+                                      .arg(ClusterProtocol::SubmitBatch));
 
     Session session(command);
     if (!session.open())
         return ClusterCommand::Failure;
     QList<TaskId> ids;
     if (!session.call([&](auto done) {
-            session.protocol().submit(specs, keepMs,
-                                      [&ids, done](const QList<TaskId> &got, const QString &e) {
-                                          ids = got;
-                                          done(e);
-                                      });
+            session.protocol().submit(
+                specs, keepMs,
+                [&ids, done](const QList<TaskId> &got, const QString &e) {
+                    ids = got;
+                    done(e);
+                },
+                dependencies);
         }))
         return ClusterCommand::Failure;
     QByteArray out;

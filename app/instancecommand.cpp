@@ -178,6 +178,7 @@ int submit(const QStringList &arguments)
     request.command = InstanceProtocol::Command::Submit;
     request.overrides = options.options().overrides;
     request.repeat = options.options().repeat;
+    request.dependencies = options.options().dependencies;
     QHash<QString, QString> given; // absolute path -> as typed
     for (const QString &file : files) {
         const QString absolute = QDir::cleanPath(QDir::current().absoluteFilePath(file));

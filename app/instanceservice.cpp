@@ -95,8 +95,8 @@ void InstanceService::submit(const InstanceProtocol::Request &request, Reply rep
     // Every file loaded first (folders expanded, as a drop on the window does), then
     // queued at once: the first file's tasks do not start before a later file (of a
     // higher priority, say) is queued.
-    const Submission submission =
-        Submission::load(request.files, SubmissionOptions{request.overrides, request.repeat});
+    const Submission submission = Submission::load(
+        request.files, SubmissionOptions{request.overrides, request.repeat, request.dependencies});
     if (submission.taskCount() > InstanceProtocol::MaxTasksPerSubmit)
         return reply(InstanceProtocol::line(
             InstanceProtocol::error(QStringLiteral("at most %1 tasks per submit, not %2")
@@ -144,7 +144,9 @@ void InstanceService::submit(const InstanceProtocol::Request &request, Reply rep
             reply(InstanceProtocol::line(error));
         });
     };
-    submission.queueOn(*m_source, this, answer);
+    submission.queueOn(*m_source, this, answer, [reply](const QString &refusal) {
+        reply(InstanceProtocol::line(InstanceProtocol::error(refusal)));
+    });
 }
 
 void InstanceService::ps(const InstanceProtocol::Request &request, Reply reply)

@@ -158,7 +158,12 @@ int RunCommand::start(const QStringList &arguments)
     m_rejected = !submission.rejections().isEmpty();
     if (submission.isEmpty())
         return SomeFailed;
-    const QList<TaskId> ids = submission.queueOn(*m_engine);
+    QString refusal;
+    const QList<TaskId> ids = submission.queueOn(*m_engine, &refusal);
+    if (!refusal.isEmpty()) {
+        printErr(QStringLiteral("taskdeck run: %1").arg(refusal));
+        return SomeFailed;
+    }
     m_firstId = ids.isEmpty() ? 0 : *std::min_element(ids.cbegin(), ids.cend());
     const TaskId lastId = ids.isEmpty() ? 0 : *std::max_element(ids.cbegin(), ids.cend());
     m_reported.assign(ids.isEmpty() ? 0 : size_t(lastId - m_firstId + 1), true);

@@ -32,13 +32,25 @@ SubmitOptions::SubmitOptions()
                      QStringLiteral("Memory cap of each task (64KiB, 32MiB, 1GiB), overriding "
                                     "@memory."),
                      QStringLiteral("SIZE"))
+    , m_afterOption(QStringLiteral("after"),
+                    QStringLiteral("Start only once tasks ID,... have succeeded (cancelled if "
+                                   "one does not)."),
+                    QStringLiteral("ID,..."))
+    , m_afterEndedOption(QStringLiteral("after-ended"),
+                         QStringLiteral("Start only once tasks ID,... have ended, whatever "
+                                        "their state."),
+                         QStringLiteral("ID,..."))
+    , m_chainOption(QStringLiteral("chain"),
+                    QStringLiteral("Run the tasks one after another in the order given, each "
+                                   "after the previous one succeeded."))
 {
 }
 
 void SubmitOptions::addTo(QCommandLineParser &parser) const
 {
     parser.addOptions({m_timeoutOption, m_priorityOption, m_argOption, m_repeatOption,
-                       m_retriesOption, m_memoryOption});
+                       m_retriesOption, m_memoryOption, m_afterOption, m_afterEndedOption,
+                       m_chainOption});
 }
 
 QString SubmitOptions::read(const QCommandLineParser &parser)
@@ -92,5 +104,19 @@ QString SubmitOptions::read(const QCommandLineParser &parser)
                 .arg(parser.value(m_repeatOption));
         m_options.repeat = *n;
     }
+    DependencyOptions &dependencies = m_options.dependencies;
+    for (const auto &[option, ids] : {std::pair{&m_afterOption, &dependencies.after},
+                                      std::pair{&m_afterEndedOption, &dependencies.afterEnded}}) {
+        for (const QString &value : parser.values(*option)) {
+            const auto parsed = TaskDependencyText::parseIds(value);
+            if (!parsed)
+                return QStringLiteral("--%1 needs task ids such as 12 or 12,13, not \"%2\"")
+                    .arg(option->names().constFirst(), value);
+            for (TaskId id : *parsed)
+                if (!ids->contains(id))
+                    ids->append(id);
+        }
+    }
+    dependencies.chain = parser.isSet(m_chainOption);
     return {};
 }

@@ -13,8 +13,9 @@ class QCommandLineParser;
 std::optional<int> intAtLeast(const QString &text, int min);
 
 // The options of `taskdeck run` and `taskdeck submit` that shape each task submitted:
-// --timeout, --priority, --arg, --repeat, --retries and --memory (SPEC section 5), read
-// into the SubmissionOptions that Submission::load applies. Only the parsing lives here.
+// --timeout, --priority, --arg, --repeat, --retries and --memory (SPEC section 5), and
+// the dependencies --after, --after-ended and --chain (section 4), read into the
+// SubmissionOptions that Submission::load applies. Only the parsing lives here.
 class SubmitOptions
 {
 public:
@@ -35,5 +36,8 @@ private:
     QCommandLineOption m_repeatOption;
     QCommandLineOption m_retriesOption;
     QCommandLineOption m_memoryOption;
+    QCommandLineOption m_afterOption;
+    QCommandLineOption m_afterEndedOption;
+    QCommandLineOption m_chainOption;
     SubmissionOptions m_options;
 };

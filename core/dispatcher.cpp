@@ -149,6 +149,7 @@ void Dispatcher::restore(const QList<RestoredTask> &tasks)
         }
     }
     m_queue.reserveSequences(lowest, highest);
+    std::vector<TaskId> waiting; // pending tasks with dependencies, linked once all are here
     for (const RestoredTask &restored : tasks) {
         const TaskSnapshot &s = restored.snapshot;
         if (!restored.spec || m_tasks.count(s.id))
@@ -162,11 +163,16 @@ void Dispatcher::restore(const QList<RestoredTask> &tasks)
         task.startedAtMs = s.startedAtMs;
         if (!restored.log.isEmpty())
             appendLog(task, restored.log);
+        if (!s.dependencies.isEmpty())
+            linksOf(task).after = s.dependencies;
         // A task cannot come back running: whoever restores decides what it became.
         const TaskState state = s.state == TaskState::Running ? TaskState::Interrupted : s.state;
         if (state == TaskState::Pending) {
             ++m_counts.pending;
-            m_queue.push(task.id, task.spec->group, task.priority, task.sequence);
+            if (task.links)
+                waiting.push_back(task.id);
+            else
+                m_queue.push(task.id, task.spec->group, task.priority, task.sequence);
         } else {
             task.state = TaskState::Pending;
             ++m_counts.pending;
@@ -182,6 +188,16 @@ void Dispatcher::restore(const QList<RestoredTask> &tasks)
         }
         markDirty(task);
     }
+    // A dependency left out of the history ended long ago: it counts as met. One that
+    // was interrupted keeps its dependents waiting.
+    for (TaskId id : waiting) {
+        Task &task = *find(id);
+        const TaskDependencies after = std::exchange(task.links->after, {});
+        if (const auto failed = link(task, after, true))
+            cancelForDependency(task, failed->id, find(failed->id)->state);
+        else if (!isBlocked(task))
+            m_queue.push(task.id, task.spec->group, task.priority, task.sequence);
+    }
     schedule();
 }
 
@@ -195,8 +211,17 @@ void Dispatcher::rerun(const QList<TaskId> &ids, const QList<TaskId> &newIds)
             specs.append(task->spec);
         }
     }
-    if (!accepted.isEmpty())
-        submit(accepted, specs);
+    if (accepted.isEmpty())
+        return;
+    submit(accepted, specs);
+    // Tasks waiting for an interrupted task wait for its re-run instead.
+    for (qsizetype i = 0; i < ids.size() && i < newIds.size(); ++i) {
+        Task *old = find(ids[i]);
+        if (old && old->links && !old->links->dependents.empty() &&
+            old->state == TaskState::Interrupted)
+            if (Task *again = find(newIds[i]))
+                adoptDependents(*old, *again);
+    }
 }
 
 void Dispatcher::schedule()
@@ -319,6 +344,8 @@ void Dispatcher::forget(const QList<TaskId> &ids)
         --*count;
         if (task.log)
             m_logBytes -= task.log->bytes();
+        if (task.links && !task.links->dependents.empty())
+            forgetDependency(task);
         m_tasks.erase(it); // m_dirty and m_finishedLogs look ids up: they skip it
         forgot = true;
     }
@@ -431,6 +458,10 @@ void Dispatcher::retryLater(Task &task)
             return;
         t->waitingRetry = false;
         t->retryTimer = 0;
+        if (isBlocked(*t)) { // made to wait for more since (Run after...)
+            markDirty(*t);
+            return;
+        }
         m_queue.push(t->id, t->spec->group, t->priority, t->sequence);
         markDirty(*t);
     });
@@ -440,6 +471,8 @@ void Dispatcher::finishTask(Task &task, TaskState state)
 {
     task.finishedAtMs = epochMs();
     setState(task, state);
+    if (task.links && !task.links->dependents.empty())
+        releaseDependents(task.id);
     if (task.log) {
         m_finishedLogs.push_back(task.id);
         trimLogs();
@@ -769,6 +802,8 @@ TaskSnapshot Dispatcher::makeSnapshot(const Task &task) const
     s.submittedAtMs = task.submittedAtMs;
     s.startedAtMs = task.startedAtMs;
     s.finishedAtMs = task.finishedAtMs;
+    if (task.links)
+        s.dependencies = task.links->after;
     return s;
 }
 
@@ -836,6 +871,8 @@ QString Dispatcher::waitReason(TaskId id, const std::function<int(TaskId)> &posi
         return QStringLiteral("waiting to retry (attempt %1 of %2)")
             .arg(task->attempt + 1)
             .arg(task->spec->retries + 1);
+    if (isBlocked(*task))
+        return dependencyWaitReason(*task);
     if (m_queue.isPaused())
         return QStringLiteral("the queue is paused");
     if (m_queue.isGroupPaused(group))

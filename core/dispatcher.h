@@ -44,6 +44,15 @@ public:
     ~Dispatcher() override;
 
     void submit(const QList<TaskId> &ids, const QList<std::shared_ptr<const TaskSpec>> &specs);
+    // The same with dependencies (SPEC section 4): refused as a whole, nothing queued,
+    // when one names an unknown task or one of the submission's own (a cycle); returns
+    // why in one line, or an empty string once queued.
+    QString submit(const QList<TaskId> &ids, const QList<std::shared_ptr<const TaskSpec>> &specs,
+                   const DependencyOptions &dependencies);
+    // Makes the pending tasks `ids` wait for `dependencies` too (the dashboard's Run
+    // after...); refused as a whole when a task is not pending, a dependency is unknown
+    // or it would make a cycle. Returns why, or an empty string.
+    QString addDependencies(const QList<TaskId> &ids, const TaskDependencies &dependencies);
     // Brings back tasks from a journal (not journalled again as submissions).
     void restore(const QList<RestoredTask> &tasks);
     // Submits each known task's definition again as a new task, newIds[i] for ids[i].
@@ -101,6 +110,13 @@ Q_SIGNALS:
 
 private:
     enum class CancelReason : quint8 { None, User, Timeout };
+    // A task's place among dependencies; only tasks that have some carry one.
+    struct Links
+    {
+        TaskDependencies after;         // what it waits for, as given
+        int unmet = 0;                  // of those, not ended as they must be yet
+        std::vector<TaskId> dependents; // tasks waiting for it (until it ends)
+    };
     struct Task
     {
         TaskId id = 0;
@@ -127,7 +143,8 @@ private:
         QList<TaskAttempt> earlierAttempts; // retried attempts' errors and stacks
         std::unique_ptr<TaskRun> run;
         std::unique_ptr<LogBuffer> log;
-        Task *livePrev = nullptr; // the list of tasks with a run, for pokeRuns()
+        std::unique_ptr<Links> links; // null without dependencies and dependents
+        Task *livePrev = nullptr;     // the list of tasks with a run, for pokeRuns()
         Task *liveNext = nullptr;
     };
 
@@ -141,6 +158,17 @@ private:
     void graceExpired(TaskId id, int attempt, bool stopped);
     void finishTask(Task &task, TaskState state);
     void retryLater(Task &task);
+    // Dependencies (dispatcherdependencies.cpp).
+    Links &linksOf(Task &task);
+    bool isBlocked(const Task &task) const { return task.links && task.links->unmet > 0; }
+    std::optional<TaskDependency> link(Task &task, const TaskDependencies &dependencies,
+                                       bool unknownMet);
+    void cancelForDependency(Task &task, TaskId dependency, TaskState state);
+    void releaseDependents(TaskId id);
+    void adoptDependents(Task &from, Task &to);
+    void forgetDependency(Task &task);
+    QString cycleThrough(TaskId dependency, const QList<TaskId> &ids) const;
+    QString dependencyWaitReason(const Task &task) const;
     void setState(Task &task, TaskState state);
     void queueMoved(TaskId id, int priority);
     void markDirty(Task &task);
@@ -183,6 +211,8 @@ private:
     std::deque<TaskId> m_finishedLogs;   // finished tasks with a log, oldest first
     EngineCounts m_counts;
     std::vector<std::unique_ptr<TaskRun>> m_graveyard;
+    std::deque<TaskId> m_ended; // dependencies whose dependents are being released
+    bool m_releasing = false;
     bool m_scheduling = false;
     bool m_limitsChanged = true; // the first batch says what they are
     bool m_shuttingDown = false;

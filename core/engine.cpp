@@ -144,6 +144,33 @@ QList<TaskId> Engine::submit(const QList<TaskSpec> &list)
 
 QList<TaskId> Engine::submit(const QList<std::pair<TaskSpec, int>> &specsAndCopies)
 {
+    auto [ids, specs] = number(specsAndCopies);
+    post([ids, specs](Dispatcher *d) { d->submit(ids, specs); });
+    return ids;
+}
+
+QList<TaskId> Engine::submit(const QList<std::pair<TaskSpec, int>> &specsAndCopies,
+                             const DependencyOptions &dependencies, QString *refusal)
+{
+    if (dependencies.isEmpty())
+        return submit(specsAndCopies);
+    auto [ids, specs] = number(specsAndCopies);
+    const QString refused = query([&, ids = ids, specs = specs](Dispatcher *d) {
+        return d->submit(ids, specs, dependencies);
+    });
+    if (refusal)
+        *refusal = refused;
+    return refused.isEmpty() ? ids : QList<TaskId>();
+}
+
+QString Engine::addDependencies(const QList<TaskId> &ids, const TaskDependencies &dependencies)
+{
+    return query([&](Dispatcher *d) { return d->addDependencies(ids, dependencies); });
+}
+
+std::pair<QList<TaskId>, QList<std::shared_ptr<const TaskSpec>>>
+Engine::number(const QList<std::pair<TaskSpec, int>> &specsAndCopies)
+{
     qsizetype count = 0;
     for (const auto &[spec, copies] : specsAndCopies)
         count += qMax(0, copies);
@@ -159,8 +186,7 @@ QList<TaskId> Engine::submit(const QList<std::pair<TaskSpec, int>> &specsAndCopi
             specs.append(shared);
         }
     }
-    post([ids, specs](Dispatcher *d) { d->submit(ids, specs); });
-    return ids;
+    return {ids, specs};
 }
 
 void Engine::restore(const QList<RestoredTask> &tasks, TaskId lastUsedId)

@@ -49,6 +49,13 @@ public:
     // Each spec `copies` times (its copies share it), all queued at once: none starts
     // before the last is queued. Ids in the order given.
     QList<TaskId> submit(const QList<std::pair<TaskSpec, int>> &specsAndCopies);
+    // The same, waiting for `dependencies` (SPEC section 4). With some, blocks until the
+    // engine thread has checked them: a dependency on an unknown task or one that would
+    // make a cycle refuses the whole submission (no ids; `refusal` says why in one line).
+    QList<TaskId> submit(const QList<std::pair<TaskSpec, int>> &specsAndCopies,
+                         const DependencyOptions &dependencies, QString *refusal = nullptr);
+    // Makes pending tasks wait for `dependencies` too; blocks; why it was refused, or "".
+    QString addDependencies(const QList<TaskId> &ids, const TaskDependencies &dependencies);
 
     // Tasks brought back from a journal keep their ids; new ids continue after them and
     // after `lastUsedId` (ids a journal has seen but does not bring back).
@@ -118,6 +125,9 @@ private:
     void request(std::function<void(Dispatcher *)> request);
     template <typename F> void post(F &&request);
     template <typename F> auto query(F &&request) const;
+    // New ids for `specsAndCopies` and each one's spec (copies share theirs).
+    std::pair<QList<TaskId>, QList<std::shared_ptr<const TaskSpec>>>
+    number(const QList<std::pair<TaskSpec, int>> &specsAndCopies);
 
     QThreadPool *m_pool = nullptr; // leaked on purpose if a worker never comes back
     QThread *m_thread = nullptr;

@@ -30,6 +30,24 @@ public:
     virtual void submitted(const QList<TaskId> &ids,
                            const QList<std::shared_ptr<const TaskSpec>> &specs,
                            qint64 firstSequence) = 0;
+    // Tasks queued with dependencies: as submitted(), and dependencies[i] is what ids[i]
+    // waits for. A journal that keeps dependencies writes both at once.
+    virtual void submittedWithDependencies(const QList<TaskId> &ids,
+                                           const QList<std::shared_ptr<const TaskSpec>> &specs,
+                                           qint64 firstSequence,
+                                           const QList<TaskDependencies> &dependencies)
+    {
+        submitted(ids, specs, firstSequence);
+        dependenciesSet(ids, dependencies);
+    }
+    // What tasks already queued wait for now (Run after..., a re-run taking over from
+    // an interrupted task): dependencies[i] replaces what ids[i] waited for.
+    virtual void dependenciesSet(const QList<TaskId> &ids,
+                                 const QList<TaskDependencies> &dependencies)
+    {
+        Q_UNUSED(ids);
+        Q_UNUSED(dependencies);
+    }
     virtual void published(const EngineUpdate &update) = 0;
     // Every second while tasks run: their live stacks, in one call (see MaxSampledStacks),
     // so that a task a crash interrupts can show where it was. A sampled task's start may

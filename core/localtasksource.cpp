@@ -156,6 +156,36 @@ void LocalTaskSource::submit(const QList<std::pair<TaskSpec, int>> &specsAndCopi
                   [ids, done](const bool &) { done(ids); });
 }
 
+void LocalTaskSource::submitAfter(const QList<std::pair<TaskSpec, int>> &specsAndCopies,
+                                  const DependencyOptions &dependencies, QObject *context,
+                                  Answered done)
+{
+    if (dependencies.isEmpty())
+        return TaskSource::submitAfter(specsAndCopies, dependencies, context, std::move(done));
+    // Checked and queued on the engine thread in one step, never waited for here.
+    auto [ids, specs] = m_engine->number(specsAndCopies);
+    ask<QString>([ids = ids, specs = specs,
+                  dependencies](Dispatcher *d) { return d->submit(ids, specs, dependencies); },
+                 context,
+                 [ids = ids, done](const QString &refusal) {
+                     if (done)
+                         done(refusal.isEmpty() ? ids : QList<TaskId>(), refusal);
+                 });
+}
+
+void LocalTaskSource::addDependencies(const QList<TaskId> &ids,
+                                      const TaskDependencies &dependencies, QObject *context,
+                                      std::function<void(const QString &)> done)
+{
+    ask<QString>(
+        [ids, dependencies](Dispatcher *d) { return d->addDependencies(ids, dependencies); },
+        context,
+        [done](const QString &refusal) {
+            if (done)
+                done(refusal);
+        });
+}
+
 void LocalTaskSource::rerun(const QList<TaskId> &ids, QObject *context, Submitted done)
 {
     const QList<TaskId> started = m_engine->rerun(ids);

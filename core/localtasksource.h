@@ -31,6 +31,11 @@ public:
     void submit(const QList<std::pair<TaskSpec, int>> &specsAndCopies, QObject *context = nullptr,
                 Submitted done = {}) override;
     using TaskSource::submit;
+    void submitAfter(const QList<std::pair<TaskSpec, int>> &specsAndCopies,
+                     const DependencyOptions &dependencies, QObject *context,
+                     Answered done) override;
+    void addDependencies(const QList<TaskId> &ids, const TaskDependencies &dependencies,
+                         QObject *context, std::function<void(const QString &)> done) override;
     void rerun(const QList<TaskId> &ids, QObject *context = nullptr, Submitted done = {}) override;
     void cancel(const QList<TaskId> &ids) override;
     using TaskSource::cancel;

@@ -51,6 +51,7 @@ QStringList Submission::filesIn(const QString &folder, QStringList *unreadable)
 Submission Submission::load(const QStringList &paths, const SubmissionOptions &options)
 {
     Submission submission;
+    submission.m_dependencies = options.dependencies;
     // Each path read once: Retry failed names a script once per failed task.
     QHash<QString, std::optional<TaskSpec>> loaded;
     auto add = [&](const QString &file, int input) {
@@ -102,19 +103,31 @@ QList<std::pair<TaskSpec, int>> Submission::specsAndCopies() const
     return specs;
 }
 
-QList<TaskId> Submission::queueOn(Engine &engine) const
+QList<TaskId> Submission::queueOn(Engine &engine, QString *refusal) const
 {
     if (m_entries.isEmpty())
         return {};
-    return engine.submit(specsAndCopies());
+    return engine.submit(specsAndCopies(), m_dependencies, refusal);
 }
 
-void Submission::queueOn(TaskSource &source, QObject *context, TaskSource::Submitted done) const
+void Submission::queueOn(TaskSource &source, QObject *context, TaskSource::Submitted done,
+                         std::function<void(const QString &)> refused) const
 {
     if (m_entries.isEmpty()) {
         if (done)
             done({});
         return;
     }
-    source.submit(specsAndCopies(), context, std::move(done));
+    if (m_dependencies.isEmpty())
+        return source.submit(specsAndCopies(), context, std::move(done));
+    source.submitAfter(specsAndCopies(), m_dependencies, context,
+                       [done = std::move(done), refused = std::move(refused)](
+                           const QList<TaskId> &ids, const QString &refusal) {
+                           if (!refusal.isEmpty()) {
+                               if (refused)
+                                   refused(refusal);
+                           } else if (done) {
+                               done(ids);
+                           }
+                       });
 }

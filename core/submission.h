@@ -1,6 +1,7 @@
 #pragma once
 
 #include "scriptloader.h"
+#include "taskdependency.h"
 #include "tasksource.h"
 #include "taskspec.h"
 
@@ -14,7 +15,8 @@ class Engine;
 struct SubmissionOptions
 {
     SubmitOverrides overrides;
-    int repeat = 1; // tasks per script, at least 1
+    int repeat = 1;                 // tasks per script, at least 1
+    DependencyOptions dependencies; // --after, --after-ended, --chain (in submission order)
 };
 
 // The one way paths become tasks, for every door: a drop or File > Open on the window,
@@ -51,12 +53,15 @@ public:
 
     // Queues every entry's copies in one Engine::submit: none starts before the last is
     // queued. Returns their ids in entry order, an entry's copies consecutive; nothing
-    // is queued (and no id returned) when there is no entry.
-    QList<TaskId> queueOn(Engine &engine) const;
+    // is queued (and no id returned) when there is no entry, or when the engine refused
+    // the dependencies (`refusal` says why).
+    QList<TaskId> queueOn(Engine &engine, QString *refusal = nullptr) const;
     // The same through a task source (the dashboard, the instance service): `done` gets
-    // the ids once the source has queued them.
-    void queueOn(TaskSource &source, QObject *context = nullptr,
-                 TaskSource::Submitted done = {}) const;
+    // the ids once the source has queued them; `refused` (with no call of `done`) why it
+    // refused the submission's dependencies.
+    void queueOn(TaskSource &source, QObject *context = nullptr, TaskSource::Submitted done = {},
+                 std::function<void(const QString &)> refused = {}) const;
+    const DependencyOptions &dependencies() const { return m_dependencies; }
     // Every entry as (spec, copies), in order: what Engine/TaskSource::submit take.
     QList<std::pair<TaskSpec, int>> specsAndCopies() const;
 
@@ -67,4 +72,5 @@ public:
 private:
     QList<Entry> m_entries;
     QStringList m_rejections;
+    DependencyOptions m_dependencies;
 };

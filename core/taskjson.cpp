@@ -60,7 +60,14 @@ QJsonObject task(const TaskSnapshot &t)
     QJsonValue stackValue = QJsonValue::Null;
     if (t.state != TaskState::Succeeded && t.stack)
         stackValue = stack(*t.stack);
-    return QJsonObject{
+    QJsonArray after;
+    QJsonArray afterEnded;
+    for (const TaskDependency &d : t.dependencies) {
+        after.append(qint64(d.id));
+        if (d.anyEnd)
+            afterEnded.append(qint64(d.id));
+    }
+    QJsonObject object{
         {QStringLiteral("id"), qint64(t.id)},
         {QStringLiteral("name"), t.name},
         {QStringLiteral("file"), t.file},
@@ -72,7 +79,11 @@ QJsonObject task(const TaskSnapshot &t)
         {QStringLiteral("started_at"), time(t.startedAtMs)},
         {QStringLiteral("finished_at"), time(t.finishedAtMs)},
         {QStringLiteral("duration_s"), duration},
+        {QStringLiteral("after"), after},
     };
+    if (!afterEnded.isEmpty())
+        object.insert(QStringLiteral("after_ended"), afterEnded);
+    return object;
 }
 
 } // namespace TaskJson

@@ -1,5 +1,6 @@
 #pragma once
 
+#include "taskdependency.h"
 #include "taskspec.h"
 #include "taskstate.h"
 
@@ -154,6 +155,7 @@ struct TaskSnapshot
     qint64 submittedAtMs = -1;                   // epoch ms
     qint64 startedAtMs = -1;                     // epoch ms of the first start, -1 if never started
     qint64 finishedAtMs = -1;
+    TaskDependencies dependencies; // what it waits (or waited) for, as submitted
 };
 
 // The one definition of each count, for the counts bar, the status bar, the tray, the state

@@ -9,6 +9,27 @@ void TaskSource::submit(const QList<TaskSpec> &specs)
     submit(each);
 }
 
+void TaskSource::submitAfter(const QList<std::pair<TaskSpec, int>> &specsAndCopies,
+                             const DependencyOptions &dependencies, QObject *context, Answered done)
+{
+    if (!dependencies.isEmpty()) {
+        if (done)
+            done({}, QStringLiteral("this task source does not take dependencies"));
+        return;
+    }
+    submit(specsAndCopies, context, [done](const QList<TaskId> &ids) {
+        if (done)
+            done(ids, QString());
+    });
+}
+
+void TaskSource::addDependencies(const QList<TaskId> &, const TaskDependencies &, QObject *,
+                                 std::function<void(const QString &)> done)
+{
+    if (done)
+        done(QStringLiteral("this task source does not take dependencies"));
+}
+
 void TaskSource::watch(TaskId id)
 {
     ++m_watched[id];

@@ -69,6 +69,17 @@ public:
     virtual void submit(const QList<std::pair<TaskSpec, int>> &specsAndCopies,
                         QObject *context = nullptr, Submitted done = {}) = 0;
     void submit(const QList<TaskSpec> &specs);
+    // With dependencies (SPEC section 4): `done` gets the ids, or no ids and one line
+    // saying why the source refused them all (an unknown dependency, a cycle). Without
+    // dependencies it is submit(); a source that cannot keep dependencies refuses them.
+    using Answered = std::function<void(const QList<TaskId> &ids, const QString &refusal)>;
+    virtual void submitAfter(const QList<std::pair<TaskSpec, int>> &specsAndCopies,
+                             const DependencyOptions &dependencies, QObject *context,
+                             Answered done);
+    // Pending tasks `ids` wait for `dependencies` too (Run after...); `done` gets why
+    // the source refused, or an empty string.
+    virtual void addDependencies(const QList<TaskId> &ids, const TaskDependencies &dependencies,
+                                 QObject *context, std::function<void(const QString &)> done);
     // Known tasks run again with the same definition, as new tasks.
     virtual void rerun(const QList<TaskId> &ids, QObject *context = nullptr,
                        Submitted done = {}) = 0;

@@ -118,6 +118,10 @@ private slots:
     void humanOutputShowsATimedOutProcessAndWhatItWasDoing();
     void runExpandsAFolderToItsScriptsInNameOrder();
     void submitAndHandOverExpandAFolderAsTheWindowDoes();
+    void chainRunsTheFilesOneAfterAnotherWhateverTheLimit();
+    void chainStopsAtAFailureAndCancelsTheRestNamingIt();
+    void afterAnUnknownTaskIsRefusedAndRunsNothing();
+    void submitAfterWaitsForTheTaskAndRefusesAnUnknownOne();
 };
 
 void tst_Cli::initTestCase()
@@ -173,8 +177,8 @@ void tst_Cli::jsonPrintsOneObjectPerTaskWithEveryKey()
     const auto tasks = jsonLines(r);
     QCOMPARE(tasks.size(), 2);
 
-    QStringList keys{"id",    "name",     "file",       "state",       "result",    "error",
-                     "stack", "attempts", "started_at", "finished_at", "duration_s"};
+    QStringList keys{"id",    "name",     "file",       "state",       "result",     "error",
+                     "stack", "attempts", "started_at", "finished_at", "duration_s", "after"};
     keys.sort();
     const QHash<QString, QString> files{{"one.lua", QDir(dir.path()).absoluteFilePath("one.lua")},
                                         {"second", QDir(dir.path()).absoluteFilePath("two.lua")}};
@@ -398,6 +402,9 @@ void tst_Cli::usageErrorExitsTwoAndRunsNothing_data()
     QTest::newRow("--arg without =") << QStringList{"--arg", "who"} << true;
     QTest::newRow("--memory unitless") << QStringList{"--memory", "100"} << true;
     QTest::newRow("--memory 1B") << QStringList{"--memory", "1B"} << true;
+    QTest::newRow("--after word") << QStringList{"--after", "first"} << true;
+    QTest::newRow("--after 0") << QStringList{"--after", "0"} << true;
+    QTest::newRow("--after-ended trailing comma") << QStringList{"--after-ended", "3,"} << true;
 }
 
 void tst_Cli::usageErrorExitsTwoAndRunsNothing()
@@ -809,6 +816,138 @@ void tst_Cli::submitAndHandOverExpandAFolderAsTheWindowDoes()
     expected.sort();
     QCOMPARE(sorted, expected);
     QCOMPARE(ps().outLines().size(), twice.size());
+
+    dashboard->terminate();
+    QVERIFY(dashboard->waitForFinished(30000));
+    QCOMPARE(dashboard->exitCode(), 0);
+}
+
+void tst_Cli::chainRunsTheFilesOneAfterAnotherWhateverTheLimit()
+{
+    ScriptDir dir;
+    const QString out = dir.path() + QStringLiteral("/order.txt");
+    const QString c = dir.write("c.lua", markerScript(out, "-- @name c\n-- @priority 9\n"));
+    const QString a = dir.write("a.lua", markerScript(out, "-- @name a\n"));
+    const QString b = dir.write("b.lua", markerScript(out, "-- @name b\n"));
+
+    // In the order given, priorities notwithstanding, with slots to spare.
+    const Run r = run({"run", "--json", "--chain", "-j", "8", c, a, b});
+    QVERIFY2(r.finished, qPrintable(r.describe()));
+    QCOMPARE(r.exitCode, 0);
+    QCOMPARE(readLines(out),
+             (QStringList{"start c", "end c", "start a", "end a", "start b", "end b"}));
+    const auto tasks = jsonLines(r);
+    QCOMPARE(tasks.size(), 3);
+    QCOMPARE(byName(tasks, "c").value("after").toArray(), QJsonArray());
+    QCOMPARE(byName(tasks, "a").value("after").toArray(),
+             QJsonArray{byName(tasks, "c").value("id")});
+    QCOMPARE(byName(tasks, "b").value("after").toArray(),
+             QJsonArray{byName(tasks, "a").value("id")});
+}
+
+void tst_Cli::chainStopsAtAFailureAndCancelsTheRestNamingIt()
+{
+    ScriptDir dir;
+    const QString ok = dir.write("ok.lua", "return 1\n");
+    const QString bad = dir.write("bad.lua", "error('no', 0)\n");
+    const QString later = dir.write("later.lua", "return 3\n");
+    const Run r = run({"run", "--chain", ok, bad, later});
+    QVERIFY2(r.finished, qPrintable(r.describe()));
+    QCOMPARE(r.exitCode, 1);
+    const QStringList lines = r.outLines();
+    QVERIFY2(lines.filter(QRegularExpression("^#3 later.lua: cancelled: dependency #2 failed$"))
+                     .size() == 1,
+             qPrintable(r.describe()));
+}
+
+void tst_Cli::afterAnUnknownTaskIsRefusedAndRunsNothing()
+{
+    ScriptDir dir;
+    const QString marker = dir.path() + QStringLiteral("/ran");
+    const QString script = dir.write(QStringLiteral("touch.lua"),
+                                     "assert(io.open('" + marker.toUtf8() + "', 'w')):close()\n");
+    const Run r = run({"run", "--after", "99", script});
+    QVERIFY2(r.finished, qPrintable(r.describe()));
+    QCOMPARE(r.exitCode, 1);
+    QCOMPARE(r.errLines(), QStringList{"taskdeck run: dependency #99: no such task"});
+    QVERIFY(!QFileInfo::exists(marker));
+    // Its own id (a run's tasks are numbered from 1) would be a cycle.
+    const Run own = run({"run", "--after", "1", script});
+    QCOMPARE(own.exitCode, 1);
+    QCOMPARE(own.errLines(), QStringList{"taskdeck run: dependency #1 would make a cycle: it is "
+                                         "one of the tasks submitted"});
+    QVERIFY(!QFileInfo::exists(marker));
+}
+
+void tst_Cli::submitAfterWaitsForTheTaskAndRefusesAnUnknownOne()
+{
+    QTemporaryDir data;
+    ScriptDir dir;
+    const QString release = dir.path() + QStringLiteral("/release");
+    dir.write(QStringLiteral("first.lua"),
+              "while not io.open('" + release.toUtf8() + "') do sleep(0.05) end\nreturn 1\n");
+    dir.write(QStringLiteral("second.lua"), "return 2\n");
+
+    QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
+    env.insert(QStringLiteral("QT_QPA_PLATFORM"), QStringLiteral("offscreen"));
+    auto dashboard = std::make_unique<QProcess>();
+    dashboard->setProcessEnvironment(env);
+    dashboard->setStandardInputFile(QProcess::nullDevice());
+    dashboard->setProcessChannelMode(QProcess::ForwardedErrorChannel);
+    dashboard->start(m_bin, {"--data-dir", data.path()});
+    QVERIFY(dashboard->waitForStarted(10000));
+    auto ps = [&] {
+        QHash<qint64, QJsonObject> tasks;
+        const Run listed = runProgram(m_bin, {"ps", "--json", "--data-dir", data.path()}, env);
+        for (const QString &line : listed.outLines()) {
+            const QJsonObject task = QJsonDocument::fromJson(line.toUtf8()).object();
+            tasks.insert(task.value("id").toInteger(), task);
+        }
+        return tasks;
+    };
+    QVERIFY(QTest::qWaitFor(
+        [&] {
+            return dashboard->state() != QProcess::Running ||
+                   runProgram(m_bin, {"ps", "--data-dir", data.path()}, env).exitCode == 0;
+        },
+        30000));
+
+    const Run first = runProgram(
+        m_bin, {"submit", "--json", "--data-dir", data.path(), "first.lua"}, env, dir.path());
+    QCOMPARE(first.exitCode, 0);
+    const qint64 firstId =
+        QJsonDocument::fromJson(first.out).object().value("ids").toArray().first().toInteger();
+    QVERIFY(firstId > 0);
+    const Run unknown =
+        runProgram(m_bin, {"submit", "--data-dir", data.path(), "--after", "9999", "second.lua"},
+                   env, dir.path());
+    QCOMPARE(unknown.exitCode, 1);
+    QVERIFY2(unknown.err.contains("dependency #9999: no such task"),
+             qPrintable(unknown.describe()));
+    const Run second = runProgram(m_bin,
+                                  {"submit", "--json", "--data-dir", data.path(), "--after",
+                                   QString::number(firstId), "second.lua"},
+                                  env, dir.path());
+    QCOMPARE(second.exitCode, 0);
+    const qint64 secondId =
+        QJsonDocument::fromJson(second.out).object().value("ids").toArray().first().toInteger();
+    QCOMPARE(ps().size(), 2); // the refused one queued nothing
+    QCOMPARE(ps().value(secondId).value("after").toArray(), QJsonArray{firstId});
+    auto why = [&] {
+        const Run stacks =
+            runProgram(m_bin, {"ps", "--json", "--stacks", "--data-dir", data.path()}, env);
+        for (const QString &line : stacks.outLines()) {
+            const QJsonObject task = QJsonDocument::fromJson(line.toUtf8()).object();
+            if (task.value("id").toInteger() == secondId)
+                return task.value("waiting").toString();
+        }
+        return QString();
+    };
+    QTRY_COMPARE_WITH_TIMEOUT(why(), QStringLiteral("waiting for #%1 (running)").arg(firstId),
+                              10000);
+    QFile(release).open(QIODevice::WriteOnly);
+    QTRY_COMPARE_WITH_TIMEOUT(ps().value(secondId).value("state").toString(),
+                              QStringLiteral("succeeded"), 20000);
 
     dashboard->terminate();
     QVERIFY(dashboard->waitForFinished(30000));

@@ -52,6 +52,9 @@ private slots:
     void idleWorkerCostsRedisAFewCommandsPerSecond();
     void readmeAclUsersSubmitOnlyAndWork();
     void systemdUnitRunsWorkerFromEnvironmentFile();
+    void dependentRunsOnlyAfterItsDependencySucceededOnAnyWorker();
+    void failedDependencyCancelsTheChainOnTheCluster();
+    void chainRunsInOrderAcrossWorkersAndUnknownIdIsRefused();
 
 private:
     QProcessEnvironment env(const QString &mark = {}) const;
@@ -1088,6 +1091,77 @@ void tst_Cluster::systemdUnitRunsWorkerFromEnvironmentFile()
     worker->terminate(); // the unit's KillSignal: drains, exit status 0
     QVERIFY(worker->waitForFinished(30000));
     QCOMPARE(worker->exitCode(), 0);
+}
+
+// Issue 18: what a dependent waits for is kept in Redis and released by the script that
+// ends its dependency, so it is claimable only once that one succeeded.
+void tst_Cluster::dependentRunsOnlyAfterItsDependencySucceededOnAnyWorker()
+{
+    const QString slow = m_scripts->write(QStringLiteral("slow.lua"), "sleep(0.5)\nreturn 1\n");
+    const QString quick = m_scripts->write(QStringLiteral("quick.lua"), "return 2\n");
+    const qint64 a = submit(slow).value(0);
+    const qint64 b = submit(quick, {QStringLiteral("--after"), QString::number(a)}).value(0);
+    QVERIFY(a > 0 && b > 0);
+    startWorker(QStringLiteral("w1"), {QStringLiteral("-j"), QStringLiteral("4")});
+    startWorker(QStringLiteral("w2"), {QStringLiteral("-j"), QStringLiteral("4")});
+    const QJsonObject first = waitFor(a);
+    const QJsonObject second = waitFor(b);
+    QCOMPARE(second.value(QStringLiteral("state")).toString(), QStringLiteral("succeeded"));
+    QVERIFY2(second.value(QStringLiteral("started_at")).toString() >=
+                 first.value(QStringLiteral("finished_at")).toString(),
+             qPrintable(QJsonDocument(second).toJson()));
+    QCOMPARE(startOrder(), (QList<qint64>{a, b}));
+}
+
+void tst_Cluster::failedDependencyCancelsTheChainOnTheCluster()
+{
+    const QString bad = m_scripts->write(QStringLiteral("bad.lua"), "error('no', 0)\n");
+    const QString ok = m_scripts->write(QStringLiteral("ok.lua"), "return 1\n");
+    const qint64 f = submit(bad).value(0);
+    const qint64 g = submit(ok, {QStringLiteral("--after"), QString::number(f)}).value(0);
+    const qint64 h = submit(ok, {QStringLiteral("--after"), QString::number(g)}).value(0);
+    const qint64 any = submit(ok, {QStringLiteral("--after-ended"), QString::number(f)}).value(0);
+    startWorker(QStringLiteral("w1"));
+    QCOMPARE(waitFor(f).value(QStringLiteral("state")).toString(), QStringLiteral("failed"));
+    const QJsonObject gEnd = waitFor(g);
+    const QJsonObject hEnd = waitFor(h);
+    QCOMPARE(gEnd.value(QStringLiteral("state")).toString(), QStringLiteral("cancelled"));
+    QCOMPARE(gEnd.value(QStringLiteral("error")).toString(),
+             QStringLiteral("dependency #%1 failed").arg(f));
+    QCOMPARE(hEnd.value(QStringLiteral("state")).toString(), QStringLiteral("cancelled"));
+    QCOMPARE(hEnd.value(QStringLiteral("error")).toString(),
+             QStringLiteral("dependency #%1 cancelled").arg(g));
+    QCOMPARE(waitFor(any).value(QStringLiteral("state")).toString(), QStringLiteral("succeeded"));
+    // Already failed: a new dependent is cancelled at once.
+    const qint64 late = submit(ok, {QStringLiteral("--after"), QString::number(f)}).value(0);
+    QCOMPARE(waitFor(late).value(QStringLiteral("error")).toString(),
+             QStringLiteral("dependency #%1 failed").arg(f));
+}
+
+void tst_Cluster::chainRunsInOrderAcrossWorkersAndUnknownIdIsRefused()
+{
+    const QString x = m_scripts->write(QStringLiteral("x.lua"), "sleep(0.1)\nreturn 1\n");
+    const QString y = m_scripts->write(QStringLiteral("y.lua"), "return 2\n");
+    const QString z = m_scripts->write(QStringLiteral("z.lua"), "return 3\n");
+    const ProgramRun chained = taskdeck(
+        {QStringLiteral("submit"), QStringLiteral("--json"), QStringLiteral("--chain"), z, x, y});
+    QCOMPARE(chained.exitCode, 0);
+    QList<qint64> ids;
+    for (const QString &line : chained.outLines())
+        ids.append(QJsonDocument::fromJson(line.toUtf8()).object().value("id").toInteger());
+    QCOMPARE(ids.size(), 3);
+    startWorker(QStringLiteral("w1"), {QStringLiteral("-j"), QStringLiteral("4")});
+    startWorker(QStringLiteral("w2"), {QStringLiteral("-j"), QStringLiteral("4")});
+    for (qint64 id : ids)
+        QCOMPARE(waitFor(id).value(QStringLiteral("state")).toString(),
+                 QStringLiteral("succeeded"));
+    QCOMPARE(startOrder(), ids);
+
+    const ProgramRun unknown = taskdeck(
+        {QStringLiteral("submit"), QStringLiteral("--after"), QStringLiteral("999999"), y});
+    QCOMPARE(unknown.exitCode, 1);
+    QVERIFY2(unknown.err.contains("dependency #999999: no such task"),
+             qPrintable(unknown.describe()));
 }
 
 QTEST_GUILESS_MAIN(tst_Cluster)

@@ -743,7 +743,7 @@ void tst_Instance::submitPsAndCancelTalkToTheRunningDashboard()
     const QJsonObject done = taskById(tasks, quick);
     QStringList keys{"id",         "name",     "file",     "state",      "result",
                      "error",      "stack",    "attempts", "started_at", "finished_at",
-                     "duration_s", "priority", "group",    "progress"};
+                     "duration_s", "priority", "group",    "progress",   "after"};
     keys.sort();
     QCOMPARE(done.keys(), keys);
     QCOMPARE(done.value("name").toString(), QStringLiteral("quick one"));

@@ -1569,9 +1569,10 @@ private Q_SLOTS:
         submitCopies(store, spec, 3, 1);
         store.sync();
         StoreFile file(path);
-        QCOMPARE(file.value("PRAGMA user_version").toInt(), 3);
+        QCOMPARE(file.value("PRAGMA user_version").toInt(), 4);
         QCOMPARE(file.count("tasks"), 3);
-        QCOMPARE(file.count("settings"), 0); // version 3's table, added on the way
+        QCOMPARE(file.count("settings"), 0);     // version 3's table, added on the way
+        QCOMPARE(file.count("dependencies"), 0); // version 4's
     }
 
     void copiesOfOneSpecShareOneRow()

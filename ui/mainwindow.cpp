@@ -316,7 +316,7 @@ void MainWindow::createActions()
     tasks->addSeparator();
     for (TaskView::Action which :
          {TaskView::MoveToTop, TaskView::MoveToBottom, TaskView::RaisePriority,
-          TaskView::LowerPriority, TaskView::EditPriority})
+          TaskView::LowerPriority, TaskView::EditPriority, TaskView::RunAfter})
         tasks->addAction(taskAction(which));
     tasks->addSeparator();
     for (TaskView::Action which : {TaskView::RetryFailed, TaskView::Rerun, TaskView::ClearFinished})

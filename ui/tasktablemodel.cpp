@@ -132,6 +132,8 @@ void TaskTableModel::fillRow(Row &row, const TaskSnapshot &t) const
     row.status = t.status;
     row.startedAtMs = t.startedAtMs;
     row.finishedAtMs = t.finishedAtMs;
+    if (row.after != t.dependencies)
+        row.after = t.dependencies;
     if (t.state == TaskState::Pending && t.attempt == 0) {
         // Most rows of a large queue: nothing to summarize yet.
         row.summary.clear();
@@ -165,6 +167,8 @@ quint32 TaskTableModel::changedColumns(const Row &a, const Row &b)
         mask |= bit(Duration);
     if (a.summary != b.summary || a.details != b.details)
         mask |= bit(Result);
+    if (a.after != b.after)
+        mask |= bit(DependsOn);
     return mask;
 }
 
@@ -517,8 +521,32 @@ QVariant TaskTableModel::displayData(const Row &row, int column) const
         if (const int place = queuePosition(row))
             return QString::number(place);
         return QString();
+    case DependsOn:
+        return dependsOnText(row.after);
     }
     return {};
+}
+
+// "#12, #13 (any end)": what a task waits for, as the Depends on column shows it.
+QString TaskTableModel::dependsOnText(const TaskDependencies &after)
+{
+    QStringList parts;
+    for (const TaskDependency &d : after)
+        parts.append(d.anyEnd ? tr("#%1 (any end)").arg(d.id) : QStringLiteral("#%1").arg(d.id));
+    return parts.join(QStringLiteral(", "));
+}
+
+void TaskTableModel::setHighlighted(const QSet<TaskId> &waitedFor, const QSet<TaskId> &waiting)
+{
+    if (waitedFor == m_waitedFor && waiting == m_waiting)
+        return;
+    QSet<TaskId> touched = m_waitedFor + m_waiting;
+    m_waitedFor = waitedFor;
+    m_waiting = waiting;
+    touched += waitedFor + waiting;
+    for (TaskId id : std::as_const(touched))
+        if (const int r = rowOf(id); r >= 0)
+            Q_EMIT dataChanged(index(r, 0), index(r, ColumnCount - 1), {Qt::BackgroundRole});
 }
 
 // Today's times alone; a day and month for other days (tasks from earlier runs), and the
@@ -565,6 +593,8 @@ QVariant TaskTableModel::sortData(const Row &row, int column) const
         return row.summary;
     case QueuePosition:
         return queuePosition(row);
+    case DependsOn:
+        return row.after.isEmpty() ? qint64(0) : qint64(row.after.constFirst().id);
     }
     return {};
 }
@@ -595,6 +625,15 @@ QVariant TaskTableModel::data(const QModelIndex &index, int role) const
         if (column == State && row.state == TaskState::Interrupted)
             return tr("Taskdeck stopped while this task ran. Re-run (Ctrl+Shift+R) runs it "
                       "again as a new task.");
+        return {};
+    case Qt::BackgroundRole:
+        if (m_waitedFor.isEmpty() && m_waiting.isEmpty())
+            return {};
+        if (m_waitedFor.contains(row.id) || m_waiting.contains(row.id)) {
+            QColor tint = QGuiApplication::palette().color(QPalette::Highlight);
+            tint.setAlphaF(m_waitedFor.contains(row.id) ? 0.30f : 0.15f);
+            return tint;
+        }
         return {};
     case Qt::DecorationRole:
         return column == State ? QVariant(StateStyle::icon(row.state)) : QVariant();
@@ -660,6 +699,8 @@ QVariant TaskTableModel::headerData(int section, Qt::Orientation orientation, in
         return tr("Result or error");
     case QueuePosition:
         return tr("Queue");
+    case DependsOn:
+        return tr("Depends on");
     }
     return {};
 }

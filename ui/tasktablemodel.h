@@ -36,6 +36,7 @@ public:
         Duration,
         Result,
         QueuePosition, // pending tasks' place in the engine's start order (1 = next)
+        DependsOn,     // the tasks it waits for (issue 18)
         ColumnCount
     };
     enum Role {
@@ -71,6 +72,7 @@ public:
         TaskState state = TaskState::Pending;
         ScriptKind kind = ScriptKind::Lua;
         bool cancelRequested = false;
+        TaskDependencies after; // what it waits (or waited) for
     };
 
     struct GroupStats
@@ -124,6 +126,9 @@ public:
     int queuePosition(const Row &row) const;
     // Whether `a` starts before `b` in that order (both pending).
     static bool startsBefore(const Row &a, const Row &b);
+    // Rows tinted for the current task: the tasks it waits for and those waiting for it.
+    void setHighlighted(const QSet<TaskId> &waitedFor, const QSet<TaskId> &waiting);
+    static QString dependsOnText(const TaskDependencies &after);
 
     int rowCount(const QModelIndex &parent = QModelIndex()) const override;
     int columnCount(const QModelIndex &parent = QModelIndex()) const override;
@@ -222,6 +227,8 @@ private:
     GroupStats m_groupTotals;
     qint64 m_gracePeriodMs = 5000;
     std::function<qint64()> m_clock;
+    QSet<TaskId> m_waitedFor; // highlighted (setHighlighted)
+    QSet<TaskId> m_waiting;
 };
 
 // Rows hold only implicitly shared Qt values: the table grows by memmove, not row by row.

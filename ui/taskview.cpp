@@ -2,6 +2,8 @@
 
 #include "actionfactory.h"
 #include "columnchooser.h"
+#include "dependencygraph.h"
+#include "runafterdialog.h"
 #include "submission.h"
 #include "taskdetails.h"
 #include "taskexport.h"
@@ -16,6 +18,7 @@
 #include <QMenu>
 #include <QMessageBox>
 #include <QMouseEvent>
+#include <QPointer>
 #include <QPushButton>
 #include <QSaveFile>
 #include <QScopedValueRollback>
@@ -52,12 +55,16 @@ TaskView::TaskView(TaskSource *source, QWidget *parent)
     header->setHighlightSections(false);
     header->setStretchLastSection(true);
     // Started fits "20 Nov 14:03", a task of an earlier day.
-    const int widths[TaskTableModel::ColumnCount] = {52, 130, 64, 56, 150, 96, 56, 76, 64, 160, 52};
+    const int widths[TaskTableModel::ColumnCount] = {52, 130, 64, 56,  150, 96,
+                                                     56, 76,  64, 160, 52,  90};
     for (int c = 0; c < TaskTableModel::ColumnCount; ++c)
         header->resizeSection(c, widths[c]);
     // The queue's order beside the priority that decides it.
     header->moveSection(header->visualIndex(TaskTableModel::QueuePosition),
                         header->visualIndex(TaskTableModel::Priority) + 1);
+    // What a task waits for before its result, which stays last (stretched).
+    header->moveSection(header->visualIndex(TaskTableModel::DependsOn),
+                        header->visualIndex(TaskTableModel::Result));
     setSortingEnabled(true);
     sortByColumn(TaskTableModel::Id, Qt::AscendingOrder);
     // Dragging pending rows reorders the queue (the model's drop tells the source);
@@ -212,6 +219,9 @@ void TaskView::createActions()
         &TaskView::showDetails)
         ->setStatusTip(tr("Everything about the task: definition, timings, whole result or "
                           "error and stack"));
+    add(RunAfter, tr("Run &after…"), QStringLiteral("actionRunAfter"),
+        QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_A), QIcon(), &TaskView::runAfterSelected)
+        ->setStatusTip(tr("Make the selected pending tasks wait for other tasks"));
 
     m_contextMenu = new QMenu(this);
     m_contextMenu->setObjectName(QStringLiteral("taskContextMenu"));
@@ -222,6 +232,7 @@ void TaskView::createActions()
     m_contextMenu->addAction(m_actions[MoveToTop]);
     m_contextMenu->addAction(m_actions[MoveToBottom]);
     m_contextMenu->addAction(m_actions[EditPriority]);
+    m_contextMenu->addAction(m_actions[RunAfter]);
     m_contextMenu->addSeparator();
     m_contextMenu->addAction(m_actions[Export]);
 }
@@ -251,6 +262,7 @@ void TaskView::refreshLive()
         viewport()->update();
     if (m_followRunning)
         followRunningTask();
+    highlightDependencies();
 }
 
 // Enables what applies to the selection. Called after each batch and selection change, so
@@ -279,8 +291,8 @@ void TaskView::updateActions()
     m_actions[Rerun]->setEnabled(finished);
     // What acts on the selected tasks (or the current one) needs one.
     const bool any = !selection.isEmpty() || current;
-    for (Action which :
-         {Cancel, MoveToTop, MoveToBottom, RaisePriority, LowerPriority, EditPriority, Details})
+    for (Action which : {Cancel, MoveToTop, MoveToBottom, RaisePriority, LowerPriority,
+                         EditPriority, Details, RunAfter})
         m_actions[which]->setEnabled(any);
 }
 
@@ -355,6 +367,7 @@ void TaskView::onCurrentRowChanged()
     if (!m_selectingAutomatically)
         m_followRunning = false;
     updateActions();
+    highlightDependencies();
     Q_EMIT currentTaskChanged(currentTask());
 }
 
@@ -363,8 +376,63 @@ void TaskView::onCurrentRowChanged()
 void TaskView::cancelSelected()
 {
     const QList<TaskId> ids = selectedTasks();
-    if (!ids.isEmpty())
-        m_source->cancel(ids);
+    if (ids.isEmpty())
+        return;
+    // Tasks waiting for these to succeed would be cancelled with them: say how many.
+    if (const qsizetype with = DependencyGraph::cancelledWith(*m_model, ids).size(); with > 0) {
+        const QString question =
+            (ids.size() == 1 ? tr("Cancel 1 task?") : tr("Cancel %1 tasks?").arg(ids.size())) +
+            u' ' +
+            (with == 1 ? tr("1 task waiting for them will be cancelled with them.")
+                       : tr("%1 tasks waiting for them will be cancelled with them.").arg(with));
+        const bool yes = m_confirmCancel ? m_confirmCancel(question)
+                                         : QMessageBox::question(this, tr("Cancel tasks"),
+                                                                 question) == QMessageBox::Yes;
+        if (!yes)
+            return;
+    }
+    m_source->cancel(ids);
+}
+
+// Run after...: the selected pending tasks wait for the tasks the user picks.
+void TaskView::runAfterSelected()
+{
+    QList<TaskId> pending;
+    for (TaskId id : selectedTasks())
+        if (const int row = m_model->rowOf(id);
+            row >= 0 && m_model->row(row).state == TaskState::Pending)
+            pending.append(id);
+    if (pending.isEmpty()) {
+        Q_EMIT statusMessage(tr("Run after: only a pending task can wait for others"), 5000);
+        return;
+    }
+    std::optional<TaskDependencies> picked;
+    if (m_pickDependencies) {
+        picked = m_pickDependencies(pending);
+    } else {
+        RunAfterDialog dialog(*m_model, pending, this);
+        if (dialog.exec() == QDialog::Accepted)
+            picked = dialog.dependencies();
+    }
+    if (!picked || picked->isEmpty())
+        return;
+    QPointer<TaskView> self(this);
+    m_source->addDependencies(pending, *picked, this, [self](const QString &refusal) {
+        if (self && !refusal.isEmpty())
+            Q_EMIT self->statusMessage(tr("Run after refused: %1").arg(refusal), 10000);
+    });
+}
+
+// Tints the rows of the tasks the current one waits for, and of those waiting for it.
+void TaskView::highlightDependencies()
+{
+    const std::optional<TaskId> current = currentTask();
+    if (!current) {
+        m_model->setHighlighted({}, {});
+        return;
+    }
+    m_model->setHighlighted(DependencyGraph::waitedFor(*m_model, *current),
+                            DependencyGraph::waiting(*m_model, *current));
 }
 
 void TaskView::cancelAllPending()

@@ -50,6 +50,7 @@ public:
         ClearFinished,
         Export,
         Details,
+        RunAfter,
         ActionCount
     };
     QAction *action(Action which) const { return m_actions[which]; }
@@ -63,6 +64,17 @@ public:
     // The tasks of the selected rows, in the table's order (the current one when none).
     QList<TaskId> selectedTasks() const;
     std::optional<TaskId> currentTask() const;
+
+    // Run after... asks the user which tasks to wait for (RunAfterDialog; tests pass
+    // their own picker): the dependencies, or nullopt when the user gave up.
+    using DependencyPicker =
+        std::function<std::optional<TaskDependencies>(const QList<TaskId> &waiting)>;
+    void setDependencyPicker(DependencyPicker picker) { m_pickDependencies = std::move(picker); }
+    // Cancelling tasks that others wait for asks first (a question box; tests their own).
+    void setCancelConfirmation(std::function<bool(const QString &question)> confirm)
+    {
+        m_confirmCancel = std::move(confirm);
+    }
     // Selects the row of `id` and makes it current.
     bool selectTask(TaskId id);
 
@@ -124,6 +136,8 @@ protected:
 
 private:
     void createActions();
+    void runAfterSelected();
+    void highlightDependencies();
     void onCurrentRowChanged();
     // While the pointer is over the table, the row under it stays under it when rows come,
     // go or move above it (new failures with a state filter on): remembered before the
@@ -141,6 +155,8 @@ private:
     TaskFilterProxyModel *m_proxy;
     TaskItemDelegate *m_delegate;
     QAction *m_actions[ActionCount] = {};
+    DependencyPicker m_pickDependencies;
+    std::function<bool(const QString &)> m_confirmCancel;
     QMenu *m_contextMenu = nullptr;
     ColumnChooser *m_columns = nullptr;
     std::function<bool()> m_queuePaused;

@@ -150,8 +150,15 @@ std::optional<TaskSpec> ClusterProtocol::decodeSpec(const QByteArray &json)
 // that no call holds Redis for long and the round trips overlap. `done` runs once, after
 // the last reply, with every id in the order given (or the first error).
 void ClusterProtocol::submit(const QList<TaskSpec> &specs, qint64 keepMs,
-                             std::function<void(const QList<TaskId> &, const QString &)> done)
+                             std::function<void(const QList<TaskId> &, const QString &)> done,
+                             const DependencyOptions &dependencies)
 {
+    const auto idsText = [](const QList<TaskId> &ids) {
+        QJsonArray array;
+        for (TaskId id : ids)
+            array.append(qint64(id));
+        return QJsonDocument(array).toJson(QJsonDocument::Compact);
+    };
     struct Pending
     {
         QList<TaskId> ids;
@@ -175,6 +182,9 @@ void ClusterProtocol::submit(const QList<TaskSpec> &specs, qint64 keepMs,
                  << number(spec.priority) << number(spec.retries) << number(spec.retryDelayMs)
                  << number(keepMs) << encodeSpec(spec);
         }
+        if (!dependencies.isEmpty())
+            args << idsText(dependencies.after) << idsText(dependencies.afterEnded)
+                 << (dependencies.chain ? "1" : "0");
         run(script("submit"), args,
             [done, pending, from, count](const RedisReply &reply, const QString &error) {
                 if (!error.isEmpty() && pending->error.isEmpty())

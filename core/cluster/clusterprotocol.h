@@ -105,9 +105,11 @@ public:
     QByteArray prefix() const { return m_prefix; }
     RedisClient *client() const { return m_client; }
 
-    // In pipelined calls of SubmitBatch tasks (ids of one call are consecutive).
+    // In pipelined calls of SubmitBatch tasks (ids of one call are consecutive). With
+    // dependencies (SPEC section 4, submit.lua), a --chain of at most SubmitBatch tasks.
     void submit(const QList<TaskSpec> &specs, qint64 keepMs,
-                std::function<void(const QList<TaskId> &ids, const QString &error)> done);
+                std::function<void(const QList<TaskId> &ids, const QString &error)> done,
+                const DependencyOptions &dependencies = {});
     // stacksWanted: someone runs ps --stacks, so the worker should putStacks().
     void heartbeat(
         const Beat &beat,

@@ -77,6 +77,26 @@ bool readFiles(const QJsonObject &object, bool allowEmpty, QStringList &files, Q
     return true;
 }
 
+// An optional array of task ids ("after", "after_ended") into `ids`; false (and `why`)
+// when it is not one.
+bool optionalIds(const QJsonObject &object, const QString &key, QList<TaskId> &ids, QString &why)
+{
+    const QJsonValue value = object.value(key);
+    if (value.isUndefined() || value.isNull())
+        return true;
+    why = QStringLiteral("\"%1\" must be an array of task ids").arg(key);
+    if (!value.isArray())
+        return false;
+    for (const QJsonValue &id : value.toArray()) {
+        const auto n = integer(id, 1, qint64(1) << 53);
+        if (!n)
+            return false;
+        if (!ids.contains(TaskId(*n)))
+            ids.append(TaskId(*n));
+    }
+    return true;
+}
+
 std::variant<Request, QString> parseObject(const QJsonObject &object)
 {
     const QJsonValue cmd = object.value(QStringLiteral("cmd"));
@@ -105,6 +125,14 @@ std::variant<Request, QString> parseObject(const QJsonObject &object)
             !optionalInteger(object, QStringLiteral("repeat"), 1, MaxTasksPerSubmit, repeat, why))
             return why;
         request.repeat = repeat.value_or(1);
+        DependencyOptions &dependencies = request.dependencies;
+        if (!optionalIds(object, QStringLiteral("after"), dependencies.after, why) ||
+            !optionalIds(object, QStringLiteral("after_ended"), dependencies.afterEnded, why))
+            return why;
+        const QJsonValue chain = object.value(QStringLiteral("chain"));
+        if (!chain.isUndefined() && !chain.isBool())
+            return QStringLiteral("\"chain\" must be true or false");
+        dependencies.chain = chain.toBool();
         if (qint64(request.repeat) * request.files.size() > MaxTasksPerSubmit)
             return QStringLiteral("at most %1 tasks per submit").arg(MaxTasksPerSubmit);
         const QJsonValue args = object.value(QStringLiteral("args"));
@@ -216,6 +244,19 @@ QJsonObject toJson(const Request &request)
     }
     if (request.repeat != 1)
         object.insert(QStringLiteral("repeat"), request.repeat);
+    const auto idsArray = [](const QList<TaskId> &ids) {
+        QJsonArray array;
+        for (TaskId id : ids)
+            array.append(qint64(id));
+        return array;
+    };
+    const DependencyOptions &dependencies = request.dependencies;
+    if (!dependencies.after.isEmpty())
+        object.insert(QStringLiteral("after"), idsArray(dependencies.after));
+    if (!dependencies.afterEnded.isEmpty())
+        object.insert(QStringLiteral("after_ended"), idsArray(dependencies.afterEnded));
+    if (dependencies.chain)
+        object.insert(QStringLiteral("chain"), true);
     return object;
 }
 

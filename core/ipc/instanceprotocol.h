@@ -1,6 +1,7 @@
 #pragma once
 
 #include "scriptloader.h"
+#include "taskdependency.h"
 #include "taskspec.h"
 
 #include <QByteArray>
@@ -18,7 +19,8 @@
 //   open    {"files": [absolute paths]} -> {"queued": N, "saved": bool, "warning"?}
 //           (as a drop on the window; "warning" says why they are not saved)
 //   submit  {"files": [...], "priority"?, "timeout_ms"?, "retries"?, "memory_bytes"?,
-//            "args"?: ["KEY=VALUE"...], "repeat"?}
+//            "args"?: ["KEY=VALUE"...], "repeat"?, "after"?: [ids], "after_ended"?: [ids],
+//            "chain"?: bool} (a refused dependency: {"ok": false, "error"}, nothing queued)
 //           -> {"ids": [...], "submitted": [{"file", "name", "ids"}...], "rejected": ["..."],
 //               "saved": bool (on disk; false without a store, with a "warning")}; when
 //               the store cannot write them: {"ok": false, "error", "saved": false, and
@@ -42,11 +44,12 @@ enum class Command { Open, Submit, Ps, Cancel };
 struct Request
 {
     Command command = Command::Ps;
-    QStringList files;         // open, submit: absolute paths (open: may be empty)
-    SubmitOverrides overrides; // submit: priority, timeout, retries, memory, args
-    int repeat = 1;            // submit: tasks per file
-    bool stacks = false;       // ps: with each task's stack
-    QList<TaskId> ids;         // cancel: at least one
+    QStringList files;              // open, submit: absolute paths (open: may be empty)
+    SubmitOverrides overrides;      // submit: priority, timeout, retries, memory, args
+    int repeat = 1;                 // submit: tasks per file
+    DependencyOptions dependencies; // submit: --after, --after-ended, --chain
+    bool stacks = false;            // ps: with each task's stack
+    QList<TaskId> ids;              // cancel: at least one
 };
 
 // The request's JSON, as a client sends it (without the line end).

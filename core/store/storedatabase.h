@@ -18,7 +18,7 @@ class QSqlQuery;
 // cross threads). Every method reports failure by its return value and lastError();
 // none throws or aborts.
 //
-// Schema (PRAGMA user_version 2; a version 1 store gains the submissions table):
+// Schema (PRAGMA user_version 4; an older store gains the tables it lacks):
 //   specs(id, file, kind, command, name, group_name, priority, timeout_ms, retries,
 //         retry_delay_ms, memory_bytes, args, source)  one row per distinct definition
 //   tasks(id = TaskId, spec_id, priority, sequence, state, attempt, max_attempts,
@@ -30,12 +30,14 @@ class QSqlQuery;
 //   settings(key, value)  version 3: the user's decisions, JSON text (storesettings.cpp):
 //         "limits" (EngineLimits as last published), "interrupted_at_exit" (tasks a
 //         shutdown cut short: {"count", "groups"}, read and cleared by recovery)
+//   dependencies(task_id, after)  version 4: what a task waits for (SPEC section 4), JSON
+//         [[id, any_end], ...] (TaskDependencyText)
 // Times are epoch ms (NULL for never); command, args, result, stack and log_tail are
 // JSON text (StoreCodec); transitions reads "pending@<ms> running@<ms> failed@<ms>".
 class StoreDatabase
 {
 public:
-    static constexpr int SchemaVersion = 3;
+    static constexpr int SchemaVersion = 4;
 
     StoreDatabase();
     ~StoreDatabase();
@@ -142,6 +144,8 @@ public:
     // Deletes the rows of `ids` (remembering the highest id, so that none is used again);
     // `specRows` gets the spec rows they used.
     bool deleteTasks(const std::vector<TaskId> &ids, std::set<qint64> *specRows);
+    // Sets what tasks wait for: (task id, TaskDependencyText) pairs.
+    bool writeDependencies(const std::vector<std::pair<TaskId, QString>> &rows);
     // Deletes a spec row that no task uses any more; `deleted` says whether it did.
     bool deleteSpecIfUnused(qint64 specRow, bool *deleted);
 

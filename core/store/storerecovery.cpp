@@ -162,6 +162,20 @@ std::optional<StoreDatabase::Recovered> StoreDatabase::recover(int historyLimit,
         pending.push_back(read(q));
     q.finish();
 
+    // What they wait for (only tasks submitted with dependencies have a row).
+    QHash<TaskId, QString> after;
+    if (!q.exec(QStringLiteral("SELECT task_id, after FROM dependencies")))
+        return abort(q);
+    while (q.next())
+        after.insert(TaskId(q.value(0).toLongLong()), q.value(1).toString());
+    q.finish();
+    if (!after.isEmpty()) {
+        for (std::vector<Row> *rows : {&finished, &pending})
+            for (Row &row : *rows)
+                if (auto it = after.constFind(row.task.snapshot.id); it != after.constEnd())
+                    row.task.snapshot.dependencies = TaskDependencyText::decode(*it);
+    }
+
     // One TaskSpec per spec row, shared by its tasks.
     QHash<qint64, std::shared_ptr<const TaskSpec>> specs;
     q.prepare(QStringLiteral("SELECT file, kind, command, name, group_name, priority,"

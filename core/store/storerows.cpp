@@ -3,6 +3,8 @@
 
 #include "storecodec.h"
 
+#include <QJsonArray>
+#include <QJsonDocument>
 #include <QStringList>
 
 #include <charconv>
@@ -493,13 +495,28 @@ bool StoreDatabase::deleteTasks(const std::vector<TaskId> &ids, std::set<qint64>
     while (specs.next())
         specRows->insert(specs.value(0).toLongLong());
     specs.finish();
-    for (QSqlQuery *q : {&m_statements->deleteTasks, &m_statements->rememberForgotten}) {
+    for (QSqlQuery *q : {&m_statements->deleteTasks, &m_statements->rememberForgotten,
+                         &m_statements->deleteDependencies}) {
         q->addBindValue(list);
         if (!q->exec())
             return fail(*q);
         q->finish();
     }
     return true;
+}
+
+bool StoreDatabase::writeDependencies(const std::vector<std::pair<TaskId, QString>> &rows)
+{
+    if (rows.empty())
+        return true;
+    QJsonArray array;
+    for (const auto &[id, after] : rows)
+        array.append(QJsonArray{qint64(id), after});
+    QSqlQuery &q = m_statements->writeDependencies;
+    q.addBindValue(QJsonDocument(array).toJson(QJsonDocument::Compact));
+    const bool ok = q.exec() || fail(q);
+    q.finish();
+    return ok;
 }
 
 bool StoreDatabase::deleteSpecIfUnused(qint64 specRow, bool *deleted)

@@ -73,6 +73,11 @@ const char *const SchemaVersion3[] = {
     "CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
 };
 
+// Added by version 4: what tasks wait for (a row per task that has dependencies).
+const char *const SchemaVersion4[] = {
+    "CREATE TABLE IF NOT EXISTS dependencies (task_id INTEGER PRIMARY KEY, after TEXT NOT NULL)",
+};
+
 // The runs of the submissions rows, each with whether it can be read: a row that is not
 // a JSON array, or a run without its integers, a count from 1 to 10,000,000 or an
 // existing spec row, is damaged and skipped (never a crash, a task row of NULL id or an
@@ -278,7 +283,9 @@ StoreDatabase::Outcome StoreDatabase::createSchema(int version, QString *problem
         statements.insert(statements.end(), std::begin(Schema), std::end(Schema));
     if (version < 2)
         statements.insert(statements.end(), std::begin(SchemaVersion2), std::end(SchemaVersion2));
-    statements.insert(statements.end(), std::begin(SchemaVersion3), std::end(SchemaVersion3));
+    if (version < 3)
+        statements.insert(statements.end(), std::begin(SchemaVersion3), std::end(SchemaVersion3));
+    statements.insert(statements.end(), std::begin(SchemaVersion4), std::end(SchemaVersion4));
     for (const char *sql : statements) {
         if (!query.exec(QString::fromLatin1(sql))) {
             *problem = QStringLiteral("cannot create the tables: ") + describe(query.lastError());
@@ -398,6 +405,12 @@ QSqlQuery *StoreDatabase::Statements::prepare()
                         " SELECT 'forgotten_max_id', max(value) FROM json_each(CAST(? AS TEXT))"
                         " WHERE true ON CONFLICT(key) DO UPDATE SET"
                         " value = max(value, excluded.value)")},
+        {&writeDependencies,
+         QStringLiteral("INSERT OR REPLACE INTO dependencies (task_id, after)"
+                        " SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]')"
+                        " FROM json_each(CAST(? AS TEXT))")},
+        {&deleteDependencies,
+         QStringLiteral("DELETE FROM dependencies WHERE task_id IN (%1)").arg(ids)},
         {&deleteSpecIfUnused,
          QStringLiteral("DELETE FROM specs WHERE id = ?"
                         " AND NOT EXISTS (SELECT 1 FROM tasks WHERE spec_id = ?)")},

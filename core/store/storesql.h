@@ -87,6 +87,8 @@ struct StoreDatabase::Statements
         , deleteTasks(db)
         , rememberForgotten(db)
         , deleteSpecIfUnused(db)
+        , writeDependencies(db)
+        , deleteDependencies(db)
     {
     }
 
@@ -111,4 +113,6 @@ struct StoreDatabase::Statements
     QSqlQuery deleteTasks;
     QSqlQuery rememberForgotten;
     QSqlQuery deleteSpecIfUnused;
+    QSqlQuery writeDependencies;
+    QSqlQuery deleteDependencies;
 };

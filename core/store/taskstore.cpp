@@ -68,6 +68,22 @@ void TaskStore::published(const EngineUpdate &update)
         m_writer->published(update);
 }
 
+void TaskStore::submittedWithDependencies(const QList<TaskId> &ids,
+                                          const QList<std::shared_ptr<const TaskSpec>> &specs,
+                                          qint64 firstSequence,
+                                          const QList<TaskDependencies> &dependencies)
+{
+    if (m_writer)
+        m_writer->submittedWithDependencies(ids, specs, firstSequence, dependencies);
+}
+
+void TaskStore::dependenciesSet(const QList<TaskId> &ids,
+                                const QList<TaskDependencies> &dependencies)
+{
+    if (m_writer)
+        m_writer->dependenciesSet(ids, dependencies);
+}
+
 void TaskStore::sampled(const QList<StackSample> &stacks)
 {
     if (m_writer)

@@ -76,6 +76,12 @@ public:
                    qint64 firstSequence) override;
     void published(const EngineUpdate &update) override;
     void sampled(const QList<StackSample> &stacks) override;
+    void submittedWithDependencies(const QList<TaskId> &ids,
+                                   const QList<std::shared_ptr<const TaskSpec>> &specs,
+                                   qint64 firstSequence,
+                                   const QList<TaskDependencies> &dependencies) override;
+    void dependenciesSet(const QList<TaskId> &ids,
+                         const QList<TaskDependencies> &dependencies) override;
 
 private:
     class Writer;

@@ -190,7 +190,8 @@ void TaskStore::Writer::enqueue(Item &&item, bool urgent)
 {
     {
         std::lock_guard lock(m_mutex);
-        if (!m_submissionAt && std::holds_alternative<Submission>(item))
+        if (!m_submissionAt && (std::holds_alternative<Submission>(item) ||
+                                std::holds_alternative<DependenciesSet>(item)))
             m_submissionAt = Clock::now();
         m_queue.push_back(std::move(item));
         m_urgent = m_urgent || urgent;
@@ -248,7 +249,21 @@ void TaskStore::Writer::submitted(const QList<TaskId> &ids,
                                   const QList<std::shared_ptr<const TaskSpec>> &specs,
                                   qint64 firstSequence)
 {
-    enqueue(Submission{ids, specs, firstSequence, epochMs()}, false);
+    enqueue(Submission{ids, specs, firstSequence, epochMs(), {}}, false);
+}
+
+void TaskStore::Writer::submittedWithDependencies(
+    const QList<TaskId> &ids, const QList<std::shared_ptr<const TaskSpec>> &specs,
+    qint64 firstSequence, const QList<TaskDependencies> &dependencies)
+{
+    // One item: a drain never writes the tasks without what they wait for.
+    enqueue(Submission{ids, specs, firstSequence, epochMs(), dependencies}, false);
+}
+
+void TaskStore::Writer::dependenciesSet(const QList<TaskId> &ids,
+                                        const QList<TaskDependencies> &dependencies)
+{
+    enqueue(DependenciesSet{ids, dependencies}, false);
 }
 
 void TaskStore::Writer::published(const EngineUpdate &update)
@@ -334,6 +349,10 @@ void TaskStore::Writer::apply(Item &item)
         applyForgetting(*forgetting);
     } else if (const auto *samples = std::get_if<Samples>(&item)) {
         applySamples(*samples);
+    } else if (const auto *set = std::get_if<DependenciesSet>(&item)) {
+        for (qsizetype i = 0; i < set->ids.size() && i < set->dependencies.size(); ++i)
+            m_dependencies.insert_or_assign(set->ids[i],
+                                            TaskDependencyText::encode(set->dependencies[i]));
     } else if (const auto *called = std::get_if<Call>(&item)) {
         m_flushed = flush(true);
         called->run();
@@ -342,6 +361,10 @@ void TaskStore::Writer::apply(Item &item)
 
 void TaskStore::Writer::applySubmission(const Submission &submission)
 {
+    for (qsizetype i = 0; i < submission.ids.size() && i < submission.dependencies.size(); ++i)
+        if (!submission.dependencies[i].isEmpty())
+            m_dependencies.insert_or_assign(submission.ids[i],
+                                            TaskDependencyText::encode(submission.dependencies[i]));
     const qsizetype count = qMin(submission.ids.size(), submission.specs.size());
     for (qsizetype i = 0; i < count;) {
         const TaskId first = submission.ids[i];
@@ -412,6 +435,7 @@ void TaskStore::Writer::applyForgetting(const Forgetting &forgetting)
         m_unwritten.erase(id);
         m_running.erase(id);
         m_restored.erase(id);
+        m_dependencies.erase(id);
         m_forgets.push_back(id);
     }
 }
@@ -531,7 +555,7 @@ bool TaskStore::Writer::flush(bool materialize)
     const bool unwrittenRuns = std::any_of(m_submitted.begin(), m_submitted.end(),
                                            [](const auto &run) { return !run.second.written; });
     if (m_dirty.empty() && m_forgets.empty() && !unwrittenRuns && !materialize && !m_limitsDirty &&
-        m_exitInterrupted == 0)
+        m_exitInterrupted == 0 && m_dependencies.empty())
         return true;
     std::vector<Written> written;
     written.reserve(m_dirty.size());
@@ -559,6 +583,7 @@ bool TaskStore::Writer::flush(bool materialize)
         ok = runs.back().specRow != 0;
     }
     ok = ok && m_db->insertSubmissions(runs);
+    ok = ok && m_db->writeDependencies({m_dependencies.begin(), m_dependencies.end()});
     // After the task rows: a row written since the submission is newer than it.
     ok = ok && (!materialize || m_db->materializeSubmissions());
     std::set<qint64> specsOfForgotten;
@@ -612,6 +637,7 @@ bool TaskStore::Writer::flush(bool materialize)
     m_exitInterrupted = 0;
     m_exitInterruptedGroups.clear();
     m_forgets.clear();
+    m_dependencies.clear();
     m_sampleTick = false;
     if (m_failures > 0) {
         qWarning("taskdeck: task store %s: writing again; what had failed is written now",

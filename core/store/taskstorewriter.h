@@ -66,6 +66,11 @@ public:
     void published(const EngineUpdate &update);
     void sampled(const QList<StackSample> &stacks);
     void forget(const QList<TaskId> &ids);
+    void submittedWithDependencies(const QList<TaskId> &ids,
+                                   const QList<std::shared_ptr<const TaskSpec>> &specs,
+                                   qint64 firstSequence,
+                                   const QList<TaskDependencies> &dependencies);
+    void dependenciesSet(const QList<TaskId> &ids, const QList<TaskDependencies> &dependencies);
 
 private:
     using Clock = std::chrono::steady_clock;
@@ -75,6 +80,12 @@ private:
         QList<std::shared_ptr<const TaskSpec>> specs;
         qint64 firstSequence = 0;
         qint64 atMs = 0;
+        QList<TaskDependencies> dependencies; // empty, or one per id
+    };
+    struct DependenciesSet
+    {
+        QList<TaskId> ids;
+        QList<TaskDependencies> dependencies;
     };
     struct Batch
     {
@@ -93,7 +104,7 @@ private:
     {
         std::function<void()> run; // after a flush; m_flushed says whether it wrote all
     };
-    using Item = std::variant<Submission, Batch, Forgetting, Samples, Call>;
+    using Item = std::variant<Submission, Batch, Forgetting, Samples, Call, DependenciesSet>;
 
     // What the writer knows of a task that is unfinished, or finished but not yet written.
     struct Record
@@ -175,6 +186,7 @@ private:
     std::set<TaskId> m_running;
     bool m_sampleTick = false; // samples came since the last write: running tails are due
     std::vector<TaskId> m_forgets;
+    std::map<TaskId, QString> m_dependencies;          // to write: what tasks wait for, encoded
     Clock::duration m_window;                          // the batch window, after the last drain
     std::map<TaskId, Run> m_submitted;                 // by first id
     std::optional<Clock::time_point> m_submittedSince; // the oldest written run's drain

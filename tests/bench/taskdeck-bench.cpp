@@ -11,14 +11,17 @@
 #include <QElapsedTimer>
 #include <QEventLoop>
 #include <QFile>
+#include <QHash>
 #include <QJsonDocument>
 #include <QJsonObject>
 #include <QTemporaryDir>
 #include <QThread>
 
+#include <algorithm>
 #include <cstdio>
 #include <functional>
 #include <sys/resource.h>
+#include <vector>
 
 namespace {
 
@@ -252,6 +255,59 @@ QJsonObject procs(int workers)
         {QStringLiteral("tasks_per_s"), qRound64(N / wall)},
     };
 }
+// A chain of N (10,000) `return 1` tasks submitted at once (--chain), on an idle engine:
+// they run one at a time in order; the gap from each end to the next start (whole
+// milliseconds, as tasks record times) is what a dependency costs (issue 18).
+QJsonObject chain(const QTemporaryDir &dir, int workers, int N)
+{
+    const TaskSpec spec = script(dir, QStringLiteral("one.lua"), "return 1\n");
+    Recording recording;
+    Engine engine(
+        Engine::Options{.workerThreads = workers, .maxRunning = 64, .publishIntervalMs = 10});
+    recording.attach(engine);
+    QHash<TaskId, std::pair<qint64, qint64>> times; // started, finished (epoch ms)
+    QObject::connect(&engine, &Engine::updated, &engine, [&](const EngineUpdate &update) {
+        for (const TaskSnapshot &task : update.changed)
+            if (task.state == TaskState::Succeeded)
+                times.insert(task.id, {task.startedAtMs, task.finishedAtMs});
+    });
+    DependencyOptions chained;
+    chained.chain = true;
+    QElapsedTimer clock;
+    clock.start();
+    QString refusal;
+    const QList<TaskId> ids = engine.submit({{spec, N}}, chained, &refusal);
+    if (ids.size() != N)
+        qFatal("chain refused: %s", qPrintable(refusal));
+    waitUntil(engine, [N](const EngineCounts &c) { return c.succeeded + c.failed >= N; });
+    const double wall = clock.nsecsElapsed() / 1e9;
+    const double storeLag = recording.sync();
+    std::vector<qint64> gaps;
+    bool inOrder = true;
+    for (int i = 1; i < N; ++i) {
+        const auto previous = times.value(ids[i - 1]);
+        const auto current = times.value(ids[i]);
+        gaps.push_back(current.first - previous.second);
+        inOrder = inOrder && current.first >= previous.second;
+    }
+    std::sort(gaps.begin(), gaps.end());
+    const auto at = [&](double q) {
+        return gaps.empty() ? 0 : gaps[size_t(q * (gaps.size() - 1))];
+    };
+    return QJsonObject{
+        {QStringLiteral("scenario"), QStringLiteral("chain")},
+        {QStringLiteral("store_behind_s"), storeLag},
+        {QStringLiteral("n"), N},
+        {QStringLiteral("wall_s"), wall},
+        {QStringLiteral("tasks_per_s"), qRound64(N / wall)},
+        {QStringLiteral("in_order"), inOrder},
+        {QStringLiteral("gap_ms_median"), at(0.5)},
+        {QStringLiteral("gap_ms_p99"), at(0.99)},
+        {QStringLiteral("gap_ms_max"), gaps.empty() ? 0 : gaps.back()},
+        {QStringLiteral("gaps_over_1ms"),
+         qint64(gaps.end() - std::upper_bound(gaps.begin(), gaps.end(), qint64(1)))},
+    };
+}
 
 } // namespace
 
@@ -281,10 +337,13 @@ int main(int argc, char *argv[])
         print(limited(dir, workers));
     else if (scenario == u"procs")
         print(procs(workers));
+    else if (scenario == u"chain")
+        print(chain(dir, workers, n > 0 ? n : 10000));
     else {
         std::fprintf(
             stderr,
-            "usage: taskdeck-bench queue-trivial|cpu|spawn-trivial|spawn-sleepers|limited|procs "
+            "usage: taskdeck-bench queue-trivial|cpu|spawn-trivial|spawn-sleepers|limited|procs|"
+            "chain "
             "[--workers N] [--n TASKS] [--store DIR]\n");
         return 2;
     }

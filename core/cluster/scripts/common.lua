@@ -7,7 +7,8 @@
 --   tasks               zset id -> id: every task still kept (ps walks it)
 --   task                hash id -> JSON object of the task's small fields: name file kind
 --                       group priority state attempt fails losses retries delay keep worker
---                       submitted started finished beat cancel progress status
+--                       submitted started finished beat cancel progress status, and
+--                       with dependencies after waits dependents (see finish())
 --   spec                hash id -> the task's definition as JSON (source included), as
 --                       submitted; claim hands it to the worker
 --   out                 hash id -> JSON object: result error stack log (of the end, or of
@@ -158,12 +159,75 @@ end
 
 -- Ends task `id` (fields `t`) for good: its state and time, what it left (`out`: result
 -- error stack log), kept for its `keep` ms. Written by flush().
+-- Dependencies (SPEC 4): a task submitted with `after` ({{id, anyEnd 0/1}...}) holds
+-- `waits`, how many of them have not ended as it needs, and stays out of the ready sets
+-- until that is 0; each of those lists it in its `dependents`. finish() releases or
+-- cancels the dependents in the same script as the end, so a dependent is claimable
+-- exactly once its dependencies have succeeded (or ended, for any-end ones).
+local released = {} -- tasks this script changed through their dependencies, by id
+
+-- Whether a dependency that ended in `state` lets its dependent run.
+local function met(state, anyEnd)
+    return state == 'succeeded' or (anyEnd and state ~= 'pending' and state ~= 'running')
+end
+
+local function releaseDependents(id, state, dependents, now)
+    local queue, q, ready = {{id, state, dependents}}, 1, 0
+    while q <= #queue do
+        local on, onState, list = queue[q][1], queue[q][2], queue[q][3]
+        q = q + 1
+        local tasks = loadTasks(list)
+        for i, did in ipairs(list) do
+            local d = released[tostring(did)] or tasks[i]
+            local anyEnd
+            if d and d.state == 'pending' and d.after then
+                for _, a in ipairs(d.after) do
+                    if tonumber(a[1]) == tonumber(on) then
+                        anyEnd = a[2] == 1
+                    end
+                end
+            end
+            if anyEnd ~= nil and met(onState, anyEnd) then
+                d.waits = (d.waits or 1) - 1
+                if d.waits <= 0 then
+                    d.waits = nil
+                    enqueue(did, d)
+                    ready = ready + 1
+                end
+                saveTask(did, d)
+                released[tostring(did)] = d
+            elseif anyEnd ~= nil then
+                local next = d.dependents
+                d.dependents, d.waits = nil, nil
+                d.state, d.finished = 'cancelled', now
+                saveTask(did, d)
+                released[tostring(did)] = d
+                write(OUT, did, cjson.encode({error = 'dependency #' .. text(on) .. ' ' ..
+                                                  onState}))
+                add(P .. 'expire', now + tonumber(d.keep or 604800000), did)
+                event('ended', did, 'cancelled')
+                if next then
+                    queue[#queue + 1] = {did, 'cancelled', next}
+                end
+            end
+        end
+    end
+    if ready > 0 then -- idle workers claim them now, not at their next poll
+        redis.call('XADD', P .. 'wake', 'MAXLEN', 1, '*', 'n', ready)
+    end
+end
+
 local function finish(id, t, state, now, out)
+    local dependents = t.dependents
+    t.dependents = nil
     t.state = state
     t.finished = now
     saveTask(id, t)
     write(OUT, id, cjson.encode(out))
     add(P .. 'expire', now + tonumber(t.keep or 604800000), id)
+    if dependents then
+        releaseDependents(id, state, dependents, now)
+    end
 end
 
 -- Forgets ended tasks whose `keep` ran out (at most 5,000 a call).
