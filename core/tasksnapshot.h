@@ -131,6 +131,7 @@ struct TaskSnapshot
     qint64 submittedAtMs = -1;                   // epoch ms
     qint64 startedAtMs = -1;                     // epoch ms of the first start, -1 if never started
     qint64 finishedAtMs = -1;
+    QString worker; // a cluster's task: the worker it runs or ran on (empty: none, local)
 };
 
 struct EngineCounts
