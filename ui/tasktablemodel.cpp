@@ -112,6 +112,8 @@ void TaskTableModel::fillRow(Row &row, const TaskSnapshot &t) const
     if (row.file != t.file)
         row.file = t.file;
     row.kind = t.kind;
+    if (row.worker != t.worker)
+        row.worker = t.worker;
     row.priority = t.priority;
     row.state = t.state;
     row.attempt = t.attempt;
@@ -158,6 +160,8 @@ quint32 TaskTableModel::changedColumns(const Row &a, const Row &b)
         mask |= bit(Duration);
     if (a.summary != b.summary || a.details != b.details)
         mask |= bit(Result);
+    if (a.worker != b.worker)
+        mask |= bit(Worker);
     return mask;
 }
 
@@ -433,6 +437,8 @@ QVariant TaskTableModel::displayData(const Row &row, int column) const
         return QString();
     case Result:
         return row.summary;
+    case Worker:
+        return row.worker;
     }
     return {};
 }
@@ -479,6 +485,8 @@ QVariant TaskTableModel::sortData(const Row &row, int column) const
     }
     case Result:
         return row.summary;
+    case Worker:
+        return row.worker;
     }
     return {};
 }
@@ -571,6 +579,8 @@ QVariant TaskTableModel::headerData(int section, Qt::Orientation orientation, in
         return tr("Duration");
     case Result:
         return tr("Result or error");
+    case Worker:
+        return tr("Worker");
     }
     return {};
 }

@@ -35,6 +35,7 @@ public:
         Started,
         Duration,
         Result,
+        Worker, // a cluster's: where the task runs or ran
         ColumnCount
     };
     enum Role {
@@ -56,6 +57,7 @@ public:
         QString name;
         QString group;
         QString file;
+        QString worker;
         QString status;
         QString summary; // one-line result or error
         QString details; // the whole result or error, for the tooltip

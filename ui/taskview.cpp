@@ -47,7 +47,8 @@ TaskView::TaskView(TaskSource *source, QWidget *parent)
     header->setHighlightSections(false);
     header->setStretchLastSection(true);
     // Started fits "20 Nov 14:03", a task of an earlier day.
-    const int widths[TaskTableModel::ColumnCount] = {52, 140, 76, 60, 180, 120, 60, 96, 70, 160};
+    const int widths[TaskTableModel::ColumnCount] = {52, 140, 76, 60,  180, 120,
+                                                     60, 96,  70, 160, 90};
     for (int c = 0; c < TaskTableModel::ColumnCount; ++c)
         header->resizeSection(c, widths[c]);
     setSortingEnabled(true);
