@@ -38,6 +38,7 @@ using Console::printOut;
 using Console::printText;
 
 constexpr int ConnectLimitMs = 10000; // SPEC 8: no Redis is one line and exit 1 within 10 s
+constexpr int PollMs = 1000;          // a worker's claim when nothing woke it: a safety net only
 
 // The options every cluster command has: where Redis is, the namespace, --json, --help.
 class CommandLine
@@ -823,11 +824,16 @@ public:
         });
         // Every second, or a third of a shorter lease, so that one late beat never loses it.
         beat->start(int(qMin(qint64(1000), m_options.leaseMs / 3)));
-        // Submits wake the worker at once (waitForWork); polling stays for what nothing
-        // announces (delayed retries coming due, tasks the reaper gave back, limits raised).
+        // What lets a task start wakes the worker at once through the stream "wake"
+        // (waitForWork): submits, hand-backs, tasks the reaper gave back, freed slots, limit
+        // changes; a delayed retry by the time claim gave (m_due). The slow poll is a safety
+        // net only, so an idle worker costs Redis a few commands a second.
         m_poll = new QTimer(this);
         connect(m_poll, &QTimer::timeout, this, &ClusterWorker::claim);
-        m_poll->start(50);
+        m_poll->start(PollMs);
+        m_due = new QTimer(this);
+        m_due->setSingleShot(true);
+        connect(m_due, &QTimer::timeout, this, &ClusterWorker::claim);
         connect(m_waker.get(), &RedisClient::ready, this, &ClusterWorker::waitForWork);
         m_client->open();
         m_waker->open();
@@ -843,6 +849,7 @@ public:
         }
         m_draining = true;
         m_poll->stop();
+        m_due->stop();
         printErr(QStringLiteral("taskdeck worker %1: draining %2 task(s)")
                      .arg(m_options.name)
                      .arg(m_held.size()));
@@ -1104,24 +1111,27 @@ private:
             return;
         m_claiming = true;
         m_claimAgain = false;
-        m_protocol->claim(
-            m_options.name, free,
-            [this, free](const QList<ClusterProtocol::Claimed> &tasks, const QString &error) {
-                m_claiming = false;
-                const bool again = m_claimAgain;
-                m_claimAgain = false;
-                if (!error.isEmpty()) {
-                    if (error.startsWith(u"LOST"))
-                        heartbeat();
-                    else if (!error.startsWith(u"DISCONNECTED"))
-                        printErr(QStringLiteral("taskdeck worker %1: claim: %2")
-                                     .arg(m_options.name, error));
-                    return;
-                }
-                run(tasks);
-                if (tasks.size() == free || again)
-                    QTimer::singleShot(0, this, &ClusterWorker::claim);
-            });
+        m_protocol->claimWithDue(m_options.name, free,
+                                 [this, free](const QList<ClusterProtocol::Claimed> &tasks,
+                                              qint64 nextDueMs, const QString &error) {
+                                     m_claiming = false;
+                                     const bool again = m_claimAgain;
+                                     m_claimAgain = false;
+                                     if (!error.isEmpty()) {
+                                         if (error.startsWith(u"LOST"))
+                                             heartbeat();
+                                         else if (!error.startsWith(u"DISCONNECTED"))
+                                             printErr(
+                                                 QStringLiteral("taskdeck worker %1: claim: %2")
+                                                     .arg(m_options.name, error));
+                                         return;
+                                     }
+                                     run(tasks);
+                                     if (tasks.size() == free || again)
+                                         QTimer::singleShot(0, this, &ClusterWorker::claim);
+                                     else if (nextDueMs >= 0) // a retry's delay ends: claim it then
+                                         m_due->start(int(qMin(nextDueMs + 1, qint64(PollMs))));
+                                 });
     }
 
     // Starts claimed tasks in the local engine. A process task's script is written to a
@@ -1271,6 +1281,7 @@ private:
     TaskId m_lastLocalId = 0;   // the worker gives its engine's ids (restore())
     QList<ClusterProtocol::Ending> m_endings;
     QTimer *m_poll = nullptr;
+    QTimer *m_due = nullptr; // when claim said the next delayed retry is due
     QElapsedTimer m_clock;
     qint64 m_leaseUntil = 0; // m_clock time: the lease as last renewed
     bool m_connectedOnce = false;

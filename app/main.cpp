@@ -134,6 +134,18 @@ Startup handOverOrLock(const QString &socketName, const QStringList &files, QLoc
     }
 }
 
+// Sets the limits and paused state the store kept on `engine`.
+void applyLimits(Engine &engine, const EngineLimits &limits)
+{
+    engine.setMaxRunning(limits.maxRunning);
+    for (auto it = limits.groupLimits.cbegin(); it != limits.groupLimits.cend(); ++it)
+        engine.setGroupLimit(it.key(), it.value());
+    for (const QString &group : limits.pausedGroups)
+        engine.pauseGroup(group);
+    if (limits.paused)
+        engine.pause();
+}
+
 int runDashboard(QApplication &app)
 {
     QCommandLineParser parser;
@@ -204,6 +216,10 @@ int runDashboard(QApplication &app)
         clusterSource->addHistory(recovery.tasks);
     } else if (store.isOpen()) {
         recovery = store.recover();
+        // The user's last decisions (kept by the store as they changed), before any task
+        // comes back.
+        if (recovery.limits)
+            applyLimits(engine, *recovery.limits);
         // Paused before their tasks come back, so that none of them starts meanwhile.
         for (const QString &group : std::as_const(recovery.interruptedGroups))
             engine.pauseGroup(group);
@@ -220,7 +236,10 @@ int runDashboard(QApplication &app)
         ClusterDashboard::addToWindow(window, clusterSource.get());
         clusterSource->start();
     }
-    window.restoreSettings();
+    // Limits from the store when it has them; the window's settings only stand in (never
+    // for a cluster: its limits are Redis's).
+    window.restoreSettings(!recovery.limits && !clusterSource);
+    window.setConfirmQuit(true);
     window.show();
     if (!opened.message.isEmpty())
         window.showNotice(opened.message);
@@ -230,12 +249,13 @@ int runDashboard(QApplication &app)
     if (!recovery.interruptedGroups.isEmpty())
         window.showLimits();
     if (recovery.interrupted > 0)
-        window.showNotice(
+        window.showPausedGroupsNotice(
             QObject::tr("%n task(s) were running when Taskdeck last stopped and "
                         "are marked interrupted; their groups (%1) are paused: resume them in "
                         "Limits, or select the tasks and Re-run them.",
                         nullptr, recovery.interrupted)
-                .arg(recovery.interruptedGroups.join(QStringLiteral(", "))));
+                .arg(recovery.interruptedGroups.join(QStringLiteral(", "))),
+            recovery.interruptedGroups);
     window.submitFiles(files);
 
     InstanceService service(shown, [&window](const QStringList &files) {
@@ -256,7 +276,8 @@ int runDashboard(QApplication &app)
                      .arg(server.errorString()));
 
     quitOnSignals(&window, [&window] {
-        window.close(); // saves the layout, as a close by the user does
+        window.setConfirmQuit(false); // a signal asks no one
+        window.close();               // saves the layout, as a close by the user does
         QCoreApplication::quit();
     });
     const int status = app.exec();

@@ -302,6 +302,30 @@ void Dispatcher::cancelAllPending()
     schedule();
 }
 
+void Dispatcher::forget(const QList<TaskId> &ids)
+{
+    bool forgot = false;
+    for (TaskId id : ids) {
+        const auto it = m_tasks.find(id);
+        if (it == m_tasks.end() || !isFinished(it->second.state))
+            continue;
+        Task &task = it->second;
+        int *count = task.state == TaskState::Succeeded   ? &m_counts.succeeded
+                     : task.state == TaskState::Failed    ? &m_counts.failed
+                     : task.state == TaskState::TimedOut  ? &m_counts.timedOut
+                     : task.state == TaskState::Cancelled ? &m_counts.cancelled
+                                                          : &m_counts.interrupted;
+        --*count;
+        if (task.log)
+            m_logBytes -= task.log->bytes();
+        m_tasks.erase(it); // m_dirty and m_finishedLogs look ids up: they skip it
+        forgot = true;
+    }
+    // The counts changed: published even when no task did.
+    if (forgot && !m_publishTimer.isActive())
+        m_publishTimer.start(m_settings.publishIntervalMs);
+}
+
 void Dispatcher::cancelAll()
 {
     cancelAllPending();
@@ -731,6 +755,7 @@ TaskSnapshot Dispatcher::makeSnapshot(const Task &task) const
     s.result = task.result;
     s.error = task.error;
     s.stack = task.stack;
+    s.spec = task.spec;
     s.submittedAtMs = task.submittedAtMs;
     s.startedAtMs = task.startedAtMs;
     s.finishedAtMs = task.finishedAtMs;

@@ -52,6 +52,9 @@ public:
     void cancel(const QList<TaskId> &ids);
     void cancelAllPending();
     void cancelAll();
+    // Drops finished tasks the user removed (the dashboard's "Clear finished"): they leave
+    // the counts and the listings, so that every count means the tasks still kept.
+    void forget(const QList<TaskId> &ids);
     void setPriority(TaskId id, int priority);
     void moveToTop(TaskId id);
     void moveToBottom(TaskId id);

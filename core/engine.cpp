@@ -202,6 +202,11 @@ void Engine::cancelAll()
     post([](Dispatcher *d) { d->cancelAll(); });
 }
 
+void Engine::forget(const QList<TaskId> &ids)
+{
+    post([ids](Dispatcher *d) { d->forget(ids); });
+}
+
 void Engine::setPriority(TaskId id, int priority)
 {
     post([id, priority](Dispatcher *d) { d->setPriority(id, priority); });

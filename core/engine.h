@@ -66,6 +66,8 @@ public:
     void cancel(const QList<TaskId> &ids);
     void cancelAllPending();
     void cancelAll();
+    // Finished tasks the user removed: no longer counted or listed (unfinished ones stay).
+    void forget(const QList<TaskId> &ids);
     void setPriority(TaskId id, int priority);
     void moveToTop(TaskId id);
     void moveToBottom(TaskId id);

@@ -227,7 +227,10 @@ void LocalTaskSource::setGroupPaused(const QString &group, bool paused)
 
 void LocalTaskSource::forget(const QList<TaskId> &ids)
 {
-    if (m_store && !ids.isEmpty())
+    if (ids.isEmpty())
+        return;
+    m_engine->forget(ids);
+    if (m_store)
         m_store->forget(ids);
 }
 

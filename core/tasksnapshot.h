@@ -29,6 +29,7 @@ struct ProcessInfo
     char state = '?';        // as in /proc/PID/stat: R, S, D, Z, T...
     bool exited = false;     // the leader, exited and reaped: what it left is shown
     double cpuSeconds = -1;  // user + system CPU time; -1: not known (an older store)
+    qint64 rssBytes = -1;    // resident memory when read; -1: not known (or exited)
     qint64 startedAtMs = -1; // epoch ms
     qint64 runningMs = 0;    // how long it had run when read
 
@@ -128,12 +129,17 @@ struct TaskSnapshot
     QJsonValue result;
     QString error;
     std::shared_ptr<const CoroutineStack> stack; // set for tasks that ended unsuccessfully
+    std::shared_ptr<const TaskSpec> spec;        // its definition (args, limits); may be null
     qint64 submittedAtMs = -1;                   // epoch ms
     qint64 startedAtMs = -1;                     // epoch ms of the first start, -1 if never started
     qint64 finishedAtMs = -1;
     QString worker; // a cluster's task: the worker it runs or ran on (empty: none, local)
 };
 
+// The one definition of each count, for the counts bar, the status bar, the tray, the state
+// filter and `ps` alike: tasks the engine keeps (those the user cleared are forgotten),
+// "failed" with the timed out ones (as the Failed filter), "running" what a dashboard calls
+// active, "unfinished" pending + running.
 struct EngineCounts
 {
     int pending = 0;
@@ -145,6 +151,8 @@ struct EngineCounts
     int interrupted = 0;
 
     int active() const { return pending + running; }
+    int failedOrTimedOut() const { return failed + timedOut; }
+    int total() const { return active() + finished(); }
     int finished() const { return succeeded + failed + timedOut + cancelled + interrupted; }
 };
 

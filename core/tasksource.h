@@ -85,7 +85,8 @@ public:
     virtual void setGroupLimit(const QString &group, int limit) = 0; // 0: no limit
     virtual void setPaused(bool paused) = 0;
     virtual void setGroupPaused(const QString &group, bool paused) = 0;
-    // Finished tasks the user removed: not history any more (the store forgets them).
+    // Finished tasks the user removed: not history any more (the store forgets them), nor
+    // counted or listed by `ps`.
     virtual void forget(const QList<TaskId> &ids) = 0;
 
     // Asynchronous look-ups.

@@ -13,6 +13,7 @@ packages=(
     libhiredis-dev           # the cluster's Redis client (RESP parsing and formatting)
     redis-server openssl     # tst_redisclient starts its own server (TLS: certs by openssl)
     iproute2 nftables        # tst_cluster's network partition (a namespace, a drop rule)
+    desktop-file-utils appstream # tests/check-install.sh validates what cmake --install puts
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -12,6 +12,8 @@ tests/check-format.sh
 cmake -S . -B build -G Ninja
 cmake --build build -j"$jobs"
 ctest --test-dir build --output-on-failure -j"$jobs"
+# What `cmake --install` puts in place, in a temporary prefix: present and valid.
+tests/check-install.sh build
 
 cmake -S . -B build-sanitize -G Ninja -DTASKDECK_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
 cmake --build build-sanitize -j"$jobs"

@@ -6,19 +6,23 @@
 // are forgotten by the task store.
 #include "testsupport.h"
 
+#include "dropoverlay.h"
 #include "instanceservice.h"
 #include "limitspanel.h"
 #include "localtasksource.h"
 #include "logpane.h"
 #include "mainwindow.h"
 #include "noticebar.h"
+#include "quitdialog.h"
 #include "stackpane.h"
 #include "statestyle.h"
+#include "statspanel.h"
 #include "store/taskstore.h"
 #include "taskfilterproxymodel.h"
 #include "taskitemdelegate.h"
 #include "tasktablemodel.h"
 #include "taskview.h"
+#include "trayicon.h"
 
 #include <QApplication>
 #include <QCheckBox>
@@ -37,9 +41,12 @@
 #include <QListWidget>
 #include <QMenu>
 #include <QMenuBar>
+#include <QMessageBox>
 #include <QMimeData>
 #include <QPlainTextEdit>
+#include <QPushButton>
 #include <QSettings>
+#include <QSignalSpy>
 #include <QStandardPaths>
 #include <QStatusBar>
 #include <QTableView>
@@ -47,8 +54,10 @@
 #include <QTemporaryDir>
 #include <QTest>
 #include <QTextBlock>
+#include <QTimer>
 #include <QToolButton>
 #include <QTreeWidget>
+#include <numeric>
 
 namespace {
 
@@ -200,6 +209,25 @@ QByteArray readAll(const QString &path)
     return file.open(QIODevice::ReadOnly) ? file.readAll() : QByteArray();
 }
 
+// Answers the next modal dialog (a QuitDialog or a confirmation) by clicking the button
+// named `button`, as the user would.
+void answerDialog(const QString &button)
+{
+    auto *timer = new QTimer;
+    timer->setInterval(20);
+    QObject::connect(timer, &QTimer::timeout, [timer, button] {
+        QWidget *modal = QApplication::activeModalWidget();
+        auto *box = qobject_cast<QMessageBox *>(modal);
+        if (!box)
+            return;
+        if (auto *b = box->findChild<QPushButton *>(button))
+            QTest::mouseClick(b, Qt::LeftButton);
+        timer->stop();
+        timer->deleteLater();
+    });
+    timer->start();
+}
+
 } // namespace
 
 class tst_MainWindow : public QObject
@@ -335,9 +363,9 @@ private Q_SLOTS:
         QTRY_COMPARE(window.taskModel()->rowCount(), 4);
         QVERIFY(window.taskView()->selectTask(ids[2]));
         window.taskView()->setFocus();
-        QTest::keyClick(window.taskView(), Qt::Key_Home, Qt::ControlModifier);
+        QTest::keyClick(window.taskView(), Qt::Key_Home, Qt::AltModifier);
         QVERIFY(window.taskView()->selectTask(ids[0]));
-        QTest::keyClick(window.taskView(), Qt::Key_End, Qt::ControlModifier);
+        QTest::keyClick(window.taskView(), Qt::Key_End, Qt::AltModifier);
         // Requests reach the engine in the order they were made: the moves before the resume.
         engine.resume();
         QTRY_VERIFY_WITH_TIMEOUT(allFinished(engine, ids), 10000);
@@ -662,14 +690,27 @@ private Q_SLOTS:
         TaskTableModel *model = window.taskModel();
         QTRY_VERIFY(model->rowCount() == 2 && finishedRows(model) == 2);
         window.taskView()->retryFailed();
-        // The failed row gives way to a new task from the same script.
+        // A new task from the same script; the failed row stays, with its error, linked.
         QTRY_COMPARE(engine.tasks().size(), 3);
         QCOMPARE(engine.tasks().last().file, bad.file);
-        QTRY_COMPARE(model->rowCount(), 2);
-        QCOMPARE(model->rowOf(ids[1]), -1);
-        QTRY_COMPARE(finishedRows(model), 2);
+        QTRY_COMPARE(model->rowCount(), 3);
+        const TaskId retry = engine.tasks().last().id;
+        QTRY_COMPARE(model->retriedAs(ids[1]), retry);
+        QVERIFY(model->index(model->rowOf(ids[1]), TaskTableModel::Result)
+                    .data()
+                    .toString()
+                    .startsWith(QStringLiteral("retried as #%1: ").arg(retry)));
+        QTRY_COMPARE(finishedRows(model), 3);
+        // Retried once: not again.
+        window.taskView()->retryFailed();
+        QTRY_COMPARE(model->retriedAs(retry) != 0, true);
+        QTRY_COMPARE(finishedRows(model), 4);
+        QCOMPARE(engine.tasks().size(), 4);
         window.taskView()->clearFinished();
         QCOMPARE(model->rowCount(), 0);
+        // Cleared: no longer counted or listed by the engine either (what `ps` lists).
+        QTRY_COMPARE(engine.tasks().size(), 0);
+        QTRY_COMPARE(source.counts().total(), 0);
     }
 
     void interruptedTaskOfAnEarlierRunIsShownCountedAndFiltered()
@@ -1049,6 +1090,274 @@ private Q_SLOTS:
         for (const RestoredTask &task : again.recover().tasks)
             ids.append(task.snapshot.id);
         QCOMPARE(ids, QList<TaskId>{pending});
+    }
+
+    void quittingWithRunningTasksAsksAndWaitsForThem()
+    {
+        ScriptDir dir;
+        const TaskSpec spec = dir.spec("hang.lua", "sleep(60)\n");
+        Engine engine(Engine::Options{.publishIntervalMs = 20});
+        LocalTaskSource source(&engine);
+        MainWindow window(&source);
+        window.setConfirmQuit(true);
+        window.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&window));
+        const TaskId id = engine.submit(spec);
+        QTRY_VERIFY(isSuspended(engine, id));
+        QTRY_COMPARE(source.counts().running, 1);
+        QTest::qWait(100); // the window's batch too
+
+        // "Don't quit": nothing changes.
+        answerDialog("quitStay");
+        QVERIFY(!window.close());
+        QVERIFY(window.isVisible());
+        QVERIFY(!engine.task(id)->cancelRequested);
+
+        // Ctrl+Q, "Wait for them": the queue pauses, the window stays until the task ends.
+        answerDialog("quitWait");
+        QApplication::setActiveWindow(&window);
+        QTest::keyClick(&window, Qt::Key_Q, Qt::ControlModifier);
+        QTRY_VERIFY(window.isQuitting());
+        QVERIFY(window.isVisible());
+        QTRY_VERIFY(window.limitsPanel()->isPaused());
+        engine.cancel(id);
+        QTRY_VERIFY_WITH_TIMEOUT(!window.isVisible(), 10000);
+    }
+
+    void quittingAndCancellingCancelsOnlyTheRunningTasks()
+    {
+        ScriptDir dir;
+        const TaskSpec hang = dir.spec("hang.lua", "sleep(60)\n");
+        Engine engine(Engine::Options{.maxRunning = 1, .publishIntervalMs = 20});
+        LocalTaskSource source(&engine);
+        MainWindow window(&source);
+        window.setConfirmQuit(true);
+        window.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&window));
+        const QList<TaskId> ids = engine.submit(QList<TaskSpec>{hang, hang});
+        QTRY_VERIFY(isSuspended(engine, ids[0]));
+        QTRY_COMPARE(window.countsBar()->findChild<QLabel *>("activeCount")->text().contains(">1<"),
+                     true);
+        answerDialog("quitCancel");
+        QVERIFY(!window.close());
+        QTRY_VERIFY_WITH_TIMEOUT(!window.isVisible(), 10000);
+        QCOMPARE(stateOf(engine, ids[0]), TaskState::Cancelled);
+        QCOMPARE(stateOf(engine, ids[1]), TaskState::Pending); // comes back at the next start
+    }
+
+    void destructiveActionsAskFirstAndReport()
+    {
+        ScriptDir dir;
+        const TaskSpec ok = dir.spec("ok.lua", "return 1\n");
+        Engine engine(Engine::Options{.publishIntervalMs = 20});
+        LocalTaskSource source(&engine);
+        MainWindow window(&source);
+        window.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&window));
+        const QList<TaskId> done = engine.submit(QList<TaskSpec>{ok, ok});
+        QTRY_VERIFY(allFinished(engine, done));
+        QTRY_COMPARE(finishedRows(window.taskModel()), 2);
+        // Clear finished: "Cancel" keeps everything.
+        QTimer::singleShot(100, [] {
+            if (auto *box = qobject_cast<QMessageBox *>(QApplication::activeModalWidget()))
+                box->reject();
+        });
+        window.taskView()->action(TaskView::ClearFinished)->trigger();
+        QCOMPARE(window.taskModel()->rowCount(), 2);
+        answerDialog("confirmYes");
+        window.taskView()->action(TaskView::ClearFinished)->trigger();
+        QCOMPARE(window.taskModel()->rowCount(), 0);
+
+        // Cancel all pending, from the filter box (Ctrl+Shift+Del; Shift+Del is Cut there):
+        // asks, then says how many it cancelled.
+        engine.pause();
+        const QList<TaskId> pending = engine.submit(QList<TaskSpec>{ok, ok, ok});
+        QTRY_COMPARE(window.taskModel()->rowCount(), 3);
+        auto *filter = window.findChild<QLineEdit *>("filterText");
+        QApplication::setActiveWindow(&window);
+        filter->setFocus();
+        QTRY_VERIFY(filter->hasFocus());
+        answerDialog("confirmYes");
+        QTest::keyClick(filter, Qt::Key_Delete, Qt::ControlModifier | Qt::ShiftModifier);
+        QTRY_VERIFY(allFinished(engine, pending));
+        QVERIFY2(window.statusBar()->currentMessage().contains("Cancelled 3 pending"),
+                 qPrintable(window.statusBar()->currentMessage()));
+    }
+
+    void pausedGroupsNoticeGoesWhenTheGroupsAreResumed()
+    {
+        Engine engine(Engine::Options{.publishIntervalMs = 20});
+        LocalTaskSource source(&engine);
+        MainWindow window(&source);
+        window.setGroupPaused("net", true);
+        window.showPausedGroupsNotice("2 tasks were interrupted; group net is paused", {"net"});
+        window.showNotice("something else");
+        QCOMPARE(window.noticeBar()->notices().size(), 2);
+        window.setGroupPaused("net", false);
+        QTRY_COMPARE(window.noticeBar()->notices(), QStringList{"something else"});
+    }
+
+    void anEndedTasksStackAndSourceNoLongerLookRunning()
+    {
+        ScriptDir dir;
+        const TaskSpec bad = dir.spec("bad.lua", "sleep(0.5)\nerror('late')\n");
+        const TaskSpec ok = dir.spec("ok.lua", "progress(0.55, 'half')\nsleep(1.5)\nreturn 1\n");
+        Engine engine(Engine::Options{.publishIntervalMs = 20});
+        LocalTaskSource source(&engine);
+        MainWindow window(&source);
+        window.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&window));
+        const QList<TaskId> ids = engine.submit(QList<TaskSpec>{bad, ok});
+        // Watched while it runs and ends: no line stays marked as where it runs.
+        QTRY_VERIFY(window.taskView()->selectTask(ids[1]));
+        auto *sourceView = window.stackPane()->findChild<QPlainTextEdit *>("sourceView");
+        QTRY_VERIFY(!sourceView->extraSelections().isEmpty());
+        QTRY_VERIFY_WITH_TIMEOUT(allFinished(engine, ids), 10000);
+        QTRY_VERIFY(sourceView->extraSelections().isEmpty());
+        QVERIFY(window.taskView()->selectTask(ids[0]));
+        QTreeWidget *tree = window.stackPane()->tree();
+        QTRY_VERIFY(tree->topLevelItemCount() > 0 &&
+                    tree->topLevelItem(0)->icon(0).cacheKey() ==
+                        StateStyle::icon(TaskState::Failed).cacheKey());
+        // The succeeded one: a full bar, and no line marked as running.
+        TaskTableModel *model = window.taskModel();
+        QTRY_COMPARE(model->row(model->rowOf(ids[1])).progress, 1.0);
+    }
+
+    void processTaskShowsCpuMemoryAndWhatACancelSends()
+    {
+        ScriptDir dir;
+        const TaskSpec spec = dir.spec("busy.sh", "#!/bin/sh\nsleep 30\n");
+        QCOMPARE(spec.kind, ScriptKind::Process);
+        Engine engine(Engine::Options{.publishIntervalMs = 20});
+        LocalTaskSource source(&engine);
+        MainWindow window(&source);
+        window.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&window));
+        const TaskId id = engine.submit(spec);
+        QTRY_COMPARE(stateOf(engine, id), TaskState::Running);
+        QTRY_VERIFY(window.taskView()->selectTask(id));
+        QTreeWidget *tree = window.stackPane()->tree();
+        const auto shows = [tree](const QString &what) {
+            for (QTreeWidgetItemIterator it(tree); *it; ++it)
+                if ((*it)->text(1).contains(what))
+                    return true;
+            return false;
+        };
+        QTRY_VERIFY_WITH_TIMEOUT(shows("RSS") && shows("CPU"), 10000);
+        auto *header = window.stackPane()->findChild<QLabel *>("stackHeader");
+        QTRY_VERIFY2(header->text().contains("SIGTERM"), qPrintable(header->text()));
+        engine.cancel(id);
+        QTRY_VERIFY(isFinished(stateOf(engine, id)));
+    }
+
+    void trayShowsTheCountsAndNotifiesOnlyOfTasksThatRanAWhile()
+    {
+        ScriptDir dir;
+        const TaskSpec bad = dir.spec("bad.lua", "sleep(0.3)\nerror('quick')\n");
+        Engine engine(Engine::Options{.publishIntervalMs = 20});
+        LocalTaskSource source(&engine);
+        MainWindow window(&source);
+        TrayIcon *tray = window.trayIcon();
+        QSignalSpy notified(tray, &TrayIcon::notified);
+        TaskId id = engine.submit(bad);
+        QTRY_VERIFY(isFinished(stateOf(engine, id)));
+        QTRY_VERIFY2(tray->toolTip().contains("1 failed"), qPrintable(tray->toolTip()));
+        QTest::qWait(200);
+        QCOMPARE(notified.size(), 0); // ended within seconds: no pop-up by default
+        tray->setMinRunMs(0);
+        id = engine.submit(bad);
+        QTRY_VERIFY(notified.size() >= 1);
+        QVERIFY2(notified.first().at(1).toString().contains("quick"),
+                 qPrintable(notified.first().at(1).toString()));
+        // The queue emptied after a run: said too.
+        QTRY_VERIFY(std::any_of(notified.cbegin(), notified.cend(), [](const QList<QVariant> &a) {
+            return a.at(0).toString() == "Queue empty";
+        }));
+    }
+
+    void statsShowThroughputAndMedianAndP95PerGroup()
+    {
+        StatsPanel stats;
+        const qint64 now = QDateTime::currentMSecsSinceEpoch();
+        EngineUpdate update;
+        for (int i = 1; i <= 20; ++i) {
+            TaskSnapshot t;
+            t.id = TaskId(i);
+            t.group = i <= 10 ? "net" : "cpu";
+            t.state = TaskState::Succeeded;
+            t.submittedAtMs = now - 60000;
+            t.startedAtMs = t.submittedAtMs + i * 100; // waited i * 100 ms
+            t.finishedAtMs = t.startedAtMs + i * 1000; // ran i s
+            update.changed.append(t);
+        }
+        stats.applyUpdate(update);
+        stats.applyUpdate(update); // told twice: counted once
+        const auto times = stats.times(now);
+        QCOMPARE(times.value("net").ended, 10);
+        QCOMPARE(times.value("net").waitMedianMs, 500);
+        QCOMPARE(times.value("net").waitP95Ms, 1000);
+        QCOMPARE(times.value("cpu").runMedianMs, 15000);
+        QCOMPARE(times.value("cpu").runP95Ms, 20000);
+        QCOMPARE(times.value(QString()).ended, 20);
+        const QList<int> bars = stats.throughput(now, 30);
+        QCOMPARE(std::accumulate(bars.cbegin(), bars.cend(), 0), 20);
+        stats.refresh();
+        QCOMPARE(stats.table()->rowCount(), 3); // all, cpu, net
+        QCOMPARE(stats.table()->item(2, 0)->text(), QStringLiteral("net"));
+        QCOMPARE(stats.table()->item(2, 2)->text(), QStringLiteral("0.5 s"));
+    }
+
+    void draggingFilesOverTheWindowHighlightsIt()
+    {
+        ScriptDir dir;
+        const QString file = dir.write("t.lua", "return 1\n");
+        Engine engine(Engine::Options{.publishIntervalMs = 20});
+        engine.pause();
+        LocalTaskSource source(&engine);
+        MainWindow window(&source);
+        window.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&window));
+        QMimeData mime;
+        mime.setUrls(urls({file}));
+        QWidget *target = window.taskView()->viewport();
+        const QPoint pos = target->rect().center();
+        QDragEnterEvent enter(pos, Qt::CopyAction, &mime, Qt::LeftButton, Qt::NoModifier);
+        QApplication::sendEvent(target, &enter);
+        QVERIFY(enter.isAccepted());
+        QVERIFY(window.dropOverlay()->isVisible());
+        QVERIFY(window.dropOverlay()->text().contains("1 file"));
+        QDragLeaveEvent leave;
+        QApplication::sendEvent(target, &leave);
+        QVERIFY(!window.dropOverlay()->isVisible());
+        QVERIFY(dropFiles(target, {file}));
+        QVERIFY(!window.dropOverlay()->isVisible());
+        QTRY_COMPARE(window.taskModel()->rowCount(), 1);
+    }
+
+    void darkColoursCanBeChosenAndAreKept()
+    {
+        Engine engine;
+        LocalTaskSource source(&engine);
+        MainWindow window(&source);
+        auto *dark = window.findChild<QAction *>("colours_dark");
+        QVERIFY(dark);
+        dark->trigger();
+        QVERIFY(QApplication::palette().color(QPalette::Window).lightness() < 80);
+        QVERIFY(QApplication::palette().color(QPalette::WindowText).lightness() > 180);
+        window.saveSettings();
+        QCOMPARE(QSettings().value("view/colours").toString(), QStringLiteral("dark"));
+        window.findChild<QAction *>("colours_system")->trigger();
+        QVERIFY(QApplication::palette().color(QPalette::Window).lightness() > 80);
+        QSettings().remove("view/colours");
+    }
+
+    void longLogLinesWrap()
+    {
+        Engine engine;
+        LocalTaskSource source(&engine);
+        MainWindow window(&source);
+        QCOMPARE(window.logPane()->view()->lineWrapMode(), QPlainTextEdit::WidgetWidth);
     }
 };
 

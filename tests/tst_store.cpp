@@ -1100,6 +1100,69 @@ private Q_SLOTS:
                  qPrintable(transitions));
     }
 
+    void limitsAndPausedGroupsAreKeptAsTheyChange()
+    {
+        QTemporaryDir data;
+        {
+            TaskStore store;
+            QCOMPARE(store.open(data.path()).status, TaskStore::OpenStatus::Opened);
+            QVERIFY(!store.recover().limits);
+            Engine engine(Engine::Options{.publishIntervalMs = 20});
+            engine.setJournal(&store);
+            engine.setMaxRunning(4);
+            engine.setGroupLimit("net", 2);
+            engine.pauseGroup("net");
+            engine.pause();
+            engine.flush();
+            // On disk as soon as written, without a clean close (what `kill -9` keeps).
+            StoreFile file(store.path());
+            QTRY_VERIFY(file.value("SELECT value FROM settings WHERE key = 'limits'")
+                            .toString()
+                            .contains("\"paused_groups\":[\"net\"]"));
+            engine.resume();
+            engine.flush();
+            QTRY_VERIFY(file.value("SELECT value FROM settings WHERE key = 'limits'")
+                            .toString()
+                            .contains("\"paused\":false"));
+        }
+        TaskStore store;
+        QCOMPARE(store.open(data.path()).status, TaskStore::OpenStatus::Opened);
+        const TaskStore::Recovery recovery = store.recover();
+        QVERIFY(recovery.limits);
+        QCOMPARE(recovery.limits->maxRunning, 4);
+        QCOMPARE(recovery.limits->groupLimits.value("net"), 2);
+        QCOMPARE(recovery.limits->pausedGroups, QStringList{"net"});
+        QVERIFY(!recovery.limits->paused);
+        QCOMPARE(recovery.interrupted, 0);
+    }
+
+    void tasksAQuitInterruptedComeBackAsAfterACrash()
+    {
+        ScriptDir dir;
+        QTemporaryDir data;
+        {
+            TaskStore store;
+            QCOMPARE(store.open(data.path()).status, TaskStore::OpenStatus::Opened);
+            Engine engine(Engine::Options{.publishIntervalMs = 20});
+            engine.setJournal(&store);
+            const TaskId id = engine.submit(dir.spec("hang.lua", "-- @group net\nsleep(60)\n"));
+            QTRY_VERIFY(isSuspended(engine, id));
+        } // a quit with the task running: the engine's last batch interrupts it
+        {
+            TaskStore store;
+            QCOMPARE(store.open(data.path()).status, TaskStore::OpenStatus::Opened);
+            const TaskStore::Recovery recovery = store.recover();
+            // Told once, and its group paused, as after a crash.
+            QCOMPARE(recovery.interrupted, 1);
+            QCOMPARE(recovery.interruptedGroups, QStringList{"net"});
+        }
+        TaskStore store;
+        QCOMPARE(store.open(data.path()).status, TaskStore::OpenStatus::Opened);
+        const TaskStore::Recovery again = store.recover();
+        QCOMPARE(again.interrupted, 0);
+        QCOMPARE(again.interruptedGroups, QStringList());
+    }
+
     void damagedStoreIsMovedAsideAndAFreshOneMade_data()
     {
         QTest::addColumn<QByteArray>("content");
@@ -1505,8 +1568,9 @@ private Q_SLOTS:
         submitCopies(store, spec, 3, 1);
         store.sync();
         StoreFile file(path);
-        QCOMPARE(file.value("PRAGMA user_version").toInt(), 2);
+        QCOMPARE(file.value("PRAGMA user_version").toInt(), 3);
         QCOMPARE(file.count("tasks"), 3);
+        QCOMPARE(file.count("settings"), 0); // version 3's table, added on the way
     }
 
     void copiesOfOneSpecShareOneRow()

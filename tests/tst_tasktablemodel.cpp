@@ -119,7 +119,10 @@ private Q_SLOTS:
             started.append(task(id, TaskState::Running));
         model.applyUpdate(batch(started));
         QCOMPARE(inserted.size(), 0);
-        QCOMPARE(changed.size(), 2);
+        // Two ranges, then the queue places of the tasks still pending (they moved up).
+        QCOMPARE(changed.size(), 3);
+        QCOMPARE(changed[2][0].value<QModelIndex>().column(), int(TaskTableModel::QueuePosition));
+        QCOMPARE(changed[2][1].value<QModelIndex>().column(), int(TaskTableModel::QueuePosition));
         const auto topLeft = changed[0][0].value<QModelIndex>();
         const auto bottomRight = changed[0][1].value<QModelIndex>();
         QCOMPARE(topLeft.row(), 10);
@@ -165,14 +168,17 @@ private Q_SLOTS:
         for (TaskId id = 1; id <= 3000; id += 100)
             started.append(task(id, TaskState::Running));
         model.applyUpdate(batch(started));
-        QCOMPARE(changed.size(), 30);
-        // 100 runs: one signal over them all.
+        // Plus one over the queue column: the tasks behind them moved up.
+        QCOMPARE(changed.size(), 31);
+        QCOMPARE(changed.last()[0].value<QModelIndex>().column(),
+                 int(TaskTableModel::QueuePosition));
+        // 100 runs: one signal over them all (and the queue column's).
         changed.clear();
         started.clear();
         for (TaskId id = 5; id <= 10000; id += 100)
             started.append(task(id, TaskState::Succeeded));
         model.applyUpdate(batch(started));
-        QCOMPARE(changed.size(), 1);
+        QCOMPARE(changed.size(), 2);
         QCOMPARE(changed[0][0].value<QModelIndex>().row(), 4);
         QCOMPARE(changed[0][1].value<QModelIndex>().row(), 9904);
         QCOMPARE(cell(model, 9904, TaskTableModel::State), QStringLiteral("succeeded"));
@@ -467,6 +473,100 @@ private Q_SLOTS:
         QCOMPARE(order(), QList<TaskId>({3, 2, 4, 6, 5, 1}));
         proxy.sort(TaskTableModel::Name, Qt::AscendingOrder);
         QCOMPARE(order(), QList<TaskId>({1, 2, 3, 4, 5, 6}));
+    }
+
+    void queuePositionIsThePlaceInTheEngineOrderAndSortsMovedRows()
+    {
+        TaskTableModel model;
+        TaskFilterProxyModel proxy;
+        proxy.setSourceModel(&model);
+        QAbstractItemModelTester tester(&proxy,
+                                        QAbstractItemModelTester::FailureReportingMode::QtTest);
+        const auto queued = [](TaskId id, int priority, qint64 sequence) {
+            TaskSnapshot t = task(id, TaskState::Pending, priority);
+            t.sequence = sequence;
+            return t;
+        };
+        model.applyUpdate(batch({queued(1, 0, 1), queued(2, 0, 2), queued(3, 5, 3), queued(4, 0, 4),
+                                 task(5, TaskState::Running)}));
+        const auto place = [&model](TaskId id) {
+            return cell(model, model.rowOf(id), TaskTableModel::QueuePosition);
+        };
+        QCOMPARE(place(3), QStringLiteral("1"));
+        QCOMPARE(place(1), QStringLiteral("2"));
+        QCOMPARE(place(4), QStringLiteral("4"));
+        QCOMPARE(place(5), QString()); // running: not in the queue
+        proxy.sort(TaskTableModel::QueuePosition, Qt::AscendingOrder);
+        const auto order = [&proxy] {
+            QList<TaskId> ids;
+            for (int r = 0; r < proxy.rowCount(); ++r)
+                ids.append(proxy.index(r, 0).data(TaskTableModel::IdRole).value<TaskId>());
+            return ids;
+        };
+        QCOMPARE(order(), QList<TaskId>({3, 1, 2, 4, 5}));
+
+        // Moved to the top (the engine gives it the head's priority and a sequence before
+        // every other): its row moves, and so do the places of the others.
+        QSignalSpy changed(&model, &QAbstractItemModel::dataChanged);
+        model.applyUpdate(batch({queued(4, 5, -1)}));
+        QCOMPARE(place(4), QStringLiteral("1"));
+        QCOMPARE(place(3), QStringLiteral("2"));
+        QCOMPARE(order(), QList<TaskId>({4, 3, 1, 2, 5}));
+        bool positionsTold = false;
+        for (const auto &args : changed)
+            positionsTold =
+                positionsTold ||
+                (args[0].value<QModelIndex>().column() <= TaskTableModel::QueuePosition &&
+                 args[1].value<QModelIndex>().column() >= TaskTableModel::QueuePosition &&
+                 args[0].value<QModelIndex>().row() == 0 &&
+                 args[1].value<QModelIndex>().row() == 4);
+        QVERIFY(positionsTold);
+
+        // The head starts: everyone moves up one place. A priority edited in the table
+        // shows its new place at once.
+        model.applyUpdate(batch({task(4, TaskState::Running)}));
+        QCOMPARE(place(4), QString());
+        QCOMPARE(place(3), QStringLiteral("1"));
+        QVERIFY(model.setData(model.index(model.rowOf(2), TaskTableModel::Priority), 9));
+        QCOMPARE(place(2), QStringLiteral("1"));
+        QCOMPARE(order(), QList<TaskId>({2, 3, 1, 4, 5}));
+        // Removed rows leave the order.
+        model.applyUpdate(batch({task(2, TaskState::Cancelled)}));
+        model.removeTasks([](const TaskTableModel::Row &row) { return row.id == 2; });
+        QCOMPARE(place(3), QStringLiteral("1"));
+        QCOMPARE(place(1), QStringLiteral("2"));
+    }
+
+    void anErrorNamesItsScriptByFileNameInTheTable()
+    {
+        TaskTableModel model;
+        TaskSnapshot t = task(1, TaskState::Failed);
+        t.error = QStringLiteral("/home/someone/projects/scripts/t1.lua:3: boom\nstack");
+        t.file = QStringLiteral("/home/someone/projects/scripts/t1.lua");
+        model.applyUpdate(batch({t}));
+        QCOMPARE(cell(model, 0, TaskTableModel::Result), QStringLiteral("t1.lua:3: boom"));
+        // The whole path stays in the tooltip.
+        QVERIFY(model.index(0, TaskTableModel::Result)
+                    .data(Qt::ToolTipRole)
+                    .toString()
+                    .startsWith(t.file + ":3: boom"));
+    }
+
+    void aSucceededTaskShowsAFullBar()
+    {
+        TaskTableModel model;
+        TaskSnapshot t = task(1, TaskState::Running);
+        t.progress = 0.55;
+        model.applyUpdate(batch({t}));
+        QCOMPARE(cell(model, 0, TaskTableModel::Progress), QStringLiteral("55%"));
+        t = task(1, TaskState::Succeeded);
+        t.progress = 0.55;
+        model.applyUpdate(batch({t}));
+        QCOMPARE(cell(model, 0, TaskTableModel::Progress), QStringLiteral("100%"));
+        t = task(2, TaskState::Failed);
+        t.progress = 0.5; // a failure keeps where it stopped
+        model.applyUpdate(batch({t}));
+        QCOMPARE(cell(model, 1, TaskTableModel::Progress), QStringLiteral("50%"));
     }
 
     void removedTasksStayRemoved()

@@ -48,6 +48,9 @@ void CountsBar::setCounts(const EngineCounts &counts, qint64 nowMs)
 {
     m_counts = counts;
     const int finished = counts.finished();
+    // Cleared tasks leave the counts: the rate starts again rather than going negative.
+    if (!m_samples.empty() && finished < m_samples.back().finished)
+        m_samples.clear();
     while (!m_samples.empty() && m_samples.front().ms < nowMs - RateWindowMs)
         m_samples.pop_front();
     m_samples.push_back({nowMs, finished});
@@ -75,7 +78,7 @@ void CountsBar::render()
     };
     show(m_active, QString::number(m_counts.running), StateStyle::color(TaskState::Running, pal));
     show(m_pending, QString::number(m_counts.pending), pal.color(QPalette::WindowText));
-    show(m_failed, QString::number(m_counts.failed + m_counts.timedOut),
+    show(m_failed, QString::number(m_counts.failedOrTimedOut()),
          StateStyle::color(TaskState::Failed, pal));
     show(m_succeeded, QString::number(m_counts.succeeded),
          StateStyle::color(TaskState::Succeeded, pal));

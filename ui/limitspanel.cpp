@@ -35,7 +35,7 @@ LimitsPanel::LimitsPanel(TaskSource *source, QWidget *parent)
     for (int c = LimitColumn; c <= PendingColumn; ++c)
         m_groups->horizontalHeader()->setSectionResizeMode(c, QHeaderView::ResizeToContents);
     m_groups->horizontalHeader()->setMinimumSectionSize(40);
-    setMinimumWidth(300);
+    setMinimumWidth(260);
     m_groups->setToolTip(tr("Limit 0: the group is bounded only by the global limit"));
 
     auto *form = new QFormLayout;
@@ -150,6 +150,7 @@ void LimitsPanel::addGroup(const QString &group)
     limit->setRange(0, 100000);
     limit->setSpecialValueText(tr("none"));
     limit->setFrame(false);
+    limit->setMinimumWidth(limit->sizeHint().width() + 12); // room beside the Paused box
     limit->setObjectName(QStringLiteral("limit:") + group);
     m_groups->setCellWidget(row, LimitColumn, limit);
     connect(limit, &QSpinBox::valueChanged, this, [this, group](int value) {
@@ -162,6 +163,7 @@ void LimitsPanel::addGroup(const QString &group)
 
     auto *paused = new QCheckBox(m_groups);
     paused->setObjectName(QStringLiteral("paused:") + group);
+    paused->setStyleSheet(QStringLiteral("QCheckBox { margin-left: 12px; }"));
     paused->setToolTip(tr("Pause or resume group %1").arg(group));
     m_groups->setCellWidget(row, PausedColumn, paused);
     connect(paused, &QCheckBox::toggled, this, [this, group](bool on) {

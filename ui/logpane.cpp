@@ -18,7 +18,8 @@ LogPane::LogPane(TaskSource *source, QWidget *parent)
     m_view->setObjectName(QStringLiteral("logView"));
     m_view->setReadOnly(true);
     m_view->setMaximumBlockCount(MaxLines);
-    m_view->setLineWrapMode(QPlainTextEdit::NoWrap);
+    // Long lines wrap at the pane's edge: a log is read, not scrolled sideways.
+    m_view->setLineWrapMode(QPlainTextEdit::WidgetWidth);
     m_view->setFont(QFontDatabase::systemFont(QFontDatabase::FixedFont));
     m_view->setPlaceholderText(tr("No log lines yet: log() and print() in a Lua task, or a "
                                   "process task's output, appear here as they come."));

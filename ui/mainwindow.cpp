@@ -2,18 +2,25 @@
 
 #include "actionfactory.h"
 #include "activitychart.h"
+#include "colorscheme.h"
+#include "columnchooser.h"
 #include "countsbar.h"
+#include "dropoverlay.h"
 #include "limitspanel.h"
 #include "logpane.h"
 #include "noticebar.h"
+#include "quitdialog.h"
 #include "stackpane.h"
 #include "statestyle.h"
+#include "statspanel.h"
 #include "submission.h"
 #include "taskfilterproxymodel.h"
 #include "tasktablemodel.h"
 #include "taskview.h"
+#include "trayicon.h"
 
 #include <QAction>
+#include <QActionGroup>
 #include <QApplication>
 #include <QCloseEvent>
 #include <QComboBox>
@@ -146,6 +153,7 @@ MainWindow::MainWindow(TaskSource *source, QWidget *parent)
     layout->addWidget(top);
     layout->addWidget(m_splitter, 1);
     setCentralWidget(central);
+    m_dropOverlay = new DropOverlay(this);
 
     // Docks: the limits editor, and the files that could not be queued.
     m_limitsDock->setObjectName(QStringLiteral("limitsDock"));
@@ -158,6 +166,14 @@ MainWindow::MainWindow(TaskSource *source, QWidget *parent)
         updateStatus();
     });
     connect(m_limits, &LimitsPanel::groupPausedChanged, this, &MainWindow::updateStatus);
+
+    // Throughput and per-group timings, under the limits.
+    m_stats = new StatsPanel(this);
+    auto *statsDock = new QDockWidget(tr("Throughput and timings"), this);
+    statsDock->setObjectName(QStringLiteral("statsDock"));
+    statsDock->setWidget(m_stats);
+    addDockWidget(Qt::RightDockWidgetArea, statsDock);
+    splitDockWidget(m_limitsDock, statsDock, Qt::Vertical);
 
     m_rejected->setObjectName(QStringLiteral("rejectedFiles"));
     m_rejected->setAlternatingRowColors(true);
@@ -222,7 +238,7 @@ QWidget *MainWindow::createFilterBar()
     m_filterState->setObjectName(QStringLiteral("filterState"));
     using F = TaskFilterProxyModel::StateFilter;
     const std::pair<QString, F> states[] = {
-        {tr("All states"), F::All},      {tr("Active"), F::Active},
+        {tr("All states"), F::All},      {tr("Unfinished"), F::Active},
         {tr("Pending"), F::Pending},     {tr("Running"), F::Running},
         {tr("Failed"), F::Failed},       {tr("Succeeded"), F::Succeeded},
         {tr("Cancelled"), F::Cancelled}, {tr("Interrupted"), F::Interrupted},
@@ -278,8 +294,8 @@ void MainWindow::createActions()
         &MainWindow::openFolder);
     file->addAction(m_view->action(TaskView::Export));
     file->addSeparator();
-    add(file, tr("&Quit"), QStringLiteral("actionQuit"), QKeySequence(Qt::CTRL | Qt::Key_Q),
-        QIcon(), &QWidget::close);
+    QAction *quit = add(file, tr("&Quit"), QStringLiteral("actionQuit"),
+                        QKeySequence(Qt::CTRL | Qt::Key_Q), QIcon(), &QWidget::close);
 
     // The task actions are the table's.
     QMenu *tasks = menuBar()->addMenu(tr("&Tasks"));
@@ -303,6 +319,7 @@ void MainWindow::createActions()
     m_pauseAction->setToolTip(tr("Pause or resume the queue (Ctrl+P): running tasks go on"));
     connect(m_pauseAction, &QAction::toggled, this, &MainWindow::setPaused);
     queue->addAction(m_pauseAction);
+    m_tray = new TrayIcon(this, m_pauseAction, quit);
     QAction *limits = m_limitsDock->toggleViewAction();
     limits->setText(tr("&Limits"));
     limits->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_L));
@@ -319,6 +336,21 @@ void MainWindow::createActions()
         QKeySequence(Qt::CTRL | Qt::Key_2), QIcon(), [this] { m_stack->tree()->setFocus(); });
     add(view, tr("Show l&og"), QStringLiteral("actionFocusLog"), QKeySequence(Qt::CTRL | Qt::Key_3),
         QIcon(), [this] { m_log->view()->setFocus(); });
+    view->addMenu(m_view->columnChooser()->menu());
+    QMenu *colours = view->addMenu(tr("C&olours"));
+    colours->setObjectName(QStringLiteral("colourMenu"));
+    auto *schemes = new QActionGroup(this);
+    for (const auto &[scheme, text] :
+         {std::pair{ColorScheme::System, tr("&Desktop's")},
+          std::pair{ColorScheme::Light, tr("&Light")}, std::pair{ColorScheme::Dark, tr("D&ark")}}) {
+        QAction *action = colours->addAction(text);
+        action->setObjectName(QStringLiteral("colours_") + ColorScheme::name(scheme));
+        action->setCheckable(true);
+        action->setChecked(scheme == ColorScheme::current());
+        schemes->addAction(action);
+        connect(action, &QAction::triggered, this, [scheme] { ColorScheme::apply(scheme); });
+    }
+    view->addAction(m_view->action(TaskView::Details));
     QAction *rejected = m_rejectedDock->toggleViewAction();
     rejected->setText(tr("&Rejected files"));
     rejected->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_J));
@@ -434,14 +466,23 @@ bool MainWindow::handleFileDrag(QEvent *event)
     case QEvent::DragEnter:
     case QEvent::DragMove: {
         auto *drag = static_cast<QDragMoveEvent *>(event);
-        if (localFiles(drag->mimeData()).isEmpty())
+        const QStringList files = localFiles(drag->mimeData());
+        if (files.isEmpty())
             return false;
         drag->setDropAction(Qt::CopyAction);
         drag->accept();
+        if (!m_dropOverlay->isVisible())
+            m_dropOverlay->showFor(int(files.size()));
         return true;
+    }
+    case QEvent::DragLeave: {
+        // Into another child, the next DragMove shows it again.
+        m_dropOverlay->hide();
+        return false;
     }
     case QEvent::Drop: {
         auto *drop = static_cast<QDropEvent *>(event);
+        m_dropOverlay->hide();
         const QStringList files = localFiles(drop->mimeData());
         if (files.isEmpty())
             return false;
@@ -467,6 +508,12 @@ void MainWindow::dragMoveEvent(QDragMoveEvent *event)
         event->ignore();
 }
 
+void MainWindow::dragLeaveEvent(QDragLeaveEvent *event)
+{
+    handleFileDrag(event);
+    QMainWindow::dragLeaveEvent(event);
+}
+
 void MainWindow::dropEvent(QDropEvent *event)
 {
     if (!handleFileDrag(event))
@@ -476,7 +523,8 @@ void MainWindow::dropEvent(QDropEvent *event)
 bool MainWindow::eventFilter(QObject *watched, QEvent *event)
 {
     const auto type = event->type();
-    if ((type == QEvent::DragEnter || type == QEvent::DragMove || type == QEvent::Drop) &&
+    if ((type == QEvent::DragEnter || type == QEvent::DragMove || type == QEvent::Drop ||
+         type == QEvent::DragLeave) &&
         watched != this) {
         auto *widget = qobject_cast<QWidget *>(watched);
         if (widget && widget->window() == this && handleFileDrag(event))
@@ -506,8 +554,15 @@ void MainWindow::applyBatch(const TaskSourceBatch &batch)
 void MainWindow::applyUpdate(const EngineUpdate &update)
 {
     m_counts = update.counts;
+    if (m_quitWhenIdle && m_counts.running == 0) {
+        m_quitWhenIdle = false;
+        m_quitting = true;
+        QMetaObject::invokeMethod(this, &QWidget::close, Qt::QueuedConnection);
+    }
     m_view->applyUpdate(update);
     m_countsBar->setCounts(update.counts, steadyMs());
+    m_tray->applyUpdate(update);
+    m_stats->applyUpdate(update);
     m_log->appendLogs(update.logs);
     if (m_limitsDock->isVisible())
         m_limits->updateCounts(taskModel()->groups());
@@ -538,6 +593,16 @@ void MainWindow::updateStatus()
     m_statusTasks->setText(text);
     const QStringList groups = m_limits->pausedGroups();
     const QString groupList = groups.join(QStringLiteral(", "));
+    // A notice that groups are paused goes once they are all resumed.
+    for (qsizetype i = m_pausedNotices.size() - 1; i >= 0; --i) {
+        const auto &[text, noticeGroups] = m_pausedNotices[i];
+        if (std::any_of(noticeGroups.cbegin(), noticeGroups.cend(),
+                        [&groups](const QString &g) { return groups.contains(g); }))
+            continue;
+        if (const qsizetype shown = m_notices->notices().indexOf(text); shown >= 0)
+            m_notices->dismiss(int(shown));
+        m_pausedNotices.removeAt(i);
+    }
     QString paused;
     if (m_limits->isPaused())
         paused = groups.isEmpty()
@@ -574,6 +639,12 @@ void MainWindow::showNotice(const QString &text)
     m_notices->addNotice(text);
 }
 
+void MainWindow::showPausedGroupsNotice(const QString &text, const QStringList &groups)
+{
+    m_notices->addNotice(text);
+    m_pausedNotices.append({text, groups});
+}
+
 void MainWindow::setGroupPaused(const QString &group, bool paused)
 {
     m_limits->setGroupPaused(group, paused);
@@ -592,13 +663,15 @@ void MainWindow::setPaused(bool paused)
 {
     // The limits panel tells the source and shows what it says; the action mirrors it.
     m_limits->setPaused(paused);
+    if (!paused)
+        m_quitWhenIdle = false; // resuming is staying
     if (m_pauseAction && m_pauseAction->isChecked() != paused)
         m_pauseAction->setChecked(paused);
 }
 
 // ---- settings ----
 
-void MainWindow::restoreSettings()
+void MainWindow::restoreSettings(bool limits)
 {
     QSettings settings;
     restoreGeometry(settings.value(QStringLiteral("window/geometry")).toByteArray());
@@ -609,6 +682,17 @@ void MainWindow::restoreSettings()
     m_view->horizontalHeader()->restoreState(
         settings.value(QStringLiteral("table/header")).toByteArray());
     m_view->setColumnHidden(TaskTableModel::Worker, !m_source->hasWorkers());
+    m_saveOnClose = true;
+    if (const auto scheme =
+            ColorScheme::fromName(settings.value(QStringLiteral("view/colours")).toString());
+        scheme != ColorScheme::System) {
+        ColorScheme::apply(scheme);
+        if (auto *action =
+                findChild<QAction *>(QStringLiteral("colours_") + ColorScheme::name(scheme)))
+            action->setChecked(true);
+    }
+    if (!limits)
+        return;
     if (settings.contains(QStringLiteral("limits/maxRunning")))
         m_limits->setMaxRunning(settings.value(QStringLiteral("limits/maxRunning")).toInt());
     settings.beginGroup(QStringLiteral("limits/groups"));
@@ -616,7 +700,6 @@ void MainWindow::restoreSettings()
         m_limits->setGroupLimit(QUrl::fromPercentEncoding(group.toUtf8()),
                                 settings.value(group).toInt());
     settings.endGroup();
-    m_saveOnClose = true;
 }
 
 void MainWindow::saveSettings() const
@@ -627,6 +710,7 @@ void MainWindow::saveSettings() const
     settings.setValue(QStringLiteral("window/splitter"), m_splitter->saveState());
     settings.setValue(QStringLiteral("window/detailSplitter"), m_bottomSplitter->saveState());
     settings.setValue(QStringLiteral("table/header"), m_view->horizontalHeader()->saveState());
+    settings.setValue(QStringLiteral("view/colours"), ColorScheme::name(ColorScheme::current()));
     settings.setValue(QStringLiteral("limits/maxRunning"), m_limits->maxRunning());
     settings.remove(QStringLiteral("limits/groups"));
     settings.beginGroup(QStringLiteral("limits/groups"));
@@ -638,6 +722,36 @@ void MainWindow::saveSettings() const
 
 void MainWindow::closeEvent(QCloseEvent *event)
 {
+    // Running tasks: the user says what becomes of them before anything is closed.
+    if (m_confirmQuit && !m_quitting && m_counts.running > 0) {
+        switch (QuitDialog::ask(m_counts.running, this)) {
+        case QuitDialog::Stay:
+            event->ignore();
+            return;
+        case QuitDialog::Wait:
+            setPaused(true);
+            m_quitWhenIdle = true;
+            statusBar()->showMessage(tr("Quitting once the running tasks end (the queue is "
+                                        "paused); resume the queue (Ctrl+P) to stay"));
+            event->ignore();
+            return;
+        case QuitDialog::CancelThem: {
+            setPaused(true);
+            QList<TaskId> running;
+            for (int r = 0; r < taskModel()->rowCount(); ++r)
+                if (taskModel()->row(r).state == TaskState::Running)
+                    running.append(taskModel()->row(r).id);
+            m_source->cancel(running);
+            m_quitWhenIdle = true;
+            statusBar()->showMessage(tr("Quitting once the cancelled tasks have cleaned up"));
+            event->ignore();
+            return;
+        }
+        case QuitDialog::QuitNow:
+            break;
+        }
+    }
+    m_quitting = true;
     if (m_saveOnClose)
         saveSettings();
     QMainWindow::closeEvent(event);

@@ -10,6 +10,7 @@
 
 class ActivityChart;
 class CountsBar;
+class DropOverlay;
 class LimitsPanel;
 class LogPane;
 class NoticeBar;
@@ -21,10 +22,12 @@ class QListWidget;
 class QMenu;
 class QSplitter;
 class StackPane;
+class StatsPanel;
 class TaskFilterProxyModel;
 class TaskItemDelegate;
 class TaskTableModel;
 class TaskView;
+class TrayIcon;
 
 // The dashboard window over a task source (the local engine, or a cluster): observes it
 // through its batches and asynchronous look-ups, and talks to it through its commands;
@@ -52,8 +55,9 @@ public:
 
     // Window layout, columns and limits, from and to QSettings. restoreSettings() also
     // turns on saving them when the window closes; a window that never restored (tests)
-    // never writes the user's settings.
-    void restoreSettings();
+    // never writes the user's settings. With `limits` false the limits are left as the
+    // source has them (a store kept them as they changed).
+    void restoreSettings(bool limits = true);
     void saveSettings() const;
 
     // The tasks the user removes from the table (TaskView's "Clear finished", and the
@@ -66,6 +70,8 @@ public:
     // dismisses it: problems with the store, what came back after a restart. Notices
     // stack, each with its own close button.
     void showNotice(const QString &text);
+    // The same for a notice about paused groups: it goes once none of them is paused.
+    void showPausedGroupsNotice(const QString &text, const QStringList &groups);
     NoticeBar *noticeBar() const { return m_notices; }
     // The key of the store's error in the notice bar.
     static constexpr const char *storeErrorKey = "store";
@@ -75,6 +81,12 @@ public:
     void setGroupPaused(const QString &group, bool paused);
     // Shows the limits panel (groups paused after a restart: the user decides).
     void showLimits();
+
+    // Whether closing the window with tasks running asks first (QuitDialog): the
+    // dashboard's window does, test windows and a quit by signal do not.
+    void setConfirmQuit(bool confirm) { m_confirmQuit = confirm; }
+    // True while the window waits for the running tasks to end before it closes.
+    bool isQuitting() const { return m_quitWhenIdle; }
 
     // The task table, which owns the task actions, the selection and export.
     TaskView *taskView() const { return m_view; }
@@ -86,6 +98,9 @@ public:
     LogPane *logPane() const { return m_log; }
     LimitsPanel *limitsPanel() const { return m_limits; }
     CountsBar *countsBar() const { return m_countsBar; }
+    DropOverlay *dropOverlay() const { return m_dropOverlay; }
+    StatsPanel *statsPanel() const { return m_stats; }
+    TrayIcon *trayIcon() const { return m_tray; }
     QListWidget *rejectedFiles() const { return m_rejected; }
     QDockWidget *rejectedFilesDock() const { return m_rejectedDock; }
 
@@ -98,6 +113,7 @@ protected:
     void dragEnterEvent(QDragEnterEvent *event) override;
     void dragMoveEvent(QDragMoveEvent *event) override;
     void dropEvent(QDropEvent *event) override;
+    void dragLeaveEvent(QDragLeaveEvent *event) override;
     void closeEvent(QCloseEvent *event) override;
     bool eventFilter(QObject *watched, QEvent *event) override;
 
@@ -136,4 +152,11 @@ private:
     int m_ticks = 0;
     EngineCounts m_counts;
     bool m_saveOnClose = false;
+    bool m_confirmQuit = false;
+    TrayIcon *m_tray = nullptr;
+    DropOverlay *m_dropOverlay = nullptr;
+    StatsPanel *m_stats = nullptr;
+    QList<std::pair<QString, QStringList>> m_pausedNotices; // text, its groups
+    bool m_quitWhenIdle = false; // the user chose to quit once no task runs
+    bool m_quitting = false;     // the user chose; close without asking
 };

@@ -9,6 +9,7 @@
 #include <QFontDatabase>
 #include <QHeaderView>
 #include <QLabel>
+#include <QLocale>
 #include <QPlainTextEdit>
 #include <QSplitter>
 #include <QTextBlock>
@@ -112,6 +113,7 @@ void StackPane::setTask(std::optional<TaskId> id)
     m_framePicked = false;
     m_tree->clear();
     m_source->clear();
+    m_cpuSeen.clear();
     m_sourceTitle->setText(tr("Click a frame to see its source"));
     if (!id) {
         m_header->setText(tr("Select a task to see where it is."));
@@ -142,6 +144,7 @@ void StackPane::showWatched(const WatchedTask &watched)
         m_header->setText(tr("Task %1 is not known to the engine.").arg(*m_task));
         return;
     }
+    m_state = task->state;
     // An ended task's waits are measured up to its end, not up to now.
     const qint64 now = isFinished(task->state) && task->finishedAtMs >= 0
                            ? task->finishedAtMs
@@ -161,6 +164,11 @@ void StackPane::showWatched(const WatchedTask &watched)
     case TaskState::Running:
         if (task->cancelRequested)
             head += QStringLiteral(" (%1)").arg(tr("cancelling"));
+        // What a cancel does to it, before anyone presses the button.
+        if (task->kind == ScriptKind::Process)
+            head += QStringLiteral("<br>%1").arg(
+                tr("Cancel sends SIGTERM to its process group, then SIGKILL after the grace "
+                   "period."));
         if (!task->status.isEmpty())
             head += QStringLiteral(" — %1").arg(task->status.toHtmlEscaped());
         stack = watched.stack;
@@ -192,6 +200,9 @@ void StackPane::showWatched(const WatchedTask &watched)
         why = tr("(no stack recorded before Taskdeck stopped)");
     else
         why = tr("(no stack recorded)");
+    // Nothing runs any more: no line stays marked as where it runs.
+    if (!m_framePicked && !m_source->extraSelections().isEmpty())
+        m_source->setExtraSelections({});
     const QStringList shape{why};
     if (shape != m_shape) {
         m_shape = shape;
@@ -207,7 +218,7 @@ void StackPane::showStack(const CoroutineStack &stack, qint64 nowMs)
     // Build into a detached root, compare shapes, and only replace the tree when the
     // frames changed: the user's current item and scroll position survive the refresh.
     QTreeWidgetItem root;
-    QStringList shape;
+    QStringList shape{QString::number(int(m_state))}; // icons and highlight follow the state
     addCoroutine(&root, stack, nowMs, shape);
     if (shape == m_shape) {
         // Same frames: refresh the "waiting" times (and tooltips: CPU time) in place.
@@ -253,14 +264,31 @@ void StackPane::addCoroutine(QTreeWidgetItem *parent, const CoroutineStack &stac
         const ProcessInfo &p = stack.process;
         const QString state = tr("process %1").arg(p.stateText());
         item->setText(WhatColumn, tr("process %1").arg(p.pid));
-        item->setIcon(WhatColumn, StateStyle::icon(TaskState::Running));
+        item->setIcon(WhatColumn,
+                      StateStyle::icon(isFinished(m_state) ? m_state : TaskState::Running));
         item->setText(WhereColumn, state);
         item->setText(WaitingColumn, waitedFor(p.startedAtMs, nowMs));
         shape.append(QStringLiteral("proc %1 %2").arg(p.pid).arg(state));
         auto *f = new QTreeWidgetItem(item);
         f->setText(WhatColumn, p.commandLine);
         f->setToolTip(WhatColumn, p.commandLine);
-        f->setText(WhereColumn, p.summary());
+        // CPU share since the last look and resident memory, from /proc, as htop has them.
+        QString usage;
+        if (p.cpuSeconds >= 0 && !p.exited) {
+            const auto seen = m_cpuSeen.constFind(p.pid);
+            if (seen != m_cpuSeen.constEnd() && nowMs > seen->second)
+                usage = tr("CPU %1%").arg(qRound(100.0 * (p.cpuSeconds - seen->first) * 1000.0 /
+                                                 double(nowMs - seen->second)));
+            else if (p.runningMs > 0)
+                usage = tr("CPU %1%").arg(qRound(100000.0 * p.cpuSeconds / double(p.runningMs)));
+            m_cpuSeen.insert(p.pid, {p.cpuSeconds, nowMs});
+        }
+        if (p.rssBytes >= 0)
+            usage += (usage.isEmpty() ? QString() : QStringLiteral(", ")) +
+                     tr("RSS %1").arg(QLocale::system().formattedDataSize(p.rssBytes));
+        f->setText(WhereColumn, usage.isEmpty()
+                                    ? p.summary()
+                                    : QStringLiteral("%1 — %2").arg(p.summary(), usage));
         if (p.cpuSeconds >= 0)
             f->setToolTip(WhereColumn,
                           tr("%1, %2 s of CPU time").arg(p.summary()).arg(p.cpuSeconds, 0, 'f', 2));
@@ -272,8 +300,10 @@ void StackPane::addCoroutine(QTreeWidgetItem *parent, const CoroutineStack &stac
     }
     const QString title = stack.id == 0 ? tr("main") : tr("coroutine %1").arg(stack.id);
     item->setText(WhatColumn, title);
-    item->setIcon(WhatColumn, StateStyle::icon(stack.awaiting.isEmpty() ? TaskState::Running
-                                                                        : TaskState::Pending));
+    // A coroutine of an ended task is shown as the task ended, never as running.
+    item->setIcon(WhatColumn, StateStyle::icon(isFinished(m_state)        ? m_state
+                                               : stack.awaiting.isEmpty() ? TaskState::Running
+                                                                          : TaskState::Pending));
     if (!stack.awaiting.isEmpty()) {
         item->setText(WhereColumn, tr("awaiting %1").arg(stack.awaiting));
         item->setText(WaitingColumn, waitedFor(stack.awaitingSinceMs, nowMs));
@@ -337,9 +367,16 @@ void StackPane::showSource(const QString &file, int line)
         shown.append(QStringLiteral("%1  %2").arg(n, width).arg(lines[n - 1]));
     m_source->setPlainText(shown.join(u'\n'));
 
+    // Where it runs in the selection colour; where an ended task stopped in its state's.
     QTextEdit::ExtraSelection highlight;
-    highlight.format.setBackground(palette().color(QPalette::Highlight));
-    highlight.format.setForeground(palette().color(QPalette::HighlightedText));
+    if (isFinished(m_state)) {
+        QColor color = StateStyle::color(m_state, palette());
+        color.setAlpha(70);
+        highlight.format.setBackground(color);
+    } else {
+        highlight.format.setBackground(palette().color(QPalette::Highlight));
+        highlight.format.setForeground(palette().color(QPalette::HighlightedText));
+    }
     highlight.format.setProperty(QTextFormat::FullWidthSelection, true);
     const QTextBlock block = m_source->document()->findBlockByNumber(line - first);
     highlight.cursor = QTextCursor(block);

@@ -52,6 +52,10 @@ private:
     QPlainTextEdit *m_source;
     QStringList m_shape;        // what the tree shows, to rebuild it only when it changed
     bool m_framePicked = false; // the user clicked a frame of this task
-    bool m_processes = false;   // the stack is a process tree
+    TaskState m_state = TaskState::Pending; // of the task shown: its nodes' icons, the highlight
+    // Each process's CPU time when last shown (pid -> seconds, epoch ms): its CPU share
+    // since then, as htop shows it.
+    QHash<qint64, std::pair<double, qint64>> m_cpuSeen;
+    bool m_processes = false; // the stack is a process tree
     QHash<QString, QStringList> m_files;
 };

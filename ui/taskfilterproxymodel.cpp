@@ -153,6 +153,14 @@ bool TaskFilterProxyModel::lessThan(const QModelIndex &left, const QModelIndex &
         if (const int c = a.summary.compare(b.summary))
             return c < 0;
         return byId();
+    case TaskTableModel::QueuePosition: {
+        // The engine's start order first, the tasks that are not queued after them.
+        const bool pa = a.state == TaskState::Pending;
+        const bool pb = b.state == TaskState::Pending;
+        if (pa != pb)
+            return pa;
+        return pa ? TaskTableModel::startsBefore(a, b) : byId();
+    }
     }
     return QSortFilterProxyModel::lessThan(left, right);
 }

@@ -136,6 +136,15 @@ QSize TaskItemDelegate::sizeHint(const QStyleOptionViewItem &option, const QMode
     return size;
 }
 
+void TaskItemDelegate::updateEditorGeometry(QWidget *editor, const QStyleOptionViewItem &option,
+                                            const QModelIndex &index) const
+{
+    if (index.column() == TaskTableModel::Priority)
+        editor->setGeometry(option.rect);
+    else
+        QStyledItemDelegate::updateEditorGeometry(editor, option, index);
+}
+
 QWidget *TaskItemDelegate::createEditor(QWidget *parent, const QStyleOptionViewItem &option,
                                         const QModelIndex &index) const
 {
@@ -145,6 +154,8 @@ QWidget *TaskItemDelegate::createEditor(QWidget *parent, const QStyleOptionViewI
     spin->setRange(-1000000, 1000000);
     spin->setFrame(false);
     spin->setAlignment(Qt::AlignRight);
+    // Opaque over the whole cell: the old value painted under it must not show beside it.
+    spin->setAutoFillBackground(true);
     return spin;
 }
 

@@ -5,6 +5,7 @@
 
 #include <QDateTime>
 #include <QElapsedTimer>
+#include <QFileInfo>
 #include <QGuiApplication>
 #include <QIODevice>
 #include <QJsonArray>
@@ -98,6 +99,10 @@ QString TaskTableModel::summarize(const TaskSnapshot &t, QString *details)
     }
     if (details)
         *details = full;
+    // An error that begins with the script's whole path names it by its file name: the
+    // column shows the message, the tooltip and the details the whole path.
+    if (!t.error.isEmpty() && !t.file.isEmpty() && full.startsWith(t.file + u':'))
+        return firstLine(QFileInfo(t.file).fileName() + full.mid(t.file.size()));
     return firstLine(full);
 }
 
@@ -115,6 +120,7 @@ void TaskTableModel::fillRow(Row &row, const TaskSnapshot &t) const
     if (row.worker != t.worker)
         row.worker = t.worker;
     row.priority = t.priority;
+    row.sequence = t.sequence;
     row.state = t.state;
     row.attempt = t.attempt;
     row.maxAttempts = t.maxAttempts;
@@ -123,7 +129,8 @@ void TaskTableModel::fillRow(Row &row, const TaskSnapshot &t) const
         row.cancelRequestedAtMs = now();
     else if (!row.cancelRequested)
         row.cancelRequestedAtMs = -1;
-    row.progress = t.progress;
+    // A task that succeeded is done, whatever fraction it last reported.
+    row.progress = t.state == TaskState::Succeeded && t.progress >= 0 ? 1.0 : t.progress;
     row.status = t.status;
     row.startedAtMs = t.startedAtMs;
     row.finishedAtMs = t.finishedAtMs;
@@ -204,6 +211,9 @@ void TaskTableModel::applyUpdate(const EngineUpdate &update)
                 account(before, -1);
                 account(row, +1);
             }
+            if ((before.state == TaskState::Pending || row.state == TaskState::Pending) &&
+                (before.state != row.state || !(orderKey(before) == orderKey(row))))
+                reorder(&before, &row);
             if (const quint32 columns = changedColumns(before, row))
                 changes.push_back({*at, columns});
         } else if (isQueued(t.id)) {
@@ -269,6 +279,9 @@ void TaskTableModel::applyUpdate(const EngineUpdate &update)
         Q_EMIT dataChanged(index(r.first, left), index(r.last, right));
     }
 
+    if (applyReorder() && !m_rows.isEmpty())
+        Q_EMIT dataChanged(index(0, QueuePosition), index(rowCount() - 1, QueuePosition));
+
     if (!m_insertScheduled)
         insertQueued();
     Q_EMIT batchApplied();
@@ -316,11 +329,16 @@ void TaskTableModel::insertQueued()
         m_rowOf.insert(row.id, int(m_rows.size()));
         const qsizetype groups = m_groups.size();
         account(row, +1);
+        if (row.state == TaskState::Pending)
+            reorder(nullptr, &row);
         if (m_groups.size() != groups)
             newGroups.append(row.group);
         m_rows.append(std::move(row));
     }
     endInsertRows();
+    // New tasks mostly queue behind the others; one put ahead of them moves them down.
+    if (applyReorder() && first > 0)
+        Q_EMIT dataChanged(index(0, QueuePosition), index(first - 1, QueuePosition));
     for (const QString &group : std::as_const(newGroups))
         Q_EMIT groupAdded(group);
     if (m_queued > 0) {
@@ -335,6 +353,57 @@ void TaskTableModel::rebuildRowIndex()
     m_rowOf.reserve(m_rows.size());
     for (int r = 0; r < m_rows.size(); ++r)
         m_rowOf.insert(m_rows[r].id, r);
+}
+
+void TaskTableModel::reorder(const Row *before, const Row *after)
+{
+    if (before && before->state == TaskState::Pending)
+        m_orderRemoved.insert(before->id);
+    if (after && after->state == TaskState::Pending)
+        m_orderAdded.push_back(orderKey(*after));
+}
+
+bool TaskTableModel::applyReorder()
+{
+    if (m_orderRemoved.isEmpty() && m_orderAdded.empty())
+        return false;
+    bool moved = !m_orderRemoved.isEmpty();
+    if (!m_orderRemoved.isEmpty()) {
+        std::erase_if(m_order, [this](const OrderKey &k) { return m_orderRemoved.contains(k.id); });
+        m_orderRemoved.clear();
+    }
+    if (!m_orderAdded.empty()) {
+        std::sort(m_orderAdded.begin(), m_orderAdded.end());
+        // Queued behind every task already there: nobody else's place changes.
+        moved = moved || (!m_order.empty() && m_orderAdded.front() < m_order.back());
+        const auto middle = m_order.insert(m_order.end(), m_orderAdded.begin(), m_orderAdded.end());
+        std::inplace_merge(m_order.begin(), middle, m_order.end());
+        m_orderAdded.clear();
+    }
+    return moved;
+}
+
+int TaskTableModel::queuePosition(const Row &row) const
+{
+    if (row.state != TaskState::Pending)
+        return 0;
+    const OrderKey key = orderKey(row);
+    const auto at = std::lower_bound(m_order.begin(), m_order.end(), key);
+    return at != m_order.end() && *at == key ? int(at - m_order.begin()) + 1 : 0;
+}
+
+bool TaskTableModel::startsBefore(const Row &a, const Row &b)
+{
+    return orderKey(a) < orderKey(b);
+}
+
+void TaskTableModel::linkRetry(TaskId failed, TaskId retry)
+{
+    m_retriedAs.insert(failed, retry);
+    m_retryOf.insert(retry, failed);
+    for (TaskId id : {failed, retry})
+        if (const int r = rowOf(id); r >= 0)
+            Q_EMIT dataChanged(index(r, Result), index(r, Result));
 }
 
 bool TaskTableModel::isQueued(TaskId id) const
@@ -371,14 +440,19 @@ int TaskTableModel::removeTasks(const std::function<bool(const Row &)> &remove)
         for (int r = run->first; r <= run->second; ++r) {
             m_removed.insert(m_rows[r].id);
             account(m_rows[r], -1);
+            if (m_rows[r].state == TaskState::Pending)
+                reorder(&m_rows[r], nullptr);
         }
         m_rows.remove(run->first, run->second - run->first + 1);
         if (!reset)
             endRemoveRows();
     }
     rebuildRowIndex();
+    const bool reordered = applyReorder();
     if (reset)
         endResetModel();
+    else if (reordered && !m_rows.isEmpty())
+        Q_EMIT dataChanged(index(0, QueuePosition), index(rowCount() - 1, QueuePosition));
     return int(doomed.size());
 }
 
@@ -436,7 +510,17 @@ QVariant TaskTableModel::displayData(const Row &row, int column) const
             return formatDuration(now() - row.startedAtMs);
         return QString();
     case Result:
+        if (!m_retriedAs.isEmpty())
+            if (const TaskId retry = m_retriedAs.value(row.id))
+                return tr("retried as #%1: %2").arg(retry).arg(row.summary);
+        if (!m_retryOf.isEmpty())
+            if (const TaskId of = m_retryOf.value(row.id); of && row.summary.isEmpty())
+                return tr("retry of #%1").arg(of);
         return row.summary;
+    case QueuePosition:
+        if (const int place = queuePosition(row))
+            return QString::number(place);
+        return QString();
     case Worker:
         return row.worker;
     }
@@ -485,6 +569,8 @@ QVariant TaskTableModel::sortData(const Row &row, int column) const
     }
     case Result:
         return row.summary;
+    case QueuePosition:
+        return queuePosition(row);
     case Worker:
         return row.worker;
     }
@@ -529,7 +615,8 @@ QVariant TaskTableModel::data(const QModelIndex &index, int role) const
             return StateStyle::color(row.state, QGuiApplication::palette());
         return {};
     case Qt::TextAlignmentRole:
-        if (column == Id || column == Priority || column == Attempt || column == Duration)
+        if (column == Id || column == Priority || column == Attempt || column == Duration ||
+            column == QueuePosition)
             return QVariant(Qt::AlignRight | Qt::AlignVCenter);
         return {};
     case IdRole:
@@ -579,6 +666,8 @@ QVariant TaskTableModel::headerData(int section, Qt::Orientation orientation, in
         return tr("Duration");
     case Result:
         return tr("Result or error");
+    case QueuePosition:
+        return tr("Queue");
     case Worker:
         return tr("Worker");
     }
@@ -613,9 +702,14 @@ bool TaskTableModel::setData(const QModelIndex &index, const QVariant &value, in
         return true;
     if (m_source)
         m_source->setPriority(row.id, priority);
-    // Shown at once; the engine's next batch confirms it.
+    // Shown at once, its place in the queue too; the engine's next batch confirms it.
+    const Row before = row;
     row.priority = priority;
+    reorder(&before, &row);
     Q_EMIT dataChanged(index, index, {Qt::DisplayRole, Qt::EditRole});
+    if (applyReorder())
+        Q_EMIT dataChanged(this->index(0, QueuePosition),
+                           this->index(rowCount() - 1, QueuePosition));
     return true;
 }
 

@@ -35,6 +35,7 @@ public:
         Started,
         Duration,
         Result,
+        QueuePosition, // pending tasks' place in the engine's start order (1 = next)
         Worker, // a cluster's: where the task runs or ran
         ColumnCount
     };
@@ -64,6 +65,7 @@ public:
         qint64 startedAtMs = -1;
         qint64 finishedAtMs = -1;
         qint64 cancelRequestedAtMs = -1; // when this table first saw the request
+        qint64 sequence = 0;             // orders equal priorities in the queue
         double progress = -1;
         int priority = 0;
         int attempt = 0;
@@ -112,6 +114,18 @@ public:
     // True while any row needs a live repaint (a running duration or a cancel countdown).
     bool hasLiveRows() const { return m_groupTotals.running > 0; }
     const QHash<QString, GroupStats> &groups() const { return m_groups; }
+    // The rows counted by state over all groups (what the table holds).
+    GroupStats groupTotals() const { return m_groupTotals; }
+    // Links a failed task to the new task that retries it: its row says so and keeps its
+    // error; the new row names what it retries.
+    void linkRetry(TaskId failed, TaskId retry);
+    TaskId retriedAs(TaskId id) const { return m_retriedAs.value(id); }
+    TaskId retryOf(TaskId id) const { return m_retryOf.value(id); }
+    // The 1-based place of a row's task among the pending tasks in the engine's start
+    // order (priority, then sequence: what "#N in the queue" says), 0 when not pending.
+    int queuePosition(const Row &row) const;
+    // Whether `a` starts before `b` in that order (both pending).
+    static bool startsBefore(const Row &a, const Row &b);
 
     int rowCount(const QModelIndex &parent = QModelIndex()) const override;
     int columnCount(const QModelIndex &parent = QModelIndex()) const override;
@@ -153,6 +167,33 @@ private:
 
     TaskSource *m_source;
     void rebuildRowIndex();
+    // The pending rows' keys in start order, kept sorted: a batch's changes are merged in
+    // at once (O(n) per batch, not per task), and a row's place is a binary search.
+    struct OrderKey
+    {
+        int priority;
+        qint64 sequence;
+        TaskId id;
+        bool operator<(const OrderKey &o) const
+        {
+            if (priority != o.priority)
+                return priority > o.priority;
+            if (sequence != o.sequence)
+                return sequence < o.sequence;
+            return id < o.id;
+        }
+        bool operator==(const OrderKey &) const = default;
+    };
+    static OrderKey orderKey(const Row &row) { return {row.priority, row.sequence, row.id}; }
+    // Takes `before` out of the order and puts `after` in (either may be non-pending).
+    void reorder(const Row *before, const Row *after);
+    // Merges the keys gathered by reorder() into m_order; true when the order changed.
+    bool applyReorder();
+    QHash<TaskId, TaskId> m_retriedAs; // failed task -> its retry
+    QHash<TaskId, TaskId> m_retryOf;   // retry -> the failed task
+    std::vector<OrderKey> m_order;
+    std::vector<OrderKey> m_orderAdded;
+    QSet<TaskId> m_orderRemoved;
 
     QList<Row> m_rows;
     QHash<TaskId, int> m_rowOf;

@@ -1,7 +1,9 @@
 #include "taskview.h"
 
 #include "actionfactory.h"
+#include "columnchooser.h"
 #include "submission.h"
+#include "taskdetails.h"
 #include "taskexport.h"
 #include "taskfilterproxymodel.h"
 #include "taskitemdelegate.h"
@@ -13,8 +15,11 @@
 #include <QHeaderView>
 #include <QMenu>
 #include <QMessageBox>
+#include <QMouseEvent>
+#include <QPushButton>
 #include <QSaveFile>
 #include <QScopedValueRollback>
+#include <QScrollBar>
 #include <QSet>
 #include <QStyle>
 
@@ -48,9 +53,12 @@ TaskView::TaskView(TaskSource *source, QWidget *parent)
     header->setStretchLastSection(true);
     // Started fits "20 Nov 14:03", a task of an earlier day.
     const int widths[TaskTableModel::ColumnCount] = {52, 140, 76, 60,  180, 120,
-                                                     60, 96,  70, 160, 90};
+                                                     60, 96,  70, 160, 56, 90};
     for (int c = 0; c < TaskTableModel::ColumnCount; ++c)
         header->resizeSection(c, widths[c]);
+    // The queue's order beside the priority that decides it.
+    header->moveSection(header->visualIndex(TaskTableModel::QueuePosition),
+                        header->visualIndex(TaskTableModel::Priority) + 1);
     setSortingEnabled(true);
     sortByColumn(TaskTableModel::Id, Qt::AscendingOrder);
     // Dragging pending rows reorders the queue (the model's drop tells the source);
@@ -62,7 +70,13 @@ TaskView::TaskView(TaskSource *source, QWidget *parent)
     setDefaultDropAction(Qt::MoveAction);
     setDropIndicatorShown(true);
 
+    m_columns = new ColumnChooser(header);
     createActions();
+    // Double-click (or Return) opens a task's details; on a pending task's priority it edits.
+    connect(this, &QAbstractItemView::activated, this, [this](const QModelIndex &index) {
+        if (!(index.flags() & Qt::ItemIsEditable))
+            showDetails();
+    });
     setContextMenuPolicy(Qt::CustomContextMenu);
     connect(this, &QWidget::customContextMenuRequested, this, [this](const QPoint &pos) {
         updateActions();
@@ -74,7 +88,65 @@ TaskView::TaskView(TaskSource *source, QWidget *parent)
             &TaskView::onCurrentRowChanged);
     connect(selectionModel(), &QItemSelectionModel::selectionChanged, this,
             &TaskView::updateActions);
+    for (auto before :
+         {&QAbstractItemModel::rowsAboutToBeInserted, &QAbstractItemModel::rowsAboutToBeRemoved})
+        connect(m_proxy, before, this, &TaskView::rememberRowUnderPointer);
+    for (auto after : {&QAbstractItemModel::rowsInserted, &QAbstractItemModel::rowsRemoved})
+        connect(m_proxy, after, this, &TaskView::keepRowUnderPointer);
+    connect(m_proxy, &QAbstractItemModel::layoutAboutToBeChanged, this,
+            &TaskView::rememberRowUnderPointer);
+    connect(m_proxy, &QAbstractItemModel::layoutChanged, this, &TaskView::keepRowUnderPointer);
     updateActions();
+}
+
+bool TaskView::viewportEvent(QEvent *event)
+{
+    switch (event->type()) {
+    case QEvent::MouseMove:
+        m_pointer = static_cast<QMouseEvent *>(event)->position().toPoint();
+        break;
+    case QEvent::HoverEnter:
+    case QEvent::HoverMove:
+        m_pointer = static_cast<QHoverEvent *>(event)->position().toPoint();
+        break;
+    case QEvent::Leave:
+    case QEvent::HoverLeave:
+        m_pointer.reset();
+        break;
+    default:
+        break;
+    }
+    return QTableView::viewportEvent(event);
+}
+
+void TaskView::rememberRowUnderPointer()
+{
+    if (!m_pointer || m_anchorId != 0)
+        return;
+    const QModelIndex index = indexAt(*m_pointer);
+    if (!index.isValid())
+        return;
+    m_anchorId = index.data(TaskTableModel::IdRole).value<TaskId>();
+    m_anchorRow = index.row();
+}
+
+void TaskView::keepRowUnderPointer()
+{
+    const TaskId id = std::exchange(m_anchorId, 0);
+    if (id == 0)
+        return;
+    const int sourceRow = m_model->rowOf(id);
+    if (sourceRow < 0)
+        return;
+    const QModelIndex now = m_proxy->mapFromSource(m_model->index(sourceRow, 0));
+    if (!now.isValid() || now.row() == m_anchorRow)
+        return;
+    // The scroll bar's range must know of the new rows before it can follow them.
+    updateGeometries();
+    const int rows = now.row() - m_anchorRow;
+    const int step =
+        verticalScrollMode() == ScrollPerPixel ? verticalHeader()->defaultSectionSize() : 1;
+    verticalScrollBar()->setValue(verticalScrollBar()->value() + rows * step);
 }
 
 // The selection model outlives this object's own part (the model and proxy are deleted
@@ -84,6 +156,9 @@ TaskView::~TaskView()
     disconnect(selectionModel(), nullptr, this, nullptr);
 }
 
+// Shortcuts leave Qt's and the desktop's standard keys to the widgets (Ctrl+Home/End go
+// to the first and last row or line, Shift+Del cuts in a text field): reordering is on Alt,
+// cancelling all pending on Ctrl+Shift+Del.
 void TaskView::createActions()
 {
     QStyle *s = style();
@@ -103,20 +178,21 @@ void TaskView::createActions()
         QKeySequence(Qt::Key_Delete), s->standardIcon(QStyle::SP_DialogCancelButton),
         &TaskView::cancelSelected);
     add(CancelPending, tr("Cancel all &pending"), QStringLiteral("actionCancelPending"),
-        QKeySequence(Qt::SHIFT | Qt::Key_Delete), s->standardIcon(QStyle::SP_DialogDiscardButton),
-        &TaskView::cancelAllPending);
-    add(CancelAll, tr("Cancel &all"), QStringLiteral("actionCancelAll"),
-        QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_Delete), QIcon(), &TaskView::cancelAll);
+        QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_Delete),
+        s->standardIcon(QStyle::SP_DialogDiscardButton), &TaskView::confirmCancelAllPending);
+    add(CancelAll, tr("Cancel &all…"), QStringLiteral("actionCancelAll"),
+        QKeySequence(Qt::CTRL | Qt::ALT | Qt::SHIFT | Qt::Key_Delete), QIcon(),
+        &TaskView::confirmCancelAll);
     add(MoveToTop, tr("Move to &top"), QStringLiteral("actionMoveToTop"),
-        QKeySequence(Qt::CTRL | Qt::Key_Home), s->standardIcon(QStyle::SP_ArrowUp),
+        QKeySequence(Qt::ALT | Qt::Key_Home), s->standardIcon(QStyle::SP_ArrowUp),
         &TaskView::moveSelectedToTop);
     add(MoveToBottom, tr("Move to &bottom"), QStringLiteral("actionMoveToBottom"),
-        QKeySequence(Qt::CTRL | Qt::Key_End), s->standardIcon(QStyle::SP_ArrowDown),
+        QKeySequence(Qt::ALT | Qt::Key_End), s->standardIcon(QStyle::SP_ArrowDown),
         &TaskView::moveSelectedToBottom);
     add(RaisePriority, tr("&Raise priority"), QStringLiteral("actionRaisePriority"),
-        QKeySequence(Qt::CTRL | Qt::Key_Up), QIcon(), &TaskView::raiseSelectedPriority);
+        QKeySequence(Qt::ALT | Qt::Key_Up), QIcon(), &TaskView::raiseSelectedPriority);
     add(LowerPriority, tr("&Lower priority"), QStringLiteral("actionLowerPriority"),
-        QKeySequence(Qt::CTRL | Qt::Key_Down), QIcon(), &TaskView::lowerSelectedPriority);
+        QKeySequence(Qt::ALT | Qt::Key_Down), QIcon(), &TaskView::lowerSelectedPriority);
     add(EditPriority, tr("&Edit priority"), QStringLiteral("actionEditPriority"),
         QKeySequence(Qt::Key_F2), QIcon(), &TaskView::editPriority);
     add(RetryFailed, tr("Re&try failed"), QStringLiteral("actionRetryFailed"),
@@ -130,10 +206,17 @@ void TaskView::createActions()
                           "with the same definition"));
     add(ClearFinished, tr("Clear &finished"), QStringLiteral("actionClearFinished"),
         QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_L),
-        s->standardIcon(QStyle::SP_DialogResetButton), &TaskView::clearFinished);
+        s->standardIcon(QStyle::SP_DialogResetButton), &TaskView::confirmClearFinished);
+
+    add(Details, tr("&Details…"), QStringLiteral("actionDetails"),
+        QKeySequence(Qt::CTRL | Qt::Key_I), s->standardIcon(QStyle::SP_FileDialogInfoView),
+        &TaskView::showDetails)
+        ->setStatusTip(tr("Everything about the task: definition, timings, whole result or "
+                          "error and stack"));
 
     m_contextMenu = new QMenu(this);
     m_contextMenu->setObjectName(QStringLiteral("taskContextMenu"));
+    m_contextMenu->addAction(m_actions[Details]);
     m_contextMenu->addAction(m_actions[Rerun]);
     m_contextMenu->addAction(m_actions[Cancel]);
     m_contextMenu->addSeparator();
@@ -198,7 +281,7 @@ void TaskView::updateActions()
     // What acts on the selected tasks (or the current one) needs one.
     const bool any = !selection.isEmpty() || current;
     for (Action which :
-         {Cancel, MoveToTop, MoveToBottom, RaisePriority, LowerPriority, EditPriority})
+         {Cancel, MoveToTop, MoveToBottom, RaisePriority, LowerPriority, EditPriority, Details})
         m_actions[which]->setEnabled(any);
 }
 
@@ -329,6 +412,18 @@ void TaskView::lowerSelectedPriority()
     changeSelectedPriority(-1);
 }
 
+TaskDetails *TaskView::showDetails()
+{
+    const std::optional<TaskId> id = currentTask();
+    if (!id)
+        return nullptr;
+    auto *details =
+        new TaskDetails(m_source, *id, m_model->retryOf(*id), m_model->retriedAs(*id), this);
+    details->setAttribute(Qt::WA_DeleteOnClose);
+    details->show();
+    return details;
+}
+
 void TaskView::editPriority()
 {
     const QModelIndex current = currentIndex();
@@ -340,12 +435,13 @@ void TaskView::editPriority()
 void TaskView::retryFailed()
 {
     // The failed tasks' scripts are read again (they may have been fixed since) and
-    // submitted as new tasks; the failed rows make room for them.
+    // submitted as new tasks; the failed rows stay, linked to them.
     QList<TaskId> ids;
     QStringList files;
     for (int r = 0; r < m_model->rowCount(); ++r) {
         const TaskTableModel::Row &row = m_model->row(r);
-        if (row.state == TaskState::Failed || row.state == TaskState::TimedOut) {
+        if ((row.state == TaskState::Failed || row.state == TaskState::TimedOut) &&
+            m_model->retriedAs(row.id) == 0) {
             ids.append(row.id);
             files.append(row.file);
         }
@@ -356,20 +452,24 @@ void TaskView::retryFailed()
     }
     // A script named by several failed tasks is read once, rejected at most once.
     const Submission submission = Submission::load(files);
-    submission.queueOn(*m_source);
+    // The new ids come in the order of the entries (one copy each): entry k retries
+    // ids[entries[k].input].
+    QList<TaskId> retried;
+    for (const Submission::Entry &entry : submission.entries())
+        for (int c = 0; c < entry.copies; ++c)
+            retried.append(ids[entry.input]);
+    submission.queueOn(*m_source, this, [this, retried](const QList<TaskId> &newIds) {
+        for (qsizetype i = 0; i < newIds.size() && i < retried.size(); ++i)
+            m_model->linkRetry(retried[i], newIds[i]);
+    });
     const int queued = int(submission.taskCount());
     const QStringList &rejected = submission.rejections();
-    QSet<TaskId> retried;
-    for (const Submission::Entry &entry : submission.entries())
-        retried.insert(ids[entry.input]);
-    m_model->removeTasks(
-        [&retried](const TaskTableModel::Row &row) { return retried.contains(row.id); });
-    // Replaced, they are not history either.
-    forget(QList<TaskId>(retried.cbegin(), retried.cend()));
     if (!rejected.isEmpty())
         Q_EMIT filesRejected(rejected);
-    Q_EMIT statusMessage(tr("Retrying %n task(s)", nullptr, queued), 6000);
-    Q_EMIT tasksRemoved();
+    Q_EMIT statusMessage(tr("Retrying %n task(s); the failed ones stay listed with their "
+                            "errors",
+                            nullptr, queued),
+                         6000);
 }
 
 QList<TaskId> TaskView::selectedFinishedTasks() const
@@ -417,6 +517,72 @@ void TaskView::forget(const QList<TaskId> &ids)
 {
     if (!ids.isEmpty())
         m_source->forget(ids);
+}
+
+namespace {
+
+bool confirm(QWidget *parent, const QString &title, const QString &text, const QString &yes)
+{
+    QMessageBox box(QMessageBox::Question, title, text, QMessageBox::NoButton, parent);
+    box.setObjectName(QStringLiteral("confirmDialog"));
+    QPushButton *ok = box.addButton(yes, QMessageBox::DestructiveRole);
+    ok->setObjectName(QStringLiteral("confirmYes"));
+    QPushButton *no = box.addButton(QMessageBox::Cancel);
+    box.setDefaultButton(no);
+    box.exec();
+    return box.clickedButton() == ok;
+}
+
+} // namespace
+
+void TaskView::confirmCancelAllPending()
+{
+    const int pending = m_model->groupTotals().pending;
+    if (pending == 0) {
+        Q_EMIT statusMessage(tr("No pending task to cancel"), 4000);
+        return;
+    }
+    if (!confirm(window(), tr("Cancel all pending"),
+                 tr("Cancel the %n pending task(s)? They will not run.", nullptr, pending),
+                 tr("Cancel %n task(s)", nullptr, pending)))
+        return;
+    cancelAllPending();
+    Q_EMIT statusMessage(tr("Cancelled %n pending task(s)", nullptr, pending), 8000);
+}
+
+void TaskView::confirmCancelAll()
+{
+    const TaskTableModel::GroupStats totals = m_model->groupTotals();
+    const int unfinished = totals.pending + totals.running;
+    if (unfinished == 0) {
+        Q_EMIT statusMessage(tr("No unfinished task to cancel"), 4000);
+        return;
+    }
+    if (!confirm(window(), tr("Cancel all"),
+                 tr("Cancel every unfinished task (%1 running, %2 pending)?")
+                     .arg(totals.running)
+                     .arg(totals.pending),
+                 tr("Cancel %n task(s)", nullptr, unfinished)))
+        return;
+    cancelAll();
+    Q_EMIT statusMessage(tr("Cancelling %n task(s)", nullptr, unfinished), 8000);
+}
+
+void TaskView::confirmClearFinished()
+{
+    const int finished = m_model->groupTotals().finished;
+    if (finished == 0) {
+        Q_EMIT statusMessage(tr("No finished task to clear"), 4000);
+        return;
+    }
+    if (!confirm(window(), tr("Clear finished"),
+                 tr("Remove the %n finished task(s) from the table and from the saved "
+                    "history? This cannot be undone; export them first (Ctrl+E) to keep "
+                    "them.",
+                    nullptr, finished),
+                 tr("Clear %n task(s)", nullptr, finished)))
+        return;
+    clearFinished();
 }
 
 void TaskView::clearFinished()

@@ -9,6 +9,8 @@
 
 class QAction;
 class QMenu;
+class ColumnChooser;
+class TaskDetails;
 class TaskFilterProxyModel;
 class TaskItemDelegate;
 class TaskTableModel;
@@ -29,6 +31,8 @@ public:
     TaskFilterProxyModel *filterModel() const { return m_proxy; }
     TaskItemDelegate *taskDelegate() const { return m_delegate; }
     QMenu *contextMenu() const { return m_contextMenu; }
+    // The header's menu of columns (also under View > Columns).
+    ColumnChooser *columnChooser() const { return m_columns; }
 
     // The task actions, by what they do; each is also added to this view, so that its
     // shortcut works wherever the view's window is active.
@@ -45,6 +49,7 @@ public:
         Rerun,
         ClearFinished,
         Export,
+        Details,
         ActionCount
     };
     QAction *action(Action which) const { return m_actions[which]; }
@@ -83,18 +88,26 @@ public Q_SLOTS:
     void cancelSelected();
     void cancelAllPending();
     void cancelAll();
+    // What the actions run: ask first, then do it and say what was done.
+    void confirmCancelAllPending();
+    void confirmCancelAll();
+    void confirmClearFinished();
     void moveSelectedToTop();
     void moveSelectedToBottom();
     void raiseSelectedPriority();
     void lowerSelectedPriority();
     void editPriority();
-    // Reads the failed tasks' scripts again and submits them as new tasks in their place.
+    // Reads the failed tasks' scripts again and submits them as new tasks; the failed rows
+    // stay, with their errors, linked to their retries ("retried as #N"), and are not
+    // retried again.
     void retryFailed();
     // Runs the selected finished tasks (interrupted ones included) again with the same
     // definition, as new tasks; their rows stay. Returns how many it asked to re-run.
     int rerunSelected();
     void clearFinished();
     void exportWithDialog();
+    // Opens the details of the current task (double-click, Return, Ctrl+I).
+    TaskDetails *showDetails();
 
 Q_SIGNALS:
     // The task the stack and log panes show.
@@ -106,9 +119,17 @@ Q_SIGNALS:
     // Rows were removed by the user (clear finished, retry failed).
     void tasksRemoved();
 
+protected:
+    bool viewportEvent(QEvent *event) override;
+
 private:
     void createActions();
     void onCurrentRowChanged();
+    // While the pointer is over the table, the row under it stays under it when rows come,
+    // go or move above it (new failures with a state filter on): remembered before the
+    // change, scrolled back after it.
+    void rememberRowUnderPointer();
+    void keepRowUnderPointer();
     void followRunningTask();
     void changeSelectedPriority(int delta);
     // The finished ones among the selected tasks (or the current one), in the table's order.
@@ -121,9 +142,13 @@ private:
     TaskItemDelegate *m_delegate;
     QAction *m_actions[ActionCount] = {};
     QMenu *m_contextMenu = nullptr;
+    ColumnChooser *m_columns = nullptr;
     std::function<bool()> m_queuePaused;
     std::function<QStringList()> m_groupsPaused;
-    QString m_exportPath;        // the last file exported to, offered again
-    bool m_followRunning = true; // until the user selects a task
+    QString m_exportPath;            // the last file exported to, offered again
+    bool m_followRunning = true;     // until the user selects a task
+    std::optional<QPoint> m_pointer; // in the viewport, while the pointer is over it
+    TaskId m_anchorId = 0;           // the task under it before a change, and its row
+    int m_anchorRow = -1;
     bool m_selectingAutomatically = false;
 };

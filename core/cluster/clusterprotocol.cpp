@@ -216,6 +216,15 @@ void ClusterProtocol::heartbeat(
 void ClusterProtocol::claim(const QString &worker, int freeSlots,
                             std::function<void(const QList<Claimed> &, const QString &)> done)
 {
+    claimWithDue(worker, freeSlots,
+                 [done = std::move(done)](const QList<Claimed> &tasks, qint64,
+                                          const QString &error) { done(tasks, error); });
+}
+
+void ClusterProtocol::claimWithDue(
+    const QString &worker, int freeSlots,
+    std::function<void(const QList<Claimed> &, qint64, const QString &)> done)
+{
     run(script("claim"), {worker.toUtf8(), number(freeSlots)},
         [done](const RedisReply &reply, const QString &error) {
             QList<Claimed> claimed;
@@ -234,7 +243,9 @@ void ClusterProtocol::claim(const QString &worker, int freeSlots,
                 task.spec = std::make_shared<const TaskSpec>(std::move(*spec));
                 claimed.append(task);
             }
-            done(claimed, error);
+            // After the triples, one number: when the next delayed retry is due.
+            const qint64 due = e.size() % 3 == 1 ? e.last().integer : -1;
+            done(claimed, due, error);
         });
 }
 

@@ -122,6 +122,12 @@ public:
     stacks(std::function<void(const QHash<TaskId, QByteArray> &stacks, const QString &error)> done);
     void claim(const QString &worker, int freeSlots,
                std::function<void(const QList<Claimed> &tasks, const QString &error)> done);
+    // The same, and when it gave fewer than asked the ms until the earliest delayed retry
+    // is due (-1: none), so that an idle worker claims again then instead of polling.
+    void claimWithDue(
+        const QString &worker, int freeSlots,
+        std::function<void(const QList<Claimed> &tasks, qint64 nextDueMs, const QString &error)>
+            done);
     void complete(const QString &worker, const QList<Ending> &endings,
                   std::function<void(const QList<TaskId> &refused, const QString &error)> done);
     void reap(const QByteArray &token, qint64 periodMs,

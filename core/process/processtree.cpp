@@ -44,7 +44,7 @@ bool readStat(pid_t pid, ProcessTree::Process &process)
     process.name = QByteArray(open + 1, close - open - 1);
     const char *field = close + 2; // field 3, the state
     process.state = *field;
-    for (int index = 3; index <= 22 && *field; ++index) {
+    for (int index = 3; index <= 24 && *field; ++index) {
         if (index == 4)
             process.ppid = pid_t(strtol(field, nullptr, 10));
         else if (index == 5)
@@ -55,6 +55,8 @@ bool readStat(pid_t pid, ProcessTree::Process &process)
             process.cpuTicks += strtoll(field, nullptr, 10);
         else if (index == 22)
             process.startTicks = strtoll(field, nullptr, 10);
+        else if (index == 24)
+            process.rssPages = strtoll(field, nullptr, 10);
         field = strchr(field, ' ');
         if (!field)
             break;
@@ -298,6 +300,7 @@ std::shared_ptr<const StackNode> ProcessTree::toStack(const QStringList &leaderC
     const qint64 bootNowMs = qint64(boot.tv_sec) * 1000 + boot.tv_nsec / 1000000;
     const qint64 epochNowMs = QDateTime::currentMSecsSinceEpoch();
     const qint64 ticksPerSecond = qMax<long>(1, sysconf(_SC_CLK_TCK));
+    const qint64 pageSize = qMax<long>(1, sysconf(_SC_PAGESIZE));
 
     auto node = [&](const Process &p) {
         const qint64 ageMs = qMax<qint64>(0, bootNowMs - p.startTicks * 1000 / ticksPerSecond);
@@ -310,6 +313,8 @@ std::shared_ptr<const StackNode> ProcessTree::toStack(const QStringList &leaderC
         info.name = QString::fromLocal8Bit(p.name);
         info.state = p.state;
         info.cpuSeconds = double(p.cpuTicks) / double(ticksPerSecond);
+        if (!isGone(p.state))
+            info.rssBytes = p.rssPages * pageSize;
         info.startedAtMs = epochNowMs - ageMs;
         info.runningMs = ageMs;
         return s;

@@ -25,6 +25,7 @@ public:
         char state = '?';      // as in /proc/pid/stat: R, S, D, Z, T...
         qint64 startTicks = 0; // clock ticks after boot
         qint64 cpuTicks = 0;   // user + system time, in clock ticks
+        qint64 rssPages = 0;   // resident set size, in pages
         QByteArray name;       // /proc/pid/comm
     };
 

@@ -25,6 +25,8 @@ QJsonObject processObject(const ProcessInfo &p)
         object.insert(QStringLiteral("exited"), true);
     if (p.cpuSeconds >= 0)
         object.insert(QStringLiteral("cpu"), p.cpuSeconds);
+    if (p.rssBytes >= 0)
+        object.insert(QStringLiteral("rss"), p.rssBytes);
     if (p.startedAtMs >= 0)
         object.insert(QStringLiteral("started"), p.startedAtMs);
     object.insert(QStringLiteral("running_ms"), p.runningMs);
@@ -41,6 +43,7 @@ ProcessInfo processFromObject(const QJsonObject &object)
     p.state = state.size() == 1 ? state.at(0).toLatin1() : '?';
     p.exited = object.value(QLatin1String("exited")).toBool();
     p.cpuSeconds = object.value(QLatin1String("cpu")).toDouble(-1);
+    p.rssBytes = object.value(QLatin1String("rss")).toInteger(-1);
     p.startedAtMs = object.value(QLatin1String("started")).toInteger(-1);
     p.runningMs = object.value(QLatin1String("running_ms")).toInteger();
     return p;

@@ -27,12 +27,15 @@ class QSqlQuery;
 //   submissions(id, tasks)  tasks as submitted, a row per transaction that wrote some:
 //         JSON [[first_id, count, spec_id, max_attempts, priority, first_sequence,
 //         submitted_at], ...] (SubmittedRun); materializeSubmissions() makes their rows
+//   settings(key, value)  version 3: the user's decisions, JSON text (storesettings.cpp):
+//         "limits" (EngineLimits as last published), "interrupted_at_exit" (tasks a
+//         shutdown cut short: {"count", "groups"}, read and cleared by recovery)
 // Times are epoch ms (NULL for never); command, args, result, stack and log_tail are
 // JSON text (StoreCodec); transitions reads "pending@<ms> running@<ms> failed@<ms>".
 class StoreDatabase
 {
 public:
-    static constexpr int SchemaVersion = 2;
+    static constexpr int SchemaVersion = 3;
 
     StoreDatabase();
     ~StoreDatabase();
@@ -152,6 +155,14 @@ public:
     // (pending), running tasks become interrupted at `nowMs`; spec rows no task uses are
     // deleted if `deleteUnusedSpecs`. nullopt on error.
     std::optional<Recovered> recover(int historyLimit, qint64 nowMs, bool deleteUnusedSpecs);
+
+    // The settings table (storesettings.cpp), in the caller's transaction for writes.
+    bool writeLimits(const EngineLimits &limits);
+    // Adds `count` tasks of `groups` to those a shutdown interrupted since the last recovery.
+    bool addInterruptedAtExit(int count, const QStringList &groups);
+    // Reads the limits and takes the tasks interrupted at exit into `recovery` (clearing
+    // them); false on error.
+    bool recoverSettings(StoreRecovery *recovery);
 
 private:
     enum class Outcome { Ready, Corrupt, Unusable };

@@ -68,6 +68,11 @@ const char *const SchemaVersion2[] = {
     "CREATE TABLE submissions (id INTEGER PRIMARY KEY, tasks TEXT NOT NULL)",
 };
 
+// Added by version 3: the user's decisions (limits, paused state), kept as they change.
+const char *const SchemaVersion3[] = {
+    "CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+};
+
 // The runs of the submissions rows, each with whether it can be read: a row that is not
 // a JSON array, or a run without its integers, a count from 1 to 10,000,000 or an
 // existing spec row, is damaged and skipped (never a crash, a task row of NULL id or an
@@ -271,7 +276,9 @@ StoreDatabase::Outcome StoreDatabase::createSchema(int version, QString *problem
     std::vector<const char *> statements;
     if (version < 1)
         statements.insert(statements.end(), std::begin(Schema), std::end(Schema));
-    statements.insert(statements.end(), std::begin(SchemaVersion2), std::end(SchemaVersion2));
+    if (version < 2)
+        statements.insert(statements.end(), std::begin(SchemaVersion2), std::end(SchemaVersion2));
+    statements.insert(statements.end(), std::begin(SchemaVersion3), std::end(SchemaVersion3));
     for (const char *sql : statements) {
         if (!query.exec(QString::fromLatin1(sql))) {
             *problem = QStringLiteral("cannot create the tables: ") + describe(query.lastError());

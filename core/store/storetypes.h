@@ -6,6 +6,8 @@
 #include <QString>
 #include <QStringList>
 
+#include <optional>
+
 // What the task store's layers hand each other and its users: the store's file, how
 // opening it went and what recovery read back. Below both TaskStore (the facade) and
 // StoreDatabase (the SQLite connection), so that the lower one needs nothing above it.
@@ -47,6 +49,9 @@ struct StoreRecovery
     int interrupted = 0; // tasks this call found running and marked interrupted
     int finished = 0;    // finished tasks in `tasks` (the interrupted included)
     TaskId lastId = 0;   // the highest id ever stored: new tasks start after it
+    // The limits and paused state last published (kept as they change, so a crash keeps
+    // them); nullopt for a store that never saw any.
+    std::optional<EngineLimits> limits;
     // One line for the user when something could not be read back (also warned about);
     // empty when all was.
     QString problem;

@@ -312,6 +312,8 @@ TaskStore::Recovery TaskStore::Writer::recover(int historyLimit)
             m_restored.insert_or_assign(s.id, Restored{s.state, s.priority, s.attempt, s.sequence});
         }
         recovery = std::move(recovered->recovery);
+        if (!m_db->recoverSettings(&recovery))
+            problem(QStringLiteral("cannot read back the limits: ") + m_db->lastError());
         if (recovered->damagedSubmissions > 0)
             problem(QStringLiteral("%1 damaged record(s) of submitted tasks skipped; the rest "
                                    "was read back")
@@ -356,6 +358,10 @@ void TaskStore::Writer::applySubmission(const Submission &submission)
 
 void TaskStore::Writer::applyBatch(const Batch &batch)
 {
+    if (batch.update.limits) {
+        m_limits = *batch.update.limits;
+        m_limitsDirty = true;
+    }
     for (const TaskSnapshot &snapshot : batch.update.changed) {
         if (const auto it = m_restored.find(snapshot.id); it != m_restored.end()) {
             const Restored was = it->second;
@@ -376,6 +382,13 @@ void TaskStore::Writer::applyBatch(const Batch &batch)
         Record *record = recordFor(snapshot.id);
         if (!record)
             continue;
+        // Cut short by the engine's shutdown: the next start tells the user and pauses
+        // the group, as after a crash.
+        if (record->state == TaskState::Running && snapshot.state == TaskState::Interrupted) {
+            ++m_exitInterrupted;
+            if (!m_exitInterruptedGroups.contains(snapshot.group))
+                m_exitInterruptedGroups.append(snapshot.group);
+        }
         observe(snapshot.id, *record, snapshot, batch.atMs);
         m_unwritten.insert_or_assign(snapshot.id, snapshot);
         markDirty(snapshot.id, *record);
@@ -517,7 +530,8 @@ bool TaskStore::Writer::flush(bool materialize)
     materialize = (materialize || !m_forgets.empty()) && !m_submitted.empty();
     const bool unwrittenRuns = std::any_of(m_submitted.begin(), m_submitted.end(),
                                            [](const auto &run) { return !run.second.written; });
-    if (m_dirty.empty() && m_forgets.empty() && !unwrittenRuns && !materialize)
+    if (m_dirty.empty() && m_forgets.empty() && !unwrittenRuns && !materialize && !m_limitsDirty &&
+        m_exitInterrupted == 0)
         return true;
     std::vector<Written> written;
     written.reserve(m_dirty.size());
@@ -555,6 +569,10 @@ bool TaskStore::Writer::flush(bool materialize)
         if (deleted)
             deletedSpecs.push_back(*it);
     }
+    // The user's decisions, in the same transaction as the tasks they concern.
+    ok = ok && (!m_limitsDirty || m_db->writeLimits(m_limits));
+    ok = ok && (m_exitInterrupted == 0 ||
+                m_db->addInterruptedAtExit(m_exitInterrupted, m_exitInterruptedGroups));
     if (ok) {
         ok = m_db->commit();
     } else if (began) {
@@ -590,6 +608,9 @@ bool TaskStore::Writer::flush(bool materialize)
             m_submittedSince = Clock::now();
     }
     settle(written);
+    m_limitsDirty = false;
+    m_exitInterrupted = 0;
+    m_exitInterruptedGroups.clear();
     m_forgets.clear();
     m_sampleTick = false;
     if (m_failures > 0) {

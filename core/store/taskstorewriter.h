@@ -202,6 +202,10 @@ private:
     };
     std::unordered_map<TaskId, Restored> m_restored;
     QSet<TaskId> m_unknown; // published, but never submitted to the store
+    EngineLimits m_limits;  // as last published; written when m_limitsDirty
+    bool m_limitsDirty = false;
+    int m_exitInterrupted = 0; // tasks the shutdown interrupted, not yet written
+    QStringList m_exitInterruptedGroups;
     QSet<QString> m_reported;
     int m_failures = 0;
     std::optional<Clock::time_point> m_retryAt;

@@ -84,11 +84,17 @@ trivial() {
     done
     total=$(($(calls) - polls * 3))
     stop_worker
-    end=$(for id in $(seq 1 "$last"); do echo "HGET $ns:task:$id finished"; done |
-        cli | sort -n | tail -1)
-    local bad
-    bad=$(for id in $(seq 1 "$last"); do echo "HGET $ns:task:$id state"; done | cli |
-        grep -vc succeeded)
+    # The last end and the tasks that did not succeed, from the `task` column (common.lua).
+    local bad summary
+    summary=$(cli EVAL "local last, bad = 0, 0
+        for _, v in ipairs(redis.call('HVALS', KEYS[1])) do
+            local t = cjson.decode(v)
+            if (t.finished or 0) > last then last = t.finished end
+            if t.state ~= 'succeeded' then bad = bad + 1 end
+        end
+        return {last, bad}" 1 "$ns:task")
+    end=$(echo "$summary" | sed -n 1p)
+    bad=$(echo "$summary" | sed -n 2p)
     awk -v n="$n" -v t0="$t0" -v end="$end" -v total="$total" -v subms="$submitted_ms" \
         -v bad="$bad" 'BEGIN {
         wall = (end - t0) / 1000
@@ -110,9 +116,12 @@ latency() {
     done
     sleep 0.5
     stop_worker
-    for id in "${ids[@]}"; do
-        echo "HMGET $ns:task:$id submitted started"
-    done | cli | paste - - | awk '{ print $2 - $1 }' | sort -n >"$tmp/lat"
+    cli EVAL "local out = {}
+        for i, v in ipairs(redis.call('HMGET', KEYS[1], unpack(ARGV))) do
+            local t = cjson.decode(v)
+            out[i] = t.started - t.submitted
+        end
+        return out" 1 "$ns:task" "${ids[@]}" | sort -n >"$tmp/lat"
     awk -v m="$m" '{ a[NR] = $1 } END {
         printf "{\"scenario\": \"cluster-latency\", \"n\": %d, \"median_ms\": %s, " \
                "\"p90_ms\": %s, \"max_ms\": %s}\n", NR, a[int((NR + 1) / 2)],

@@ -4,20 +4,27 @@
 -- ARGV: task ids
 -- Returns per id its state after the call ("" for an unknown id).
 local now = nowMs()
-local out = {}
+local tasks = loadTasks(ARGV)
+local out, seen = {}, {}
 for i, id in ipairs(ARGV) do
-    local key = P .. 'task:' .. id
-    local t = redis.call('HMGET', key, 'state', 'group', 'worker')
-    local state = t[1] or ''
-    if state == 'pending' then
-        redis.call('ZREM', P .. 'ready:' .. t[2], member(id))
+    local t = tasks[i]
+    local state = t and t.state or ''
+    if seen[id] then
+        state = seen[id] -- the same id twice: its state after the first
+    elseif state == 'pending' then
+        redis.call('ZREM', P .. 'ready:' .. t.group, member(id))
         redis.call('ZREM', P .. 'delayed', id)
-        finish(id, 'cancelled', now, {'cancel', '1', 'worker', '', 'error', 'cancelled'})
+        t.cancel, t.worker = '1', ''
+        finish(id, t, 'cancelled', now, {error = 'cancelled'})
+        event('ended', id, 'cancelled')
         state = 'cancelled'
     elseif state == 'running' then
-        redis.call('HSET', key, 'cancel', '1')
-        redis.call('SADD', P .. 'cancels:' .. t[3], id)
+        t.cancel = '1'
+        saveTask(id, t)
+        redis.call('SADD', P .. 'cancels:' .. t.worker, id)
     end
     out[i] = state
+    seen[id] = state
 end
+flush()
 return out

@@ -3,18 +3,15 @@
 -- none, groups take turns by smooth weighted round-robin, and in a group the highest
 -- priority, then the lowest id, goes first.
 -- Lean on purpose (SPEC 8: Redis commands per task): the turns are planned first from
--- the ready sets' sizes, then each group gives its share with one ZPOPMIN; per task one
--- HMGET and one HSET; the counts, the worker's set and the event once per call.
+-- the ready sets' sizes, then each group gives its share with one ZPOPMIN; the tasks'
+-- fields and definitions are read in one HMGET each and written back in one HSET; the
+-- counts, the worker's set and the event once per call.
 -- KEYS[1] prefix
 -- ARGV[1] worker  ARGV[2] free slots
--- Returns a flat list: id, attempt, spec for each task claimed; an error "LOST ..." when
--- the worker holds no lease (it must heartbeat first).
--- One command per 1,000 members (unpack's stack stays small).
-local function chunked(command, key, list)
-    for s = 1, #list, 1000 do
-        redis.call(command, key, unpack(list, s, math.min(s + 999, #list)))
-    end
-end
+-- Returns a flat list: id, attempt, spec for each task claimed, then one number: when it
+-- gave fewer than asked, the ms until the earliest delayed retry comes due (-1: none), so
+-- that an idle worker claims again then instead of polling; an error "LOST ..." when the
+-- worker holds no lease (it must heartbeat first).
 local worker, slots = ARGV[1], tonumber(ARGV[2])
 local now = nowMs()
 local lease = redis.call('ZSCORE', P .. 'leases', worker)
@@ -22,14 +19,22 @@ if not lease then
     return redis.error_reply('LOST worker ' .. worker .. ' holds no lease')
 end
 promoteDue(now)
+-- The ms until the earliest delayed retry is due, -1 when there is none.
+local function nextDue()
+    local first = redis.call('ZRANGE', P .. 'delayed', 0, 0, 'WITHSCORES')
+    if #first == 0 then
+        return -1
+    end
+    return math.max(0, tonumber(first[2]) - now)
+end
 local config = redis.call('HMGET', P .. 'config', 'paused', 'max')
 if config[1] == '1' then
-    return {}
+    return {-1} -- resuming wakes the workers
 end
 local max = tonumber(config[2] or '0')
 local active = redis.call('SMEMBERS', P .. 'active')
 if #active == 0 then
-    return {}
+    return {nextDue()}
 end
 table.sort(active)
 local paused = {}
@@ -110,34 +115,42 @@ for _, g in ipairs(groups) do
         emptied[#emptied + 1] = g.name
     end
 end
-local out, held, next = {}, {}, {}
+-- The tasks in claim order, read in one HMGET each for their fields and definitions.
+local held, heldGroup, next = {}, {}, {}
 for _, g in ipairs(order) do
     local i = (next[g] or 0) + 1
     next[g] = i
     local id = popped[g][i]
     if id then
-        local key = P .. 'task:' .. id
-        local t = redis.call('HMGET', key, 'attempt', 'started', 'spec')
-        local attempt = tonumber(t[1] or '0') + 1
-        if t[2] then
-            redis.call('HSET', key, 'state', 'running', 'worker', worker, 'beat', now,
-                       'attempt', attempt)
-        else
-            redis.call('HSET', key, 'state', 'running', 'worker', worker, 'beat', now,
-                       'attempt', attempt, 'started', now)
-        end
         held[#held + 1] = id
-        out[#out + 1] = id
-        out[#out + 1] = attempt
-        out[#out + 1] = t[3]
+        heldGroup[#held] = g.name
     end
 end
+local tasks, specs = loadTasks(held), hmget(SPEC, held)
+local out = {}
+for i, id in ipairs(held) do
+    -- A ready member without fields (never expected) still runs: its empty definition
+    -- makes the worker report it failed, and the counts stay right.
+    local t = tasks[i] or {group = heldGroup[i], state = 'pending', attempt = 0, fails = 0,
+                           losses = 0, retries = 0, delay = 0}
+    t.state = 'running'
+    t.worker = worker
+    t.beat = now
+    t.attempt = tonumber(t.attempt or 0) + 1
+    if not t.started then
+        t.started = now
+    end
+    saveTask(id, t)
+    out[#out + 1] = id
+    out[#out + 1] = t.attempt
+    out[#out + 1] = specs[i] or ''
+end
+flush()
 if #held > 0 then
     chunked('SADD', P .. 'wtasks:' .. worker, held)
     redis.call('HINCRBY', P .. 'running', '*', #held)
     -- One event for the call: the first id, and every id in claim order.
-    redis.call('XADD', P .. 'events', 'MAXLEN', '~', 10000, '*', 'type', 'started', 'id',
-               held[1], 'state', worker, 'ids', table.concat(held, ' '))
+    eventFor('started', held, worker)
 end
 if #emptied > 0 then
     redis.call('SREM', P .. 'active', unpack(emptied))
@@ -150,4 +163,5 @@ end
 if #wrr > 0 then
     redis.call('HSET', P .. 'wrr', unpack(wrr))
 end
+out[#out + 1] = #held < slots and nextDue() or -1
 return out

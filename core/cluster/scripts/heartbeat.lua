@@ -25,25 +25,50 @@ for _, id in ipairs(redis.call('SMEMBERS', P .. 'cancels:' .. worker)) do
     seen[id] = true
 end
 redis.call('DEL', P .. 'cancels:' .. worker)
+-- Progress: kept on tasks that are still this worker's attempt; then every task the worker
+-- runs that is no longer its own is cancelled. One HMGET for all of them.
 local running = tonumber(ARGV[6])
-for i = 7 + running, #ARGV - 2, 3 do
-    local id, attempt = string.match(ARGV[i], '^(%d+):(%d+)$')
-    if id then
-        local key = P .. 'task:' .. id
-        local t = redis.call('HMGET', key, 'worker', 'attempt', 'state')
-        if t[1] == worker and t[2] == attempt and t[3] == 'running' then
-            redis.call('HSET', key, 'progress', ARGV[i + 1], 'status', ARGV[i + 2])
-        end
+local ids, attempts = {}, {}
+local function note(entry)
+    local id, attempt = string.match(entry, '^(%d+):(%d+)$')
+    if id and not attempts[id] then
+        ids[#ids + 1] = id
+        attempts[id] = attempt
     end
+    return id
 end
 for i = 7, 6 + running do
+    note(ARGV[i])
+end
+for i = 7 + running, #ARGV - 2, 3 do
+    note(ARGV[i])
+end
+local tasks = loadTasks(ids)
+local mine = {}
+for i, id in ipairs(ids) do
+    local t = tasks[i]
+    if t and t.worker == worker and text(t.attempt) == attempts[id] and t.state == 'running' then
+        mine[id] = t
+    end
+end
+local changed = false
+for i = 7 + running, #ARGV - 2, 3 do
     local id, attempt = string.match(ARGV[i], '^(%d+):(%d+)$')
-    if id and not seen[id] then
-        local t = redis.call('HMGET', P .. 'task:' .. id, 'worker', 'attempt', 'state')
-        if t[1] ~= worker or t[2] ~= attempt or t[3] ~= 'running' then
-            cancels[#cancels + 1] = id
-            seen[id] = true
-        end
+    local t = id and mine[id]
+    if t and attempt == attempts[id] then
+        t.progress, t.status = ARGV[i + 1], ARGV[i + 2]
+        saveTask(id, t)
+        changed = true
+    end
+end
+if changed then
+    flush()
+end
+for i = 7, 6 + running do
+    local id = string.match(ARGV[i], '^(%d+):')
+    if id and not seen[id] and not mine[id] then
+        cancels[#cancels + 1] = id
+        seen[id] = true
     end
 end
 return cancels

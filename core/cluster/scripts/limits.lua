@@ -20,6 +20,10 @@ for i = 1, #ARGV, 2 do
         end
     end
 end
+-- A resume or a raised limit may let idle workers start something: wake them.
+if #ARGV > 0 then
+    redis.call('XADD', P .. 'wake', 'MAXLEN', 1, '*', 'n', 0)
+end
 local known = {}
 local names = {}
 local function add(g)

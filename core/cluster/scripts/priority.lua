@@ -9,15 +9,14 @@
 -- In a ready set a score is -priority; "top" and "bottom" place the task by a fraction of
 -- it, the latest move the farthest (the counter `order`; a requeue drops the fraction).
 local id, how = ARGV[1], ARGV[2]
-local key = P .. 'task:' .. id
-local t = redis.call('HMGET', key, 'state', 'group', 'priority')
-if not t[1] then
+local t = loadTask(id)
+if not t then
     return redis.error_reply('UNKNOWN no task ' .. id)
 end
-if t[1] ~= 'pending' then
-    return redis.error_reply('NOTPENDING task ' .. id .. ' is ' .. t[1])
+if t.state ~= 'pending' then
+    return redis.error_reply('NOTPENDING task ' .. id .. ' is ' .. t.state)
 end
-local ready = P .. 'ready:' .. t[2]
+local ready = P .. 'ready:' .. t.group
 local queued = redis.call('ZSCORE', ready, member(id))
 local priority, score
 if how == 'set' then
@@ -31,16 +30,18 @@ elseif how == 'top' or how == 'bottom' then
     local fraction = 1 - 1 / (n + 1) -- in (0, 1), growing with each move
     local range = how == 'top' and redis.call('ZRANGE', ready, 0, 0, 'WITHSCORES')
         or redis.call('ZRANGE', ready, -1, -1, 'WITHSCORES')
-    priority = tonumber(t[3])
+    priority = tonumber(t.priority)
     if #range > 0 and range[1] ~= member(id) then
-        local other = tostring(tonumber(range[1]))
-        priority = tonumber(redis.call('HGET', P .. 'task:' .. other, 'priority'))
+        local other = loadTask(tostring(tonumber(range[1])))
+        priority = tonumber(other and other.priority or priority)
     end
     score = how == 'top' and (-priority - fraction) or (-priority + fraction)
 else
     return redis.error_reply('BADARG set, top or bottom')
 end
-redis.call('HSET', key, 'priority', priority)
+t.priority = priority
+saveTask(id, t)
+flush()
 if queued then
     redis.call('ZADD', ready, score, member(id))
 end
