@@ -365,8 +365,10 @@ void tst_ClusterDashboard::finishedTasksAreArchivedAndComeBackAsHistory()
         source->setStore(nullptr);
     }
     // Redis forgets them (retention); the archive still has them, Re-run included.
-    redisCli(
-        {QStringLiteral("DEL"), m_namespace + QStringLiteral(":task:") + QString::number(ids[0])});
+    const QString forgotten = QString::number(ids[0]);
+    for (const char *hash : {":task", ":spec", ":out"})
+        redisCli({QStringLiteral("HDEL"), m_namespace + QLatin1String(hash), forgotten});
+    redisCli({QStringLiteral("ZREM"), m_namespace + QStringLiteral(":tasks"), forgotten});
     TaskStore store;
     QVERIFY(store.open(dir.path()).message.isEmpty());
     const TaskStore::Recovery recovery = store.recover();
