@@ -34,7 +34,7 @@ public:
     static constexpr int WorkersIntervalMs = 2000; // the Workers dock's poll
     static constexpr int LimitsIntervalMs = 10000; // limits set by `taskdeck limits`
     static constexpr int WatchIntervalMs = 1000;   // SPEC 8: stacks at most 1 s old
-    static constexpr int FetchChunk = 2000;        // ids per `tasks` call
+    static constexpr int FetchChunk = 500; // ids per `tasks` call: one is parsed per loop turn
     // The limits panel's highest value: the cluster's "no global limit" (0) shows as it.
     static constexpr int NoLimit = 100000;
 
