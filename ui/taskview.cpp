@@ -53,12 +53,14 @@ TaskView::TaskView(TaskSource *source, QWidget *parent)
     header->setStretchLastSection(true);
     // Started fits "20 Nov 14:03", a task of an earlier day.
     const int widths[TaskTableModel::ColumnCount] = {52, 140, 76, 60,  180, 120,
-                                                     60, 96,  70, 160, 56, 90};
+                                                     60, 96,  70, 160, 56,  90};
     for (int c = 0; c < TaskTableModel::ColumnCount; ++c)
         header->resizeSection(c, widths[c]);
     // The queue's order beside the priority that decides it.
     header->moveSection(header->visualIndex(TaskTableModel::QueuePosition),
                         header->visualIndex(TaskTableModel::Priority) + 1);
+    // A cluster's tasks name their worker; the local engine's have none.
+    setColumnHidden(TaskTableModel::Worker, !(source && source->hasWorkers()));
     setSortingEnabled(true);
     sortByColumn(TaskTableModel::Id, Qt::AscendingOrder);
     // Dragging pending rows reorders the queue (the model's drop tells the source);
