@@ -36,7 +36,7 @@ public:
         Duration,
         Result,
         QueuePosition, // pending tasks' place in the engine's start order (1 = next)
-        Worker, // a cluster's: where the task runs or ran
+        Worker,        // a cluster's: where the task runs or ran
         ColumnCount
     };
     enum Role {
