@@ -22,6 +22,7 @@
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
+#include <QSet>
 #include <QSocketNotifier>
 #include <QTemporaryDir>
 #include <QTimer>
@@ -878,6 +879,7 @@ public:
             if (it == m_held.end())
                 continue;
             it->log += lines.lines;
+            it->logCount += lines.lines.size();
             if (it->log.size() > 200)
                 it->log = it->log.mid(it->log.size() - 200);
         }
@@ -941,6 +943,7 @@ private:
         int attempt = 0;
         QString dir; // a process task's private copy of its script
         QStringList log;
+        qint64 logCount = 0; // lines ever logged (log keeps the last 200)
         bool handBack = false;
         double progress = -1; // as the task last set it, -1 never
         QString status;
@@ -1021,6 +1024,36 @@ private:
                     {m_held.value(local[i]).id,
                      QJsonDocument(TaskJson::stack(*stacks[i])).toJson(QJsonDocument::Compact)});
         m_protocol->putStacks(out);
+        putWatchedLogs();
+    }
+
+    // The log tails of the tasks it runs that a dashboard watches (the set "watched"),
+    // with how many lines each has logged so far: {"n": N, "lines": [...]} in the hash
+    // "logs", kept a few seconds. Asked only while someone wants stacks.
+    void putWatchedLogs()
+    {
+        if (m_held.isEmpty())
+            return;
+        const QByteArray prefix = m_protocol->prefix();
+        m_client->command({"SMEMBERS", prefix + "watched"}, [this, prefix](const RedisReply &r) {
+            QSet<TaskId> watched;
+            for (const RedisReply &e : r.elements)
+                watched.insert(e.string.toULongLong());
+            QList<QByteArray> argv{"HSET", prefix + "logs"};
+            for (const Held &held : std::as_const(m_held)) {
+                if (!watched.contains(held.id))
+                    continue;
+                const QJsonObject entry{
+                    {QStringLiteral("n"), double(held.logCount)},
+                    {QStringLiteral("lines"), QJsonArray::fromStringList(held.log)}};
+                argv << QByteArray::number(qint64(held.id))
+                     << QJsonDocument(entry).toJson(QJsonDocument::Compact);
+            }
+            if (argv.size() == 2)
+                return;
+            m_client->command(argv);
+            m_client->command({"PEXPIRE", prefix + "logs", "3000"});
+        });
     }
 
     // A worker that could not renew its lease in time cancels what it holds: the cluster

@@ -1,7 +1,9 @@
 // Taskdeck's entry point: `taskdeck run ...` runs headless; `taskdeck submit|ps|cancel`
 // ask the running dashboard; anything else opens the dashboard with the given files
 // submitted, or hands them to the dashboard already running for the same data directory.
+#include "cluster/redistasksource.h"
 #include "clustercommand.h"
+#include "clusterdashboard.h"
 #include "console.h"
 #include "engine.h"
 #include "instancecommand.h"
@@ -151,6 +153,14 @@ int runDashboard(QApplication &app)
                                         QStringLiteral("Where tasks are remembered."),
                                         QStringLiteral("DIR"));
     parser.addOption(dataDirOpt);
+    // The dashboard on a cluster (issue 13).
+    const QCommandLineOption redisOpt(QStringLiteral("redis"), QStringLiteral("A cluster's Redis."),
+                                      QStringLiteral("URL"));
+    const QCommandLineOption redisCaOpt(QStringLiteral("redis-ca"), QStringLiteral("CA file."),
+                                        QStringLiteral("FILE"));
+    const QCommandLineOption nsOpt(QStringLiteral("namespace"), QStringLiteral("Key prefix."),
+                                   QStringLiteral("NAME"), QStringLiteral("taskdeck"));
+    parser.addOptions({redisOpt, redisCaOpt, nsOpt});
     parser.addPositionalArgument(QStringLiteral("FILE"), QStringLiteral("Task scripts."),
                                  QStringLiteral("[FILE...]"));
     if (!parser.parse(app.arguments())) {
@@ -158,8 +168,18 @@ int runDashboard(QApplication &app)
         printErr(QStringLiteral("Try 'taskdeck --help'."));
         return 2;
     }
-    const QString dataDir = parser.isSet(dataDirOpt) ? QDir(parser.value(dataDirOpt)).absolutePath()
-                                                     : TaskStore::defaultDataDir();
+    QString dataDir = parser.isSet(dataDirOpt) ? QDir(parser.value(dataDirOpt)).absolutePath()
+                                               : TaskStore::defaultDataDir();
+    QString clusterError;
+    const auto cluster = ClusterDashboard::url(
+        parser.isSet(redisOpt) ? parser.value(redisOpt) : qEnvironmentVariable("TASKDECK_REDIS"),
+        parser.value(redisCaOpt), parser.value(nsOpt), &clusterError);
+    if (!clusterError.isEmpty()) {
+        printErr(QStringLiteral("taskdeck: %1").arg(clusterError));
+        return 2;
+    }
+    if (cluster)
+        dataDir = ClusterDashboard::dataDir(dataDir, parser.value(nsOpt));
     QStringList files;
     for (const QString &file : parser.positionalArguments())
         files.append(QDir::cleanPath(QDir::current().absoluteFilePath(file)));
@@ -188,7 +208,13 @@ int runDashboard(QApplication &app)
         printErr(QStringLiteral("taskdeck: %1").arg(opened.message));
     Engine engine;
     TaskStore::Recovery recovery;
-    if (store.isOpen()) {
+    std::unique_ptr<RedisTaskSource> clusterSource =
+        cluster ? ClusterDashboard::makeSource(*cluster, parser.value(nsOpt)) : nullptr;
+    if (clusterSource && store.isOpen()) {
+        recovery = store.recover(); // its finished tasks: the cluster's history
+        clusterSource->setStore(&store);
+        clusterSource->addHistory(recovery.tasks);
+    } else if (store.isOpen()) {
         recovery = store.recover();
         // The user's last decisions (kept by the store as they changed), before any task
         // comes back.
@@ -204,9 +230,15 @@ int runDashboard(QApplication &app)
     LocalTaskSource source(&engine);
     if (store.isOpen())
         source.setStore(&store);
-    MainWindow window(&source);
-    // Limits from the store when it has them; the window's settings only stand in.
-    window.restoreSettings(!recovery.limits);
+    TaskSource *shown = clusterSource ? static_cast<TaskSource *>(clusterSource.get()) : &source;
+    MainWindow window(shown);
+    if (clusterSource) {
+        ClusterDashboard::addToWindow(window, clusterSource.get());
+        clusterSource->start();
+    }
+    // Limits from the store when it has them; the window's settings only stand in (never
+    // for a cluster: its limits are Redis's).
+    window.restoreSettings(!recovery.limits && !clusterSource);
     window.setConfirmQuit(true);
     window.show();
     if (!opened.message.isEmpty())
@@ -226,7 +258,7 @@ int runDashboard(QApplication &app)
             recovery.interruptedGroups);
     window.submitFiles(files);
 
-    InstanceService service(&source, [&window](const QStringList &files) {
+    InstanceService service(shown, [&window](const QStringList &files) {
         const int queued = window.submitFiles(files);
         window.setWindowState((window.windowState() & ~Qt::WindowMinimized) | Qt::WindowActive);
         window.show();
@@ -251,6 +283,8 @@ int runDashboard(QApplication &app)
     const int status = app.exec();
     server.close();
     source.setStore(nullptr);
+    if (clusterSource)
+        clusterSource->setStore(nullptr);
     // The store stays the engine's journal until the engine is gone (declared after the
     // store, destroyed before it).
     return status;

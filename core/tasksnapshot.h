@@ -156,6 +156,7 @@ struct TaskSnapshot
     qint64 startedAtMs = -1;                     // epoch ms of the first start, -1 if never started
     qint64 finishedAtMs = -1;
     TaskDependencies dependencies; // what it waits (or waited) for, as submitted
+    QString worker; // a cluster's task: the worker it runs or ran on (empty: none, local)
 };
 
 // The one definition of each count, for the counts bar, the status bar, the tray, the state

@@ -39,7 +39,8 @@ struct TaskSourceBatch
     // Watched tasks looked at again (at least every second while watched).
     QList<WatchedTask> watched;
     TaskSourceStatus status = TaskSourceStatus::Connected;
-    QString statusText; // why it is disconnected, for the user
+    QString statusText;  // why it is disconnected, for the user
+    QStringList notices; // one line each the user must see (a command the source refused)
 };
 
 Q_DECLARE_METATYPE(TaskSourceBatch)
@@ -115,6 +116,8 @@ public:
     // One line saying why what is queued is not being kept (a store that cannot write),
     // empty while it is. Never waits.
     virtual QString keepProblem() const { return {}; }
+    // Whether tasks run on workers the snapshots name (a cluster), not here.
+    virtual bool hasWorkers() const { return false; }
 
     // While a task is watched (counted: each watch() needs its unwatch()), batches carry
     // its new log lines and, at least every second, a WatchedTask; the first one after

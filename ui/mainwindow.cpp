@@ -200,6 +200,7 @@ MainWindow::MainWindow(TaskSource *source, QWidget *parent)
                                 "or use File > Open (Ctrl+O)"));
 
     connect(m_source, &TaskSource::batch, this, &MainWindow::applyBatch);
+    m_view->setColumnHidden(TaskTableModel::Worker, !m_source->hasWorkers()); // a cluster's
     m_limits->applyLimits(m_source->limits()); // the source's first batch may be on its way
     m_tick.setInterval(TickMs);
     connect(&m_tick, &QTimer::timeout, this, &MainWindow::tick);
@@ -558,6 +559,13 @@ void MainWindow::applyBatch(const TaskSourceBatch &batch)
     m_log->applyWatched(batch.watched);
     applyUpdate(batch.update);
     m_stack->applyWatched(batch.watched);
+    // A cluster's connection (disconnected since...), and what it could not do.
+    if (batch.status == TaskSourceStatus::Disconnected)
+        m_notices->setError(QStringLiteral("source"), batch.statusText);
+    else
+        m_notices->clearError(QStringLiteral("source"));
+    for (const QString &text : batch.notices)
+        showNotice(text);
 }
 
 void MainWindow::applyUpdate(const EngineUpdate &update)
@@ -690,6 +698,7 @@ void MainWindow::restoreSettings(bool limits)
         settings.value(QStringLiteral("window/detailSplitter")).toByteArray());
     m_view->horizontalHeader()->restoreState(
         settings.value(QStringLiteral("table/header")).toByteArray());
+    m_view->setColumnHidden(TaskTableModel::Worker, !m_source->hasWorkers());
     m_saveOnClose = true;
     if (const auto scheme =
             ColorScheme::fromName(settings.value(QStringLiteral("view/colours")).toString());

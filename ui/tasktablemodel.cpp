@@ -117,6 +117,8 @@ void TaskTableModel::fillRow(Row &row, const TaskSnapshot &t) const
     if (row.file != t.file)
         row.file = t.file;
     row.kind = t.kind;
+    if (row.worker != t.worker)
+        row.worker = t.worker;
     row.priority = t.priority;
     row.sequence = t.sequence;
     row.state = t.state;
@@ -169,6 +171,8 @@ quint32 TaskTableModel::changedColumns(const Row &a, const Row &b)
         mask |= bit(Result);
     if (a.after != b.after)
         mask |= bit(DependsOn);
+    if (a.worker != b.worker)
+        mask |= bit(Worker);
     return mask;
 }
 
@@ -523,6 +527,8 @@ QVariant TaskTableModel::displayData(const Row &row, int column) const
         return QString();
     case DependsOn:
         return dependsOnText(row.after);
+    case Worker:
+        return row.worker;
     }
     return {};
 }
@@ -595,6 +601,8 @@ QVariant TaskTableModel::sortData(const Row &row, int column) const
         return queuePosition(row);
     case DependsOn:
         return row.after.isEmpty() ? qint64(0) : qint64(row.after.constFirst().id);
+    case Worker:
+        return row.worker;
     }
     return {};
 }
@@ -701,6 +709,8 @@ QVariant TaskTableModel::headerData(int section, Qt::Orientation orientation, in
         return tr("Queue");
     case DependsOn:
         return tr("Depends on");
+    case Worker:
+        return tr("Worker");
     }
     return {};
 }

@@ -37,6 +37,7 @@ public:
         Result,
         QueuePosition, // pending tasks' place in the engine's start order (1 = next)
         DependsOn,     // the tasks it waits for (issue 18)
+        Worker,        // a cluster's: where the task runs or ran
         ColumnCount
     };
     enum Role {
@@ -58,6 +59,7 @@ public:
         QString name;
         QString group;
         QString file;
+        QString worker;
         QString status;
         QString summary; // one-line result or error
         QString details; // the whole result or error, for the tooltip

@@ -55,8 +55,8 @@ TaskView::TaskView(TaskSource *source, QWidget *parent)
     header->setHighlightSections(false);
     header->setStretchLastSection(true);
     // Started fits "20 Nov 14:03", a task of an earlier day.
-    const int widths[TaskTableModel::ColumnCount] = {52, 130, 64, 56,  150, 96,
-                                                     56, 76,  64, 160, 52,  90};
+    const int widths[TaskTableModel::ColumnCount] = {52, 130, 64,  56, 150, 96, 56,
+                                                     76, 64,  160, 52, 90,  90};
     for (int c = 0; c < TaskTableModel::ColumnCount; ++c)
         header->resizeSection(c, widths[c]);
     // The queue's order beside the priority that decides it.
@@ -65,6 +65,9 @@ TaskView::TaskView(TaskSource *source, QWidget *parent)
     // What a task waits for before its result, which stays last (stretched).
     header->moveSection(header->visualIndex(TaskTableModel::DependsOn),
                         header->visualIndex(TaskTableModel::Result));
+
+    // A cluster's tasks name their worker; the local engine's have none.
+    setColumnHidden(TaskTableModel::Worker, !(source && source->hasWorkers()));
     setSortingEnabled(true);
     sortByColumn(TaskTableModel::Id, Qt::AscendingOrder);
     // Dragging pending rows reorders the queue (the model's drop tells the source);

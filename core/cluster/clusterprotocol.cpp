@@ -146,6 +146,14 @@ std::optional<TaskSpec> ClusterProtocol::decodeSpec(const QByteArray &json)
     return spec;
 }
 
+std::shared_ptr<const CoroutineStack> ClusterProtocol::decodeStack(const QByteArray &json)
+{
+    const QJsonDocument document = QJsonDocument::fromJson(json);
+    if (!document.isObject())
+        return nullptr;
+    return std::make_shared<const CoroutineStack>(stackFrom(document.object()));
+}
+
 // Pipelined batches of SubmitBatch tasks: one script call each, all written at once, so
 // that no call holds Redis for long and the round trips overlap. `done` runs once, after
 // the last reply, with every id in the order given (or the first error).

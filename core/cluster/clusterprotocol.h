@@ -154,6 +154,8 @@ public:
     // A spec as JSON text, source included (base64), and back; nullopt if malformed.
     static QByteArray encodeSpec(const TaskSpec &spec);
     static std::optional<TaskSpec> decodeSpec(const QByteArray &json);
+    // A stack as TaskJson::stack wrote it (null for empty or malformed text).
+    static std::shared_ptr<const CoroutineStack> decodeStack(const QByteArray &json);
 
 private:
     void run(const RedisScript &script, const QList<QByteArray> &args,

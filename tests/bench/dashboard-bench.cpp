@@ -1,4 +1,4 @@
-// taskdeck-dashboard-bench [--mode synthetic|engine] [--tasks N] [--changes-per-s N]
+// taskdeck-dashboard-bench [--mode synthetic|engine|cluster] [--tasks N] [--changes-per-s N]
 //                          [--seconds S] [--sort COLUMN] [--filter TEXT] [--store DIR]
 //                          [--ps-every MS]
 // SPEC section 6 "dashboard": the dashboard window lists 100,000 tasks while 5,000 change
@@ -14,6 +14,9 @@
 // --mode engine: the real engine runs N Lua tasks that sleep 0.5-1.5 s, with enough of
 //   them running at once to make about that many state changes per second. With --store
 //   the engine records into a task store in DIR, as the dashboard's does.
+// --mode cluster: the window over a RedisTaskSource on a redis-server of its own, a fake
+//   worker driving the cluster's scripts (dashboard-bench-cluster.h); also prints the
+//   Redis commands per second of the dashboard alone on the idle cluster.
 // --ps-every MS: meanwhile a client on another thread asks the window's instance socket
 //   for `ps` (what `taskdeck ps --json` asks) every MS, as soon as the last reply came
 //   (issue 11: answered without stalling the GUI thread); the replies are counted.
@@ -268,6 +271,8 @@ TaskSpec sleeper(const QTemporaryDir &dir, int centiseconds)
 
 } // namespace
 
+#include "dashboard-bench-cluster.h" // --mode cluster (issue 13)
+
 int main(int argc, char *argv[])
 {
     QApplication app(argc, argv);
@@ -297,6 +302,9 @@ int main(int argc, char *argv[])
     const int rate = parser.value(QStringLiteral("changes-per-s")).toInt();
     const int seconds = parser.value(QStringLiteral("seconds")).toInt();
     const int psEveryMs = parser.value(QStringLiteral("ps-every")).toInt();
+    if (parser.value(QStringLiteral("mode")) == QStringLiteral("cluster"))
+        return runClusterBench(app, tasks, rate, seconds, 10,
+                               parser.isSet(QStringLiteral("verbose")));
 
     // In engine mode, enough tasks run at once that starts and ends (two changes per
     // task, 1 s on average each) make `rate` changes per second.
