@@ -325,6 +325,8 @@ public:
     QString coroutineName(const Coroutine *co) const;
     // The task's sync objects as they stand (worker in a slice, engine thread between).
     std::shared_ptr<SyncRegistry> syncRegistry() const;
+    // Someone read the error of the failed `co` (wait, gather...): it is not lost.
+    void retrieved(const Coroutine *co);
 
 private:
     QString resolveName(const Coroutine *co) const;
@@ -336,7 +338,6 @@ private:
     static void mergeIdenticalSiblings(QList<StackNode> &nodes);
     static StackFrame tailCallFrame();
     void noteLostError(Coroutine *co, int status);
-    void retrieved(const Coroutine *co);
     void logLostErrors();
 
     // Where code running > 100 ms without waiting was last seen (asyncio's slow callback).

@@ -185,6 +185,8 @@ int LuaTask::waitGroupDone(lua_State *L, int, intptr_t)
 // A finished coroutine's results (or its error) pushed onto L.
 int LuaTask::pushResults(lua_State *L, Coroutine *co, bool raise)
 {
+    if (co->failed && co->task && !co->task->m_lostErrors.empty())
+        co->task->retrieved(co); // someone reads its error: not lost (SPEC section 9)
     if (!co->L) { // gave its thread back: they are in the handle, at 1 for every caller
         const int n = pushEnded(L, 1, co, co->failed, false);
         if (!co->failed)
@@ -196,8 +198,6 @@ int LuaTask::pushResults(lua_State *L, Coroutine *co, bool raise)
         return raise ? lua_error(L) : 1;
     }
     if (co->failed) {
-        if (co->task && !co->task->m_lostErrors.empty())
-            co->task->retrieved(co);
         if (lua_isnil(co->L, -1))
             lua_rawgetp(L, LUA_REGISTRYINDEX, &CancelledKey);
         else {

@@ -15,6 +15,8 @@ namespace {
 // The first value a finished `co` (its handle at `handle`) returned, or its error, pushed.
 void pushOutcome(lua_State *L, int handle, Coroutine *co)
 {
+    if (co->failed && co->task)
+        co->task->retrieved(co); // its error is read: not lost (SPEC section 9)
     if (!co->L) {
         if (co->failed || co->results > 0)
             pushEnded(L, handle, co, co->failed, true);
