@@ -145,7 +145,7 @@ QList<TaskId> Engine::submit(const QList<TaskSpec> &list)
 QList<TaskId> Engine::submit(const QList<std::pair<TaskSpec, int>> &specsAndCopies)
 {
     auto [ids, specs] = number(specsAndCopies);
-    post([ids, specs](Dispatcher *d) { d->submit(ids, specs); });
+    post([ids = ids, specs = specs](Dispatcher *d) { d->submit(ids, specs); });
     return ids;
 }
 
