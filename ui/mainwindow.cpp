@@ -360,7 +360,7 @@ void MainWindow::createActions()
         action->setCheckable(true);
         action->setChecked(scheme == ColorScheme::current());
         schemes->addAction(action);
-        connect(action, &QAction::triggered, this, [scheme] { ColorScheme::apply(scheme); });
+        connect(action, &QAction::triggered, this, [s = scheme] { ColorScheme::apply(s); });
     }
     view->addAction(m_view->action(TaskView::Details));
     QAction *rejected = m_rejectedDock->toggleViewAction();
